@@ -1,0 +1,1 @@
+"""Keras callbacks: LR range test, snapshot ensembles, averaged-weight swapping, curvature monitoring."""

@@ -1,0 +1,1 @@
+"""Build, load and export snapshot ensembles as one servable Keras model."""

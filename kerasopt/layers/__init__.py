@@ -1,0 +1,1 @@
+"""Regularization and augmentation layers Keras lacks, and test-time augmentation."""

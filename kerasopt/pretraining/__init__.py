@@ -1,0 +1,1 @@
+"""RBMs, DBN greedy layer-wise pretraining and greedy supervised / autoencoder pretraining."""

@@ -1,0 +1,1 @@
+"""Learning-rate schedules Keras lacks, as `keras.optimizers.schedules.LearningRateSchedule` subclasses."""

@@ -1,0 +1,1 @@
+"""Full-batch second-order training (Newton, conjugate gradients, BFGS, L-BFGS) with a strong-Wolfe line search. TensorFlow backend."""

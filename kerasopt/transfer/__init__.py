@@ -1,0 +1,1 @@
+"""Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing, strategy, data."""

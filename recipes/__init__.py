@@ -1,0 +1,1 @@
+"""Thin command-line recipes over the kerasopt library (`python -m recipes.NAME --help`)."""

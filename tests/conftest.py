@@ -1,0 +1,57 @@
+"""Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs, fixed seeds.
+
+Runs before any test module imports Keras, because Keras reads KERAS_HOME at import.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+from recipes._offline import find_assets, use_offline_keras_home  # noqa: E402  (keras-free)
+
+ASSETS = find_assets()
+use_offline_keras_home(ASSETS)
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")
+# Two logical CPU devices stand in for two GPUs in MirroredStrategy tests. This must happen
+# before TensorFlow initializes its devices, i.e. here, at collection time.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+import keras  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _fixed_seeds():
+    """Every test starts from the same Python, NumPy, TensorFlow and Keras seeds."""
+    keras.utils.set_random_seed(1234)
+    yield
+
+
+@pytest.fixture(scope="session")
+def assets():
+    """Path of the offline assets; skips the test (with the reason) when they are absent."""
+    if ASSETS is None:
+        pytest.skip("offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets")
+    return ASSETS
+
+
+@pytest.fixture(scope="session")
+def keras_home(assets):
+    """The temporary KERAS_HOME holding a copy of the offline Keras cache."""
+    home = os.environ.get("KERAS_HOME")
+    if not home or not os.path.isdir(os.path.join(home, "models")):
+        pytest.skip("no Keras cache: the offline assets have no keras_home/ folder")
+    return home
+
+
+@pytest.fixture
+def strategy():
+    """`tf.distribute.MirroredStrategy` over two logical CPU devices."""
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -1,0 +1,128 @@
+"""The package skeleton, the shared helpers and the shared second-order math."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasopt
+from kerasopt import _io, _validation, diagnostics
+
+NAMESPACES = [
+    "initializers", "optimizers", "schedules", "callbacks", "layers", "ensembles",
+    "pretraining", "transfer", "diagnostics", "plotting", "second_order",
+]
+
+
+def test_version_and_namespaces():
+    assert isinstance(kerasopt.__version__, str) and kerasopt.__version__.count(".") == 2
+    for name in NAMESPACES:
+        assert hasattr(kerasopt, name), name
+
+
+def test_version_matches_installed_metadata():
+    from importlib.metadata import version
+
+    assert version("kerasopt") == kerasopt.__version__
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: _validation.check_range("phi", 1.5, 0, 1, high_inclusive=False), "Argument `phi` must be in [0, 1). Received: phi=1.5"),
+        (lambda: _validation.check_int("k", 0, minimum=1), "Argument `k` must be an integer >= 1. Received: k=0"),
+        (lambda: _validation.check_choice("mode", "x", ("a", "b")), "Argument `mode` must be one of 'a', 'b'. Received: mode='x'"),
+        (lambda: _validation.check_pair("scale", (0.9, 0.1)), "Received: scale=(0.9, 0.1)"),
+        (lambda: _validation.check_positive("lr", -1.0), "Received: lr=-1.0"),
+    ],
+)
+def test_validation_messages_name_argument_and_value(call, message):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_validation_type_errors():
+    with pytest.raises(TypeError, match="Received: k=2.5"):
+        _validation.check_int("k", 2.5)
+    with pytest.raises(TypeError, match="Received: lr=True"):
+        _validation.check_number("lr", True)
+
+
+def test_atomic_write_leaves_target_untouched_on_error(tmp_path):
+    target = tmp_path / "m.json"
+    _io.write_json(target, {"a": np.float32(1.5)})
+    assert json.loads(target.read_text()) == {"a": 1.5}
+    with pytest.raises(RuntimeError):
+        with _io.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == {"a": 1.5}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
+
+
+def test_plotting_writes_png_without_pyplot(tmp_path):
+    fig, ax = kerasopt.plotting.new_figure()
+    ax.plot([0, 1], [1, 0])
+    path = kerasopt.plotting.save_figure(fig, tmp_path / "a" / "line.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="Received: path="):
+        kerasopt.plotting.save_figure(fig, tmp_path / "x.jpg")
+
+
+def _quadratic(n, seed):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+    eig = np.linspace(0.5, 7.0, n)
+    a = (q * eig) @ q.T
+    b = rng.normal(size=n)
+    return a, b
+
+
+def test_hessian_vector_product_matches_closed_form():
+    a, b = _quadratic(6, 0)
+    w = tf.Variable(np.random.default_rng(1).normal(size=6))
+    loss_fn = lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1) - tf.tensordot(b, w, 1) + tf.reduce_sum(w**4) / 4
+    v = np.random.default_rng(2).normal(size=6)
+    (hv,) = diagnostics.hessian_vector_product(loss_fn, [w], [tf.constant(v)])
+    dense = a + np.diag(3 * w.numpy() ** 2)  # Hessian of the closed form
+    np.testing.assert_allclose(hv.numpy(), dense @ v, rtol=1e-10)
+
+    stats = diagnostics.gradient_curvature(loss_fn, [w])
+    g = a @ w.numpy() - b + w.numpy() ** 3
+    np.testing.assert_allclose(stats["grad_sq"].numpy(), g @ g, rtol=1e-10)
+    np.testing.assert_allclose(stats["gHg"].numpy(), g @ dense @ g, rtol=1e-10)
+
+
+def test_top_eigenvalue_by_power_iteration():
+    a, _ = _quadratic(8, 3)
+    w = tf.Variable(np.zeros(8))
+    eig, vec = diagnostics.top_hessian_eigenvalue(lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1), [w], iterations=500, tol=1e-12)
+    np.testing.assert_allclose(eig, np.linalg.eigvalsh(a).max(), rtol=1e-6)
+
+
+def test_model_loss_fn_includes_regularization():
+    import keras
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(0.1))])
+    model.compile(loss="mse")
+    x = np.ones((4, 3), "float32")
+    y = np.zeros((4, 1), "float32")
+    kernel = model.layers[0].kernel.numpy()
+    expected = np.mean((x @ kernel) ** 2) + 0.1 * np.sum(kernel**2)
+    np.testing.assert_allclose(diagnostics.model_loss_fn(model, x, y)().numpy(), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="must be compiled"):
+        diagnostics.model_loss_fn(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), x, y)
+
+
+def test_two_logical_cpus(strategy):
+    assert strategy.num_replicas_in_sync == 2
+
+
+def test_offline_helper_is_keras_free():
+    code = "import sys, recipes._offline; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
