@@ -1,0 +1,57 @@
+"""Small real datasets that need no network, for recipes, benchmarks and tests.
+
+- `load_idx(path)`: an array from an IDX file (LeCun's MNIST format), gzip or plain.
+- `mnist_t10k(assets)`: the MNIST test set from the offline assets (10,000 28x28 digits).
+- `digits()`: scikit-learn's 8x8 digits (1,797 images), shipped inside scikit-learn.
+- `split(x, y, test_fraction, seed)`: a stratified, seeded train/test split.
+"""
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def load_idx(path):
+    """Read an IDX file (optionally gzip-compressed) into a NumPy array."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
+        raise ValueError(f"Argument `path` must be an IDX file. Received: path={str(path)!r}")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, dtype=_IDX_DTYPES[data[2]], offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"IDX file {str(path)!r} is truncated: header says {shape}, found {array.size} values")
+    return array.reshape(shape)
+
+
+def mnist_t10k(assets):
+    """`(images uint8 (10000, 28, 28), labels uint8 (10000,))` from `assets/datasets/mnist_t10k`."""
+    folder = Path(assets) / "datasets" / "mnist_t10k"
+    return load_idx(folder / "t10k-images-idx3-ubyte.gz"), load_idx(folder / "t10k-labels-idx1-ubyte.gz")
+
+
+def digits():
+    """`(images float32 (1797, 8, 8) in [0, 16], labels int64)`: scikit-learn's digits."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images.astype("float32"), bunch.target
+
+
+def split(x, y, test_fraction=0.2, seed=0):
+    """Stratified split into `(x_train, y_train, x_test, y_test)`, reproducible by `seed`."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"Argument `test_fraction` must be in (0, 1). Received: test_fraction={test_fraction!r}")
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(y), dtype=bool)
+    for label in np.unique(y):
+        idx = np.flatnonzero(y == label)
+        rng.shuffle(idx)
+        test[idx[: int(round(test_fraction * len(idx)))]] = True
+    return x[~test], y[~test], x[test], y[test]
