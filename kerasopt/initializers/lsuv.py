@@ -15,7 +15,8 @@ tolerance is absolute, as in the paper.
 import keras
 from keras import ops
 
-from kerasopt._validation import check_int, check_positive
+from kerasopt._validation import check_graph_model, check_int, check_positive
+from kerasopt.diagnostics import submodel
 
 _LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
@@ -47,11 +48,7 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
         `initial_variance` (after the orthonormal start), `variance` (final), `scale` (the
         product of all rescalings), `iterations`, `converged` (final within `tol`).
     """
-    if not isinstance(model, keras.Model) or not model.built or not hasattr(model, "inputs"):
-        raise ValueError(
-            "Argument `model` must be a built Sequential or functional keras.Model. "
-            f"Received: model={model!r}"
-        )
+    check_graph_model("model", model)
     target = check_positive("target_variance", target_variance)
     tol = check_positive("tol", tol)
     max_iter = check_int("max_iter", max_iter, minimum=1)
@@ -63,7 +60,7 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
         layer.kernel.assign(keras.initializers.Orthogonal(seed=generator)(layer.kernel.shape, layer.kernel.dtype))
     report = []
     for layer in layers:
-        inputs = keras.Model(model.input, layer.input)(x)
+        inputs = submodel(model, layer.input)(x)
         variance = initial = float(ops.var(_affine_output(layer, inputs)))
         scale, steps = 1.0, 0
         while abs(variance - target) >= tol and steps < max_iter:
