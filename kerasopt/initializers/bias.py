@@ -46,14 +46,14 @@ def prior_bias(y, activation):
         if not np.all(y == np.round(y)) or y.min() < 0:
             raise ValueError(
                 "Argument `y` must hold non-negative integer class labels for activation='softmax'. "
-                f"Received: y with min={y.min()!r} and dtype={y.dtype}"
+                f"Received: y with min={y.min().item()!r} and dtype={y.dtype}"
             )
         freq = np.bincount(y.astype("int64")) / len(y)
     else:
         if y.min() < 0 or y.max() > 1:
             raise ValueError(
                 f"Argument `y` must be in [0, 1] for activation={activation!r}. "
-                f"Received: y with min={y.min()!r} and max={y.max()!r}"
+                f"Received: y with min={y.min().item()!r} and max={y.max().item()!r}"
             )
         freq = np.atleast_1d(y.mean(axis=0))
     freq = np.clip(freq.astype("float64"), _EPS, 1.0 - _EPS)
