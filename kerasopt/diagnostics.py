@@ -166,7 +166,7 @@ def scale_report(model, x, y=None):
         grads = tape.gradient(loss, outputs + with_kernel)
         kernel_grads = iter(grads[len(outputs):])
     report = []
-    for i, (layer, out) in enumerate(zip(layers, outputs)):
+    for i, (layer, out) in enumerate(zip(layers, outputs, strict=True)):
         out = tf.cast(out, "float32")
         name = _activation_name(layer)
         row = {

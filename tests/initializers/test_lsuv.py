@@ -56,7 +56,7 @@ def test_every_layer_variance_within_tol(build, reshape):
     report = lsuv(model, x, target_variance=1.0, tol=0.05)
     variances = _affine_variances(model, x)
     assert len(report) == len(variances) == (10 if build is _mlp else 3)
-    for row, var in zip(report, variances):
+    for row, var in zip(report, variances, strict=True):
         assert row["converged"]
         assert abs(var - 1.0) < 0.05
         assert row["variance"] == pytest.approx(var, rel=1e-4)

@@ -32,7 +32,7 @@ def test_save_load_round_trip(tmp_path, kernel_init, bias_init):
     model.save(path)
     loaded = keras.models.load_model(path)
     x = np.random.default_rng(0).normal(size=(3, 6, 6, 3)).astype("float32")
-    for a, b in zip(model.get_weights(), loaded.get_weights()):
+    for a, b in zip(model.get_weights(), loaded.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model(x), loaded(x))
     conv = loaded.layers[0]
