@@ -105,6 +105,17 @@ def experiment_symmetry(data, args):
             "measured": measured, "reproduces": holds, "details": rows}
 
 
+def _trajectory(losses):
+    """Where a training-loss curve left chance level, its best value, and when it became NaN."""
+    losses = np.asarray(losses, dtype="float64")
+    below = np.flatnonzero(losses < 0.9 * CHANCE)
+    nan = np.flatnonzero(~np.isfinite(losses))
+    finite = losses[np.isfinite(losses)]
+    return (f"first epoch below 0.9 ln 10: {below[0] + 1 if below.size else 'never'}, "
+            f"best train loss {finite.min() if finite.size else float('nan'):.3f}, "
+            f"non-finite from epoch {nan[0] + 1 if nan.size else 'never'}")
+
+
 def experiment_deep_relu(data, args):
     from kerasopt import diagnostics, initializers, plotting
 
@@ -135,7 +146,8 @@ def experiment_deep_relu(data, args):
     holds = bool(he <= 0.5 * CHANCE and glorot >= 0.9 * CHANCE)
     measured = (f"train loss after {args.deep_epochs} epochs: He {he:.3f}, Glorot {glorot:.3f} (chance {CHANCE:.3f}); "
                 f"test accuracy He {histories['He']['val_accuracy'][-1]:.3f}, Glorot {histories['Glorot']['val_accuracy'][-1]:.3f}; "
-                f"last hidden activation std at init He {reports['He'][-2]['std']:.3g}, Glorot {reports['Glorot'][-2]['std']:.3g}")
+                + "; ".join(f"{label}: {_trajectory(hist['loss'])}" for label, hist in histories.items())
+                + f"; last hidden activation std at init He {reports['He'][-2]['std']:.3g}, Glorot {reports['Glorot'][-2]['std']:.3g}")
     return {"id": "b", "claim": "30-layer ReLU MLP, SGD+momentum: He trains, Glorot stalls (He et al. 2015 fig. 3)",
             "criterion": "He: final train loss <= 0.5 ln 10; Glorot: final train loss >= 0.9 ln 10",
             "measured": measured, "reproduces": holds, "details": {"histories": histories, "scale_reports": reports}}
