@@ -73,7 +73,8 @@ def sgd_fit(model, data, epochs, lr, verbose, seed):
     x_train, y_train, x_test, y_test = data
     model.compile(keras.optimizers.SGD(lr, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x_train, y_train, batch_size=64, epochs=epochs, validation_data=(x_test, y_test), verbose=verbose)
-    return history.history
+    # NaN (a diverged run) is written as null: table.json stays strict JSON
+    return {key: [v if np.isfinite(v) else None for v in values] for key, values in history.history.items()}
 
 
 def distinct_units(kernel):
@@ -107,7 +108,7 @@ def experiment_symmetry(data, args):
 
 def _trajectory(losses):
     """Where a training-loss curve left chance level, its best value, and when it became NaN."""
-    losses = np.asarray(losses, dtype="float64")
+    losses = np.array([np.nan if v is None else v for v in losses], dtype="float64")
     below = np.flatnonzero(losses < 0.9 * CHANCE)
     nan = np.flatnonzero(~np.isfinite(losses))
     finite = losses[np.isfinite(losses)]
@@ -131,8 +132,8 @@ def experiment_deep_relu(data, args):
     fig, axes = plotting.new_figure(1, 2, figsize=(11, 4))
     for label, hist in histories.items():
         epochs = range(1, len(hist["loss"]) + 1)
-        axes[0].plot(epochs, hist["loss"], "o-", label=f"{label} train")
-        axes[0].plot(epochs, hist["val_loss"], "--", label=f"{label} test")
+        axes[0].plot(epochs, np.array(hist["loss"], dtype="float64"), "o-", label=f"{label} train")
+        axes[0].plot(epochs, np.array(hist["val_loss"], dtype="float64"), "--", label=f"{label} test")
         depth = range(1, len(reports[label]) + 1)
         axes[1].semilogy(depth, [r["std"] for r in reports[label]], "o-", label=f"{label}: activation std")
         axes[1].semilogy(depth, [r["kernel_grad_std"] for r in reports[label]], "s--", label=f"{label}: kernel gradient std")
@@ -142,7 +143,7 @@ def experiment_deep_relu(data, args):
     for ax in axes:
         ax.legend(fontsize=8)
     plotting.save_figure(fig, args.out / "deep_relu.png")
-    he, glorot = histories["He"]["loss"][-1], histories["Glorot"]["loss"][-1]
+    he, glorot = (np.nan if h["loss"][-1] is None else h["loss"][-1] for h in (histories["He"], histories["Glorot"]))
     holds = bool(he <= 0.5 * CHANCE and glorot >= 0.9 * CHANCE)
     measured = (f"train loss after {args.deep_epochs} epochs: He {he:.3f}, Glorot {glorot:.3f} (chance {CHANCE:.3f}); "
                 f"test accuracy He {histories['He']['val_accuracy'][-1]:.3f}, Glorot {histories['Glorot']['val_accuracy'][-1]:.3f}; "
