@@ -5,9 +5,12 @@ good init", algorithm 1).
 2. From the first layer to the last: compute the layer's output B on a minibatch; while
    |Var(B) - target| >= tol and fewer than `max_iter` steps: W <- W * sqrt(target / Var(B)).
 
-"The layer's output" is its affine output, before a fused activation: Caffe, where the
-paper was written, has the nonlinearity as a separate layer, so a Keras
-`Dense(units, activation="relu")` is measured like `Dense(units)` followed by `ReLU()`.
+"The layer's output" is by default (`measure="affine"`) its affine output, before a fused
+activation: Caffe, where the paper was written, has the nonlinearity as a separate layer,
+so a Keras `Dense(units, activation="relu")` is measured like `Dense(units)` followed by
+`ReLU()`. `measure="output"` uses what the Keras layer returns, activation included (a
+bounded activation such as softmax may then be unable to reach the target; the report
+says so).
 The variance is taken over every element of B (examples, positions and units), and the
 tolerance is absolute, as in the paper.
 """
@@ -15,14 +18,16 @@ tolerance is absolute, as in the paper.
 import keras
 from keras import ops
 
-from kerasopt._validation import check_graph_model, check_int, check_positive
+from kerasopt._validation import check_choice, check_graph_model, check_int, check_positive
 from kerasopt.diagnostics import submodel
 
 _LAYERS = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
-def _affine_output(layer, inputs):
-    """The layer's output with its activation replaced by the identity."""
+def _output(layer, inputs, measure):
+    """The layer's output; for "affine" with its activation replaced by the identity."""
+    if measure == "output":
+        return layer(inputs)
     activation = layer.activation
     layer.activation = keras.activations.linear
     try:
@@ -31,7 +36,7 @@ def _affine_output(layer, inputs):
         layer.activation = activation
 
 
-def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
+def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None, measure="affine"):
     """Initialize `model`'s Dense and Conv1D/2D/3D kernels in place by LSUV; return a report.
 
     Args:
@@ -42,6 +47,8 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
         tol: accepted absolute deviation |Var(B) - target_variance| (> 0).
         max_iter: maximum number of rescaling steps per layer (>= 1).
         seed: seed of the orthonormal pre-initialization (None, int, or SeedGenerator).
+        measure: "affine" (default, the paper's: before the layer's fused activation) or
+            "output" (after it).
 
     Returns:
         A list with one dict per initialized layer, in order: `layer` (name),
@@ -52,6 +59,7 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
     target = check_positive("target_variance", target_variance)
     tol = check_positive("tol", tol)
     max_iter = check_int("max_iter", max_iter, minimum=1)
+    check_choice("measure", measure, ("affine", "output"))
     layers = [layer for layer in model.layers if isinstance(layer, _LAYERS)]
     if not layers:
         raise ValueError(f"Argument `model` must contain a Dense or Conv layer. Received: model={model.name!r}")
@@ -61,14 +69,14 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None):
     report = []
     for layer in layers:
         inputs = submodel(model, layer.input)(x)
-        variance = initial = float(ops.var(_affine_output(layer, inputs)))
+        variance = initial = float(ops.var(_output(layer, inputs, measure)))
         scale, steps = 1.0, 0
         while abs(variance - target) >= tol and steps < max_iter:
             factor = (target / max(variance, 1e-30)) ** 0.5
             layer.kernel.assign(layer.kernel * factor)
             scale *= factor
             steps += 1
-            variance = float(ops.var(_affine_output(layer, inputs)))
+            variance = float(ops.var(_output(layer, inputs, measure)))
         report.append(
             {
                 "layer": layer.name,

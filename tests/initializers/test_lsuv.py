@@ -62,6 +62,21 @@ def test_every_layer_variance_within_tol(build, reshape):
         assert row["variance"] == pytest.approx(var, rel=1e-4)
 
 
+@pytest.mark.parametrize("activation, target", [("relu", 1.0), ("tanh", 0.4)])  # Var(tanh(.)) < 1
+def test_measure_output_after_activation(activation, target):
+    # 10 Dense layers with the activation fused; each layer's returned output, recomputed
+    # in NumPy, has variance within tol.
+    model = keras.Sequential([keras.Input((64,))] + [keras.layers.Dense(48, activation=activation) for _ in range(10)])
+    x = _digits().reshape(-1, 64).astype("float32")
+    report = lsuv(model, x, target_variance=target, tol=0.05, max_iter=20, measure="output")
+    phi = {"relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}[activation]
+    h = x.astype("float64")
+    for layer, row in zip(model.layers, report, strict=True):
+        kernel, bias = (np.asarray(w, dtype="float64") for w in layer.get_weights())
+        h = phi(h @ kernel + bias)
+        assert row["converged"] and abs(h.var() - target) < 0.05
+
+
 def test_target_variance_other_than_one_with_bias():
     model = _mlp()
     for layer in model.layers:
@@ -80,5 +95,7 @@ def test_invalid_arguments():
         lsuv(model, x, target_variance=-1)
     with pytest.raises(ValueError, match="max_iter=0"):
         lsuv(model, x, max_iter=0)
+    with pytest.raises(ValueError, match="measure='post'"):
+        lsuv(model, x, measure="post")
     with pytest.raises(ValueError, match="model="):
         lsuv("not a model", x)
