@@ -64,3 +64,12 @@ def check_pair(name, value, positive=False):
     if positive and lo <= 0:
         _fail(name, "a pair of positive numbers", value)
     return (lo, hi)
+
+
+def check_graph_model(name, value):
+    """`value` must be a built Sequential or functional `keras.Model` (one with `inputs`)."""
+    import keras
+
+    if not isinstance(value, keras.Model) or not value.built or not getattr(value, "inputs", None):
+        _fail(name, "a built Sequential or functional keras.Model", value)
+    return value

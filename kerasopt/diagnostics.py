@@ -12,6 +12,8 @@ eigenvalue by power iteration. A dense Hessian is never formed here.
 
 import tensorflow as tf
 
+from kerasopt._validation import check_graph_model
+
 
 def _as_list(variables):
     return list(variables) if isinstance(variables, (list, tuple)) else [variables]
@@ -103,3 +105,87 @@ def model_loss_fn(model, x, y, sample_weight=None, training=False):
         return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
 
     return loss_fn
+
+
+# Scale report: activation and gradient statistics per layer on one minibatch.
+_SATURATION = {"tanh": lambda a: tf.abs(a) > 0.99, "sigmoid": lambda a: (a < 0.01) | (a > 0.99)}
+
+
+def _activation_name(layer):
+    import keras
+
+    if isinstance(layer, keras.layers.ReLU):
+        return "relu"
+    return getattr(getattr(layer, "activation", None), "__name__", None)
+
+
+def submodel(model, outputs):
+    """A functional `keras.Model` from `model`'s inputs to `outputs` (tensors of its graph),
+    sharing its layers and weights; `model` must be a built Sequential or functional model."""
+    import keras
+
+    check_graph_model("model", model)
+    inputs = model.inputs
+    return keras.Model(inputs[0] if len(inputs) == 1 else inputs, outputs)
+
+
+def scale_report(model, x, y=None):
+    """Per-layer scale statistics of `model` on the minibatch `x` (Goodfellow et al., Deep
+    Learning, sec. 8.4: "look at the range or standard deviation of activations or gradients
+    on a single minibatch of data"; Glorot & Bengio 2010, sec. 4.2 for saturation).
+
+    Runs the model once in inference mode (TF backend: gradients by `tf.GradientTape`).
+    For every top-level layer of a Sequential or functional model (input layers skipped),
+    a dict with:
+
+    - `layer`, `class`, `activation` (its activation's name, or None),
+    - `mean`, `std`: mean and standard deviation of the layer's output values,
+    - `dead_fraction` (relu): fraction of units (last axis) that output 0 on every example
+      and position of the batch; None for other activations,
+    - `saturated_fraction` (tanh, sigmoid): fraction of output values with |tanh| > 0.99,
+      or sigmoid outside [0.01, 0.99]; None for other activations,
+    - with `y` (the model must be compiled, its loss is used): `grad_std`, the standard
+      deviation of d loss / d layer output, and `kernel_grad_std` for layers with a kernel
+      (None otherwise).
+    """
+    import keras
+
+    check_graph_model("model", model)
+    if y is not None and getattr(model, "compiled", False) is False:
+        raise ValueError(f"Argument `model` must be compiled when `y` is given (its loss is used). Received: model={model.name!r}")
+    layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+    probe = submodel(model, [layer.output for layer in layers] + list(model.outputs))
+    kernels = [getattr(layer, "kernel", None) for layer in layers]
+    with tf.GradientTape() as tape:
+        values = probe(x, training=False)
+        outputs, y_pred = values[: len(layers)], values[len(layers):]
+        if y is not None:
+            loss = model.compute_loss(x=x, y=y, y_pred=y_pred[0] if len(y_pred) == 1 else y_pred, training=False)
+    if y is not None:
+        with_kernel = [k for k in kernels if k is not None]
+        grads = tape.gradient(loss, outputs + with_kernel)
+        kernel_grads = iter(grads[len(outputs):])
+    report = []
+    for i, (layer, out) in enumerate(zip(layers, outputs, strict=True)):
+        out = tf.cast(out, "float32")
+        name = _activation_name(layer)
+        row = {
+            "layer": layer.name,
+            "class": type(layer).__name__,
+            "activation": name,
+            "mean": float(tf.reduce_mean(out)),
+            "std": float(tf.math.reduce_std(out)),
+            "dead_fraction": None,
+            "saturated_fraction": None,
+        }
+        if name == "relu":
+            flat = tf.reshape(out, (-1, out.shape[-1]))
+            row["dead_fraction"] = float(tf.reduce_mean(tf.cast(tf.reduce_all(flat == 0, axis=0), "float32")))
+        elif name in _SATURATION:
+            row["saturated_fraction"] = float(tf.reduce_mean(tf.cast(_SATURATION[name](out), "float32")))
+        if y is not None:
+            row["grad_std"] = None if grads[i] is None else float(tf.math.reduce_std(tf.cast(grads[i], "float32")))
+            kernel_grad = None if kernels[i] is None else next(kernel_grads)
+            row["kernel_grad_std"] = None if kernel_grad is None else float(tf.math.reduce_std(kernel_grad))
+        report.append(row)
+    return report

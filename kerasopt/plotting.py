@@ -30,3 +30,40 @@ def save_figure(fig, path, dpi=120):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     return path
+
+
+# initializers: the scale report of kerasopt.diagnostics.scale_report
+def plot_scale_report(report, path, title="Scale report"):
+    """Per-layer activation std (with mean), dead/saturated fractions and, when present,
+    gradient std (log scale), from `kerasopt.diagnostics.scale_report`; a PNG at `path`."""
+    if not report:
+        raise ValueError(f"Argument `report` must be a non-empty scale report. Received: report={report!r}")
+    has_grad = "grad_std" in report[0]
+    fig, axes = new_figure(3 if has_grad else 2, 1, figsize=(max(6.4, 0.35 * len(report)), 8 if has_grad else 5.6))
+    idx = list(range(len(report)))
+    names = [row["layer"] for row in report]
+    axes[0].plot(idx, [r["mean"] for r in report], "o-", label="mean")
+    axes[0].plot(idx, [r["std"] for r in report], "s-", label="std")
+    axes[0].set_ylabel("activation")
+    axes[0].legend(loc="best")
+    axes[0].set_title(title)
+    dead = [r["dead_fraction"] if r["dead_fraction"] is not None else float("nan") for r in report]
+    sat = [r["saturated_fraction"] if r["saturated_fraction"] is not None else float("nan") for r in report]
+    axes[1].bar([i - 0.2 for i in idx], dead, width=0.4, label="dead ReLU units")
+    axes[1].bar([i + 0.2 for i in idx], sat, width=0.4, label="saturated values")
+    axes[1].set_ylim(0, 1)
+    axes[1].set_ylabel("fraction")
+    axes[1].legend(loc="best")
+    if has_grad:
+        nan = float("nan")
+        axes[2].semilogy(idx, [nan if r["grad_std"] is None else r["grad_std"] for r in report], "o-", label="d loss / d output")
+        kg = [nan if r["kernel_grad_std"] is None else r["kernel_grad_std"] for r in report]
+        axes[2].semilogy(idx, kg, "s--", label="d loss / d kernel")
+        axes[2].set_ylabel("gradient std")
+        axes[2].legend(loc="best")
+    for ax in axes:
+        ax.set_xlim(-0.5, len(report) - 0.5)
+        ax.set_xticks(idx)
+        ax.set_xticklabels([])
+    axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    return save_figure(fig, path)
