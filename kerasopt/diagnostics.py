@@ -20,7 +20,7 @@ def _as_list(variables):
 
 
 def _dot(xs, ys):
-    return tf.add_n([tf.reduce_sum(x * tf.cast(y, x.dtype)) for x, y in zip(xs, ys)])
+    return tf.add_n([tf.reduce_sum(x * tf.cast(y, x.dtype)) for x, y in zip(xs, ys, strict=False)])
 
 
 def gradient(loss_fn, variables):

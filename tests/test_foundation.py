@@ -85,7 +85,8 @@ def _quadratic(n, seed):
 def test_hessian_vector_product_matches_closed_form():
     a, b = _quadratic(6, 0)
     w = tf.Variable(np.random.default_rng(1).normal(size=6))
-    loss_fn = lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1) - tf.tensordot(b, w, 1) + tf.reduce_sum(w**4) / 4
+    def loss_fn():
+        return 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1) - tf.tensordot(b, w, 1) + tf.reduce_sum(w**4) / 4
     v = np.random.default_rng(2).normal(size=6)
     (hv,) = diagnostics.hessian_vector_product(loss_fn, [w], [tf.constant(v)])
     dense = a + np.diag(3 * w.numpy() ** 2)  # Hessian of the closed form
