@@ -5,7 +5,8 @@ Approximation: Representing Model Uncertainty in Deep Learning", ICML).
 random layers active (`training=True`: Dropout, SpatialDropout, GaussianDropout and kerasopt's
 DropConnect, StochasticDepth, FractionalMaxPooling2D and augmentation layers) and returns the
 per-output mean and standard deviation over the passes, the MC estimate of the predictive mean
-and its spread. BatchNormalization layers are switched to inference (their `trainable` flag is
+and its spread. On the TensorFlow backend the forward pass is wrapped in one `tf.function`
+(traced once per batch shape); other backends call the model eagerly. BatchNormalization layers are switched to inference (their `trainable` flag is
 cleared for the duration, which makes Keras 3 BatchNormalization use its moving statistics
 and leave them untouched) and restored afterwards, so only the stochastic layers vary.
 """
@@ -32,13 +33,14 @@ def mc_predict(model, x, samples=30, batch_size=256):
     norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
     for layer in norms:
         layer.trainable = False
+    forward = _forward(model)
     try:
         n = len(keras.tree.flatten(x)[0])
         total = total_sq = None
         for _ in range(samples):
             out = np.concatenate([
                 np.asarray(keras.ops.convert_to_numpy(
-                    model(keras.tree.map_structure(lambda a: a[i:i + batch_size], x), training=True)), dtype="float64")
+                    forward(keras.tree.map_structure(lambda a: a[i:i + batch_size], x))), dtype="float64")
                 for i in range(0, n, batch_size)
             ])
             total = out if total is None else total + out
@@ -48,6 +50,17 @@ def mc_predict(model, x, samples=30, batch_size=256):
             layer.trainable = True
     mean = total / samples
     return mean, np.sqrt(np.maximum(total_sq / samples - mean**2, 0.0))
+
+
+def _forward(model):
+    def forward(batch):
+        return model(batch, training=True)
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(forward)
+    return forward
 
 
 def _all_layers(model):
