@@ -63,6 +63,12 @@ def test_save_load_and_export_round_trip(tmp_path):
     np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-6)
 
 
+def test_runs_under_jit_compile():
+    x = np.random.default_rng(1).uniform(size=(2, H, W, 3)).astype("float32")
+    tta = TestTimeAugmentation(_core(), "ten_crop", (CH, CW))
+    np.testing.assert_allclose(np.asarray(tf.function(tta, jit_compile=True)(x)), np.asarray(tta(x)), rtol=1e-5)
+
+
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="mode"):
         TestTimeAugmentation(_core(), "twelve_crop", 4)
