@@ -94,7 +94,7 @@ class FractionalMaxPooling2D(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         _, height, width, _ = inputs.shape
-        out_h, out_w = (self._output_size(s, r) for s, r in zip((height, width), self.pooling_ratio))
+        out_h, out_w = (self._output_size(s, r) for s, r in zip((height, width), self.pooling_ratio, strict=True))
         x = self._pool_axis(inputs, 1, height, out_h, training)
         return self._pool_axis(x, 2, width, out_w, training)
 

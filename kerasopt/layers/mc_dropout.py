@@ -39,8 +39,7 @@ def mc_predict(model, x, samples=30, batch_size=256):
         total = total_sq = None
         for _ in range(samples):
             out = np.concatenate([
-                np.asarray(keras.ops.convert_to_numpy(
-                    forward(keras.tree.map_structure(lambda a: a[i:i + batch_size], x))), dtype="float64")
+                np.asarray(keras.ops.convert_to_numpy(forward(_rows(x, i, i + batch_size))), dtype="float64")
                 for i in range(0, n, batch_size)
             ])
             total = out if total is None else total + out
@@ -50,6 +49,10 @@ def mc_predict(model, x, samples=30, batch_size=256):
             layer.trainable = True
     mean = total / samples
     return mean, np.sqrt(np.maximum(total_sq / samples - mean**2, 0.0))
+
+
+def _rows(x, start, stop):
+    return keras.tree.map_structure(lambda a: a[start:stop], x)
 
 
 def _forward(model):

@@ -60,4 +60,4 @@ def linear_decay_survival_probabilities(num_blocks, final_survival_probability=0
     """
     num_blocks = check_int("num_blocks", num_blocks, minimum=1)
     p_last = check_range("final_survival_probability", final_survival_probability, 0.0, 1.0, low_inclusive=False)
-    return [1.0 - (l / num_blocks) * (1.0 - p_last) for l in range(1, num_blocks + 1)]
+    return [1.0 - (block / num_blocks) * (1.0 - p_last) for block in range(1, num_blocks + 1)]

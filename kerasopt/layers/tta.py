@@ -60,7 +60,7 @@ class TestTimeAugmentation(keras.Model):
         if h > in_h or w > in_w:
             raise ValueError(f"Argument `crop_size` must fit in the input ({in_h}, {in_w}). Received: crop_size={self.crop_size!r}")
         origins = [(0, 0), (0, in_w - w), (in_h - h, 0), (in_h - h, in_w - w), ((in_h - h) // 2, (in_w - w) // 2)]
-        crops = [images[:, t:t + h, l:l + w, :] for t, l in origins]
+        crops = [images[:, top:top + h, left:left + w, :] for top, left in origins]
         if self.mode == "ten_crop":
             crops += [ops.flip(c, axis=2) for c in crops]
         return crops

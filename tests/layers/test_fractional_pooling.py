@@ -62,7 +62,7 @@ def test_inference_deterministic_and_is_max_over_regions():
     code = (np.arange(H)[:, None] * W + np.arange(W)[None, :]).astype("float32")
     out = np.asarray(layer_h(np.stack([code, -code])[..., None]))[..., 0].astype(int)
     rs, rl, cs, cl = (-out[1])[:, 0] // W, out[0][:, 0] // W, (-out[1])[0] % W, out[0][0] % W
-    expected = np.array([[x[:, a:b + 1, c:d + 1].max(axis=(1, 2)) for c, d in zip(cs, cl)] for a, b in zip(rs, rl)])
+    expected = np.array([[x[:, a:b + 1, c:d + 1].max(axis=(1, 2)) for c, d in zip(cs, cl, strict=True)] for a, b in zip(rs, rl, strict=True)])
     np.testing.assert_array_equal(first, expected.transpose(2, 0, 1, 3))
 
 

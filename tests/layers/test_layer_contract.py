@@ -54,7 +54,7 @@ def test_save_load_round_trip_identical_inference(name, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
-    for saved, restored in zip(model.get_weights(), loaded.get_weights()):  # e.g. PCA eigenvectors
+    for saved, restored in zip(model.get_weights(), loaded.get_weights(), strict=True):  # e.g. PCA eigenvectors
         np.testing.assert_array_equal(restored, saved)
     assert type(loaded.layers[-3 if name == "stochastic_depth" else 1]) is type(LAYERS[name]())
     # training-mode calls stay random after loading

@@ -24,7 +24,7 @@ def _core(input_shape=(CH, CW, 3)):
 
 def _expected_views(x, mode):
     tops, lefts = [0, 0, H - CH, H - CH, (H - CH) // 2], [0, W - CW, 0, W - CW, (W - CW) // 2]
-    crops = [x[:, t:t + CH, l:l + CW] for t, l in zip(tops, lefts)]
+    crops = [x[:, top:top + CH, left:left + CW] for top, left in zip(tops, lefts, strict=True)]
     return {"five_crop": crops, "ten_crop": crops + [c[:, :, ::-1] for c in crops], "flip": [x, x[:, :, ::-1]]}[mode]
 
 
@@ -36,7 +36,7 @@ def test_views_are_exact_crops_and_flips_and_output_is_their_mean(mode):
     expected = _expected_views(x, mode)
     views = [np.asarray(v) for v in tta.views(x)]
     assert len(views) == {"ten_crop": 10, "five_crop": 5, "flip": 2}[mode]
-    for got, want in zip(views, expected):
+    for got, want in zip(views, expected, strict=True):
         np.testing.assert_array_equal(got, want)
     mean = np.mean([np.asarray(core(v)) for v in expected], axis=0)
     np.testing.assert_allclose(np.asarray(tta(x)), mean, rtol=1e-6, atol=1e-7)
