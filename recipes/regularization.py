@@ -14,7 +14,8 @@ and, evaluated on the trained augmentation models without retraining:
                                  flips are NOT label-preserving for digits, reported to show it)
 
 Run: python -m recipes.regularization [--seeds 3 --epochs 6 --train-size 2500 --test-size 3000]
-Writes saved_models/regularization/results.{md,json} and copies them to docs/regularization/.
+Writes saved_models/regularization/results.{md,json} and augmentation_views.png (training samples
+of the augmentation and the ten test-time views of one digit) and copies them to docs/regularization/.
 """
 
 import argparse
@@ -85,12 +86,26 @@ def main():
 
     from kerasopt import datasets, layers
     from kerasopt._io import write_json, write_text
+    from kerasopt.plotting import plot_image_grid
 
     images, labels = datasets.mnist_t10k(assets)
     x_train, y_train, x_test, y_test = datasets.split(images[..., None].astype("float32") / 255.0, labels, 0.3, seed=0)
     x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
     x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
 
+    out = Path(args.out)
+    digit = x_test[:1]
+    augment = keras.Sequential([
+        layers.PCAColorAugmentation(channels=1, seed=0).adapt(x_train),
+        layers.RandomResizedCrop(24, 24, scale=(0.5, 1.0), seed=0),
+    ])
+    plot_image_grid(
+        [[digit[0]] + [np.asarray(augment(digit, training=True))[0] for _ in range(9)],
+         [np.asarray(v)[0] for v in layers.TestTimeAugmentation(None, "ten_crop", 24).views(digit)]],
+        out / "augmentation_views.png",
+        [["original"] + [f"train {i}" for i in range(1, 10)],
+         [f"{name}{flip}" for flip in ("", " flip") for name in ("TL", "TR", "BL", "BR", "centre")]],
+    )
     rows = {v: [] for v in VARIANTS + ("augmentation + TTA five-crop", "augmentation + TTA ten-crop")}
     bar = keras.utils.Progbar(len(VARIANTS) * args.seeds, unit_name="run")
     start = time.time()
@@ -125,13 +140,12 @@ def main():
         f"| {k} | {r['mean']:.4f} ± {r['std']:.4f} | {', '.join(f'{a:.4f}' for a in r['per_seed'])} |"
         for k, r in results["accuracy"].items()
     ] + ["", f"Command: `{command}` ({results['runtime_s']} s)."]
-    out = Path(args.out)
     write_json(out / "results.json", results)
     write_text(out / "results.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     if args.docs:
         Path(args.docs).mkdir(parents=True, exist_ok=True)
-        for name in ("results.json", "results.md"):
+        for name in ("results.json", "results.md", "augmentation_views.png"):
             shutil.copy(out / name, Path(args.docs) / name)
 
 
