@@ -66,4 +66,27 @@ def plot_scale_report(report, path, title="Scale report"):
         ax.set_xticks(idx)
         ax.set_xticklabels([])
     axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+
+
+# regularization and augmentation layers: views of augmented images
+def plot_image_grid(rows, path, titles=None, cmap="gray"):
+    """Save a grid of images: `rows` is a list of lists of (H, W) or (H, W, C) arrays.
+
+    Rows may differ in length; `titles`, if given, has the same nested shape (short strings).
+    Used to show augmented samples and test-time views side by side.
+    """
+    import numpy as np
+
+    ncols = max(len(r) for r in rows)
+    fig, axes = new_figure(len(rows), ncols, figsize=(1.3 * ncols, 1.5 * len(rows)))
+    axes = np.asarray(axes, dtype=object).reshape(len(rows), ncols)
+    for r, images in enumerate(rows):
+        for c in range(ncols):
+            ax = axes[r][c]
+            ax.axis("off")
+            if c < len(images):
+                image = images[c]
+                ax.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image, cmap=cmap)
+                if titles:
+                    ax.set_title(titles[r][c], fontsize=8)
     return save_figure(fig, path)

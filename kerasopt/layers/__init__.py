@@ -1,1 +1,32 @@
-"""Regularization and augmentation layers Keras lacks, and test-time augmentation."""
+"""Regularization and augmentation layers Keras lacks, and test-time augmentation.
+
+- `DropConnectDense`, `DropConnectConv2D`: weights dropped in training (Wan et al. 2013).
+- `StochasticDepth`, `linear_decay_survival_probabilities`: residual branches dropped per
+  example in training (Huang et al. 2016).
+- `FractionalMaxPooling2D`: max pooling over random regions with a real ratio (Graham 2014).
+- `RandomResizedCrop`: random-area, random-aspect crops resized to a fixed size.
+- `PCAColorAugmentation`: colour shifts along the principal components of the pixel colours
+  (Krizhevsky et al. 2012).
+- `TestTimeAugmentation`: a model averaging another model over ten-crop/five-crop/flip views.
+- `mc_predict`: Monte Carlo dropout predictive mean and standard deviation (Gal & Ghahramani 2016).
+"""
+
+from kerasopt.layers.drop_connect import DropConnectConv2D, DropConnectDense
+from kerasopt.layers.fractional_pooling import FractionalMaxPooling2D
+from kerasopt.layers.mc_dropout import mc_predict
+from kerasopt.layers.pca_color import PCAColorAugmentation
+from kerasopt.layers.random_resized_crop import RandomResizedCrop
+from kerasopt.layers.stochastic_depth import StochasticDepth, linear_decay_survival_probabilities
+from kerasopt.layers.tta import TestTimeAugmentation
+
+__all__ = [
+    "DropConnectConv2D",
+    "DropConnectDense",
+    "FractionalMaxPooling2D",
+    "PCAColorAugmentation",
+    "RandomResizedCrop",
+    "StochasticDepth",
+    "TestTimeAugmentation",
+    "linear_decay_survival_probabilities",
+    "mc_predict",
+]
