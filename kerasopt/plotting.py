@@ -66,6 +66,7 @@ def plot_scale_report(report, path, title="Scale report"):
         ax.set_xticks(idx)
         ax.set_xticklabels([])
     axes[-1].set_xticklabels(names, rotation=60, ha="right", fontsize=7)
+    return save_figure(fig, path)
 
 
 # regularization and augmentation layers: views of augmented images
