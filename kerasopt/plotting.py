@@ -30,3 +30,40 @@ def save_figure(fig, path, dpi=120):
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     return path
+
+
+# Learning-rate schedules and the LR range test (issue 5)
+def plot_schedule(schedule, steps, path, title=None):
+    """Plot `schedule(step)` for step in [0, steps) (a schedule or a list of them) to a PNG."""
+    import numpy as np
+
+    schedules = schedule if isinstance(schedule, (list, tuple)) else [schedule]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"Argument `steps` must be an integer >= 1. Received: steps={steps!r}")
+    grid = np.arange(steps)
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    for sched in schedules:
+        values = [float(sched(int(k))) for k in grid]
+        ax.plot(grid, values, label=type(sched).__name__)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    if title:
+        ax.set_title(title)
+    if len(schedules) > 1:
+        ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestion=None):
+    """Loss against learning rate (log axis) for the LR range test, with the suggestion marked."""
+    fig, ax = new_figure(figsize=(6.4, 4.0))
+    ax.plot(learning_rates, losses, alpha=0.35, label="loss")
+    if smoothed_losses is not None:
+        ax.plot(learning_rates, smoothed_losses, label="smoothed loss")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="C3", linestyle="--", label=f"suggestion {suggestion:.2e}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return save_figure(fig, path)
