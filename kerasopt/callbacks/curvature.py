@@ -29,7 +29,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
     optimizer's step. `self.history` keeps every measurement (with its `step`).
 
     Args:
-        every_n_steps: measure every this many optimizer steps (and at step 0), integer >= 1.
+        every_n_steps: measure after optimizer steps 1, 1 + n, 1 + 2n, ..., integer n >= 1.
         data: a fixed batch `(x, y)` or `(x, y, sample_weight)`.
         power_iterations: maximum Hessian-vector products of the power iteration, integer >= 1.
         tol: relative change that stops the power iteration, > 0.
@@ -60,7 +60,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         """The curvature quantities at the model's current weights, as Python floats."""
         x, y, *rest = self.data
         loss_fn = diagnostics.model_loss_fn(self.model, x, y, sample_weight=rest[0] if rest else None)
-        variables = self.model.trainable_variables
+        variables = [v.value for v in self.model.trainable_variables]  # the backing tf.Variables
         curvature = diagnostics.gradient_curvature(loss_fn, variables)
         eigenvalue, _ = diagnostics.top_hessian_eigenvalue(
             loss_fn, variables, iterations=self.power_iterations, tol=self.tol, seed=self.seed
@@ -105,7 +105,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
             self._writer = None
 
     def get_config(self):
-        # `data` is arrays, not configuration: it is not serialized.
+        """Every argument but `data` (arrays, not configuration): rebuild with `cls(data=..., **config)`."""
         return {
             "every_n_steps": self.every_n_steps,
             "power_iterations": self.power_iterations,
