@@ -81,14 +81,20 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             )
         self._steps = steps
         self._cycle_epochs = epochs // self.n_snapshots
-        self.schedule = keras.optimizers.schedules.CosineDecayRestarts(
+        self.schedule = self.schedule_for(epochs, steps)
+        self._first_epoch = None
+
+    def schedule_for(self, epochs, steps_per_epoch):
+        """The per-step learning-rate schedule of a run of `epochs` x `steps_per_epoch` steps."""
+        epochs = check_int("epochs", epochs, minimum=self.n_snapshots)
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        return keras.optimizers.schedules.CosineDecayRestarts(
             self.max_lr,
-            first_decay_steps=self._cycle_epochs * steps,
+            first_decay_steps=(epochs // self.n_snapshots) * steps_per_epoch,
             t_mul=1.0,
             m_mul=1.0,
             alpha=self.min_lr / self.max_lr,
         )
-        self._first_epoch = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
