@@ -5,8 +5,8 @@
 Per seed, on the same stratified split: (a) one model trained with SGD + momentum and a
 cosine decay over the whole budget (Keras' CosineDecay), (b) the same network trained with
 `kerasopt.callbacks.SnapshotEnsemble` (the same number of epochs, `--snapshots` cosine
-cycles), evaluated as the ensemble of all snapshots (`kerasopt.ensembles.load`) and as its
-last snapshot alone. Writes results.md / results.json and schedules.png to --out.
+cycles), evaluated as the ensemble of all snapshots (`kerasopt.ensembles.load`), of the
+best half (+1) by validation loss (`top_k`), and as its last snapshot alone. Writes results.md / results.json and schedules.png to --out.
 """
 
 import argparse
@@ -82,7 +82,9 @@ def main(argv=None):
     steps = int(np.ceil(len(x_fit) / args.batch_size))
     total = args.epochs * steps
     single_schedule = keras.optimizers.schedules.CosineDecay(args.max_lr, decay_steps=total)
-    rows = {"single model (cosine decay)": [], "snapshot ensemble": [], "last snapshot alone": []}
+    top_k = max(1, args.snapshots // 2 + 1)
+    best = f"best {top_k} snapshots by val_loss"
+    rows = {"single model (cosine decay)": [], "snapshot ensemble (all)": [], best: [], "last snapshot alone": []}
     for seed in args.seeds:
         print(f"seed {seed}: single model, cosine decay over {args.epochs} epochs")
         single = compile_model(network(x_fit.shape[1], args.width, seed), single_schedule)
@@ -96,7 +98,8 @@ def main(argv=None):
             x_fit, y_fit, batch_size=args.batch_size, epochs=args.epochs, validation_data=(x_val, y_val),
             verbose=args.verbose, callbacks=[SnapshotEnsemble(directory, args.snapshots, args.max_lr)],
         )
-        rows["snapshot ensemble"].append(scores(ensembles.load(directory), x_test, y_test))
+        rows["snapshot ensemble (all)"].append(scores(ensembles.load(directory), x_test, y_test))
+        rows[best].append(scores(ensembles.load(directory, top_k=top_k, metric="val_loss"), x_test, y_test))
         rows["last snapshot alone"].append(scores(snap, x_test, y_test))
 
     summary = {
