@@ -1,6 +1,6 @@
 """Fused M-member ensemble (one Keras model) vs M separate `predict` calls, side by side.
 
-    python -m benchmarks.ensemble_inference [--members 5] [--repeats 30]
+    python -m benchmarks.ensemble_inference [--members 5] [--repeats 10]
 
 Both paths compute the same averaged probabilities (checked). For batch sizes 1 and 256 the
 median wall time per prediction is measured in one process, alternating the two paths, and
@@ -57,7 +57,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--width", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
 
