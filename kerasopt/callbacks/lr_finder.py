@@ -22,8 +22,11 @@ class LRFinder(keras.callbacks.Callback):
     weights, every optimizer variable (slots and iteration count) and the learning rate are
     restored exactly as they were before the sweep.
 
-    The suggestion is the rate where the smoothed loss falls fastest per unit of log-rate,
-    searched only before the smoothed minimum, hence below the divergence point.
+    The suggestion is one tenth of the rate at which the smoothed loss is lowest (the
+    "minimum / 10" rule of fastai, Howard & Gugger 2020), never below `min_lr`: a rate where
+    the loss still falls fast, an order of magnitude below where it starts to diverge. (The
+    steepest-slope rule was tried and rejected: early in the sweep, batch noise on a flat
+    loss gives steeper slopes than the real descent.)
 
     Use: `model.fit(x, y, epochs=E, callbacks=[finder])` with E large enough to cover
     `steps` batches; the optimizer's learning rate must be a number (not a schedule).
@@ -99,15 +102,10 @@ class LRFinder(keras.callbacks.Callback):
 
     def _suggest(self):
         smoothed = np.asarray(self.history["smoothed_loss"], dtype="float64")
-        lrs = np.asarray(self.history["lr"], dtype="float64")
-        finite = np.isfinite(smoothed)
-        if finite.sum() < 3:
+        if not np.isfinite(smoothed).any():
             return None
-        lowest = int(np.nanargmin(np.where(finite, smoothed, np.nan)))
-        if lowest < 2:
-            return float(lrs[0])
-        slopes = np.gradient(smoothed[: lowest + 1], np.log(lrs[: lowest + 1]))
-        return float(lrs[int(np.argmin(slopes))])
+        lowest = int(np.nanargmin(np.where(np.isfinite(smoothed), smoothed, np.nan)))
+        return max(self.min_lr, self.history["lr"][lowest] / 10.0)
 
     def plot(self, path):
         """Loss and smoothed loss against the rate (log axis), suggestion marked; returns the PNG path."""
