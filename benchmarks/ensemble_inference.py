@@ -70,10 +70,10 @@ def main(argv=None):
     for batch in (1, 256):
         x = np.random.default_rng(batch).random((batch, 784), dtype="float32")
 
-        def run_fused():
+        def run_fused(x=x, batch=batch):
             return fused.predict(x, batch_size=batch, verbose=0)
 
-        def run_separate():
+        def run_separate(x=x, batch=batch):
             return np.mean([m.predict(x, batch_size=batch, verbose=0) for m in members], axis=0)
 
         np.testing.assert_allclose(run_fused(), run_separate(), atol=1e-6)  # also warms up both

@@ -19,7 +19,7 @@ use_offline_keras_home(ASSETS)
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kerasopt import datasets, plotting, schedules  # noqa: E402
+from kerasopt import plotting, schedules  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.callbacks import LRFinder  # noqa: E402
 from recipes.snapshot_ensemble import compile_model, load_data, network  # noqa: E402

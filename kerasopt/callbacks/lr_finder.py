@@ -94,9 +94,9 @@ class LRFinder(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs=None):
-        for variable, value in zip(self.model.weights, self._saved_weights):
+        for variable, value in zip(self.model.weights, self._saved_weights, strict=True):
             variable.assign(value)
-        for variable, value in zip(self.model.optimizer.variables, self._saved_optimizer):
+        for variable, value in zip(self.model.optimizer.variables, self._saved_optimizer, strict=True):
             variable.assign(value)
         self.suggestion = self._suggest()
 

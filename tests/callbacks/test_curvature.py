@@ -10,10 +10,12 @@ from kerasopt.callbacks import CurvatureMonitor
 
 @pytest.fixture
 def float64():
-    old = keras.config.floatx()
+    old, old_policy = keras.config.floatx(), keras.config.dtype_policy()
     keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
     yield
     keras.config.set_floatx(old)
+    keras.config.set_dtype_policy(old_policy)
 
 
 def tiny_problem():
@@ -48,6 +50,7 @@ def test_matches_dense_hessian(float64):
     monitor = CurvatureMonitor(1, (x, y), power_iterations=2000, tol=1e-12)
     monitor.set_model(model)
     got = monitor.measure()
+    assert all(v.dtype == "float64" for v in model.trainable_variables)
 
     g, hessian = dense_hessian(model, x, y)
     np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)

@@ -28,9 +28,9 @@ def test_restores_state_and_suggests_below_divergence(optimizer, tmp_path):
     finder = LRFinder(min_lr=1e-4, max_lr=100.0, steps=120)
     model.fit(x, y, batch_size=32, epochs=10, verbose=0, callbacks=[finder])
 
-    for before, v in zip(weights, model.weights):
+    for before, v in zip(weights, model.weights, strict=True):
         np.testing.assert_array_equal(v.numpy(), before)
-    for before, v in zip(opt_vars, model.optimizer.variables):
+    for before, v in zip(opt_vars, model.optimizer.variables, strict=True):
         np.testing.assert_array_equal(v.numpy(), before)
     assert float(model.optimizer.learning_rate) == lr_before
 

@@ -77,10 +77,10 @@ def test_interrupted_and_resumed_run_gives_same_snapshots(tmp_path):
     manifest_a = json.loads((tmp_path / "a" / "manifest.json").read_text())["snapshots"]
     manifest_b = json.loads((tmp_path / "b" / "manifest.json").read_text())["snapshots"]
     assert [(s["cycle"], s["step"], s["epoch"]) for s in manifest_b] == [(s["cycle"], s["step"], s["epoch"]) for s in manifest_a]
-    for sa, sb in zip(manifest_a, manifest_b):
+    for sa, sb in zip(manifest_a, manifest_b, strict=True):
         wa = keras.models.load_model(tmp_path / "a" / sa["file"]).get_weights()
         wb = keras.models.load_model(tmp_path / "b" / sb["file"]).get_weights()
-        for a, b in zip(wa, wb):
+        for a, b in zip(wa, wb, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
         assert sa["metrics"]["val_loss"] == pytest.approx(sb["metrics"]["val_loss"], rel=1e-5)
 
