@@ -28,9 +28,12 @@ def mom_np(k):
     return one_cycle_np(k, 0.95, 0.85, 0.95)
 
 
-def fit(optimizer, schedule):
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
-    model.compile(optimizer=optimizer, loss="mse", jit_compile=True)
+def fit(optimizer, schedule, strategy=None):
+    import contextlib
+
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+        model.compile(optimizer=optimizer(), loss="mse", jit_compile=strategy is None)
     # STEPS identical full batches in one epoch
     xs, ys = np.tile(X, (STEPS, 1)), np.tile(Y, (STEPS, 1))
     model.fit(xs, ys, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[MomentumCycle(schedule)])
@@ -41,14 +44,24 @@ def grad(w):
     return 2.0 / len(X) * X.T @ (X @ w - Y)
 
 
-def test_sgd_momentum_cycles_inversely():
-    schedule = OneCycle(0.05, STEPS, pct_start=0.4)
-    model = fit(keras.optimizers.SGD(schedule, momentum=0.9), schedule)
+def sgd_reference():
     w, velocity = np.ones((3, 1)), np.zeros((3, 1))
     for k in range(STEPS):  # Keras SGD: v = mu v - lr g; w = w + v
         velocity = mom_np(k) * velocity - lr_np(k) * grad(w)
         w = w + velocity
-    np.testing.assert_allclose(model.layers[0].kernel.numpy(), w, rtol=1e-5, atol=1e-6)
+    return w
+
+
+def test_sgd_momentum_cycles_under_mirrored_strategy(strategy):
+    schedule = OneCycle(0.05, STEPS, pct_start=0.4)
+    model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule, strategy)
+    np.testing.assert_allclose(model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6)
+
+
+def test_sgd_momentum_cycles_inversely():
+    schedule = OneCycle(0.05, STEPS, pct_start=0.4)
+    model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule)
+    np.testing.assert_allclose(model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6)
     # after fit: a plain float again, model saves and loads
     assert isinstance(model.optimizer.momentum, float)
     assert model.optimizer.momentum == pytest.approx(mom_np(STEPS - 1), rel=1e-6)
@@ -56,7 +69,7 @@ def test_sgd_momentum_cycles_inversely():
 
 def test_adam_beta_1_cycles_inversely(tmp_path):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
-    model = fit(keras.optimizers.Adam(schedule), schedule)
+    model = fit(lambda: keras.optimizers.Adam(schedule), schedule)
     w, m, v = np.ones((3, 1)), np.zeros((3, 1)), np.zeros((3, 1))
     for k in range(STEPS):  # Kingma & Ba 2015, Alg. 1, with beta_1 = mu_k at step k
         b1, b2, t = mom_np(k), 0.999, k + 1
@@ -73,7 +86,7 @@ def test_adam_beta_1_cycles_inversely(tmp_path):
 def test_rejects_optimizer_without_momentum():
     schedule = OneCycle(0.05, STEPS)
     with pytest.raises(ValueError, match="momentum"):
-        fit(keras.optimizers.SGD(schedule), schedule)
+        fit(lambda: keras.optimizers.SGD(schedule), schedule)
 
 
 def test_config_round_trip_and_validation():
