@@ -55,11 +55,22 @@ def plot_schedule(schedule, steps, path, title=None):
 
 
 def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestion=None):
-    """Loss against learning rate (log axis) for the LR range test, with the suggestion marked."""
+    """Loss against learning rate (log axis) for the LR range test, with the suggestion marked.
+
+    With smoothed losses, the loss axis spans from the lowest loss up to 1.25x the starting
+    smoothed value, so the divergence at the end does not flatten the curve.
+    """
+    import numpy as np
+
     fig, ax = new_figure(figsize=(6.4, 4.0))
     ax.plot(learning_rates, losses, alpha=0.35, label="loss")
     if smoothed_losses is not None:
         ax.plot(learning_rates, smoothed_losses, label="smoothed loss")
+        values = np.concatenate([np.asarray(losses, "float64"), np.asarray(smoothed_losses, "float64")])
+        values = values[np.isfinite(values)]
+        if values.size:
+            low, start = float(values.min()), float(smoothed_losses[0])
+            ax.set_ylim(low - 0.05 * abs(low), 1.25 * max(start, low))
     if suggestion is not None:
         ax.axvline(suggestion, color="C3", linestyle="--", label=f"suggestion {suggestion:.2e}")
     ax.set_xscale("log")

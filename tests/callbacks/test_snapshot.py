@@ -95,3 +95,15 @@ def test_validation(tmp_path):
         model.fit(X, Y, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(tmp_path, 2, 0.1)])
     cb = SnapshotEnsemble(tmp_path, 3, 0.1, 0.001)
     assert SnapshotEnsemble(**cb.get_config()).get_config() == cb.get_config()
+
+
+def test_under_mirrored_strategy(tmp_path, strategy):
+    with strategy.scope():
+        model = make_model()
+    cb = SnapshotEnsemble(tmp_path / "snaps", n_snapshots=2, max_lr=0.2)
+    model.fit(X, Y, batch_size=BATCH, epochs=2, verbose=0, shuffle=False, callbacks=[cb])
+    manifest = json.loads((tmp_path / "snaps" / "manifest.json").read_text())
+    assert [s["step"] for s in manifest["snapshots"]] == [3, 6]
+    # the last step of each cycle ran at the bottom of the cosine
+    lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert lr == pytest.approx(huang_lr(5, 0.2, 0.0, 3), rel=1e-5)

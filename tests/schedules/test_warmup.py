@@ -41,7 +41,8 @@ def test_config_serializes_inner_schedule():
     sched = Warmup(StepDecay(0.2, 0.5, 4), warmup_steps=5, start=0.01)
     config = sched.get_config()
     assert config["schedule_or_value"]["class_name"] == "StepDecay"
-    assert config["schedule_or_value"]["module"] is not None or config["schedule_or_value"].get("registered_name")
+    assert config["schedule_or_value"]["registered_name"] == "kerasopt>StepDecay"
+    assert config["schedule_or_value"]["config"] == {"initial_learning_rate": 0.2, "drop": 0.5, "steps_per_drop": 4}
     restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(sched))
     for k in [0, 2, 5, 9, 20]:
         assert float(restored(k)) == pytest.approx(float(sched(k)))
