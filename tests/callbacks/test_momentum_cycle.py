@@ -5,6 +5,16 @@ import pytest
 from kerasopt.callbacks import MomentumCycle
 from kerasopt.schedules import OneCycle
 
+
+@pytest.fixture
+def strategy():
+    """Overrides conftest's: a second default-ops MirroredStrategy in one process fails with a
+    collective shape mismatch (TF reuses collective instance keys); ReductionToOneDevice does not."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(8, 3)).astype("float32")
 Y = RNG.normal(size=(8, 1)).astype("float32")

@@ -6,6 +6,16 @@ import pytest
 
 from kerasopt.callbacks import SnapshotEnsemble
 
+
+@pytest.fixture
+def strategy():
+    """Overrides conftest's: a second default-ops MirroredStrategy in one process fails with a
+    collective shape mismatch (TF reuses collective instance keys); ReductionToOneDevice does not."""
+    import tensorflow as tf
+
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(48, 4)).astype("float32")
 Y = (X[:, 0] + X[:, 1] > 0).astype("int64")
