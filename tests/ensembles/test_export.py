@@ -6,7 +6,8 @@ import textwrap
 import keras
 import numpy as np
 
-from kerasopt.ensembles import MemberAverage, export
+from kerasopt.callbacks import SnapshotEnsemble
+from kerasopt.ensembles import export, load
 
 SERVE = textwrap.dedent(
     """
@@ -29,18 +30,19 @@ SERVE = textwrap.dedent(
 )
 
 
-def ensemble_model():
-    inputs = keras.Input((6,))
-    members = []
-    for i in range(3):
-        member = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="softmax")], name=f"m{i}")
-        members.append(member(inputs))
-    return keras.Model(inputs, MemberAverage()(members))
+def snapshot_ensemble(directory, x):
+    """A real one: snapshots written by SnapshotEnsemble, loaded by ensembles.load."""
+    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(4, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+    y = np.argmax(x[:, :4], axis=1)
+    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(directory, 3, max_lr=0.5)])
+    return load(directory)
 
 
 def test_export_serves_without_kerasopt(tmp_path):
-    model = ensemble_model()
-    x = np.random.default_rng(0).normal(size=(5, 6)).astype("float32")
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    model = snapshot_ensemble(tmp_path / "snaps", x)
     expected = model.predict(x, verbose=0)
     paths = export(model, tmp_path / "shipped")
     assert paths["keras"].is_file() and (paths["saved_model"] / "saved_model.pb").is_file()
