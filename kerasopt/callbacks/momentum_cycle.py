@@ -69,7 +69,9 @@ class MomentumCycle(keras.callbacks.Callback):
     `base_momentum` at the rate's peak and back to `max_momentum` at the end. Works on
     optimizers with a `momentum` (SGD, RMSprop; must be > 0 so the optimizer keeps a
     velocity) or a `beta_1` (Adam, AdamW, Nadam, Adamax, Lamb, Lion). The optimizer's
-    iteration counter is the step. After `fit` the optimizer holds a plain float again.
+    iteration counter is the step. After `fit` the optimizer holds a plain float again (the
+    last momentum used); a model saved during `fit` (e.g. by ModelCheckpoint) records the
+    current momentum as a float.
 
     Args:
         schedule: the `kerasopt.schedules.OneCycle` driving the learning rate.
@@ -104,12 +106,16 @@ class MomentumCycle(keras.callbacks.Callback):
         self._value = _VariableHyperparameter(getattr(optimizer, self._attribute))
         # bypass Keras' attribute tracking: the variable is not optimizer state to save
         object.__setattr__(optimizer, self._attribute, self._value)
+        # a save during fit (ModelCheckpoint) records the current value as a plain float
+        plain_config = optimizer.get_config
+        object.__setattr__(optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)})
         self.model.make_train_function(force=True)
 
     def on_train_batch_begin(self, batch, logs=None):
         self._value.variable.assign(self.momentum(self.model.optimizer.iterations))
 
     def on_train_end(self, logs=None):
+        object.__delattr__(self.model.optimizer, "get_config")
         object.__setattr__(self.model.optimizer, self._attribute, float(self._value))
         self.model.make_train_function(force=True)
 

@@ -109,3 +109,16 @@ def test_config_round_trip_and_validation():
         MomentumCycle(OneCycle(0.1, 50), base_momentum=0.9, max_momentum=0.8)
     with pytest.raises(ValueError, match="`base_momentum`"):
         MomentumCycle(OneCycle(0.1, 50), base_momentum=1.0)
+
+
+def test_checkpoint_during_fit_saves_current_momentum(tmp_path):
+    schedule = OneCycle(0.05, STEPS, pct_start=0.4)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
+    checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "ckpt.keras")
+    model.fit(np.tile(X, (STEPS, 1)), np.tile(Y, (STEPS, 1)), batch_size=8, epochs=1, verbose=0,
+              callbacks=[MomentumCycle(schedule), checkpoint])
+    loaded = keras.models.load_model(tmp_path / "ckpt.keras")
+    assert isinstance(loaded.optimizer.beta_1, float)
+    assert loaded.optimizer.beta_1 == pytest.approx(mom_np(STEPS - 1), rel=1e-6)
+    assert "get_config" not in vars(model.optimizer)  # the instance is restored after fit
