@@ -91,3 +91,51 @@ def plot_image_grid(rows, path, titles=None, cmap="gray"):
                 if titles:
                     ax.set_title(titles[r][c], fontsize=8)
     return save_figure(fig, path)
+
+
+# learning-rate schedules and the LR range test
+def plot_schedule(schedule, steps, path, title=None):
+    """Plot `schedule(step)` for step in [0, steps) (a schedule or a list of them) to a PNG."""
+    import numpy as np
+
+    schedules = schedule if isinstance(schedule, (list, tuple)) else [schedule]
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"Argument `steps` must be an integer >= 1. Received: steps={steps!r}")
+    grid = np.arange(steps)
+    fig, ax = new_figure(figsize=(6.4, 3.6))
+    for sched in schedules:
+        values = [float(sched(int(k))) for k in grid]
+        ax.plot(grid, values, label=type(sched).__name__)
+    ax.set_xlabel("step")
+    ax.set_ylabel("learning rate")
+    if title:
+        ax.set_title(title)
+    if len(schedules) > 1:
+        ax.legend()
+    return save_figure(fig, path)
+
+
+def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestion=None):
+    """Loss against learning rate (log axis) for the LR range test, with the suggestion marked.
+
+    With smoothed losses, the loss axis spans from the lowest loss up to 1.25x the starting
+    smoothed value, so the divergence at the end does not flatten the curve.
+    """
+    import numpy as np
+
+    fig, ax = new_figure(figsize=(6.4, 4.0))
+    ax.plot(learning_rates, losses, alpha=0.35, label="loss")
+    if smoothed_losses is not None:
+        ax.plot(learning_rates, smoothed_losses, label="smoothed loss")
+        values = np.concatenate([np.asarray(losses, "float64"), np.asarray(smoothed_losses, "float64")])
+        values = values[np.isfinite(values)]
+        if values.size:
+            low, start = float(values.min()), float(smoothed_losses[0])
+            ax.set_ylim(low - 0.05 * abs(low), 1.25 * max(start, low))
+    if suggestion is not None:
+        ax.axvline(suggestion, color="C3", linestyle="--", label=f"suggestion {suggestion:.2e}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.legend()
+    return save_figure(fig, path)

@@ -53,5 +53,10 @@ def keras_home(assets):
 
 @pytest.fixture
 def strategy():
-    """`tf.distribute.MirroredStrategy` over two logical CPU devices."""
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    """`tf.distribute.MirroredStrategy` over two logical CPU devices.
+
+    Gradients are all-reduced with `ReductionToOneDevice`: with the default collective ops,
+    a second MirroredStrategy in the same process fails with a collective shape mismatch
+    (TensorFlow reuses collective instance keys across strategies).
+    """
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())

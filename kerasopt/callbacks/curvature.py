@@ -1,0 +1,115 @@
+"""Watch for ill-conditioning during training (Goodfellow et al., Deep Learning, sec. 8.2.1).
+
+TensorFlow backend (uses `kerasopt.diagnostics`, built on `tf.GradientTape`).
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasopt import diagnostics
+from kerasopt._validation import check_int, check_positive
+
+
+@keras.saving.register_keras_serializable(package="kerasopt")
+class CurvatureMonitor(keras.callbacks.Callback):
+    """Log g^T g, g^T H g and the top Hessian eigenvalue every `every_n_steps` steps.
+
+    Goodfellow et al., Deep Learning, sec. 8.2.1: a gradient step of size eps changes the
+    loss by about -eps g^T g + eps^2 / 2 g^T H g, so training is ill-conditioned when
+    g^T H g grows (by an order of magnitude or more) while g^T g does not shrink. The
+    curvature along the gradient uses one Hessian-vector product (`diagnostics.
+    gradient_curvature`), the top eigenvalue power iteration on Hessian-vector products
+    (`diagnostics.top_hessian_eigenvalue`); no dense Hessian is formed. Both are taken on the
+    fixed batch `data` with the compiled loss (regularizers included) in inference mode.
+
+    The values are written as `grad_sq`, `gHg`, `top_eigenvalue` (and their ratio
+    `gHg_over_grad_sq`) into the batch logs of the measured steps and, the latest of them,
+    into the epoch logs (so History, CSVLogger and a later TensorBoard callback see them);
+    with `log_dir` they also go to TensorBoard directly as `curvature/*` scalars against the
+    optimizer's step. `self.history` keeps every measurement (with its `step`).
+
+    Args:
+        every_n_steps: measure after optimizer steps 1, 1 + n, 1 + 2n, ..., integer n >= 1.
+        data: a fixed batch `(x, y)` or `(x, y, sample_weight)`.
+        power_iterations: maximum Hessian-vector products of the power iteration, integer >= 1.
+        tol: relative change that stops the power iteration, > 0.
+        log_dir: optional TensorBoard log folder.
+        seed: seed of the power iteration's start vector.
+    """
+
+    KEYS = ("loss", "grad_sq", "gHg", "top_eigenvalue")
+
+    def __init__(self, every_n_steps, data, power_iterations=20, tol=1e-4, log_dir=None, seed=0):
+        super().__init__()
+        self.every_n_steps = check_int("every_n_steps", every_n_steps, minimum=1)
+        if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
+            raise ValueError(
+                "Argument `data` must be a tuple (x, y) or (x, y, sample_weight). "
+                f"Received: data of type {type(data).__name__}"
+            )
+        self.data = tuple(data)
+        self.power_iterations = check_int("power_iterations", power_iterations, minimum=1)
+        self.tol = check_positive("tol", tol)
+        self.log_dir = None if log_dir is None else str(log_dir)
+        self.seed = check_int("seed", seed)
+        self.history = {key: [] for key in ("step",) + self.KEYS}
+        self._writer = None
+        self._latest = None
+
+    def measure(self):
+        """The curvature quantities at the model's current weights, as Python floats."""
+        x, y, *rest = self.data
+        loss_fn = diagnostics.model_loss_fn(self.model, x, y, sample_weight=rest[0] if rest else None)
+        variables = [v.value for v in self.model.trainable_variables]  # the backing tf.Variables
+        curvature = diagnostics.gradient_curvature(loss_fn, variables)
+        eigenvalue, _ = diagnostics.top_hessian_eigenvalue(
+            loss_fn, variables, iterations=self.power_iterations, tol=self.tol, seed=self.seed
+        )
+        values = {key: float(curvature[key]) for key in ("loss", "grad_sq", "gHg")}
+        values["top_eigenvalue"] = float(eigenvalue)
+        return values
+
+    def on_train_begin(self, logs=None):
+        if self.log_dir is not None:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = int(self.model.optimizer.iterations)  # steps taken so far
+        if (step - 1) % self.every_n_steps:
+            return
+        values = self.measure()
+        self.history["step"].append(step)
+        for key in self.KEYS:
+            self.history[key].append(values[key])
+        self._latest = {
+            "grad_sq": values["grad_sq"],
+            "gHg": values["gHg"],
+            "top_eigenvalue": values["top_eigenvalue"],
+            "gHg_over_grad_sq": values["gHg"] / values["grad_sq"] if values["grad_sq"] else float("nan"),
+        }
+        if logs is not None:
+            logs.update(self._latest)
+        if self._writer is not None:
+            with self._writer.as_default():
+                for key, value in self._latest.items():
+                    tf.summary.scalar(f"curvature/{key}", value, step=step)
+            self._writer.flush()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and self._latest is not None:
+            logs.update(self._latest)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def get_config(self):
+        """Every argument but `data` (arrays, not configuration): rebuild with `cls(data=..., **config)`."""
+        return {
+            "every_n_steps": self.every_n_steps,
+            "power_iterations": self.power_iterations,
+            "tol": self.tol,
+            "log_dir": self.log_dir,
+            "seed": self.seed,
+        }

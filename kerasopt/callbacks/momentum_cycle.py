@@ -1,0 +1,133 @@
+"""Cycle momentum (or Adam's beta_1) inversely to a OneCycle learning rate (Smith 2018, sec. 4.3).
+
+TensorFlow backend: the optimizer's Python hyperparameter is swapped for a value backed by a
+`tf.Variable` for the duration of `fit`, so a traced (even XLA-compiled) train step reads
+the current momentum instead of a constant frozen at trace time.
+"""
+
+import operator
+
+import keras
+import tensorflow as tf
+
+from kerasopt._validation import check_range
+from kerasopt.schedules.one_cycle import OneCycle
+
+
+class _VariableHyperparameter:
+    """A hyperparameter read from a `tf.Variable` inside traced code.
+
+    Comparisons (`if self.momentum != 0:` in optimizer code, which decides the optimizer's
+    structure) answer with the value the optimizer was built with; arithmetic and tensor
+    conversion read the variable, so the compiled step sees every `assign`.
+    """
+
+    def __init__(self, value):
+        self.static_value = float(value)
+        self.variable = tf.Variable(float(value), trainable=False, dtype="float32")
+
+    def _compare(op):
+        return lambda self, other: op(self.static_value, other)
+
+    __eq__ = _compare(operator.eq)
+    __ne__ = _compare(operator.ne)
+    __lt__ = _compare(operator.lt)
+    __le__ = _compare(operator.le)
+    __gt__ = _compare(operator.gt)
+    __ge__ = _compare(operator.ge)
+    __hash__ = object.__hash__
+
+    def _arith(op, reflected=False):
+        if reflected:
+            return lambda self, other: op(other, self.variable.value())
+        return lambda self, other: op(self.variable.value(), other)
+
+    __add__, __radd__ = _arith(operator.add), _arith(operator.add, True)
+    __sub__, __rsub__ = _arith(operator.sub), _arith(operator.sub, True)
+    __mul__, __rmul__ = _arith(operator.mul), _arith(operator.mul, True)
+    __truediv__, __rtruediv__ = _arith(operator.truediv), _arith(operator.truediv, True)
+    __pow__, __rpow__ = _arith(operator.pow), _arith(operator.pow, True)
+
+    def __float__(self):
+        return float(self.variable.numpy())
+
+
+def _convert(value, dtype=None, name=None, as_ref=False):
+    tensor = value.variable.value()
+    return tf.cast(tensor, dtype) if dtype is not None else tensor
+
+
+tf.register_tensor_conversion_function(_VariableHyperparameter, _convert)
+
+
+@keras.saving.register_keras_serializable(package="kerasopt")
+class MomentumCycle(keras.callbacks.Callback):
+    """Momentum falls while the learning rate rises, and rises while it falls.
+
+    Smith 2018 ("A disciplined approach to neural network hyper-parameters", sec. 4.3) and
+    Smith & Topin 2018: with a OneCycle rate, cycle momentum from `max_momentum` down to
+    `base_momentum` at the rate's peak and back to `max_momentum` at the end. Works on
+    optimizers with a `momentum` (SGD, RMSprop; must be > 0 so the optimizer keeps a
+    velocity) or a `beta_1` (Adam, AdamW, Nadam, Adamax, Lamb, Lion). The optimizer's
+    iteration counter is the step. After `fit` the optimizer holds a plain float again (the
+    last momentum used); a model saved during `fit` (e.g. by ModelCheckpoint) records the
+    current momentum as a float.
+
+    Args:
+        schedule: the `kerasopt.schedules.OneCycle` driving the learning rate.
+        base_momentum: momentum at the rate's peak, in [0, 1).
+        max_momentum: momentum at the start and the end, in [base_momentum, 1).
+    """
+
+    def __init__(self, schedule, base_momentum=0.85, max_momentum=0.95):
+        super().__init__()
+        if not isinstance(schedule, OneCycle):
+            raise TypeError(
+                f"Argument `schedule` must be a kerasopt.schedules.OneCycle. Received: schedule={schedule!r}"
+            )
+        self.schedule = schedule
+        self.base_momentum = check_range("base_momentum", base_momentum, low=0, high=1, high_inclusive=False)
+        self.max_momentum = check_range("max_momentum", max_momentum, low=base_momentum, high=1, high_inclusive=False)
+        self._attribute = None
+        self._value = None
+
+    def momentum(self, step):
+        """The momentum for `step`: the OneCycle shape through max, base, max."""
+        return self.schedule.interpolate(step, self.max_momentum, self.base_momentum, self.max_momentum)
+
+    def on_train_begin(self, logs=None):
+        optimizer = self.model.optimizer
+        self._attribute = next((a for a in ("beta_1", "momentum") if hasattr(optimizer, a)), None)
+        if self._attribute is None or getattr(optimizer, self._attribute) == 0:
+            raise ValueError(
+                "MomentumCycle needs an optimizer with `beta_1` or a nonzero `momentum`. "
+                f"Received: optimizer={type(optimizer).__name__}"
+            )
+        self._value = _VariableHyperparameter(getattr(optimizer, self._attribute))
+        # bypass Keras' attribute tracking: the variable is not optimizer state to save
+        object.__setattr__(optimizer, self._attribute, self._value)
+        # a save during fit (ModelCheckpoint) records the current value as a plain float
+        plain_config = optimizer.get_config
+        object.__setattr__(optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)})
+        self.model.make_train_function(force=True)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._value.variable.assign(self.momentum(self.model.optimizer.iterations))
+
+    def on_train_end(self, logs=None):
+        object.__delattr__(self.model.optimizer, "get_config")
+        object.__setattr__(self.model.optimizer, self._attribute, float(self._value))
+        self.model.make_train_function(force=True)
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "base_momentum": self.base_momentum,
+            "max_momentum": self.max_momentum,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)

@@ -1,0 +1,30 @@
+"""Ship an ensemble: a `.keras` file and a TensorFlow SavedModel that needs no kerasopt.
+
+TensorFlow backend (the SavedModel is written by `keras.Model.export`).
+"""
+
+from pathlib import Path
+
+import keras
+
+from kerasopt._io import atomic_path
+
+
+def export(model, path):
+    """Write `path/model.keras` and the SavedModel `path/saved_model`; return both paths.
+
+    The SavedModel's `serving_default` signature (and its `serve` endpoint) return the
+    model's output, e.g. an ensemble's combined prediction. It is a plain TensorFlow graph:
+    `tf.saved_model.load` serves it in a process where neither Keras' custom objects nor
+    kerasopt are importable. The `.keras` file keeps the Keras model (loading it needs
+    `import kerasopt` for the combining layer). Both are written atomically.
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+    path = Path(path)
+    keras_file, saved_model = path / "model.keras", path / "saved_model"
+    with atomic_path(keras_file) as tmp:
+        model.save(tmp)
+    with atomic_path(saved_model) as tmp:
+        model.export(str(tmp), format="tf_saved_model", verbose=False)
+    return {"keras": keras_file, "saved_model": saved_model}

@@ -1,0 +1,98 @@
+import glob
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasopt.callbacks import CurvatureMonitor
+
+
+@pytest.fixture
+def float64():
+    old, old_policy = keras.config.floatx(), keras.config.dtype_policy()
+    keras.config.set_floatx("float64")
+    keras.config.set_dtype_policy("float64")
+    yield
+    keras.config.set_floatx(old)
+    keras.config.set_dtype_policy(old_policy)
+
+
+def tiny_problem():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(16, 3))
+    y = rng.integers(0, 2, size=16)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2, activation="softmax")]
+    )
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
+    return model, x, y
+
+
+def dense_hessian(model, x, y):
+    """The full Hessian by the Jacobian of the gradient (independent of the HVP code)."""
+    variables = model.trainable_variables
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    with tf.GradientTape(persistent=True) as outer:
+        with tf.GradientTape() as inner:
+            loss = loss_fn(y, model(x))
+        grads = inner.gradient(loss, variables)
+        flat = tf.concat([tf.reshape(g, [-1]) for g in grads], axis=0)
+    blocks = outer.jacobian(flat, variables)
+    n = int(flat.shape[0])
+    hessian = tf.concat([tf.reshape(b, [n, -1]) for b in blocks], axis=1).numpy()
+    return flat.numpy(), hessian
+
+
+def test_matches_dense_hessian(float64):
+    model, x, y = tiny_problem()
+    model.fit(x, y, batch_size=16, epochs=3, verbose=0)  # away from the initial point
+    monitor = CurvatureMonitor(1, (x, y), power_iterations=2000, tol=1e-12)
+    monitor.set_model(model)
+    got = monitor.measure()
+    assert all(v.dtype == "float64" for v in model.trainable_variables)
+
+    g, hessian = dense_hessian(model, x, y)
+    np.testing.assert_allclose(hessian, hessian.T, atol=1e-10)
+    eigenvalues = np.linalg.eigvalsh(hessian)
+    top = eigenvalues[np.argmax(np.abs(eigenvalues))]
+    assert abs(got["grad_sq"] - g @ g) / (g @ g) < 1e-10
+    assert abs(got["gHg"] - g @ hessian @ g) / abs(g @ hessian @ g) < 1e-4
+    assert abs(got["top_eigenvalue"] - top) / abs(top) < 1e-4
+
+
+def test_logs_history_and_tensorboard(tmp_path):
+    model, x, y = tiny_problem()
+    seen = []
+
+    class Recorder(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append("gHg" in logs)
+
+    monitor = CurvatureMonitor(every_n_steps=3, data=(x, y), power_iterations=5, log_dir=tmp_path / "tb")
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[monitor, Recorder()])
+    # 8 steps, measured after steps 1, 4, 7
+    assert monitor.history["step"] == [1, 4, 7]
+    assert seen == [True, False, False, True, False, False, True, False]
+    for key in ("grad_sq", "gHg", "top_eigenvalue", "gHg_over_grad_sq"):
+        assert len(history.history[key]) == 2
+    assert history.history["gHg"][-1] == monitor.history["gHg"][-1]
+    tags = {}
+    for event_file in glob.glob(str(tmp_path / "tb" / "events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(event_file):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+    assert [s for s, _ in tags["curvature/gHg"]] == [1, 4, 7]
+    np.testing.assert_allclose([v for _, v in tags["curvature/grad_sq"]], monitor.history["grad_sq"], rtol=1e-6)
+
+
+def test_argument_validation():
+    data = (np.zeros((2, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match="`every_n_steps`"):
+        CurvatureMonitor(0, data)
+    with pytest.raises(ValueError, match="`data`"):
+        CurvatureMonitor(5, np.zeros(3))
+    with pytest.raises(ValueError, match="`tol`"):
+        CurvatureMonitor(5, data, tol=0)
+    cb = CurvatureMonitor(5, data, power_iterations=7)
+    assert CurvatureMonitor(data=data, **cb.get_config()).get_config() == cb.get_config()

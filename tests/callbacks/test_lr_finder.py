@@ -1,0 +1,75 @@
+import keras
+import numpy as np
+import pytest
+
+from kerasopt.callbacks import LRFinder
+from kerasopt.datasets import digits
+
+
+def digits_model(optimizer):
+    x, y = digits()
+    x = x.reshape(len(x), -1) / 16.0
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    return model, x, y
+
+
+@pytest.mark.parametrize("optimizer", [lambda: keras.optimizers.SGD(0.01, momentum=0.9), lambda: keras.optimizers.Adam(1e-3)],
+                         ids=["sgd_momentum", "adam"])
+def test_restores_state_and_suggests_below_divergence(optimizer, tmp_path):
+    model, x, y = digits_model(optimizer())
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # non-trivial optimizer state
+    weights = [v.numpy().copy() for v in model.weights]
+    opt_vars = [v.numpy().copy() for v in model.optimizer.variables]
+    lr_before = float(model.optimizer.learning_rate)
+
+    finder = LRFinder(min_lr=1e-4, max_lr=100.0, steps=120)
+    model.fit(x, y, batch_size=32, epochs=10, verbose=0, callbacks=[finder])
+
+    for before, v in zip(weights, model.weights, strict=True):
+        np.testing.assert_array_equal(v.numpy(), before)
+    for before, v in zip(opt_vars, model.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(v.numpy(), before)
+    assert float(model.optimizer.learning_rate) == lr_before
+
+    lrs = np.array(finder.history["lr"])
+    np.testing.assert_allclose(lrs, np.geomspace(1e-4, 100.0, 120)[: len(lrs)], rtol=1e-9)
+    assert finder.diverged, "a sweep up to lr=100 must diverge on digits"
+    smoothed = np.array(finder.history["smoothed_loss"])
+    lr_at_min = lrs[np.nanargmin(smoothed)]
+    assert 1e-4 <= finder.suggestion < lr_at_min < lrs[-1]
+    # the suggested rate trains: one epoch from the restored state lowers the loss
+    loss0 = model.evaluate(x, y, verbose=0)
+    model.optimizer.learning_rate.assign(finder.suggestion)
+    model.fit(x, y, batch_size=32, epochs=1, verbose=0)
+    assert model.evaluate(x, y, verbose=0) < loss0
+    assert finder.plot(tmp_path / "lr.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_smoothing_is_bias_corrected_ema():
+    finder = LRFinder(1e-3, 1.0, steps=5, smoothing=0.5, stop_factor=100)
+
+    class Stub:
+        stop_training = False
+
+    finder.set_model(Stub())
+    finder._average, finder._best = 0.0, np.inf
+    for loss in [4.0, 2.0, 1.0]:
+        finder.on_train_batch_end(0, {"loss": loss})
+    # EMA with bias correction, written out: a1 = .5*4 ; a2 = .5*a1 + .5*2 ; a3 = .5*a2 + .5*1
+    a = [2.0, 2.0, 1.5]
+    np.testing.assert_allclose(finder.history["smoothed_loss"], [a[0] / 0.5, a[1] / 0.75, a[2] / 0.875])
+
+
+def test_rejects_schedule_and_bad_arguments():
+    model, x, y = digits_model(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)))
+    with pytest.raises(ValueError, match="schedule"):
+        model.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[LRFinder(steps=2)])
+    for kwargs, name in [({"min_lr": 0}, "min_lr"), ({"max_lr": 1e-7}, "max_lr"), ({"steps": 1}, "steps"),
+                         ({"smoothing": 1.0}, "smoothing"), ({"stop_factor": 1.0}, "stop_factor")]:
+        with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
+            LRFinder(**kwargs)
+    cb = LRFinder(1e-5, 1.0, 50)
+    assert LRFinder(**cb.get_config()).get_config() == cb.get_config()
