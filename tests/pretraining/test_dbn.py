@@ -96,3 +96,13 @@ def test_argument_validation(digits01):
         DBN([4]).pretrain(digits01, epochs=0)
     with pytest.raises(ValueError, match="n_classes=1"):
         _pretrained(digits01).to_classifier(1)
+
+
+def test_plot_filters_writes_a_png_and_checks_the_shape(tmp_path):
+    from kerasopt.plotting import plot_filters
+
+    weights = np.random.default_rng(0).normal(size=(64, 20))
+    path = plot_filters(weights, tmp_path / "filters.png", (8, 8), n_filters=16, ncols=4, title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match=r"shape \(64, 20\)"):
+        plot_filters(weights, tmp_path / "bad.png", (28, 28))
