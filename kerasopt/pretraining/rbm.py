@@ -135,13 +135,25 @@ class RBM(keras.Model):
     def _visible_logits(self, h):
         return ops.matmul(h, ops.transpose(self.kernel)) + self.visible_bias
 
+    def _random(self, kind, shape):
+        """`uniform` or `normal` noise from the layer's seed generator. On the TensorFlow
+        backend (TF-only branch) it draws with the Philox algorithm: under XLA on CPU the
+        default ThreeFry generator costs more than the RBM's matrix products."""
+        if keras.backend.backend() != "tensorflow":
+            return getattr(keras.random, kind)(shape, dtype=self.kernel.dtype, seed=self.seed_generator)
+        import tensorflow as tf
+
+        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), "int32")
+        draw = tf.random.stateless_uniform if kind == "uniform" else tf.random.stateless_normal
+        return draw(shape, seed=seed, dtype=self.kernel.dtype, alg="philox")
+
     def _uniform(self, shape):
         """Uniform(0, 1) noise behind every Bernoulli sample (the one random stream)."""
-        return keras.random.uniform(shape, dtype=self.kernel.dtype, seed=self.seed_generator)
+        return self._random("uniform", shape)
 
     def _normal(self, shape):
         """Standard normal noise behind every Gaussian sample."""
-        return keras.random.normal(shape, dtype=self.kernel.dtype, seed=self.seed_generator)
+        return self._random("normal", shape)
 
     def _bernoulli(self, p):
         return ops.cast(self._uniform(ops.shape(p)) < p, p.dtype)
@@ -187,7 +199,8 @@ class RBM(keras.Model):
         n_visible * log sigmoid(F(v with v_i flipped) - F(v)). The flip changes the hidden
         logits by +-W_i, so no extra matrix product is needed."""
         n_visible = ops.shape(v)[-1]
-        index = keras.random.randint(ops.shape(v)[:1], 0, n_visible, seed=self.seed_generator)
+        uniform = self._uniform(ops.shape(v)[:1])
+        index = ops.minimum(ops.cast(uniform * ops.cast(n_visible, v.dtype), "int32"), n_visible - 1)
         flip = ops.one_hot(index, n_visible, dtype=v.dtype) * (1.0 - 2.0 * v)
         sign = ops.sum(flip, axis=-1, keepdims=True)
         flipped_logits = hidden_logits + sign * ops.take(self.kernel, index, axis=0)
