@@ -98,7 +98,7 @@ def main():
         )
         if seed == args.seeds[0]:
             plotting.plot_filters(
-                np.array(dbn.rbms[0].kernel), out / "first_layer_filters.png", (28, 28),
+                keras.ops.convert_to_numpy(dbn.rbms[0].kernel), out / "first_layer_filters.png", (28, 28),
                 title=f"First RBM: 64 of {args.hidden[0]} filters",
             )
         progress = keras.utils.Progbar(len(args.labels) * len(INITS), stateful_metrics=["accuracy"])

@@ -135,7 +135,7 @@ class DBN(keras.Model):
             self.rbms = self._make_rbms(self.hidden_sizes, self.visible, self.seed)
         val = None if validation_data is None else np.asarray(validation_data, dtype="float32")
         histories = []
-        for rbm, opt in zip(self.rbms, optimizers):
+        for rbm, opt in zip(self.rbms, optimizers, strict=True):
             if opt is None:
                 gaussian = isinstance(rbm, GaussianBernoulliRBM)
                 opt = keras.optimizers.SGD(0.005 if gaussian else 0.05, momentum=0.5)

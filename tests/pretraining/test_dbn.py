@@ -28,7 +28,7 @@ def test_each_rbm_is_trained_on_the_previous_hidden_probabilities(digits01):
     second = BernoulliRBM(12, seed=1)
     second.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
     second.fit(first.transform(digits01), epochs=2, batch_size=64, verbose=0, shuffle=False)
-    for ours, manual in zip(dbn.rbms, (first, second)):
+    for ours, manual in zip(dbn.rbms, (first, second), strict=True):
         np.testing.assert_allclose(np.array(ours.kernel), np.array(manual.kernel), atol=1e-6)
     expected = 1 / (1 + np.exp(-(first.transform(digits01) @ np.array(second.kernel) + np.array(second.hidden_bias))))
     np.testing.assert_allclose(keras.ops.convert_to_numpy(dbn(digits01)), expected, atol=1e-5)
@@ -47,7 +47,7 @@ def test_classifier_and_autoencoder_hold_exactly_the_rbm_weights(digits01):
     dbn = _pretrained(digits01)
     clf = dbn.to_classifier(10, seed=0)
     assert len(clf.layers) == 3 and clf.output_shape == (None, 10)
-    for dense, rbm in zip(clf.layers[:2], dbn.rbms):
+    for dense, rbm in zip(clf.layers[:2], dbn.rbms, strict=True):
         kernel, bias = dense.get_weights()
         np.testing.assert_array_equal(kernel, np.array(rbm.kernel))
         np.testing.assert_array_equal(bias, np.array(rbm.hidden_bias))
@@ -55,7 +55,7 @@ def test_classifier_and_autoencoder_hold_exactly_the_rbm_weights(digits01):
     np.testing.assert_array_equal(clf.layers[2].get_weights()[1], np.zeros(10))
     ae = dbn.to_autoencoder()
     assert ae.output_shape == (None, 64) and len(ae.layers) == 4
-    for dense, rbm in zip(ae.layers[2:], reversed(dbn.rbms)):
+    for dense, rbm in zip(ae.layers[2:], reversed(dbn.rbms), strict=True):
         kernel, bias = dense.get_weights()
         np.testing.assert_array_equal(kernel, np.array(rbm.kernel).T)
         np.testing.assert_array_equal(bias, np.array(rbm.visible_bias))

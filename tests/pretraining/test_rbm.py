@@ -159,7 +159,7 @@ def test_exact_log_likelihood_rises_during_training():
         rbm.fit(x, epochs=5, batch_size=10, verbose=0)
         curve.append(_exact_log_likelihood(*_weights(rbm), x))
     assert curve[0] == pytest.approx(10 * np.log(0.5), abs=0.1)  # near-uniform start
-    assert all(later > earlier for earlier, later in zip(curve, curve[1:])), curve
+    assert all(later > earlier for earlier, later in zip(curve, curve[1:], strict=False)), curve
     assert curve[-1] > curve[0] + 2.0, curve
 
 
@@ -214,7 +214,9 @@ def _binary_digits():
 
 def _expected_pll(W, c, b, v):
     """Exact expectation of scikit-learn's estimator: the average over every flipped bit."""
-    fe = lambda x: -x @ b - np.logaddexp(0, x @ W + c).sum(1)
+    def fe(x):
+        return -x @ b - np.logaddexp(0, x @ W + c).sum(1)
+
     f = fe(v)
     terms = []
     for i in range(v.shape[1]):
@@ -294,7 +296,7 @@ def test_save_load_round_trip(tmp_path, cls, persistent):
     assert type(loaded) is cls and loaded.get_config() == rbm.get_config()
     np.testing.assert_array_equal(loaded.transform(x), rbm.transform(x))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.free_energy(x)), keras.ops.convert_to_numpy(rbm.free_energy(x)))
-    for a, b in zip(loaded.optimizer.variables, rbm.optimizer.variables):
+    for a, b in zip(loaded.optimizer.variables, rbm.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
     if persistent:
         np.testing.assert_array_equal(np.array(loaded.chain), np.array(rbm.chain))
