@@ -285,6 +285,16 @@ def test_fit_logs_free_energy_gap_and_works_with_callbacks(tmp_path):
     np.testing.assert_allclose(restored.transform(x), rbm.transform(x), atol=1e-6)
 
 
+def test_trains_under_xla_with_several_steps_per_execution():
+    x = _binary_digits()[:400]
+    rbm = BernoulliRBM(16, persistent=True, n_chains=20, seed=0)
+    rbm.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=True, steps_per_execution=5)
+    rbm.build((None, 64))
+    before = _expected_pll(*_weights(rbm), x)
+    rbm.fit(x, epochs=3, batch_size=20, verbose=0)
+    assert _expected_pll(*_weights(rbm), x) > before + 5.0  # untrained: 64 log(1/2) = -44.4
+
+
 @pytest.mark.parametrize("cls,persistent", [(BernoulliRBM, True), (GaussianBernoulliRBM, False)])
 def test_save_load_round_trip(tmp_path, cls, persistent):
     x = _binary_digits()[:200]
