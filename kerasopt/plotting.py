@@ -139,3 +139,29 @@ def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestio
     ax.set_ylabel("loss")
     ax.legend()
     return save_figure(fig, path)
+
+
+# pretraining (RBM / DBN): first-layer filters
+def plot_filters(weights, path, image_shape, n_filters=64, ncols=8, title=None):
+    """Save the first `n_filters` columns of `weights` (n_visible, n_hidden), e.g. an RBM's
+    kernel, as a grid of `image_shape` images, each on its own symmetric grey scale."""
+    import numpy as np
+
+    weights = np.asarray(weights)
+    if weights.ndim != 2 or int(np.prod(image_shape)) != weights.shape[0]:
+        raise ValueError(
+            f"Argument `weights` must be 2-D with {int(np.prod(image_shape))} rows for image_shape={tuple(image_shape)}. "
+            f"Received: weights with shape {weights.shape}"
+        )
+    n = min(n_filters, weights.shape[1])
+    nrows = -(-n // ncols)
+    fig, axes = new_figure(nrows, ncols, figsize=(1.1 * ncols, 1.1 * nrows + (0.4 if title else 0)))
+    for i, ax in enumerate(np.ravel(axes)):
+        ax.set_axis_off()
+        if i < n:
+            image = weights[:, i].reshape(image_shape)
+            limit = float(np.abs(image).max()) or 1.0
+            ax.imshow(image, cmap="gray", vmin=-limit, vmax=limit)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)

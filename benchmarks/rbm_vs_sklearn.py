@@ -1,0 +1,229 @@
+"""kerasopt RBMs vs scikit-learn's BernoulliRBM, side by side in one process.
+
+Same data (binarized images, float32 on both sides), hidden units, batch size, learning rate
+and epochs; PCD on both sides (scikit-learn's only algorithm) and CD-1 on ours. scikit-learn
+runs with 1 and with 2 BLAS threads (OpenBLAS threads thrash on small matrices on a loaded
+machine) and the faster is the reference. Each run is the fastest of `--repeats` fits.
+Reports seconds per epoch (whole `fit` divided by epochs, and ours also in steady state,
+i.e. the best epoch after the first, which traces and compiles), the final pseudo-log-likelihood (both models scored
+by scikit-learn's own `score_samples`, averaged over repeated random flips), and at MNIST
+scale the achieved GFLOP/s against this machine's peak.
+
+    python -m benchmarks.rbm_vs_sklearn            # MNIST scale + digits, ~3 min
+    python -m benchmarks.rbm_vs_sklearn --epochs 3 # quicker
+"""
+
+import argparse
+import os
+import platform
+import time
+from pathlib import Path
+
+from recipes._offline import find_assets, use_offline_keras_home
+
+ASSETS = find_assets()
+use_offline_keras_home(ASSETS)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import sklearn  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from keras import ops  # noqa: E402
+from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+from kerasopt import datasets  # noqa: E402
+from kerasopt._io import write_json, write_text  # noqa: E402
+from kerasopt.pretraining import BernoulliRBM  # noqa: E402
+
+FLOP_PER_CYCLE = 32  # fp32, AVX2 + FMA: 2 FMA units x 8 lanes x 2 FLOP
+
+
+def machine():
+    """CPU model, cores, clock and the fp32 peak derived from /proc/cpuinfo."""
+    info = Path("/proc/cpuinfo").read_text()
+
+    def field(key):
+        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith(key)), "?")
+
+    flags = field("flags").split()
+    cores = os.cpu_count()
+    ghz = float(field("cpu MHz")) / 1000.0
+    simd = "avx2" in flags and "fma" in flags
+    return {
+        "cpu": field("model name"),
+        "cores": cores,
+        "ghz": round(ghz, 3),
+        "avx2_fma": simd,
+        "peak_gflops_fp32": round(cores * ghz * (FLOP_PER_CYCLE if simd else 8), 1),
+        "peak_assumption": f"{cores} cores x {ghz:.3f} GHz x {FLOP_PER_CYCLE if simd else 8} FLOP/cycle "
+        "(fp32 FMA on two 256-bit AVX2 units; no turbo)",
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "scikit-learn": sklearn.__version__,
+        "numpy": np.__version__,
+    }
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self.start)
+
+
+def pseudo_log_likelihood(components, hidden_bias, visible_bias, x, repeats=5):
+    """scikit-learn's `score_samples` mean for the given parameters, over `repeats` flips."""
+    scorer = SkBernoulliRBM(n_components=components.shape[0])
+    scorer.components_, scorer.intercept_hidden_, scorer.intercept_visible_ = components, hidden_bias, visible_bias
+    scores = []
+    for seed in range(repeats):
+        scorer.random_state = seed
+        scores.append(scorer.score_samples(x).mean())
+    return float(np.mean(scores))
+
+
+def run_sklearn(x, n_hidden, batch_size, lr, epochs, seed, repeats, blas_threads):
+    """Best of `repeats` fits with `blas_threads` BLAS threads (min time is robust to load)."""
+    times = []
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
+        for _ in range(repeats):
+            rbm = SkBernoulliRBM(n_components=n_hidden, learning_rate=lr, batch_size=batch_size, n_iter=epochs, random_state=seed)
+            start = time.perf_counter()
+            rbm.fit(x)
+            times.append((time.perf_counter() - start) / epochs)
+    pll = pseudo_log_likelihood(rbm.components_, rbm.intercept_hidden_, rbm.intercept_visible_, x)
+    return {"seconds_per_epoch": min(times), "pseudo_log_likelihood": pll}
+
+
+def run_kerasopt(x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit_compile, fused=False):
+    """Best of `repeats` fits. Unfused: one execution per epoch (`steps_per_execution` = the
+    epoch's steps); steady state = the best epoch after the first, which traces and compiles.
+    Fused: all epochs in one execution (a repeated `tf.data` pipeline, one Keras epoch);
+    steady state = a second, already traced run of the same length. XLA needs static shapes,
+    so fused XLA runs drop each epoch's last partial batch (digits: 28 of 29 updates)."""
+    whole, steady = [], []
+    steps = int(np.ceil(len(x) / batch_size))
+    for _ in range(repeats):
+        keras.utils.set_random_seed(seed)
+        rbm = BernoulliRBM(n_hidden, persistent=persistent, n_chains=batch_size, seed=seed)
+        per_execution = (len(x) // batch_size if jit_compile else steps) * epochs if fused else steps
+        rbm.compile(optimizer=keras.optimizers.SGD(lr), jit_compile=jit_compile, steps_per_execution=per_execution)
+        timer = _EpochTimer()
+        batches = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=jit_compile)
+        data = batches.repeat(epochs) if fused else x
+        start = time.perf_counter()
+        rbm.fit(data, epochs=1 if fused else epochs, batch_size=None if fused else batch_size, shuffle=False, verbose=0, callbacks=[timer])
+        whole.append((time.perf_counter() - start) / epochs)
+        pll = pseudo_log_likelihood(*(ops.convert_to_numpy(w) for w in (ops.transpose(rbm.kernel), rbm.hidden_bias, rbm.visible_bias)), x)
+        if fused:
+            start = time.perf_counter()
+            rbm.fit(data, epochs=1, shuffle=False, verbose=0)
+            steady.append((time.perf_counter() - start) / epochs)
+        else:
+            steady.append(min(timer.times[1:]))
+    return {"seconds_per_epoch": min(whole), "steady_seconds_per_epoch": min(steady), "pseudo_log_likelihood": pll}
+
+
+def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak):
+    print(f"== {name}: {x.shape[1]} visible, {n_hidden} hidden, batch {batch_size}, lr {lr}, {epochs} epochs", flush=True)
+    rows = {
+        f"scikit-learn PCD ({n} BLAS thread{'s' if n > 1 else ''})": run_sklearn(x, n_hidden, batch_size, lr, epochs, seed, repeats, n)
+        for n in (1, 2)
+    }
+    for algorithm, persistent in (("PCD", True), ("CD-1", False)):
+        for jit in (True, False):
+            label = f"kerasopt {algorithm} ({'XLA' if jit else 'graph'})"
+            rows[label] = run_kerasopt(x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit)
+            rows[f"kerasopt {algorithm} ({'XLA' if jit else 'graph'}, fused epochs)"] = run_kerasopt(
+                x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit, fused=True
+            )
+    # Five matrix products of 2*B*V*H FLOP per batch (positive hiddens, negative visibles,
+    # negative hiddens, two outer-product statistics).
+    flop_per_epoch = 5 * 2 * len(x) * x.shape[1] * n_hidden
+    base = min(row["seconds_per_epoch"] for label, row in rows.items() if label.startswith("scikit"))  # the faster
+    for label, row in rows.items():
+        seconds = row.get("steady_seconds_per_epoch", row["seconds_per_epoch"])
+        row["speedup_vs_sklearn"] = base / row["seconds_per_epoch"]
+        row["steady_speedup_vs_sklearn"] = base / seconds
+        row["gflops"] = flop_per_epoch / seconds / 1e9
+        row["fraction_of_peak"] = row["gflops"] / peak
+        print(f"  {label:40s} " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
+    return {"visible": x.shape[1], "hidden": n_hidden, "batch_size": batch_size, "learning_rate": lr,
+            "epochs": epochs, "samples": len(x), "flop_per_epoch": flop_per_epoch, "results": rows}
+
+
+def to_markdown(report):
+    m = report["machine"]
+    lines = [
+        "# kerasopt RBM vs scikit-learn BernoulliRBM",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores at {m['ghz']} GHz; TensorFlow {m['tensorflow']}, "
+        f"Keras {m['keras']}, scikit-learn {m['scikit-learn']}, NumPy {m['numpy']}. "
+        f"Peak {m['peak_gflops_fp32']} GFLOP/s = {m['peak_assumption']}.",
+        "",
+        f"Command: `{report['command']}`. {report['note']}",
+        "",
+    ]
+    for name, c in report["cases"].items():
+        lines += [
+            f"## {name}: {c['visible']} visible, {c['hidden']} hidden, batch {c['batch_size']}, "
+            f"lr {c['learning_rate']}, {c['epochs']} epochs, {c['samples']} samples",
+            "",
+            "| run | s/epoch (whole fit) | speed-up vs faster scikit-learn | s/epoch (steady) | steady speed-up | GFLOP/s | % of peak | pseudo-log-likelihood |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for label, r in c["results"].items():
+            steady = r.get("steady_seconds_per_epoch")
+            lines.append(
+                f"| {label} | {r['seconds_per_epoch']:.4f} | {r['speedup_vs_sklearn']:.2f}x | "
+                f"{'-' if steady is None else f'{steady:.4f}'} | {r['steady_speedup_vs_sklearn']:.2f}x | "
+                f"{r['gflops']:.1f} | {100 * r['fraction_of_peak']:.1f}% | {r['pseudo_log_likelihood']:.2f} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=5, help="epochs at MNIST scale (digits: 4x as many)")
+    parser.add_argument("--repeats", type=int, default=1, help="fits per run; the fastest is kept")
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only", choices=["mnist", "digits"], help="run one case only")
+    parser.add_argument("--out", default="benchmarks/results", help="folder for rbm_vs_sklearn.json/.md")
+    parser.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
+    args = parser.parse_args()
+    info = machine()
+    cases = {}
+    if args.only != "digits" and ASSETS is None:
+        print("offline assets not found: MNIST scale skipped")
+    elif args.only != "digits":
+        images, _ = datasets.mnist_t10k(ASSETS)
+        x = (images.reshape(len(images), -1) > 127).astype("float32")
+        cases["MNIST scale"] = case("MNIST scale", x, 500, 100, args.lr, args.epochs, args.seed, args.repeats, info["peak_gflops_fp32"])
+    if args.only != "mnist":
+        images, _ = datasets.digits()
+        x = (images.reshape(len(images), -1) > 8).astype("float32")
+        cases["digits"] = case("digits", x, 128, 64, args.lr, 4 * args.epochs, args.seed, args.repeats, info["peak_gflops_fp32"])
+    load = os.getloadavg()
+    report = {
+        "machine": info,
+        "command": "python -m benchmarks.rbm_vs_sklearn " + " ".join(f"--{k} {v}" for k, v in vars(args).items() if k != "note" and v is not None),
+        "note": (args.note + " " if args.note else "") + f"Load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min).",
+        "cases": cases,
+    }
+    out = Path(args.out)
+    write_json(out / "rbm_vs_sklearn.json", report)
+    write_text(out / "rbm_vs_sklearn.md", to_markdown(report))
+    print(f"wrote {out / 'rbm_vs_sklearn.json'} and .md")
+
+
+if __name__ == "__main__":
+    main()
