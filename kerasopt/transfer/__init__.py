@@ -1,7 +1,7 @@
 """Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing, strategy, data."""
 
 from kerasopt.transfer.backbones import BACKBONES, BackboneSpec, WeightsUnavailableError, backbone, get_spec
-from kerasopt.transfer.classifier import ImagenetPreprocessing, build_classifier
+from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
 from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset
 from kerasopt.transfer.finetune import (
     DeviceSetup,
@@ -28,6 +28,7 @@ __all__ = [
     "FineTuneStrategy",
     "ImageData",
     "ImagenetPreprocessing",
+    "InferenceMode",
     "WeightsUnavailableError",
     "augmentation",
     "backbone",

@@ -3,7 +3,7 @@
 Source: the course's transfer-learning section (remove the ImageNet classification layer and
 train a new head on the reused network); the head is global average pooling, dropout and a
 softmax layer (Lin et al., "Network in Network", 2014, for the pooling; Srivastava et al.,
-2014, for dropout). The backbone is called with `training=False`, so its BatchNormalization
+2014, for dropout). The backbone is always called with `training=False` (`InferenceMode`), so its BatchNormalization
 layers normalize with their ImageNet moving statistics in both phases and never update them,
 as in Keras' own transfer-learning guide (Chollet, "Transfer learning & fine-tuning").
 """
@@ -47,16 +47,35 @@ class ImagenetPreprocessing(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+@keras.saving.register_keras_serializable(package="kerasopt")
+class InferenceMode(keras.layers.Wrapper):
+    """Calls the wrapped layer with `training=False`, whatever mode the outer model runs in.
+
+    Needed in Keras 3: a functional model passes its own `training` value to every layer that
+    accepts one, overriding a `training=False` written when the graph was built, so
+    `backbone(x, training=False)` alone does not keep a trainable backbone's BatchNormalization
+    in inference mode during `fit`. Source: Keras' transfer-learning guide (Chollet), "call the
+    base model in inference mode"; Ioffe & Szegedy, 2015, for the moving statistics.
+    """
+
+    def call(self, inputs):
+        return self.layer(inputs, training=False)
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+
 def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", name="classifier"):
     """`keras.Model`: raw RGB images (any size, values in [0, 255]) -> class probabilities.
 
     Layers: resize to the backbone's input size, `ImagenetPreprocessing(preprocessing)`,
-    `backbone(x, training=False)`, global average pooling, dropout, a Dense softmax head in
+    the backbone called with `training=False` (through `InferenceMode`, layer "backbone"; the
+    backbone object itself is shared, so freezing it acts on the model), global average pooling, dropout, a Dense softmax head in
     float32 (so the output stays float32 under a `mixed_float16` policy).
 
     Args:
         backbone: a headless image model with a fixed (height, width, 3) input, e.g. from
-            `kerasopt.transfer.backbone`. It becomes the layer named `backbone.name`.
+            `kerasopt.transfer.backbone`.
         n_classes: number of classes (>= 2).
         dropout: dropout rate before the head, in [0, 1).
         preprocessing: an `ImagenetPreprocessing` mode; `BackboneSpec.preprocessing` gives the
@@ -75,7 +94,7 @@ def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", name=
     images = keras.Input(shape=(None, None, shape[2]), name="images")
     x = keras.layers.Resizing(shape[0], shape[1], name="resize")(images)
     x = ImagenetPreprocessing(preprocessing, name="preprocess")(x)
-    x = backbone(x, training=False)
+    x = InferenceMode(backbone, name="backbone")(x)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     probs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="head")(x)

@@ -139,7 +139,15 @@ def _tfds_examples(name, validation_split):
         )
         for s in (train_split, val_split)
     )
-    return train, val, class_names, splits[train_split].num_examples, splits[val_split].num_examples
+    return train, val, class_names, _count(train), _count(val)
+
+
+def _count(dataset):
+    """Number of elements: the known cardinality, else by iterating once."""
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
 def augmentation(seed=None):

@@ -209,7 +209,10 @@ def export_serving(model, path):
 
 @dataclasses.dataclass
 class FineTuneResult:
+    """The trained classifier, its backbone (a part of `model`), the run folder and its metrics."""
+
     model: keras.Model
+    backbone: keras.Model
     run_dir: Path
     metrics: dict
 
@@ -302,4 +305,4 @@ def fine_tune(
     title = f"{backbone_name} on {Path(data.source).name or data.source}"
     plotting.plot_training_curves(history, run_dir / "training_curves.png", starts, title=title)
     plotting.plot_confusion_matrix(matrix, data.class_names, run_dir / "confusion_matrix.png", title=title)
-    return FineTuneResult(model, run_dir, metrics)
+    return FineTuneResult(model, base, run_dir, metrics)

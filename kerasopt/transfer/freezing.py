@@ -72,19 +72,27 @@ def discriminative_optimizer(model, backbone, head_optimizer, backbone_optimizer
     `head_optimizer` for every other variable of `model`.
 
     Give the backbone a smaller learning rate (ULMFiT's discriminative fine-tuning). Variables
-    are matched by their exact `variable.path`, so the optimizer serializes with the model.
+    are matched by the end of their `variable.path` ("<layer name>/<variable name>", one
+    regular expression), so the optimizer serializes with the model and loads back.
     """
-    if backbone not in model.layers:
+    model_variables = {id(v) for v in model.weights}
+    if not all(id(v) in model_variables for v in backbone.weights):
         raise ValueError(
-            f"Argument `backbone` must be a layer of `model`. Received: backbone={backbone.name!r}"
+            f"Argument `backbone` must be part of `model`. Received: backbone={backbone.name!r}"
         )
-    paths = [v.path for v in model.trainable_variables]
-    if len(set(paths)) != len(paths):
+    # Match "<layer>/<variable>" at the end of each path: the prefix before it depends on how
+    # the model was built (and differs after `keras.models.load_model`); layer names do not.
+    suffixes = sorted({"/".join(v.path.split("/")[-2:]) for v in backbone.trainable_variables})
+    pattern = "(?:.*/)?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
+    backbone_ids = {id(v) for v in backbone.trainable_variables}
+    clashes = [v.path for v in model.trainable_variables if id(v) not in backbone_ids and suffixes and re.fullmatch(pattern, v.path)]
+    if clashes:
         raise ValueError(
-            "Argument `model` must have unique variable paths (rename its layers). "
-            f"Received: model={model.name!r} with paths {sorted(paths)}"
+            "Argument `model` must not have head layers named like backbone layers. "
+            f"Received: model={model.name!r} with head variables {clashes}"
         )
     mapping = keras.optimizers.OptimizerMap(default_optimizer=head_optimizer)
-    for variable in backbone.trainable_variables:
-        mapping[re.escape(variable.path)] = backbone_optimizer
+    if suffixes:
+        # One key, so the backbone optimizer stays a single object through serialization.
+        mapping[pattern] = backbone_optimizer
     return keras.optimizers.MultiOptimizer(mapping)

@@ -61,7 +61,7 @@ class FineTuneStrategy:
 # Presets by how much of the backbone phase 2 trains.
 PRESETS = {
     "head": FineTuneStrategy("head", 0.0, epochs_head=8, epochs_finetune=0),
-    "top": FineTuneStrategy("top", 0.1, epochs_head=5, epochs_finetune=4),
+    "top": FineTuneStrategy("top", 0.1, epochs_head=4, epochs_finetune=3),
     "several": FineTuneStrategy("several", 0.3, epochs_head=3, epochs_finetune=6),
     "many": FineTuneStrategy("many", 1.0, epochs_head=3, epochs_finetune=10, backbone_lr_factor=0.3),
 }
