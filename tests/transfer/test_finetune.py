@@ -1,5 +1,7 @@
 """The two-phase procedure end to end: MobileNet(alpha=0.25) ImageNet weights from the offline
-Keras cache, 48 training and 32 validation photos of ants and bees at 96 px."""
+Keras cache on ants vs bees (245 training, 153 validation photos) at 96 px. (A logistic
+regression on these frozen features reaches about 0.75 validation accuracy: small, low-resolution
+features; the test asks for well above chance, not for a good classifier.)"""
 
 import json
 import os
@@ -15,7 +17,7 @@ import tensorflow as tf
 from kerasopt.transfer import FineTuneStrategy, backbone, configure_device, fine_tune, image_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
-STRATEGY = FineTuneStrategy("test", unfreeze_fraction=0.3, epochs_head=5, epochs_finetune=2, head_learning_rate=3e-3)
+STRATEGY = FineTuneStrategy("test", unfreeze_fraction=0.3, epochs_head=6, epochs_finetune=1, head_learning_rate=3e-3)
 
 
 class _Snapshots(keras.callbacks.Callback):
@@ -29,9 +31,9 @@ class _Snapshots(keras.callbacks.Callback):
 
 
 @pytest.fixture(scope="module")
-def run(small_folder, keras_home, tmp_path_factory):
+def run(hymenoptera, keras_home, tmp_path_factory):
     keras.utils.set_random_seed(0)
-    data = image_dataset(small_folder, image_size=96, batch_size=16, seed=0)
+    data = image_dataset(hymenoptera, image_size=96, batch_size=16, seed=0)
     snapshots = _Snapshots()
     result = fine_tune(
         data, tmp_path_factory.mktemp("run"), backbone_name="mobilenet", strategy=STRATEGY,
@@ -42,9 +44,10 @@ def run(small_folder, keras_home, tmp_path_factory):
 
 
 def test_head_phase_lifts_accuracy_well_above_chance(run):
-    """32 balanced validation images: P(accuracy >= 0.75 | guessing) = P(Bin(32, 1/2) >= 24) < 0.004."""
+    """153 validation images (70 ants, 83 bees): the majority class gives 0.54, and a classifier
+    unrelated to the labels reaches >= 0.65 with probability P(Bin(153, 1/2) >= 100) < 1e-4."""
     result, *_ = run
-    assert result.metrics["phases"]["head"]["val_accuracy"] >= 0.75
+    assert result.metrics["phases"]["head"]["val_accuracy"] >= 0.65
 
 
 def test_phase1_leaves_every_backbone_weight_bit_identical(run):
@@ -93,7 +96,7 @@ def test_run_folder(run):
     assert metrics["phases"]["head"]["epochs"] + metrics["phases"]["finetune"]["epochs"] == len(metrics["history"]["loss"])
     # The confusion matrix counts every validation image; its diagonal is the accuracy.
     cm = np.array(metrics["confusion_matrix"])
-    assert cm.sum() == data.n_val == 32
+    assert cm.sum() == data.n_val == 153
     np.testing.assert_allclose(np.trace(cm) / cm.sum(), metrics["val_accuracy"], atol=1e-6)
 
 
