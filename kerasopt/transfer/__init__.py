@@ -12,6 +12,7 @@ from kerasopt.transfer.finetune import (
     fine_tune,
     train_finetune,
     train_head,
+    train_scratch,
     warmup_cosine,
 )
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
@@ -45,6 +46,7 @@ __all__ = [
     "preset",
     "train_finetune",
     "train_head",
+    "train_scratch",
     "unfreeze",
     "unfreeze_fraction",
     "warmup_cosine",

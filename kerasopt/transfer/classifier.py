@@ -65,13 +65,14 @@ class InferenceMode(keras.layers.Wrapper):
         return self.layer.compute_output_shape(input_shape)
 
 
-def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", name="classifier"):
+def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", inference_backbone=True, name="classifier"):
     """`keras.Model`: raw RGB images (any size, values in [0, 255]) -> class probabilities.
 
     Layers: resize to the backbone's input size, `ImagenetPreprocessing(preprocessing)`,
     the backbone called with `training=False` (through `InferenceMode`, layer "backbone"; the
-    backbone object itself is shared, so freezing it acts on the model), global average pooling, dropout, a Dense softmax head in
-    float32 (so the output stays float32 under a `mixed_float16` policy).
+    backbone object itself is shared, so freezing it acts on the model), global average
+    pooling, dropout, a Dense softmax head in float32 (so the output stays float32 under a
+    `mixed_float16` policy).
 
     Args:
         backbone: a headless image model with a fixed (height, width, 3) input, e.g. from
@@ -80,6 +81,9 @@ def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", name=
         dropout: dropout rate before the head, in [0, 1).
         preprocessing: an `ImagenetPreprocessing` mode; `BackboneSpec.preprocessing` gives the
             right one for a registry entry.
+        inference_backbone: True (transfer learning): the backbone always runs in inference mode.
+            False (training from random initialization): the backbone is called directly, so
+            its BatchNormalization layers use batch statistics while training.
         name: the model's name.
     """
     check_int("n_classes", n_classes, minimum=2)
@@ -94,7 +98,7 @@ def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", name=
     images = keras.Input(shape=(None, None, shape[2]), name="images")
     x = keras.layers.Resizing(shape[0], shape[1], name="resize")(images)
     x = ImagenetPreprocessing(preprocessing, name="preprocess")(x)
-    x = InferenceMode(backbone, name="backbone")(x)
+    x = InferenceMode(backbone, name="backbone")(x) if inference_backbone else backbone(x)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(x)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     probs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="head")(x)

@@ -190,6 +190,22 @@ def train_finetune(model, base, data, strategy, run_dir, device, initial_epoch, 
     return history, metrics, unfrozen
 
 
+def train_scratch(model, data, strategy, run_dir, device, patience=3, callbacks=(), verbose="auto"):
+    """The random-initialization baseline: every layer trained from the start (BatchNormalization
+    included) with Adam at `strategy.head_learning_rate` for `epochs_head + epochs_finetune`
+    epochs, the budget of the two phases. Returns (history dict, phase metrics dict).
+    """
+    model.trainable = True
+    model.compile(
+        optimizer=keras.optimizers.Adam(strategy.head_learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=device.jit_compile,
+    )
+    epochs = strategy.epochs_head + strategy.epochs_finetune
+    return _fit_phase(model, data, "scratch", epochs, 0, run_dir, patience, device, callbacks, verbose)
+
+
 def confusion_matrix(model, dataset, n_classes):
     """Counts (true class, predicted class) of `model` on a dataset of (images, labels)."""
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
@@ -235,6 +251,10 @@ def fine_tune(
 ):
     """Run both phases on `data` (an `ImageData`) and fill `run_dir`; return a `FineTuneResult`.
 
+    With `weights=None` there is nothing to transfer: the same architecture is trained from
+    random initialization instead (`train_scratch`, one phase "scratch", same epoch budget),
+    the baseline of the transfer-learning comparison.
+
     Args:
         data: `kerasopt.transfer.image_dataset(...)` output.
         run_dir: the run folder (created; an earlier log.csv, tensorboard/ and checkpoints/ there
@@ -266,27 +286,34 @@ def fine_tune(
 
     previous_policy = keras.mixed_precision.global_policy()
     device = configure_device(mixed_precision, xla, distribute)
+    phases = {}
     try:
         with device.distribution.scope():
             base = backbone(backbone_name, weights=weights, input_shape=(*data.image_size, 3), alpha=alpha)
-            model = build_classifier(base, len(data.class_names), dropout=dropout, preprocessing=spec.preprocessing)
-            history, head_metrics = train_head(model, base, data, strategy, run_dir, device, patience, verbose=verbose)
-            phases = {"head": head_metrics}
-            starts = {"head": 0}
-            if strategy.fine_tunes:
-                starts["fine-tune"] = head_metrics["epochs"]
-                more, phases["finetune"], _ = train_finetune(
-                    model, base, data, strategy, run_dir, device, head_metrics["epochs"], patience,
-                    finetune_callbacks, verbose,
-                )
-                history = {k: history[k] + more.get(k, []) for k in history}
+            model = build_classifier(
+                base, len(data.class_names), dropout=dropout, preprocessing=spec.preprocessing,
+                inference_backbone=weights is not None,
+            )
+            if weights is None:
+                history, phases["scratch"] = train_scratch(model, data, strategy, run_dir, device, patience, verbose=verbose)
+                starts = {"scratch": 0}
+            else:
+                history, phases["head"] = train_head(model, base, data, strategy, run_dir, device, patience, verbose=verbose)
+                starts = {"head": 0}
+                if strategy.fine_tunes:
+                    done = phases["head"]["epochs"]
+                    starts["fine-tune"] = done
+                    more, phases["finetune"], _ = train_finetune(
+                        model, base, data, strategy, run_dir, device, done, patience, finetune_callbacks, verbose
+                    )
+                    history = {k: history[k] + more.get(k, []) for k in history}
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
 
     model.save(run_dir / "model.keras")
     export_serving(model, run_dir / "saved_model")
     matrix = confusion_matrix(model, data.val, len(data.class_names))
-    final = phases.get("finetune", phases["head"])
+    final = list(phases.values())[-1]
     metrics = {
         "backbone": backbone_name,
         "source": data.source,

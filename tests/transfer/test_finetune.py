@@ -166,3 +166,15 @@ def test_fine_tune_argument_validation(small_folder, tmp_path):
         fine_tune(data, tmp_path, strategy="top")
     with pytest.raises(ValueError, match="Argument `patience`"):
         fine_tune(data, tmp_path, strategy=STRATEGY, patience=0)
+
+
+def test_random_init_baseline_trains_everything_including_batchnorm(small_folder, tmp_path):
+    """weights=None: one "scratch" phase of epochs_head + epochs_finetune epochs, all layers
+    trained, BatchNormalization moving statistics updated from the batches."""
+    data = image_dataset(small_folder, image_size=32, batch_size=16, augment=False)
+    strategy = FineTuneStrategy("scratch", 0.3, epochs_head=1, epochs_finetune=1)
+    result = fine_tune(data, tmp_path, backbone_name="mobilenet", strategy=strategy, weights=None, alpha=0.25, verbose=0)
+    assert list(result.metrics["phases"]) == ["scratch"]
+    assert result.metrics["phases"]["scratch"]["epochs"] == 2
+    bn = next(l for l in result.backbone.layers if isinstance(l, keras.layers.BatchNormalization))
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)

@@ -111,3 +111,11 @@ def test_discriminative_training_under_mirrored_strategy(strategy):
     w0 = [v.numpy().copy() for v in model.trainable_variables]
     model.fit(x, np.zeros((8, 2), "float32"), batch_size=8, epochs=1, verbose=0)
     assert all(not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables))
+
+
+def test_head_layer_named_like_a_backbone_layer_is_refused():
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="dense_a")], name="bb")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="dense_a")(base(inputs)))
+    with pytest.raises(ValueError, match="head layers named like backbone layers"):
+        discriminative_optimizer(model, base, keras.optimizers.SGD(), keras.optimizers.SGD())
