@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasopt.transfer import FineTuneStrategy, backbone, configure_device, fine_tune, image_dataset
+from kerasopt.transfer import (
+    FineTuneStrategy,
+    backbone,
+    build_classifier,
+    configure_device,
+    fine_tune,
+    image_dataset,
+    train_scratch,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGY = FineTuneStrategy("test", unfreeze_fraction=0.3, epochs_head=6, epochs_finetune=1, head_learning_rate=3e-3)
@@ -168,13 +176,17 @@ def test_fine_tune_argument_validation(small_folder, tmp_path):
         fine_tune(data, tmp_path, strategy=STRATEGY, patience=0)
 
 
+@pytest.mark.slow
 def test_random_init_baseline_trains_everything_including_batchnorm(small_folder, tmp_path):
-    """weights=None: one "scratch" phase of epochs_head + epochs_finetune epochs, all layers
-    trained, BatchNormalization moving statistics updated from the batches."""
+    """The weights=None baseline (`train_scratch`): epochs_head + epochs_finetune epochs, every
+    layer trained, BatchNormalization moving statistics updated from the batches."""
     data = image_dataset(small_folder, image_size=32, batch_size=16, augment=False)
+    base = backbone("mobilenet", weights=None, input_shape=(32, 32, 3), alpha=0.25)
+    model = build_classifier(base, 2, inference_backbone=False)
+    (tmp_path / "checkpoints").mkdir()
     strategy = FineTuneStrategy("scratch", 0.3, epochs_head=1, epochs_finetune=1)
-    result = fine_tune(data, tmp_path, backbone_name="mobilenet", strategy=strategy, weights=None, alpha=0.25, verbose=0)
-    assert list(result.metrics["phases"]) == ["scratch"]
-    assert result.metrics["phases"]["scratch"]["epochs"] == 2
-    bn = next(l for l in result.backbone.layers if isinstance(l, keras.layers.BatchNormalization))
+    history, metrics = train_scratch(model, data, strategy, tmp_path, configure_device(), verbose=0)
+    assert metrics["epochs"] == len(history["loss"]) == 2
+    assert len(model.trainable_weights) == len(base.trainable_weights) + 2
+    bn = next(l for l in base.layers if isinstance(l, keras.layers.BatchNormalization))
     assert not np.allclose(bn.moving_mean.numpy(), 0.0)
