@@ -41,7 +41,7 @@ def plot_training_curves(history, path, phase_starts=None, title=None):
     first epoch; each start gets a dashed vertical line and a label.
     """
     fig, axes = new_figure(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         for key, style in ((metric, "-"), (f"val_{metric}", "--")):
             values = history.get(key)
             if values:

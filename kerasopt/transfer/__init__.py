@@ -1,6 +1,12 @@
 """Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing, strategy, data."""
 
-from kerasopt.transfer.backbones import BACKBONES, BackboneSpec, WeightsUnavailableError, backbone, get_spec
+from kerasopt.transfer.backbones import (
+    BACKBONES,
+    BackboneSpec,
+    WeightsUnavailableError,
+    backbone,
+    get_spec,
+)
 from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
 from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset
 from kerasopt.transfer.finetune import (

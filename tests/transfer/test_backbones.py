@@ -62,7 +62,7 @@ def test_weights_from_cache_and_from_a_local_file_agree(keras_home):
     path = os.path.join(keras_home, "models", "mobilenet_2_5_224_tf_no_top.h5")
     from_file = backbone("mobilenet", weights=path, input_shape=(96, 96, 3), alpha=0.25)
     random = backbone("mobilenet", weights=None, input_shape=(96, 96, 3), alpha=0.25)
-    for a, b in zip(cached.weights, from_file.weights):
+    for a, b in zip(cached.weights, from_file.weights, strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     assert not np.array_equal(cached.weights[0].numpy(), random.weights[0].numpy())
 

@@ -82,7 +82,7 @@ def test_phase2_keeps_batchnorm_and_lower_layers_and_trains_the_top(run):
                 changed.append(not same)
     assert changed and all(changed)
     assert result.metrics["phases"]["finetune"]["unfrozen_layers"] == sum(
-        1 for l in base.layers[cut:] if l.weights and not isinstance(l, keras.layers.BatchNormalization)
+        1 for layer in base.layers[cut:] if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     )
 
 
@@ -188,5 +188,5 @@ def test_random_init_baseline_trains_everything_including_batchnorm(small_folder
     history, metrics = train_scratch(model, data, strategy, tmp_path, configure_device(), verbose=0)
     assert metrics["epochs"] == len(history["loss"]) == 2
     assert len(model.trainable_weights) == len(base.trainable_weights) + 2
-    bn = next(l for l in base.layers if isinstance(l, keras.layers.BatchNormalization))
+    bn = next(layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization))
     assert not np.allclose(bn.moving_mean.numpy(), 0.0)

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasopt.transfer import backbone, discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer import (
+    backbone,
+    discriminative_optimizer,
+    freeze,
+    unfreeze,
+    unfreeze_fraction,
+)
 
 
 def _base():
@@ -38,12 +44,12 @@ def test_unfreeze_from_layer_and_fraction():
     names = [layer.name for layer in base.layers]
     start = names.index("conv_dw_12")
     unfreeze(base, from_layer="conv_dw_12")
-    expected = {l.name for l in base.layers[start:] if l.weights and not isinstance(l, keras.layers.BatchNormalization)}
+    expected = {layer.name for layer in base.layers[start:] if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)}
     assert _trainable_layers(base) == expected
     assert "conv_dw_12" in expected and "conv_pw_11" not in expected
     unfreeze_fraction(base, 0.5)
     half = base.layers[len(base.layers) - round(0.5 * len(base.layers)):]
-    assert _trainable_layers(base) == {l.name for l in half if l.weights and not isinstance(l, keras.layers.BatchNormalization)}
+    assert _trainable_layers(base) == {layer.name for layer in half if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)}
 
 
 def test_unfreeze_argument_validation():
@@ -78,7 +84,7 @@ def test_discriminative_rates_match_sgd_rule():
     before = [v.numpy().copy() for v in model.trainable_variables]
     opt.apply(grads, model.trainable_variables)
     backbone_ids = {id(v) for v in base.trainable_variables}
-    for v, w0, g in zip(model.trainable_variables, before, grads):
+    for v, w0, g in zip(model.trainable_variables, before, grads, strict=True):
         lr = 0.01 if id(v) in backbone_ids else 0.1
         np.testing.assert_allclose(v.numpy(), w0 - lr * g.numpy(), rtol=1e-6, atol=1e-7)
 
@@ -92,7 +98,7 @@ def test_discriminative_optimizer_saves_with_the_model(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0), loaded.predict(x, verbose=0))
-    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables):
+    for a, b in zip(model.optimizer.variables, loaded.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
@@ -110,7 +116,7 @@ def test_discriminative_training_under_mirrored_strategy(strategy):
     x = np.ones((8, 4), "float32")
     w0 = [v.numpy().copy() for v in model.trainable_variables]
     model.fit(x, np.zeros((8, 2), "float32"), batch_size=8, epochs=1, verbose=0)
-    assert all(not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables))
+    assert all(not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables, strict=True))
 
 
 def test_head_layer_named_like_a_backbone_layer_is_refused():
