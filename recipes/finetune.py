@@ -119,7 +119,9 @@ def main(argv=None):
     print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
     for phase, m in result.metrics["phases"].items():
         print(f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']:>14}  {m['device']}")
-    example = next(Path(source).glob("*/*/*.jpg"), None) if Path(source).is_dir() else None
+    example = None
+    if Path(source).is_dir():
+        example = next(Path(source).glob("val*/*/*.jpg"), None) or next(Path(source).glob("**/*.jpg"), None)
     print(f"\nRun folder: {out.resolve()}  (model.keras, saved_model/, metrics.json, training_curves.png, confusion_matrix.png)")
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")
