@@ -14,7 +14,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(PY) -m recipes.demo
+	$(PY) -m recipes.finetune
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

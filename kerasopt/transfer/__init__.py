@@ -1,1 +1,59 @@
 """Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing, strategy, data."""
+
+from kerasopt.transfer.backbones import (
+    BACKBONES,
+    BackboneSpec,
+    WeightsUnavailableError,
+    backbone,
+    get_spec,
+)
+from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
+from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset
+from kerasopt.transfer.finetune import (
+    DeviceSetup,
+    FineTuneResult,
+    configure_device,
+    confusion_matrix,
+    export_serving,
+    fine_tune,
+    train_finetune,
+    train_head,
+    train_scratch,
+    warmup_cosine,
+)
+from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.strategy import PRESETS, TABLE, FineTuneStrategy, choose_strategy, preset
+
+__all__ = [
+    "BACKBONES",
+    "PRESETS",
+    "TABLE",
+    "BackboneSpec",
+    "DataUnavailableError",
+    "DeviceSetup",
+    "FineTuneResult",
+    "FineTuneStrategy",
+    "ImageData",
+    "ImagenetPreprocessing",
+    "InferenceMode",
+    "WeightsUnavailableError",
+    "augmentation",
+    "backbone",
+    "build_classifier",
+    "choose_strategy",
+    "configure_device",
+    "confusion_matrix",
+    "discriminative_optimizer",
+    "export_serving",
+    "fine_tune",
+    "freeze",
+    "get_spec",
+    "image_dataset",
+    "preset",
+    "train_finetune",
+    "train_head",
+    "train_scratch",
+    "unfreeze",
+    "unfreeze_fraction",
+    "warmup_cosine",
+]

@@ -1,0 +1,241 @@
+"""Image classification data as `tf.data` pipelines: a folder of class subfolders or a TFDS name.
+
+TensorFlow-only (tf.data, tf.image, tensorflow-datasets). Source: the input-pipeline practice of
+the TensorFlow guide "Better performance with the tf.data API" (decode and resize once, cache,
+shuffle, batch, augment, prefetch) and the course's data-augmentation section (random flips,
+small rotations and zooms of the training images only).
+
+Files that are not JPEG, PNG, GIF or BMP images are skipped with a warning naming them; GIF files
+are decoded (first frame) with a warning naming them, so a placeholder image is never silent.
+"""
+
+import dataclasses
+import os
+import warnings
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from kerasopt._validation import check_int, check_range
+
+AUTOTUNE = tf.data.AUTOTUNE
+_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
+_VALIDATION_FOLDERS = ("val", "validation", "valid")
+
+
+class DataUnavailableError(RuntimeError):
+    """A TFDS dataset is not prepared locally and cannot be downloaded."""
+
+
+@dataclasses.dataclass
+class ImageData:
+    """Batched `train` and `val` datasets of (float32 images in [0, 255], int labels)."""
+
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    class_names: list
+    n_train: int
+    n_val: int
+    image_size: tuple
+    batch_size: int
+    source: str
+
+
+def image_format(path):
+    """"jpeg", "png", "gif", "bmp" from the file's first bytes, or None."""
+    with open(path, "rb") as handle:
+        head = handle.read(4)
+    return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
+
+
+def _list_images(folder, class_names):
+    """(paths, labels) of the decodable images in folder/CLASS/*, warning about the rest."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        class_dir = Path(folder) / name
+        files = sorted(p for p in class_dir.iterdir() if p.is_file()) if class_dir.is_dir() else []
+        for path in files:
+            fmt = image_format(path)
+            if fmt is None:
+                warnings.warn(f"Skipping {path}: not a JPEG, PNG, GIF or BMP image.", stacklevel=3)
+                continue
+            if fmt == "gif":
+                warnings.warn(f"Decoding the first frame of GIF file {path}.", stacklevel=3)
+            paths.append(str(path))
+            labels.append(label)
+    return paths, labels
+
+
+def _split_paths(paths, labels, validation_split, seed):
+    """Per-class random split, so each class keeps its share in both parts."""
+    rng = tf.random.Generator.from_seed(seed)
+    train, val = [], []
+    for label in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == label]
+        order = tf.argsort(rng.uniform([len(members)])).numpy()
+        n_val = round(validation_split * len(members))
+        val += [members[i] for i in order[:n_val]]
+        train += [members[i] for i in order[n_val:]]
+    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
+    return pick(train), pick(val)
+
+
+def _folder_examples(root, validation_split, seed):
+    """((train paths, labels), (val paths, labels), class names) from a folder."""
+    root = Path(root)
+    val_dir = next((root / d for d in _VALIDATION_FOLDERS if (root / d).is_dir()), None)
+    if (root / "train").is_dir() and val_dir is not None:
+        class_names = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        return _list_images(root / "train", class_names), _list_images(val_dir, class_names), class_names
+    class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if len(class_names) < 2:
+        raise ValueError(
+            "Argument `source` must be a folder with at least two class subfolders (optionally "
+            f"inside train/ and val/). Received: source={str(root)!r}"
+        )
+    paths, labels = _list_images(root, class_names)
+    train, val = _split_paths(paths, labels, validation_split, seed)
+    return train, val, class_names
+
+
+def _decode(path):
+    image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def _tfds_examples(name, validation_split):
+    """(train dataset, val dataset, class names, n_train, n_val) of (uint8 image, label)."""
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder(name)
+    except Exception as error:
+        raise DataUnavailableError(f"tensorflow-datasets has no dataset {name!r}: {error}") from None
+    if not builder.is_prepared():
+        try:
+            builder.download_and_prepare()
+        except Exception as error:
+            raise DataUnavailableError(
+                f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and could not be "
+                f"downloaded ({type(error).__name__}: {str(error)[:200]}). Prepare it on a machine "
+                f"with a network (`tfds build {name}`) and copy the data folder here, or point "
+                "TFDS_DATA_DIR at a folder that holds it; or pass a local folder of class "
+                "subfolders instead."
+            ) from None
+    splits = builder.info.splits
+    val_split = next((s for s in ("validation", "test") if s in splits), None)
+    if val_split is None:
+        percent = round(100 * (1 - validation_split))
+        train_split, val_split = f"train[:{percent}%]", f"train[{percent}%:]"
+    else:
+        train_split = "train"
+    image_key, label_key = builder.info.supervised_keys
+    class_names = list(builder.info.features[label_key].names)
+    train, val = (
+        builder.as_dataset(split=s, shuffle_files=False).map(
+            lambda ex: (ex[image_key], ex[label_key]), num_parallel_calls=AUTOTUNE
+        )
+        for s in (train_split, val_split)
+    )
+    return train, val, class_names, _count(train), _count(val)
+
+
+def _count(dataset):
+    """Number of elements: the known cardinality, else by iterating once."""
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(dataset.reduce(0, lambda n, _: n + 1))
+
+
+def augmentation(seed=None):
+    """The training-time augmentation: random horizontal flip, rotation (+-18 deg) and zoom (+-10%)."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomRotation(0.05, fill_mode="reflect", seed=seed),
+            keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True):
+    """Train and validation pipelines for image classification.
+
+    Args:
+        source: a folder of class subfolders (CLASS/IMAGE), or one with train/ and val/ (or
+            validation/) split folders of class subfolders; or "tfds:NAME[/CONFIG]" for a
+            tensorflow-datasets dataset (its validation or test split, else the last
+            `validation_split` of train).
+        image_size: int or (height, width) the images are resized to.
+        batch_size: batch size.
+        validation_split: share of each class held out when the source has no validation split.
+        seed: seed of the split, the shuffling and the augmentation.
+        augment: apply `augmentation()` to training batches.
+
+    Returns an `ImageData`: decode, resize and cache once (uint8), then shuffle each epoch,
+    batch, augment and prefetch; images come out float32 in [0, 255] (the classifier does the
+    backbone's preprocessing itself).
+
+    Raises:
+        DataUnavailableError: a TFDS dataset that is neither prepared nor downloadable.
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2:
+        raise ValueError(f"Argument `image_size` must be an int or (height, width). Received: image_size={image_size!r}")
+    for side in size:
+        check_int("image_size", side, minimum=8)
+    check_int("batch_size", batch_size, minimum=1)
+    check_range("validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False)
+    check_int("seed", seed, minimum=0)
+    source = os.fspath(source)
+
+    if source.startswith("tfds:"):
+        train, val, class_names, n_train, n_val = _tfds_examples(source[5:], validation_split)
+    elif os.path.isdir(source):
+        (train_paths, train_labels), (val_paths, val_labels), class_names = _folder_examples(
+            source, validation_split, seed
+        )
+        n_train, n_val = len(train_paths), len(val_paths)
+        if n_train == 0 or n_val == 0:
+            raise ValueError(f"Argument `source` holds no training or no validation images. Received: source={source!r}")
+        train, val = (
+            tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+                lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+            )
+            for paths, labels in ((train_paths, train_labels), (val_paths, val_labels))
+        )
+    else:
+        raise ValueError(
+            "Argument `source` must be an existing folder or 'tfds:NAME[/CONFIG]'. "
+            f"Received: source={source!r}"
+        )
+
+    def resize(image, label):
+        image = tf.image.resize(image, size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
+
+    def to_float(images, labels):
+        return tf.cast(images, tf.float32), labels
+
+    train = train.map(resize, num_parallel_calls=AUTOTUNE).cache()
+    train = train.shuffle(max(n_train, 1), seed=seed, reshuffle_each_iteration=True)
+    train = train.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
+    if augment:
+        layers = augmentation(seed)
+        train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    val = val.map(resize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
+    val = val.map(to_float, num_parallel_calls=AUTOTUNE)
+    return ImageData(
+        train=train.prefetch(AUTOTUNE),
+        val=val.prefetch(AUTOTUNE),
+        class_names=class_names,
+        n_train=int(n_train),
+        n_val=int(n_val),
+        image_size=size,
+        batch_size=batch_size,
+        source=source,
+    )

@@ -1,0 +1,192 @@
+"""The two-phase procedure end to end: MobileNet(alpha=0.25) ImageNet weights from the offline
+Keras cache on ants vs bees (245 training, 153 validation photos) at 96 px. (A logistic
+regression on these frozen features reaches about 0.75 validation accuracy: small, low-resolution
+features; the test asks for well above chance, not for a good classifier.)"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasopt.transfer import (
+    FineTuneStrategy,
+    backbone,
+    build_classifier,
+    configure_device,
+    fine_tune,
+    image_dataset,
+    train_scratch,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+STRATEGY = FineTuneStrategy("test", unfreeze_fraction=0.3, epochs_head=6, epochs_finetune=1, head_learning_rate=3e-3)
+
+
+class _Snapshots(keras.callbacks.Callback):
+    """Every weight of the model, by path, when phase 2 begins and when it ends."""
+
+    def on_train_begin(self, logs=None):
+        self.begin = {v.path: v.numpy().copy() for v in self.model.weights}
+
+    def on_train_end(self, logs=None):
+        self.end = {v.path: v.numpy().copy() for v in self.model.weights}
+
+
+@pytest.fixture(scope="module")
+def run(hymenoptera, keras_home, tmp_path_factory):
+    keras.utils.set_random_seed(0)
+    data = image_dataset(hymenoptera, image_size=96, batch_size=16, seed=0)
+    snapshots = _Snapshots()
+    result = fine_tune(
+        data, tmp_path_factory.mktemp("run"), backbone_name="mobilenet", strategy=STRATEGY,
+        alpha=0.25, patience=10, finetune_callbacks=[snapshots], verbose=0,
+    )
+    imagenet = backbone("mobilenet", input_shape=(96, 96, 3), alpha=0.25)
+    return result, data, snapshots, imagenet
+
+
+def test_head_phase_lifts_accuracy_well_above_chance(run):
+    """153 validation images (70 ants, 83 bees): the majority class gives 0.54, and a classifier
+    unrelated to the labels reaches >= 0.65 with probability P(Bin(153, 1/2) >= 100) < 1e-4."""
+    result, *_ = run
+    assert result.metrics["phases"]["head"]["val_accuracy"] >= 0.65
+
+
+def test_phase1_leaves_every_backbone_weight_bit_identical(run):
+    """At the start of phase 2 the backbone (kernels and every BatchNormalization gamma, beta,
+    moving mean and moving variance) still holds exactly the ImageNet file's values."""
+    _, _, snapshots, imagenet = run
+    assert len(imagenet.weights) > 100
+    for v in imagenet.weights:
+        np.testing.assert_array_equal(snapshots.begin[v.path], v.numpy(), err_msg=v.path)
+
+
+def test_phase2_keeps_batchnorm_and_lower_layers_and_trains_the_top(run):
+    result, _, snapshots, imagenet = run
+    base = result.backbone
+    assert result.model.get_layer("backbone").layer is base
+    cut = len(base.layers) - round(STRATEGY.unfreeze_fraction * len(base.layers))
+    changed = []
+    for index, layer in enumerate(base.layers):
+        for v in layer.weights:
+            same = np.array_equal(snapshots.begin[v.path], snapshots.end[v.path])
+            if isinstance(layer, keras.layers.BatchNormalization) or index < cut:
+                assert same, v.path
+            else:
+                changed.append(not same)
+    assert changed and all(changed)
+    assert result.metrics["phases"]["finetune"]["unfrozen_layers"] == sum(
+        1 for layer in base.layers[cut:] if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    )
+
+
+def test_run_folder(run):
+    result, data, *_ = run
+    folder = result.run_dir
+    for name in ("model.keras", "metrics.json", "class_names.json", "log.csv", "training_curves.png", "confusion_matrix.png"):
+        assert (folder / name).is_file(), name
+    for png in ("training_curves.png", "confusion_matrix.png"):
+        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (folder / "saved_model" / "saved_model.pb").is_file()
+    assert (folder / "tensorboard").is_dir() and (folder / "checkpoints" / "head.keras").is_file()
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert json.loads((folder / "class_names.json").read_text()) == ["ants", "bees"]
+    for phase in ("head", "finetune"):
+        m = metrics["phases"][phase]
+        assert {"val_accuracy", "val_loss", "epochs", "seconds", "images_per_second", "device"} <= set(m)
+        assert m["images_per_second"] > 0 and m["device"].startswith(("CPU", "GPU"))
+    assert metrics["phases"]["head"]["epochs"] + metrics["phases"]["finetune"]["epochs"] == len(metrics["history"]["loss"])
+    # The confusion matrix counts every validation image; its diagonal is the accuracy.
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.sum() == data.n_val == 153
+    np.testing.assert_allclose(np.trace(cm) / cm.sum(), metrics["val_accuracy"], atol=1e-6)
+
+
+def _val_images(data):
+    return np.concatenate([x.numpy() for x, _ in data.val])[:8]
+
+
+def test_model_keras_round_trip(run):
+    result, data, *_ = run
+    x = _val_images(data)
+    loaded = keras.models.load_model(result.run_dir / "model.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_saved_model_serves_without_kerasopt(run, tmp_path):
+    result, data, *_ = run
+    x = _val_images(data)[:, 8:-3, 5:, :]  # raw images of another size: the model resizes
+    np.save(tmp_path / "x.npy", x)
+    code = (
+        "import sys; sys.modules['kerasopt'] = None\n"
+        "import numpy as np, tensorflow as tf\n"
+        f"served = tf.saved_model.load({str(result.run_dir / 'saved_model')!r})\n"
+        f"x = np.load({str(tmp_path / 'x.npy')!r})\n"
+        f"np.save({str(tmp_path / 'y.npy')!r}, served.serve(tf.constant(x)).numpy())\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = np.load(tmp_path / "y.npy")
+    np.testing.assert_allclose(served, result.model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_predict_recipe_on_a_jpeg(run, small_folder, capsys):
+    from recipes.predict import main
+
+    result, *_ = run
+    jpeg = sorted((small_folder / "val" / "bees").glob("*.jpg"))[0]
+    out = main([str(result.run_dir), str(jpeg), "--top-k", "2"])
+    image = tf.io.decode_jpeg(tf.io.read_file(str(jpeg)), channels=3)
+    probs = result.model.predict(tf.cast(image, tf.float32)[None], verbose=0)[0]
+    (name, p), _ = out[str(jpeg)]
+    assert name == ["ants", "bees"][int(np.argmax(probs))]
+    np.testing.assert_allclose(p, probs.max(), atol=1e-5)
+    assert jpeg.name in capsys.readouterr().out
+
+
+def test_configure_device_on_cpu_and_flags():
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("checks the CPU defaults")
+    previous = keras.mixed_precision.global_policy()
+    try:
+        auto = configure_device()
+        assert (auto.mixed_precision, auto.jit_compile) == (False, False)
+        assert keras.mixed_precision.global_policy().name == "float32"
+        forced = configure_device(mixed_precision=True, xla=True, distribute=False)
+        assert (forced.mixed_precision, forced.jit_compile) == (True, True)
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        with pytest.raises(ValueError, match="Argument `xla`"):
+            configure_device(xla="yes")
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def test_fine_tune_argument_validation(small_folder, tmp_path):
+    data = image_dataset(small_folder, image_size=32, batch_size=16)
+    with pytest.raises(TypeError, match="Argument `strategy`"):
+        fine_tune(data, tmp_path, strategy="top")
+    with pytest.raises(ValueError, match="Argument `patience`"):
+        fine_tune(data, tmp_path, strategy=STRATEGY, patience=0)
+
+
+@pytest.mark.slow
+def test_random_init_baseline_trains_everything_including_batchnorm(small_folder, tmp_path):
+    """The weights=None baseline (`train_scratch`): epochs_head + epochs_finetune epochs, every
+    layer trained, BatchNormalization moving statistics updated from the batches."""
+    data = image_dataset(small_folder, image_size=32, batch_size=16, augment=False)
+    base = backbone("mobilenet", weights=None, input_shape=(32, 32, 3), alpha=0.25)
+    model = build_classifier(base, 2, inference_backbone=False)
+    (tmp_path / "checkpoints").mkdir()
+    strategy = FineTuneStrategy("scratch", 0.3, epochs_head=1, epochs_finetune=1)
+    history, metrics = train_scratch(model, data, strategy, tmp_path, configure_device(), verbose=0)
+    assert metrics["epochs"] == len(history["loss"]) == 2
+    assert len(model.trainable_weights) == len(base.trainable_weights) + 2
+    bn = next(layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization))
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)
