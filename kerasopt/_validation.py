@@ -64,3 +64,10 @@ def check_pair(name, value, positive=False):
     if positive and lo <= 0:
         _fail(name, "a pair of positive numbers", value)
     return (lo, hi)
+
+
+def check_instance(name, value, types, description):
+    """`value` must be an instance of `types` (`description` names them in the message)."""
+    if not isinstance(value, types):
+        _fail(name, description, value, TypeError)
+    return value
