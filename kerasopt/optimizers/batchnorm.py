@@ -39,17 +39,17 @@ def recompute_batchnorm(model, data, batch_size=128):
     if isinstance(data, tuple):
         data = data[0]
     if hasattr(data, "shape"):
-        x = np.asarray(data)
-        batches = (x[i:i + batch_size] for i in range(0, len(x), batch_size))
+        array = np.asarray(data)
+        batches = (array[i:i + batch_size] for i in range(0, len(array), batch_size))
     else:
         batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
     momenta = [layer.momentum for layer in layers]
     count = 0
     try:
-        for count, x in enumerate(batches, start=1):
+        for count, batch in enumerate(batches, start=1):
             for layer in layers:
                 layer.momentum = (count - 1) / count
-            model(x, training=True)
+            model(batch, training=True)
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
