@@ -50,3 +50,24 @@ def run_steps():
         return variables, history
 
     return run
+
+
+_KEY_BASE = [0]
+
+
+@pytest.fixture
+def strategy(monkeypatch):
+    """The root `strategy` fixture (MirroredStrategy over two logical CPUs), with fresh
+    collective keys.
+
+    Every MirroredStrategy in a process starts its collective group/instance keys at the
+    same number, and TensorFlow's runtime remembers the shape of each (group, instance):
+    a later strategy that all-reduces a different shape under a reused key aborts with
+    "Shape mismatch in the collective instance". TensorFlow's own tests offset
+    `_collective_key_base` per test ("Only set this in tests"); so does this fixture.
+    """
+    import tensorflow as tf
+
+    _KEY_BASE[0] += 10000
+    monkeypatch.setattr(tf.distribute.MirroredStrategy, "_collective_key_base", _KEY_BASE[0])
+    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
