@@ -1,7 +1,6 @@
 """Lookahead: slow weights pulled toward the fast weights of any optimizer."""
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from kerasopt._validation import check_int, check_range
@@ -14,8 +13,7 @@ class Lookahead(OptimizerWrapper):
     1 step back", NeurIPS 2019).
 
     The wrapped `optimizer` updates the model variables (the fast weights) every step.
-    Slow weights (slot `slow`) start at the model's weights when the optimizer is
-    built. After every `sync_period`-th step (t = k, 2k, ...):
+    Slow weights (slot `slow`) start at the model's weights before the first step. After every `sync_period`-th step (t = k, 2k, ...):
 
         slow <- slow + slow_step_size * (fast - slow);   fast <- slow.
 
@@ -35,10 +33,19 @@ class Lookahead(OptimizerWrapper):
         self.sync_period, self.slow_step_size = sync_period, slow_step_size
 
     def _build_wrapper(self, var_list):
-        self._slow = [
-            self.add_variable_from_reference(v, "slow", initializer=_CurrentValue(v))
-            for v in var_list
-        ]
+        self._slow = [self.add_variable_from_reference(v, "slow") for v in var_list]
+
+    def _before_step(self):
+        # The slow weights start at the weights before the first step. They are copied
+        # there rather than through an initializer: without a distribution strategy
+        # Keras builds the optimizer while tracing the first train step, and a variable
+        # whose initial value reads another one cannot be lifted out of an XLA function.
+        first = ops.equal(self.iterations, 0)
+
+        def start(variable, index):
+            ops.cond(first, lambda: self.assign(self._slow[index], variable), lambda: None)
+
+        self._update_each(start)
 
     def _after_step(self):
         sync = ops.equal(ops.mod(self.iterations, self.sync_period), 0)
@@ -60,19 +67,3 @@ class Lookahead(OptimizerWrapper):
         config = super().get_config()
         config.update({"sync_period": self.sync_period, "slow_step_size": self.slow_step_size})
         return config
-
-
-class _CurrentValue:
-    """Initializer returning the current value of a variable (the slow weights' start).
-
-    Reads it eagerly (`tf.init_scope`): without a distribution strategy Keras builds the
-    optimizer while tracing the first train step, and a variable whose initial value
-    depends on the traced graph cannot be lifted out of an XLA-compiled function.
-    """
-
-    def __init__(self, variable):
-        self.variable = variable
-
-    def __call__(self, shape, dtype=None):
-        with tf.init_scope():
-            return ops.cast(ops.convert_to_tensor(self.variable), dtype or self.variable.dtype)
