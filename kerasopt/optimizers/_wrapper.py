@@ -24,8 +24,8 @@ from kerasopt._validation import _fail, check_instance
 class OptimizerWrapper(keras.optimizers.Optimizer):
     """Base class: an optimizer that runs `optimizer` and adds work around its steps.
 
-    Subclasses override `_build_wrapper(var_list)` (create slots), `_before_step()` and
-    `_after_step()` (work around the inner step, e.g. averaging) and, when the inner step itself changes,
+    Subclasses override `_build_wrapper(var_list)` (create slots), `_after_step()` (work
+    after the inner step, e.g. averaging) and, when the inner step itself changes,
     `_wrapped_apply(grads, variables)`; they add their arguments to `get_config`.
     """
 
@@ -109,12 +109,8 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         self._wrapped_apply(list(grads), trainable_variables)
 
     def _wrapped_apply(self, grads, variables):
-        self._before_step()
         self.inner_optimizer.apply(grads, variables)
         self._after_step()
-
-    def _before_step(self):
-        """Work before the inner step (default: none)."""
 
     def _after_step(self):
         """Work after the inner step (default: none)."""
