@@ -30,7 +30,13 @@ def parse_args():
 
 
 def configurations(keras):
-    from kerasopt.optimizers import Averaged, BlockCoordinate, DeltaBarDelta, Lookahead, RMSpropNesterov
+    from kerasopt.optimizers import (
+        Averaged,
+        BlockCoordinate,
+        DeltaBarDelta,
+        Lookahead,
+        RMSpropNesterov,
+    )
 
     adam = lambda: keras.optimizers.Adam(1e-3)  # noqa: E731
     # (name, factory, baseline name, target ratio)
@@ -111,7 +117,7 @@ def main():
         keras.utils.set_random_seed(0)
         initial = make().get_weights()
         compiled = []
-        for name, factory, *_ in configs:
+        for _, factory, *_ in configs:
             model = make()
             model.set_weights(initial)
             model.compile(optimizer=factory(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -123,7 +129,7 @@ def main():
         params = compiled[0].count_params()
         times = {name: [] for name, *_ in configs}
         for _ in range(args.rounds):
-            for (name, *_), model in zip(configs, compiled):
+            for (name, *_), model in zip(configs, compiled, strict=True):
                 timer = StepTimes()
                 model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
                 times[name].append((timer.ends[-1] - timer.ends[0]) / (len(timer.ends) - 1))

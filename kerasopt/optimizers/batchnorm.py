@@ -51,7 +51,7 @@ def recompute_batchnorm(model, data, batch_size=128):
                 layer.momentum = (count - 1) / count
             model(batch, training=True)
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
     if count == 0:
         raise ValueError(f"Argument `data` must hold at least one batch. Received: data={data!r}")

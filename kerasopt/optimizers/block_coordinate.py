@@ -78,7 +78,7 @@ class BlockCoordinate(OptimizerWrapper):
                 _fail("blocks", f"patterns that each match a variable (block {empty[0]} matches none)",
                       self.blocks)
             self.num_blocks = len(self.blocks)
-        self._block_of = {self._var_key(v): b for v, b in zip(var_list, assignment)}
+        self._block_of = {self._var_key(v): b for v, b in zip(var_list, assignment, strict=True)}
 
     def current_block(self):
         """Index of the block the next step updates (an int32 tensor)."""
@@ -98,7 +98,7 @@ class BlockCoordinate(OptimizerWrapper):
         def merge_fn(distribution, grads, variables):
             def branch(block):
                 def run():
-                    pairs = [(g, v) for g, v, b in zip(grads, variables, blocks) if b == block]
+                    pairs = [(g, v) for g, v, b in zip(grads, variables, blocks, strict=True) if b == block]
                     distribution.extended.call_for_each_replica(
                         self.inner_optimizer.apply,
                         args=([g for g, _ in pairs], [v for _, v in pairs]),

@@ -42,14 +42,14 @@ def loss_with(model, weights):
 def test_validation_uses_the_averages_and_raw_weights_come_back_exactly():
     swapped = trained([SwapAveragedWeights()])
     # Training is unaffected, bit for bit: the raw weights after each evaluation are the same.
-    for a, b in zip(plain_weights(False), swapped.get_weights()):
+    for a, b in zip(plain_weights(False), swapped.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # ...and evaluate() with the callback reports the averaged model's loss (NumPy forward pass).
     raw = [w.copy() for w in swapped.get_weights()]
     loss = swapped.evaluate(X, Y, verbose=0, callbacks=[SwapAveragedWeights()])
     assert loss == pytest.approx(loss_with(swapped, averages(swapped)), rel=1e-5)
     assert loss != pytest.approx(loss_with(swapped, raw), rel=1e-3)
-    for a, b in zip(raw, swapped.get_weights()):
+    for a, b in zip(raw, swapped.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -60,10 +60,10 @@ def test_checkpoint_on_the_averages(tmp_path, finalize):
     model = trained([SwapAveragedWeights(swap_on_epoch=True), checkpoint], finalize=finalize)
     saved = keras.models.clone_model(model)
     saved.load_weights(path)
-    for a, b in zip(saved.get_weights(), averages(model)):
+    for a, b in zip(saved.get_weights(), averages(model), strict=True):
         np.testing.assert_array_equal(a, b)
     # After fit: the averages for good with finalize=True, the raw weights otherwise.
-    for a, b in zip(model.get_weights(), plain_weights(finalize)):
+    for a, b in zip(model.get_weights(), plain_weights(finalize), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

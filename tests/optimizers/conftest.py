@@ -21,7 +21,7 @@ class Quadratic:
         self.initial = [rng.normal(size=s) for s in shapes]
 
     def grad(self, ws):
-        return [a * w + b for a, b, w in zip(self.a, self.b, ws)]
+        return [a * w + b for a, b, w in zip(self.a, self.b, ws, strict=True)]
 
     def variables(self):
         return [

@@ -34,7 +34,7 @@ def test_holds_the_ema_of_the_recorded_iterates(quadratic, run_steps):
 def test_inner_steps_are_untouched(quadratic, run_steps):
     _, plain = run_steps(keras.optimizers.Adam(0.05), quadratic, 20)
     _, wrapped = run_steps(Averaged(keras.optimizers.Adam(0.05), method="ema"), quadratic, 20)
-    for a, b in zip(plain[-1], wrapped[-1]):
+    for a, b in zip(plain[-1], wrapped[-1], strict=True):
         np.testing.assert_array_equal(a, b)
 
 

@@ -40,7 +40,7 @@ def test_cyclic_matches_numpy_rule_and_leaves_other_blocks_untouched(quadratic, 
         other = 1 - block
         np.testing.assert_array_equal(variables[other].numpy(), before[other])
         np.testing.assert_array_equal(inner.momentums[other].numpy(), before[2 + other])
-        for v, w in zip(variables, ws):
+        for v, w in zip(variables, ws, strict=True):
             np.testing.assert_allclose(v.numpy(), w, atol=1e-6, rtol=0)
 
 
@@ -50,7 +50,7 @@ def test_random_order_follows_the_documented_hash_and_is_balanced():
                           steps_per_block=3, seed=7)
     opt.build(v)
     got = []
-    for t in range(30):
+    for _t in range(30):
         got.append(int(opt.current_block()))
         opt.apply([keras.ops.ones(2)] * 3, v)
     assert got == [b for p in range(10) for b in fmix32_blocks([p], 7, 3) * 3]
@@ -66,7 +66,7 @@ def test_callable_blocks():
     assert opt.num_blocks == 2
     before = [v.numpy().copy() for v in model.trainable_variables]
     opt.apply([keras.ops.ones_like(v) for v in model.trainable_variables])  # block 0: biases
-    for v, b in zip(model.trainable_variables, before):
+    for v, b in zip(model.trainable_variables, before, strict=True):
         assert np.array_equal(v.numpy(), b) == ("kernel" in v.path)
 
 

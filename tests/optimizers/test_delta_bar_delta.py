@@ -30,9 +30,9 @@ def test_matches_numpy_rule(quadratic, run_steps):
     variables, _ = run_steps(opt, quadratic, 30)
     ws, eps, flips, grows = numpy_delta_bar_delta(quadratic, 30, 0.05, **kwargs)
     assert flips > 0 and grows > 0  # both branches of the rule were exercised
-    for v, w in zip(variables, ws):
+    for v, w in zip(variables, ws, strict=True):
         np.testing.assert_allclose(v.numpy(), w, atol=1e-6, rtol=0)
-    for gain, e in zip(opt._gains, eps):
+    for gain, e in zip(opt._gains, eps, strict=True):
         np.testing.assert_allclose(0.05 * gain.numpy(), e, atol=1e-6, rtol=0)
 
 
@@ -42,7 +42,7 @@ def test_schedule_scales_the_rates(quadratic, run_steps):
     ws, *_ = numpy_delta_bar_delta(
         quadratic, 25, 0.05, 0.002, 0.1, 0.7, lr_at=lambda t: 0.05 * 0.5 ** (t / 5)
     )
-    for v, w in zip(variables, ws):
+    for v, w in zip(variables, ws, strict=True):
         np.testing.assert_allclose(v.numpy(), w, atol=1e-6, rtol=0)
 
 

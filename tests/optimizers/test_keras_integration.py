@@ -68,11 +68,11 @@ def reference(name):
 
 
 def assert_states_close(a, b, atol, weights_only=False):
-    for u, v in zip(a[0], b[0]):
+    for u, v in zip(a[0], b[0], strict=True):
         np.testing.assert_allclose(u, v, atol=atol, rtol=0)
     if not weights_only:
         assert len(a[1]) == len(b[1])
-        for u, v in zip(a[1], b[1]):
+        for u, v in zip(a[1], b[1], strict=True):
             np.testing.assert_allclose(u, v, atol=atol, rtol=0)
 
 
@@ -121,7 +121,7 @@ def test_inside_loss_scale_optimizer_with_mixed_float16(name):
     # The loss scale (2**15) is undone before the step: the float16 run moves like the
     # float32 one (sign-based and normalized rules amplify float16 rounding, hence a
     # relative bound; a step on scaled gradients would overshoot by orders of magnitude).
-    for mixed, ref, start in zip(model.get_weights(), reference(name)[0], INITIAL):
+    for mixed, ref, start in zip(model.get_weights(), reference(name)[0], INITIAL, strict=True):
         assert np.linalg.norm(mixed - ref) < 0.5 * np.linalg.norm(ref - start)
 
 
@@ -134,7 +134,7 @@ def test_inside_multi_optimizer(name):
     )
     together = fit(make_model(), multi)
     alone = fit(make_model(first_trainable=False), FACTORIES[name]())
-    for u, v in zip(together.layers[1].get_weights(), alone.layers[1].get_weights()):
+    for u, v in zip(together.layers[1].get_weights(), alone.layers[1].get_weights(), strict=True):
         np.testing.assert_allclose(u, v, atol=1e-6, rtol=0)
     np.testing.assert_array_equal(together.layers[0].get_weights()[0], INITIAL[0])
 
@@ -156,7 +156,7 @@ def test_gradient_clipping(cls, clip, quadratic, run_steps):
             return [g * min(1.0, 0.5 / total) for g in gs]
 
     manual, _ = run_steps(cls(0.01), PreClipped, 20)
-    for a, b in zip(clipped, manual):
+    for a, b in zip(clipped, manual, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=0)
 
 
@@ -169,7 +169,7 @@ def test_weight_decay(cls, quadratic, run_steps):
         for v in variables:
             v.assign(v.numpy() * (1 - 0.01 * 0.5))
         opt.apply([keras.ops.convert_to_tensor(g) for g in grads], variables)
-    for a, b in zip(decayed, variables):
+    for a, b in zip(decayed, variables, strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=0)
 
 

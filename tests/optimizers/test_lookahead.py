@@ -15,7 +15,7 @@ def numpy_lookahead_sgd(problem, steps, lr, momentum, k, alpha):
             m[i] = momentum * m[i] - lr * g
             fast[i] = fast[i] + m[i]
         if t % k == 0:
-            slow = [s + alpha * (f - s) for s, f in zip(slow, fast)]
+            slow = [s + alpha * (f - s) for s, f in zip(slow, fast, strict=True)]
             fast = [s.copy() for s in slow]
     return fast, slow
 
@@ -24,7 +24,7 @@ def test_matches_numpy_rule(quadratic, run_steps):
     opt = Lookahead(keras.optimizers.SGD(0.03, momentum=0.6), sync_period=4, slow_step_size=0.3)
     variables, _ = run_steps(opt, quadratic, 26)
     fast, slow = numpy_lookahead_sgd(quadratic, 26, 0.03, 0.6, 4, 0.3)
-    for v, s, f, e in zip(variables, opt._slow, fast, slow):
+    for v, s, f, e in zip(variables, opt._slow, fast, slow, strict=True):
         np.testing.assert_allclose(v.numpy(), f, atol=1e-6, rtol=0)
         np.testing.assert_allclose(s.numpy(), e, atol=1e-6, rtol=0)
 

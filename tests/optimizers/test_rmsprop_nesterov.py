@@ -11,7 +11,7 @@ def numpy_algorithm_8_6(problem, steps, lr_at, rho, alpha, epsilon):
     r = [np.zeros_like(w) for w in theta]
     v = [np.zeros_like(w) for w in theta]
     for t in range(steps):
-        interim = [th + alpha * vi for th, vi in zip(theta, v)]
+        interim = [th + alpha * vi for th, vi in zip(theta, v, strict=True)]
         for i, g in enumerate(problem.grad(interim)):
             r[i] = rho * r[i] + (1 - rho) * g * g
             v[i] = alpha * v[i] - lr_at(t) * g / (np.sqrt(r[i]) + epsilon)
@@ -29,7 +29,7 @@ def test_stores_the_look_ahead_point_of_algorithm_8_6(quadratic, run_steps, sche
     opt = RMSpropNesterov(learning_rate=lr, rho=0.8, momentum=0.7, epsilon=1e-6)
     variables, _ = run_steps(opt, quadratic, 25)
     theta, v = numpy_algorithm_8_6(quadratic, 25, lr_at, 0.8, 0.7, 1e-6)
-    for var, th, vi, slot in zip(variables, theta, v, opt._velocities):
+    for var, th, vi, slot in zip(variables, theta, v, opt._velocities, strict=True):
         np.testing.assert_allclose(slot.numpy(), vi, atol=1e-6, rtol=0)
         # stored = theta + alpha * v; the algorithm's theta = stored - alpha * v.
         np.testing.assert_allclose(var.numpy(), th + 0.7 * vi, atol=1e-6, rtol=0)
