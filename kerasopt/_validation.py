@@ -73,3 +73,10 @@ def check_graph_model(name, value):
     if not isinstance(value, keras.Model) or not value.built or not getattr(value, "inputs", None):
         _fail(name, "a built Sequential or functional keras.Model", value)
     return value
+
+
+def check_instance(name, value, types, description):
+    """`value` must be an instance of `types` (`description` names them in the message)."""
+    if not isinstance(value, types):
+        _fail(name, description, value, TypeError)
+    return value

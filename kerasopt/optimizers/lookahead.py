@@ -1,0 +1,80 @@
+"""Lookahead: slow weights pulled toward the fast weights of any optimizer."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from kerasopt._validation import check_int, check_range
+from kerasopt.optimizers._wrapper import OptimizerWrapper
+
+
+@keras.saving.register_keras_serializable(package="kerasopt")
+class Lookahead(OptimizerWrapper):
+    """Lookahead (Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward,
+    1 step back", NeurIPS 2019).
+
+    The wrapped `optimizer` updates the model variables (the fast weights) every step.
+    Slow weights (slot `slow`) start at the model's weights when the optimizer is
+    built (before the first step). After every `sync_period`-th step (t = k, 2k, ...):
+
+        slow <- slow + slow_step_size * (fast - slow);   fast <- slow.
+
+    The inner optimizer's slots (e.g. Adam's moments) are kept across syncs, as in the
+    paper's experiments.
+
+    Args:
+        optimizer: the `keras.optimizers.Optimizer` taking the fast steps.
+        sync_period: int >= 1, k above.
+        slow_step_size: float in (0, 1], alpha above.
+    """
+
+    def __init__(self, optimizer, sync_period=5, slow_step_size=0.5, name=None):
+        check_int("sync_period", sync_period, minimum=1)
+        check_range("slow_step_size", slow_step_size, 0, 1, low_inclusive=False)
+        super().__init__(optimizer, name=name)
+        self.sync_period, self.slow_step_size = sync_period, slow_step_size
+
+    def _build_wrapper(self, var_list):
+        self._slow = [
+            self.add_variable_from_reference(v, "slow", initializer=_ValueOf(v)) for v in var_list
+        ]
+
+    def _after_step(self):
+        sync = ops.equal(ops.mod(self.iterations, self.sync_period), 0)
+
+        def update(variable, index):
+            slow = self._slow[index]
+
+            def pull():
+                alpha = ops.cast(self.slow_step_size, slow.dtype)
+                new_slow = ops.add(slow, ops.multiply(alpha, ops.subtract(variable, slow)))
+                self.assign(slow, new_slow)
+                self.assign(variable, new_slow)
+
+            ops.cond(sync, pull, lambda: None)
+
+        self._update_each(update)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"sync_period": self.sync_period, "slow_step_size": self.slow_step_size})
+        return config
+
+
+class _ValueOf:
+    """Initializer: the value `variable` has when the slow weights are created.
+
+    Read eagerly (`tf.init_scope`) as a NumPy array: without a distribution strategy
+    Keras builds the optimizer while tracing the first train step, and only an initial
+    value that does not depend on the traced graph can be lifted out of an XLA function.
+    (A copy made at step 0 inside the step instead costs a conditional per variable on
+    every step: about 25% of an Adam step of the 1M-parameter benchmark MLP on CPU.)
+    """
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def __call__(self, shape, dtype=None):
+        with tf.init_scope():
+            return np.asarray(self.variable.numpy(), dtype=dtype or self.variable.dtype)
