@@ -49,7 +49,9 @@ class Objective:
     """
 
     def __init__(self, variables, loss_fn_for, dataset=None):
-        self.variables = list(variables)
+        # Keras variables wrap a tf.Variable (`.value` on the TensorFlow backend); the tape and
+        # the flat-vector assignment work on that.
+        self.variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
         if not self.variables:
             raise ValueError("Argument `variables` must not be empty. Received: variables=[]")
         dtypes = {v.dtype for v in self.variables}
@@ -142,12 +144,12 @@ def convergence(f_prev, f, gradient_norm, iterations, evaluations, gtol, ftol, m
     """(stop, converged, message) for one iteration's figures.
 
     Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
-    (f_prev - f) / max(|f_prev|, |f|, 1) is at most `ftol`. Stopped without convergence: the
+    |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol`. Stopped without convergence: the
     iteration or evaluation budget is spent.
     """
     if gradient_norm <= gtol:
         return True, True, f"gradient norm {gradient_norm:.3g} <= gtol={gtol:g}"
-    if f_prev is not None and (f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
+    if f_prev is not None and abs(f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
         return True, True, f"relative loss change <= ftol={ftol:g}"
     if max_evaluations is not None and evaluations >= max_evaluations:
         return True, False, f"reached max_evaluations={max_evaluations}"

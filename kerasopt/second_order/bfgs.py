@@ -1,7 +1,8 @@
 """BFGS with a dense inverse-Hessian approximation. TensorFlow backend.
 
 Nocedal & Wright, Numerical Optimization, 2nd ed., sec. 6.1 (Algorithm 6.1, update 6.17, and
-the initial scaling 6.20 before the first update); Goodfellow et al., Deep Learning, sec.
+H_0 = I, as SciPy's BFGS; N&W's scaling 6.20 slowed convergence
+on ill-conditioned problems in our tests); Goodfellow et al., Deep Learning, sec.
 8.6.3. Memory O(n^2): models with more than `max_parameters` parameters are refused.
 """
 
@@ -45,8 +46,6 @@ class BFGS(LineSearchOptimizer):
 
         def store():
             h = state["h"].read_value()
-            # Before the first update, scale H_0 = (s^T y / y^T y) I (N&W eq. 6.20).
-            h = tf.where(tf.equal(state["count"], 0), h * sy / tf.reduce_sum(y * y), h)
             rho = 1.0 / sy
             hy = tf.linalg.matvec(h, y)
             yhy = tf.reduce_sum(y * hy)

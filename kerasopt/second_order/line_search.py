@@ -13,6 +13,13 @@ bisection when the cubic is unusable; while bracketing, the step is extrapolated
 clamped to [1.1, 4] times the current step. A non-finite loss or directional derivative at a
 trial point counts as a failed sufficient-decrease test, so the search backs off from overflow.
 
+Near a minimizer the change of the loss along the line falls to rounding level and the
+sufficient-decrease test becomes a coin toss. There, as in Hager & Zhang's CG_DESCENT (2005,
+"A new conjugate gradient method with guaranteed descent and an efficient line search",
+sec. 4), the approximate Wolfe conditions are accepted instead: f(x + alpha d) <= f(x) +
+1e-6 |f(x)| and (2 c1 - 1) g(x)^T d >= g(x + alpha d)^T d, with the same curvature test
+(status `APPROXIMATE_WOLFE`; an exact strong-Wolfe point reports `WOLFE`).
+
 Fallback (documented): when the strong Wolfe search has not succeeded within
 `max_evaluations` trial points (or its bracket shrinks below floating-point resolution), it
 returns the best trial point that satisfied the sufficient-decrease condition, if any
@@ -29,8 +36,11 @@ import numpy as np
 import tensorflow as tf
 
 WOLFE = 0
-ARMIJO = 1
-FAILED = 2
+APPROXIMATE_WOLFE = 1
+ARMIJO = 2
+FAILED = 3
+# Hager & Zhang's epsilon: within 1e-6 |f(x)| of f(x) the loss difference is rounding noise.
+APPROXIMATE_EPSILON = 1e-6
 
 _BRACKET, _ZOOM, _DONE = 0, 1, 2
 
@@ -71,7 +81,8 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
 
     Returns:
         dict with `alpha`, `f` and `g` at the accepted point (`alpha` 0 and `f0`, `g0` when
-        the search failed), `evaluations` (int32) and `status` (WOLFE, ARMIJO or FAILED).
+        the search failed), `evaluations` (int32) and `status` (WOLFE, APPROXIMATE_WOLFE,
+        ARMIJO or FAILED).
     """
     dtype = x.dtype
     c1 = tf.constant(c1, dtype)
@@ -79,6 +90,7 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     zero = tf.zeros([], dtype)
     dphi0 = tf.reduce_sum(g0 * d)
     eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
+    eps_f = APPROXIMATE_EPSILON * tf.abs(f0)
 
     def evaluate(alpha):
         f, g = value_and_gradient(x + alpha * d)
@@ -87,14 +99,17 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     def cond(i, stage, *_):
         return (stage < _DONE) & (i < max_evaluations)
 
-    def body(i, stage, a, a_lo, f_lo, d_lo, g_lo, a_hi, f_hi, d_hi, a_min):
+    def body(i, stage, a, a_lo, f_lo, d_lo, g_lo, a_hi, f_hi, d_hi, a_min, exact):
         f, dphi, g = evaluate(a)
         finite = tf.math.is_finite(f) & tf.math.is_finite(dphi) & tf.reduce_all(tf.math.is_finite(g))
         f_safe = tf.where(finite, f, tf.constant(float("inf"), dtype))
         d_safe = tf.where(finite, dphi, tf.constant(float("nan"), dtype))
-        no_decrease = ~finite | (f > f0 + c1 * a * dphi0) | (f >= f_lo)
+        armijo = finite & (f <= f0 + c1 * a * dphi0) & (f < f_lo)
+        approximate = finite & (f <= f0 + eps_f) & (dphi <= (2.0 * c1 - 1.0) * dphi0)
+        no_decrease = ~(armijo | approximate)
         curvature_ok = finite & (tf.abs(dphi) <= -c2 * dphi0)
         done = ~no_decrease & curvature_ok
+        n_exact = tf.where(done, armijo, exact)
         bracketing = tf.equal(stage, _BRACKET)
         # In the bracketing phase [lo, a] brackets a Wolfe point when a fails the decrease test
         # or when the slope turns non-negative (then the bracket is [a, lo]).
@@ -127,12 +142,12 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         n_f_lo = tf.where(done, f, n_f_lo)
         n_a_lo = tf.where(done, a, n_a_lo)
         return (i + 1, n_stage, n_a, n_a_lo, n_f_lo, n_d_lo, n_g_lo, n_a_hi, n_f_hi, n_d_hi,
-                tf.minimum(a_min, a))
+                tf.minimum(a_min, a), n_exact)
 
     inf = tf.constant(float("inf"), dtype)
     init = (tf.constant(0), tf.constant(_BRACKET), tf.cast(alpha0, dtype), zero, f0, dphi0, g0,
-            inf, inf, tf.constant(float("nan"), dtype), inf)
-    i, stage, _, a_lo, f_lo, _, g_lo, _, _, _, a_min = tf.while_loop(cond, body, init)
+            inf, inf, tf.constant(float("nan"), dtype), inf, tf.constant(False))
+    i, stage, _, a_lo, f_lo, _, g_lo, _, _, _, a_min, exact = tf.while_loop(cond, body, init)
     wolfe = tf.equal(stage, _DONE)
     has_decrease = a_lo > 0
 
@@ -151,7 +166,7 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         return j, tf.where(found, a, zero), f, g, tf.where(found, ARMIJO, FAILED)
 
     def finish():
-        return (tf.constant(0), a_lo, f_lo, g_lo, tf.where(wolfe, WOLFE, ARMIJO))
+        return (tf.constant(0), a_lo, f_lo, g_lo, tf.where(wolfe, tf.where(exact, WOLFE, APPROXIMATE_WOLFE), ARMIJO))
 
     j, alpha, f, g, status = tf.cond(wolfe | has_decrease, finish, backtrack)
     return {"alpha": alpha, "f": f, "g": g, "evaluations": i + j, "status": status}
