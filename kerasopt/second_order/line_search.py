@@ -16,9 +16,13 @@ trial point counts as a failed sufficient-decrease test, so the search backs off
 Near a minimizer the change of the loss along the line falls to rounding level and the
 sufficient-decrease test becomes a coin toss. There, as in Hager & Zhang's CG_DESCENT (2005,
 "A new conjugate gradient method with guaranteed descent and an efficient line search",
-sec. 4), the approximate Wolfe conditions are accepted instead: f(x + alpha d) <= f(x) +
-1e-6 |f(x)| and (2 c1 - 1) g(x)^T d >= g(x + alpha d)^T d, with the same curvature test
-(status `APPROXIMATE_WOLFE`; an exact strong-Wolfe point reports `WOLFE`).
+sec. 4), the approximate Wolfe conditions are accepted instead: (2 c1 - 1) g(x)^T d >=
+g(x + alpha d)^T d, with the same curvature test and, stricter than Hager & Zhang's
+f <= f(x) + eps_f, no increase of the loss f(x + alpha d) <= f(x) (status
+`APPROXIMATE_WOLFE`; an exact strong-Wolfe point reports `WOLFE`). Here eps_f =
+sqrt(machine epsilon) |f(x)|, and the approximate test is only used for trial steps whose
+first-order decrease -alpha g(x)^T d is itself below eps_f, so steps with a decrease that
+float arithmetic can see must pass the exact test.
 
 Fallback (documented): when the strong Wolfe search has not succeeded within
 `max_evaluations` trial points (or its bracket shrinks below floating-point resolution), it
@@ -39,8 +43,6 @@ WOLFE = 0
 APPROXIMATE_WOLFE = 1
 ARMIJO = 2
 FAILED = 3
-# Hager & Zhang's epsilon: within 1e-6 |f(x)| of f(x) the loss difference is rounding noise.
-APPROXIMATE_EPSILON = 1e-6
 
 _BRACKET, _ZOOM, _DONE = 0, 1, 2
 
@@ -90,7 +92,7 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     zero = tf.zeros([], dtype)
     dphi0 = tf.reduce_sum(g0 * d)
     eps = tf.constant(np.finfo(dtype.as_numpy_dtype).eps, dtype)
-    eps_f = APPROXIMATE_EPSILON * tf.abs(f0)
+    eps_f = tf.sqrt(eps) * tf.abs(f0)
 
     def evaluate(alpha):
         f, g = value_and_gradient(x + alpha * d)
@@ -105,7 +107,8 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         f_safe = tf.where(finite, f, tf.constant(float("inf"), dtype))
         d_safe = tf.where(finite, dphi, tf.constant(float("nan"), dtype))
         armijo = finite & (f <= f0 + c1 * a * dphi0) & (f < f_lo)
-        approximate = finite & (f <= f0 + eps_f) & (dphi <= (2.0 * c1 - 1.0) * dphi0)
+        approximate = (finite & (-a * dphi0 <= eps_f) & (f <= f0)
+                       & (dphi <= (2.0 * c1 - 1.0) * dphi0))
         no_decrease = ~(armijo | approximate)
         curvature_ok = finite & (tf.abs(dphi) <= -c2 * dphi0)
         done = ~no_decrease & curvature_ok
