@@ -144,12 +144,13 @@ def convergence(f_prev, f, gradient_norm, iterations, evaluations, gtol, ftol, m
     """(stop, converged, message) for one iteration's figures.
 
     Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
-    |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol`. Stopped without convergence: the
+    |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol` (ftol=0 disables this test: near
+    rounding level an accepted step may leave f unchanged). Stopped without convergence: the
     iteration or evaluation budget is spent.
     """
     if gradient_norm <= gtol:
         return True, True, f"gradient norm {gradient_norm:.3g} <= gtol={gtol:g}"
-    if f_prev is not None and abs(f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
+    if ftol > 0 and f_prev is not None and abs(f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
         return True, True, f"relative loss change <= ftol={ftol:g}"
     if max_evaluations is not None and evaluations >= max_evaluations:
         return True, False, f"reached max_evaluations={max_evaluations}"

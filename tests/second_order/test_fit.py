@@ -57,7 +57,8 @@ class Recorder(keras.callbacks.Callback):
         self.events.append("train_end")
 
 
-@pytest.mark.parametrize("optimizer", [LBFGS, BFGS, ConjugateGradient, Newton, SaddleFreeNewton])
+@pytest.mark.parametrize("optimizer", [
+    LBFGS, Newton, *(pytest.param(c, marks=pytest.mark.slow) for c in (BFGS, ConjugateGradient, SaddleFreeNewton))])
 def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
     x, y = _data()
     with_metrics = optimizer is LBFGS  # evaluate() per iteration is slow: once is enough
@@ -105,7 +106,8 @@ def test_keras_callbacks_early_stopping_checkpoint_csv(tmp_path):
     np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
 
 
-@pytest.mark.parametrize("optimizer", [LBFGS(history=4), Newton(solver="cg", damping=1e-2)])
+@pytest.mark.parametrize("optimizer", [
+    LBFGS(history=4), pytest.param(Newton(solver="cg", damping=1e-2), marks=pytest.mark.slow)])
 def test_model_saves_and_loads_with_its_optimizer(tmp_path, optimizer):
     x, y = _data()
     model = _model(optimizer, ())
@@ -139,8 +141,8 @@ def test_dataset_loss_is_the_full_batch_loss():
     model_b.set_weights(model_a.get_weights())
     start = _numpy_loss(model_a, x, y)
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(20)
-    in_memory = fit(model_a, x, y, max_iterations=4, verbose=0).history["loss"]
-    batched = fit(model_b, dataset, max_iterations=4, verbose=0).history["loss"]
+    in_memory = fit(model_a, x, y, max_iterations=3, verbose=0).history["loss"]
+    batched = fit(model_b, dataset, max_iterations=3, verbose=0).history["loss"]
     np.testing.assert_allclose(batched, in_memory, rtol=1e-4)
     assert in_memory[0] < start
     assert batched[-1] == pytest.approx(_numpy_loss(model_b, x, y), rel=1e-5)

@@ -1,0 +1,189 @@
+"""kerasopt L-BFGS against SciPy's L-BFGS-B driving the same Keras model, side by side.
+
+    python -m benchmarks.lbfgs_vs_scipy [--mlp-iterations 300] [--logistic-iterations 100]
+
+Full-batch training of (a) an MLP 1-32-32-1 (tanh) fitting sin(3x) + x on 256 points and
+(b) logistic regression on scikit-learn's breast-cancer data (standardized). SciPy's side is
+the usual workaround: the model's trainable weights flattened into one float64 vector, a
+`tf.function` returning loss and gradient for a vector, `scipy.optimize.minimize(...,
+method="L-BFGS-B", jac=True)`. Both start from the same weights with memory 10. SciPy runs
+its iteration budget; the target is the loss it reaches. Reported: wall time and
+loss-and-gradient evaluations each side needs to first reach that target, and the loss of
+Keras' Adam (full batch, lr 1e-2) given kerasopt's wall time. Results go to
+benchmarks/results/lbfgs_vs_scipy.{json,md} with a machine description.
+"""
+
+import argparse
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+import scipy.optimize
+import tensorflow as tf
+from sklearn.datasets import load_breast_cancer
+
+import kerasopt
+from kerasopt._io import write_json, write_text
+from kerasopt.second_order import LBFGS, fit
+
+
+def _mlp_problem():
+    x = np.linspace(-2.0, 2.0, 256, dtype="float32")[:, None]
+    y = (np.sin(3.0 * x) + x).astype("float32")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(32, activation="tanh"),
+                              keras.layers.Dense(32, activation="tanh"), keras.layers.Dense(1)])
+    return model, x, y, "mse"
+
+
+def _logistic_problem():
+    data = load_breast_cancer()
+    x = ((data.data - data.data.mean(0)) / data.data.std(0)).astype("float32")
+    y = data.target.astype("float32")[:, None]
+    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(1, activation="sigmoid")])
+    return model, x, y, "binary_crossentropy"
+
+
+def _scipy_lbfgsb(model, x, y, iterations):
+    """SciPy L-BFGS-B on the flattened weights; returns per-evaluation (seconds, loss) and nfev."""
+    variables = model.trainable_variables
+    shapes = [tuple(v.shape) for v in variables]
+    sizes = [int(np.prod(s)) for s in shapes]
+    loss_fn = kerasopt.diagnostics.model_loss_fn(model, tf.constant(x), tf.constant(y))
+
+    @tf.function
+    def value_and_grad(flat):
+        for v, part, shape in zip(variables, tf.split(flat, sizes), shapes):
+            v.assign(tf.reshape(part, shape))
+        with tf.GradientTape() as tape:
+            loss = loss_fn()
+        return loss, tf.concat([tf.reshape(g, [-1]) for g in tape.gradient(loss, variables)], 0)
+
+    x0 = np.concatenate([v.numpy().ravel() for v in variables])
+    log = []
+    start = time.perf_counter()
+
+    def f(w):
+        loss, grad = value_and_grad(tf.constant(w, tf.float32))
+        log.append((time.perf_counter() - start, float(loss)))
+        return float(loss), grad.numpy().astype(np.float64)
+
+    result = scipy.optimize.minimize(f, x0, jac=True, method="L-BFGS-B",
+                                     options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+    return log, result.nfev, result.nit
+
+
+class _Clock(keras.callbacks.Callback):
+    """Records (seconds, loss, evaluations) per iteration; stops at the target loss."""
+
+    def __init__(self, target=None):
+        super().__init__()
+        self.target, self.log = target, []
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.log.append((time.perf_counter() - self.start, logs["loss"], logs.get("evaluations")))
+        if self.target is not None and logs["loss"] <= self.target:
+            self.model.stop_training = True
+
+
+class _Budget(keras.callbacks.Callback):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if time.perf_counter() - self.start >= self.seconds:
+            self.model.stop_training = True
+
+
+def _first_reach(log, target):
+    return next(((i, entry) for i, entry in enumerate(log) if entry[1] <= target), (None, None))
+
+
+def _case(name, make, iterations):
+    keras.utils.set_random_seed(0)
+    model, x, y, loss = make()
+    model.compile(optimizer=LBFGS(gtol=0.0, ftol=0.0), loss=loss)
+    initial = [w.copy() for w in model.get_weights()]
+    # Warm-up (tracing) on both sides so neither timing includes graph construction.
+    _scipy_lbfgsb(model, x, y, 2)
+    model.set_weights(initial)
+    fit(model, x, y, max_iterations=2, verbose=0)
+    model.set_weights(initial)
+
+    scipy_log, scipy_nfev, scipy_nit = _scipy_lbfgsb(model, x, y, iterations)
+    target = min(entry[1] for entry in scipy_log)
+    scipy_index, scipy_hit = _first_reach(scipy_log, target)
+
+    model.set_weights(initial)
+    clock = _Clock(target)
+    history = fit(model, x, y, max_iterations=50 * iterations, callbacks=[clock], verbose=0)
+    _, ours_hit = _first_reach(clock.log, target)
+    ours_seconds = ours_hit[0] if ours_hit else clock.log[-1][0]
+
+    model.set_weights(initial)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=loss)
+    adam_clock = _Clock()
+    model.fit(x, y, batch_size=len(x), epochs=10 ** 6, verbose=0,
+              callbacks=[adam_clock, _Budget(ours_seconds)])
+    return {
+        "problem": name, "parameters": int(sum(np.prod(w.shape) for w in initial)), "samples": len(x),
+        "scipy": {"iterations": scipy_nit, "evaluations_total": scipy_nfev, "target_loss": target,
+                  "seconds_to_target": scipy_hit[0], "evaluations_to_target": scipy_index + 1},
+        "kerasopt": {"reached_target": ours_hit is not None, "seconds_to_target": ours_seconds,
+                     "evaluations_to_target": int(ours_hit[2]) if ours_hit else None,
+                     "iterations_to_target": len(clock.log), "final_loss": clock.log[-1][1],
+                     "message": history.convergence.message},
+        "adam_at_equal_time": {"epochs": len(adam_clock.log), "loss": adam_clock.log[-1][1]},
+        "time_ratio_kerasopt_over_scipy": ours_seconds / scipy_hit[0],
+    }
+
+
+def machine():
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+               platform.processor())
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
+            "keras": keras.__version__, "scipy": scipy.__version__, "load_average_1min": os.getloadavg()[0]}
+
+
+def _markdown(results, info):
+    lines = ["| problem | params | SciPy L-BFGS-B: s / evals to target | kerasopt L-BFGS: s / evals to target | "
+             "time ratio | target loss | Adam loss at kerasopt's time |", "|---|---|---|---|---|---|---|"]
+    for r in results:
+        s, k, a = r["scipy"], r["kerasopt"], r["adam_at_equal_time"]
+        reached = "" if k["reached_target"] else " (not reached)"
+        lines.append(f"| {r['problem']} | {r['parameters']} | {s['seconds_to_target']:.2f} / {s['evaluations_to_target']} "
+                     f"| {k['seconds_to_target']:.2f} / {k['evaluations_to_target']}{reached} "
+                     f"| {r['time_ratio_kerasopt_over_scipy']:.2f}x | {s['target_loss']:.4g} | "
+                     f"{a['loss']:.4g} ({a['epochs']} epochs) |")
+    lines += ["", f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
+              f"{info['tensorflow']}, Keras {info['keras']}, SciPy {info['scipy']}; 1-minute load average at the "
+              f"end {info['load_average_1min']:.1f}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mlp-iterations", type=int, default=300, help="SciPy's iteration budget on the MLP")
+    parser.add_argument("--logistic-iterations", type=int, default=100)
+    parser.add_argument("--out", default="benchmarks/results")
+    args = parser.parse_args(argv)
+    results = [_case("MLP 1-32-32-1, sin(3x)+x, 256 points", _mlp_problem, args.mlp_iterations),
+               _case("logistic regression, breast cancer (569 x 30)", _logistic_problem, args.logistic_iterations)]
+    info = machine()
+    write_json(os.path.join(args.out, "lbfgs_vs_scipy.json"), {"results": results, "machine": info,
+                                                               "command": vars(args)})
+    table = _markdown(results, info)
+    write_text(os.path.join(args.out, "lbfgs_vs_scipy.md"), table)
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
