@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import keras
+import numpy as np
 
 import kerasopt
 from kerasopt import plotting
@@ -46,7 +47,8 @@ def _best_first_order(make, surface, steps, grid, tolerance):
     for lr in grid:
         points = tour.keras_trajectory(make(lr), surface, steps)
         hit = tour.iterations_to_tolerance(points, surface, tolerance)
-        gap = float(surface.fn(points[-1]) - surface.minimum)
+        with np.errstate(over="ignore", invalid="ignore"):
+            gap = float(surface.fn(points[-1]) - surface.minimum)
         key = (hit if hit is not None else steps + 1, gap if gap == gap else float("inf"))
         if best is None or key < best[0]:
             best = (key, lr, points, hit, gap)

@@ -88,6 +88,7 @@ def second_order_trajectory(method, surface, max_iterations, **options):
 
 def iterations_to_tolerance(points, surface, tolerance):
     """First iteration whose loss is within `tolerance` of the surface's minimum, or None."""
-    gaps = np.array([surface.fn(p) for p in points]) - surface.minimum
+    with np.errstate(over="ignore", invalid="ignore"):  # diverged runs overflow to inf/nan
+        gaps = np.array([surface.fn(p) for p in points]) - surface.minimum
     hits = np.flatnonzero(np.isfinite(gaps) & (gaps <= tolerance))
     return int(hits[0]) if hits.size else None
