@@ -54,7 +54,7 @@ def _scipy_lbfgsb(model, x, y, iterations):
 
     @tf.function
     def value_and_grad(flat):
-        for v, part, shape in zip(variables, tf.split(flat, sizes), shapes):
+        for v, part, shape in zip(variables, tf.split(flat, sizes), shapes, strict=True):
             v.assign(tf.reshape(part, shape))
         with tf.GradientTape() as tape:
             loss = loss_fn()

@@ -78,13 +78,13 @@ class Objective:
 
     def unflatten(self, x):
         parts = tf.split(x, self.sizes)
-        return [tf.reshape(p, s) for p, s in zip(parts, self.shapes)]
+        return [tf.reshape(p, s) for p, s in zip(parts, self.shapes, strict=True)]
 
     def read(self):
         return flatten([tf.convert_to_tensor(v) for v in self.variables])
 
     def assign(self, x):
-        return [v.assign(p) for v, p in zip(self.variables, self.unflatten(x))]
+        return [v.assign(p) for v, p in zip(self.variables, self.unflatten(x), strict=True)]
 
     def _accumulate(self, fn, shapes):
         """fn(loss_fn) -> tuple of tensors with `shapes`, combined over the dataset's batches."""
@@ -95,7 +95,7 @@ class Objective:
         def reduce(total, batch):
             weight = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], self.dtype) / count
             parts = fn(self._loss_fn_for(batch))
-            return tuple(t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts))
+            return tuple(t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True))
 
         return self._dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
 

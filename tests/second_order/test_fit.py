@@ -69,7 +69,7 @@ def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
                   callbacks=[recorder], verbose=0)
     losses = history.history["loss"]
     assert 1 <= len(losses) <= 8
-    assert all(b <= a for a, b in zip(losses, losses[1:])), losses
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert losses[-1] < start
     # The logged loss is the full-batch objective at the final weights, regularizer included.
     assert losses[-1] == pytest.approx(_numpy_loss(model, x, y), rel=1e-5)
@@ -130,7 +130,7 @@ def test_model_fit_stops_at_once_with_a_clear_error(optimizer):
     before = [w.copy() for w in model.get_weights()]
     with pytest.raises(RuntimeError, match=r"kerasopt\.second_order\.fit"):
         model.fit(x, y, epochs=1, verbose=0)
-    for a, b in zip(before, model.get_weights()):
+    for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -157,7 +157,7 @@ def test_non_finite_data_stops_with_message_and_keeps_weights():
     history = fit(model, x, y, max_iterations=5, verbose=0)
     assert not history.convergence.converged
     assert "non-finite" in history.convergence.message
-    for a, b in zip(before, model.get_weights()):
+    for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

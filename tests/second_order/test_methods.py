@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kerasopt.second_order import (BFGS, LBFGS, ConjugateGradient, Newton, SaddleFreeNewton, minimize)
-from kerasopt.second_order import _core
+from kerasopt.second_order import (
+    BFGS,
+    LBFGS,
+    ConjugateGradient,
+    Newton,
+    SaddleFreeNewton,
+    _core,
+    minimize,
+)
 
 CLASSES = [LBFGS, BFGS, ConjugateGradient, Newton, SaddleFreeNewton]
 
@@ -63,7 +70,7 @@ def test_cg_with_exact_line_search_solves_quadratic_in_n_iterations(beta):
     assert result.iterations <= n
     assert np.linalg.norm(result.x - x_star) / np.linalg.norm(x_star) <= 1e-8
     hessian = _quadratic_matrix(n, 10.0)
-    for ours, reference in zip(iterates[:n // 2], _linear_cg_iterates(hessian, x_star, n // 2)):
+    for ours, reference in zip(iterates[:n // 2], _linear_cg_iterates(hessian, x_star, n // 2), strict=True):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-9)
 
 
