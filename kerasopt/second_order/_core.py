@@ -311,7 +311,13 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
         "x": tf.Variable(x0), "f": tf.Variable(f0), "g": tf.Variable(g0),
         "f_prev": tf.Variable(f0 + 0.5 * tf.norm(g0)),
     })
-    step = tf.function(lambda: optimizer.step(objective, state))
+    @tf.function
+    def step():
+        out = optimizer.step(objective, state)
+        out["f"] = state["f"].read_value()
+        out["gradient_norm"] = tf.reduce_max(tf.abs(state["g"]))
+        return out
+
     evaluations, iterations = 1, 0
     f, gnorm = float(f0), float(tf.reduce_max(tf.abs(g0)))
 
@@ -328,12 +334,12 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
     while True:
         if before_iteration is not None:
             before_iteration(iterations)
-        out = step()
+        out = {k: v.numpy() for k, v in step().items()}  # one graph call, no further ops
         status = int(out["status"])
         evaluations += int(out["evaluations"])
         iterations += 1
-        f_prev, f = f, float(state["f"])
-        gnorm = float(tf.reduce_max(tf.abs(state["g"])))
+        f_prev, f = f, float(out["f"])
+        gnorm = float(out["gradient_norm"])
         if status == line_search.FAILED:
             failures += 1
             optimizer.reset(state)
