@@ -306,12 +306,12 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
     n, dtype = objective.size, objective.dtype
     x0 = objective.read()
     state = optimizer.create_state(n, dtype)
-    f0, g0 = tf.function(objective.value_and_gradient)(x0)
+    f0, g0 = tf.function(objective.value_and_gradient, autograph=False)(x0)
     state.update({
         "x": tf.Variable(x0), "f": tf.Variable(f0), "g": tf.Variable(g0),
         "f_prev": tf.Variable(f0 + 0.5 * tf.norm(g0)),
     })
-    @tf.function
+    @tf.function(autograph=False)
     def step():
         out = optimizer.step(objective, state)
         out["f"] = state["f"].read_value()
