@@ -314,6 +314,7 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
     @tf.function(autograph=False)
     def step():
         out = optimizer.step(objective, state)
+        optimizer.iterations.assign_add(1)
         out["f"] = state["f"].read_value()
         out["gradient_norm"] = tf.reduce_max(tf.abs(state["g"]))
         return out

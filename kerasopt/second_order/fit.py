@@ -112,7 +112,6 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
 
     def after(i, info):
         nonlocal logs
-        optimizer.iterations.assign_add(1)
         logs = {"loss": info["loss"]}
         if train_metrics:
             logs.update({k: v for k, v in _evaluate(model, train_data, "").items() if k != "loss"})
