@@ -25,7 +25,9 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
     """Minimize `fn` from `x0` with a kerasopt second-order method.
 
     Args:
-        fn: callable mapping a float tensor (x0's shape) to a scalar tensor.
+        fn: callable mapping a float tensor (x0's shape) to a scalar tensor. It is traced
+            into a graph without autograph, so tensor-dependent branches must use tf.where or
+            tf.cond rather than Python `if`.
         x0: starting point (array-like); float64 arrays are optimized in float64, anything
             else in float32.
         method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
