@@ -1,0 +1,367 @@
+"""Math and machinery shared by every kerasopt second-order method. TensorFlow backend.
+
+- `Objective`: a loss over a list of variables seen as one flat parameter vector (flattening
+  and un-flattening, assignment, value and gradient, Hessian-vector products and the dense
+  Hessian via `kerasopt.diagnostics`), over in-memory data or a finite `tf.data.Dataset`
+  whose batches are combined into the exact full-batch loss.
+- `convergence`: the stopping tests (gradient norm, relative loss change, iteration and
+  evaluation budgets; Nocedal & Wright, Numerical Optimization, sec. 2.2 and the L-BFGS-B
+  `factr` test of Byrd et al. 1995).
+- `SecondOrderOptimizer`: the Keras optimizer base class (compile-able, serializable, refuses
+  `model.fit`), and `LineSearchOptimizer` for the methods that search along a direction.
+- `run`: the iteration driver used by both `minimize` and `fit`; every iteration is one call
+  of a compiled graph (`tf.function`).
+"""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kerasopt import diagnostics
+from kerasopt._validation import check_int, check_range
+from kerasopt.second_order import line_search
+
+
+def require_tensorflow(what):
+    """Raise a clear error when Keras runs on a backend other than TensorFlow."""
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise RuntimeError(
+            f"{what} needs the TensorFlow backend (it uses tf.GradientTape and tf.function). "
+            f"Received: KERAS_BACKEND={backend!r}. Set KERAS_BACKEND=tensorflow."
+        )
+
+
+def flatten(tensors):
+    """Concatenate tensors into one flat vector."""
+    return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+
+
+class Objective:
+    """A scalar loss of `variables`, exposed as a function of one flat vector.
+
+    `loss_fn_for(batch)` builds the zero-argument loss closure of one batch (`batch` is None
+    for in-memory data). With a `dataset`, each evaluation loops over all of its batches inside
+    the graph and weights batch b by n_b / N, so the value is the full-batch mean loss
+    (regularization terms, included once per batch, are weighted back to exactly one copy).
+    """
+
+    def __init__(self, variables, loss_fn_for, dataset=None):
+        # Keras variables wrap a tf.Variable (`.value` on the TensorFlow backend); the tape and
+        # the flat-vector assignment work on that.
+        self.variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
+        if not self.variables:
+            raise ValueError("Argument `variables` must not be empty. Received: variables=[]")
+        dtypes = {v.dtype for v in self.variables}
+        if len(dtypes) != 1:
+            raise ValueError(
+                "All trainable variables must share one dtype for a flat parameter vector. "
+                f"Received: dtypes={sorted(str(d) for d in dtypes)}"
+            )
+        self.dtype = tf.as_dtype(self.variables[0].dtype)
+        self.shapes = [tuple(v.shape) for v in self.variables]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.size = sum(self.sizes)
+        self._loss_fn_for = loss_fn_for
+        self._dataset = dataset
+        if dataset is not None:
+            if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
+                raise ValueError(
+                    "Argument `x` must be a finite tf.data.Dataset (the full-batch loss sums over "
+                    "all of its batches). Received: an infinite dataset (did you call .repeat()?)"
+                )
+            self._count = sum(int(tf.shape(tf.nest.flatten(b)[0])[0]) for b in dataset)
+            if self._count == 0:
+                raise ValueError("Argument `x` must be a non-empty dataset. Received: 0 samples")
+
+    def unflatten(self, x):
+        parts = tf.split(x, self.sizes)
+        return [tf.reshape(p, s) for p, s in zip(parts, self.shapes, strict=True)]
+
+    def read(self):
+        return flatten([tf.convert_to_tensor(v) for v in self.variables])
+
+    def assign(self, x):
+        return [v.assign(p) for v, p in zip(self.variables, self.unflatten(x), strict=True)]
+
+    def _accumulate(self, fn, shapes):
+        """fn(loss_fn) -> tuple of tensors with `shapes`, combined over the dataset's batches."""
+        if self._dataset is None:
+            return fn(self._loss_fn_for(None))
+        count = tf.constant(self._count, self.dtype)
+
+        def reduce(total, batch):
+            weight = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], self.dtype) / count
+            parts = fn(self._loss_fn_for(batch))
+            return tuple(t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True))
+
+        return self._dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
+
+    def value_and_gradient(self, x):
+        """(loss, flat gradient) at the flat point `x` (the variables are set to `x`)."""
+        with tf.control_dependencies(self.assign(x)):
+            return self._accumulate(self._value_and_gradient, [(), (self.size,)])
+
+    def _value_and_gradient(self, loss_fn):
+        loss, grads = diagnostics.gradient(loss_fn, self.variables)
+        return tf.cast(loss, self.dtype), flatten(grads)
+
+    def hessian_vector(self, v):
+        """H v at the variables' current values, for a flat vector `v`."""
+        return self._accumulate(lambda lf: (flatten(
+            diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(v))),), [(self.size,)])[0]
+
+    def hessian(self):
+        """The dense n x n Hessian at the variables' current values, one H e_i per column."""
+        eye = tf.eye(self.size, dtype=self.dtype)
+
+        def columns(lf):
+            return (tf.vectorized_map(
+                lambda e: flatten(diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(e))),
+                eye),)
+
+        h = self._accumulate(columns, [(self.size, self.size)])[0]
+        return 0.5 * (h + tf.transpose(h))
+
+
+@dataclasses.dataclass
+class OptimizeResult:
+    """What a second-order run returns (also stored on `History.convergence` by `fit`)."""
+
+    x: np.ndarray
+    fun: float
+    gradient_norm: float
+    iterations: int
+    evaluations: int
+    converged: bool
+    message: str
+
+
+def convergence(f_prev, f, gradient_norm, iterations, evaluations, gtol, ftol, max_iterations,
+                max_evaluations):
+    """(stop, converged, message) for one iteration's figures.
+
+    Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
+    |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol` (ftol=0 disables this test: near
+    rounding level an accepted step may leave f unchanged). Stopped without convergence: the
+    iteration or evaluation budget is spent.
+    """
+    if gradient_norm <= gtol:
+        return True, True, f"gradient norm {gradient_norm:.3g} <= gtol={gtol:g}"
+    if ftol > 0 and f_prev is not None and abs(f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
+        return True, True, f"relative loss change <= ftol={ftol:g}"
+    if max_evaluations is not None and evaluations >= max_evaluations:
+        return True, False, f"reached max_evaluations={max_evaluations}"
+    if iterations >= max_iterations:
+        return True, False, f"reached max_iterations={max_iterations}"
+    return False, False, ""
+
+
+_FIT_MESSAGE = (
+    "{name} is a full-batch second-order optimizer: it needs the loss itself (for its line "
+    "search and curvature), which `model.fit` never gives an optimizer. Train with "
+    "`kerasopt.second_order.fit(model, x, y, max_iterations=...)` instead of `model.fit`."
+)
+
+
+class SecondOrderOptimizer(keras.optimizers.Optimizer):
+    """Base class: a Keras optimizer that `kerasopt.second_order.fit` drives.
+
+    It can be given to `model.compile`, saved and loaded with the model; `apply` /
+    `apply_gradients` (what `model.fit` calls) raise at once with a message pointing to
+    `kerasopt.second_order.fit`. TensorFlow backend only.
+
+    Args:
+        gtol: stop when the gradient's infinity norm is at most this.
+        ftol: stop when the relative loss change of an iteration is at most this.
+        max_parameters: the largest parameter count accepted (dense methods), or None.
+    """
+
+    _max_parameters_hint = ""
+
+    def __init__(self, gtol=1e-5, ftol=2.2e-9, max_parameters=None, name=None, **kwargs):
+        require_tensorflow(type(self).__name__)
+        check_range("gtol", gtol, low=0)
+        check_range("ftol", ftol, low=0)
+        if max_parameters is not None:
+            check_int("max_parameters", max_parameters, 1)
+        kwargs.setdefault("learning_rate", 1.0)
+        super().__init__(name=name, **kwargs)
+        self.gtol, self.ftol, self.max_parameters = gtol, ftol, max_parameters
+
+    def apply(self, grads, trainable_variables=None):
+        raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    def apply_gradients(self, grads_and_vars):
+        raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"gtol": self.gtol, "ftol": self.ftol, "max_parameters": self.max_parameters})
+        return config
+
+    def check_size(self, n):
+        """Refuse more parameters than `max_parameters` with a message naming both."""
+        if self.max_parameters is not None and n > self.max_parameters:
+            raise ValueError(
+                f"{type(self).__name__}{self._max_parameters_hint} stores an n x n matrix and "
+                f"accepts at most `max_parameters`={self.max_parameters} parameters. Received: "
+                f"{n} parameters (max_parameters={self.max_parameters}). Use "
+                "kerasopt.second_order.Newton(solver=\"cg\") (Newton-CG, Hessian-vector products "
+                "only) or kerasopt.second_order.LBFGS, or raise max_parameters."
+            )
+
+    # Subclass interface -------------------------------------------------------------------
+    def create_state(self, n, dtype):
+        """Method-specific state: a dict of tf.Variables (x, f, g are added by `run`)."""
+        return {}
+
+    def reset(self, state):
+        """Forget accumulated curvature (after a failed line search)."""
+
+    def step(self, objective, state):
+        """One iteration in graph: reads x/f/g from `state`, writes the new ones.
+
+        Returns a dict with `evaluations` (int32) and `status` (line_search codes)."""
+        raise NotImplementedError
+
+
+class LineSearchOptimizer(SecondOrderOptimizer):
+    """A method that picks a direction and step along it with the shared strong-Wolfe search.
+
+    Args:
+        c1, c2: the Wolfe constants (0 < c1 < c2 < 1).
+        max_line_search_evaluations: trial points per line search (and per fallback).
+    """
+
+    def __init__(self, c1=1e-4, c2=0.9, max_line_search_evaluations=20, **kwargs):
+        super().__init__(**kwargs)
+        self.c1 = check_range("c1", c1, 0, 1, low_inclusive=False, high_inclusive=False)
+        self.c2 = check_range("c2", c2, c1, 1, low_inclusive=False, high_inclusive=False)
+        self.max_line_search_evaluations = check_int("max_line_search_evaluations", max_line_search_evaluations, 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"c1": self.c1, "c2": self.c2,
+                       "max_line_search_evaluations": self.max_line_search_evaluations})
+        return config
+
+    def direction(self, objective, state, g):
+        """(direction, first trial step) in graph."""
+        raise NotImplementedError
+
+    def update(self, state, s, y, d, g):
+        """Record the accepted step s = alpha d and gradient change y (g: the old gradient)."""
+
+    def step(self, objective, state):
+        x, f, g = state["x"].read_value(), state["f"].read_value(), state["g"].read_value()
+        d, alpha0 = self.direction(objective, state, g)
+        slope = tf.reduce_sum(g * d)
+        descent = tf.math.is_finite(slope) & (slope < 0) & tf.reduce_all(tf.math.is_finite(d))
+        # Not a descent direction (e.g. a stale curvature model): steepest descent instead.
+        d = tf.where(descent, d, -g)
+        alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g), 1e-12))
+        ls = line_search.strong_wolfe(objective.value_and_gradient, x, f, g, d, alpha0, self.c1,
+                                      self.c2, self.max_line_search_evaluations)
+        ok = tf.not_equal(ls["status"], line_search.FAILED)
+        s = ls["alpha"] * d
+
+        def accept():
+            self.update(state, s, ls["g"] - g, d, g)
+            state["f_prev"].assign(f)
+            state["x"].assign(x + s)
+            state["f"].assign(ls["f"])
+            state["g"].assign(ls["g"])
+            return tf.constant(True)
+
+        tf.cond(ok, accept, lambda: tf.constant(False))
+        with tf.control_dependencies([state["x"].read_value()]):
+            objective.assign(state["x"].read_value())
+        return {"evaluations": ls["evaluations"], "status": ls["status"]}
+
+
+def first_step(state, g, dphi0):
+    """Initial trial step: min(1, 1.01 * 2 (f_k - f_{k-1}) / g^T d) (Nocedal & Wright eq. 3.60).
+
+    On the first iteration f_{k-1} is taken as f_k + ||g|| / 2, which makes the first trial
+    move a unit distance along -g."""
+    f, f_prev = state["f"], state["f_prev"]
+    step = 1.01 * 2.0 * (f - f_prev) / dphi0
+    return tf.where(tf.math.is_finite(step) & (step > 0), tf.minimum(tf.ones_like(step), step),
+                    tf.ones_like(step))
+
+
+def run(optimizer, objective, max_iterations, max_evaluations=None, before_iteration=None,
+        after_iteration=None):
+    """Iterate `optimizer` on `objective`; every iteration is one compiled-graph call.
+
+    `before_iteration(i)` and `after_iteration(i, info)` (i from 0) are Python hooks for
+    logging and callbacks; `after_iteration` returning True stops the run. Returns an
+    `OptimizeResult`; the objective's variables hold its `x` (the last finite point).
+    """
+    require_tensorflow(type(optimizer).__name__)
+    optimizer.check_size(objective.size)
+    n, dtype = objective.size, objective.dtype
+    x0 = objective.read()
+    state = optimizer.create_state(n, dtype)
+    f0, g0 = tf.function(objective.value_and_gradient, autograph=False)(x0)
+    state.update({
+        "x": tf.Variable(x0), "f": tf.Variable(f0), "g": tf.Variable(g0),
+        "f_prev": tf.Variable(f0 + 0.5 * tf.norm(g0)),
+    })
+    @tf.function(autograph=False)
+    def step():
+        out = optimizer.step(objective, state)
+        optimizer.iterations.assign_add(1)
+        out["f"] = state["f"].read_value()
+        out["gradient_norm"] = tf.reduce_max(tf.abs(state["g"]))
+        return out
+
+    evaluations, iterations = 1, 0
+    f, gnorm = float(f0), float(tf.reduce_max(tf.abs(g0)))
+
+    def result(converged, message):
+        objective.assign(state["x"])
+        return OptimizeResult(state["x"].numpy(), f, gnorm, iterations, evaluations, converged, message)
+
+    if not (np.isfinite(f) and np.isfinite(gnorm)):
+        return result(False, "stopped: the loss or its gradient is non-finite at the starting point "
+                             f"(loss={f}, gradient norm={gnorm}); the weights were left unchanged")
+    if gnorm <= optimizer.gtol:
+        return result(True, f"gradient norm {gnorm:.3g} <= gtol={optimizer.gtol:g} at the start")
+    failures = 0
+    while True:
+        if before_iteration is not None:
+            before_iteration(iterations)
+        out = {k: v.numpy() for k, v in step().items()}  # one graph call, no further ops
+        status = int(out["status"])
+        evaluations += int(out["evaluations"])
+        iterations += 1
+        f_prev, f = f, float(out["f"])
+        gnorm = float(out["gradient_norm"])
+        if status == line_search.FAILED:
+            failures += 1
+            optimizer.reset(state)
+        else:
+            failures = 0
+        info = {"loss": f, "gradient_norm": gnorm, "evaluations": evaluations, "status": status}
+        stop_requested = after_iteration is not None and after_iteration(iterations - 1, info)
+        if failures >= 2:
+            converged = gnorm <= optimizer.gtol
+            return result(converged, "stopped: the line search found no decrease of the loss along "
+                                     "the steepest-descent direction (limit of floating-point precision "
+                                     f"or a non-finite loss nearby); gradient norm {gnorm:.3g}; kept the "
+                                     "last finite weights")
+        if failures:
+            if stop_requested or iterations >= max_iterations:
+                return result(False, "stopped after a failed line search")
+            continue
+        stop, converged, message = convergence(
+            f_prev, f, gnorm, iterations, evaluations, optimizer.gtol, optimizer.ftol, max_iterations,
+            max_evaluations)
+        if stop:
+            return result(converged, message)
+        if stop_requested:
+            return result(False, "stopped by a callback")

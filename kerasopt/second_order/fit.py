@@ -1,0 +1,132 @@
+"""`fit(model, x, y, ...)`: full-batch second-order training of a compiled Keras model.
+
+TensorFlow backend. Keras' `model.fit` is minibatch-only and never shows the optimizer the
+loss; this loop does. The model must be compiled with one of the kerasopt second-order
+optimizers (`LBFGS`, `BFGS`, `ConjugateGradient`, `Newton`, `SaddleFreeNewton`). The loss
+is the compiled loss (`kerasopt.diagnostics.model_loss_fn`, regularization losses included)
+over all of `x, y` in memory, or over every batch of a finite `tf.data.Dataset` (batches
+weighted by their size, which gives exactly the full-batch mean). It is evaluated in
+inference mode (`training=False`), so every evaluation of one iteration's line search sees
+the same deterministic function: dropout is inactive and BatchNormalization uses its moving
+statistics.
+
+One iteration is reported to Keras callbacks as one epoch of one step, so `History`,
+`EarlyStopping`, `ModelCheckpoint`, `CSVLogger`, `TensorBoard` and the progress bar work
+unchanged. Logs carry `loss`, the compiled metrics (from `model.evaluate` on the training
+data), `gradient_norm` (infinity norm), `evaluations` (cumulative loss-and-gradient
+evaluations) and, with `validation_data`, the `val_` entries. The returned History also has a
+`convergence` attribute: the `OptimizeResult` (converged, message, iterations, evaluations).
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasopt import diagnostics
+from kerasopt._validation import check_choice, check_int
+from kerasopt.second_order._core import Objective, SecondOrderOptimizer, require_tensorflow, run
+
+
+def _batch_loss(model, x, y, sample_weight):
+    def loss_fn_for(batch):
+        if batch is None:
+            return diagnostics.model_loss_fn(model, x, y, sample_weight)
+        xb, yb, swb = keras.utils.unpack_x_y_sample_weight(batch)
+        return diagnostics.model_loss_fn(model, xb, yb, swb)
+
+    return loss_fn_for
+
+
+def _evaluate(model, data, prefix):
+    if isinstance(data, tf.data.Dataset):
+        logs = model.evaluate(data, verbose=0, return_dict=True)
+    else:
+        xv, yv, swv = keras.utils.unpack_x_y_sample_weight(tuple(data))
+        logs = model.evaluate(xv, yv, sample_weight=swv, verbose=0, return_dict=True)
+    return {prefix + k: float(v) for k, v in logs.items()}
+
+
+def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validation_data=None,
+        callbacks=None, verbose="auto", max_evaluations=None):
+    """Train `model` full-batch with its compiled kerasopt second-order optimizer.
+
+    Args:
+        model: a Keras model compiled with a `kerasopt.second_order` optimizer.
+        x, y, sample_weight: in-memory training data, or `x` a finite `tf.data.Dataset` of
+            `(x, y)` / `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
+        max_iterations: iterations (each one reported to callbacks as one epoch of one step).
+        validation_data: `(x_val, y_val[, sample_weight])` or a dataset, evaluated after every
+            iteration.
+        callbacks: Keras callbacks.
+        verbose: "auto", 0, 1 or 2 as in `model.fit`.
+        max_evaluations: budget of loss-and-gradient evaluations (None: unlimited).
+
+    Returns:
+        The Keras `History`; `history.convergence` is the run's `OptimizeResult`.
+    """
+    require_tensorflow("kerasopt.second_order.fit")
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={model!r}")
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(model, "compiled", False) or not isinstance(optimizer, SecondOrderOptimizer):
+        raise ValueError(
+            "Argument `model` must be compiled with a kerasopt.second_order optimizer (LBFGS, BFGS, "
+            "ConjugateGradient, Newton, SaddleFreeNewton). Received: model.optimizer="
+            f"{type(optimizer).__name__ if optimizer is not None else None}"
+        )
+    max_iterations = check_int("max_iterations", max_iterations, 1)
+    if max_evaluations is not None:
+        check_int("max_evaluations", max_evaluations, 1)
+    check_choice("verbose", verbose, ("auto", 0, 1, 2))
+    verbose = 1 if verbose == "auto" else verbose
+    if isinstance(x, tf.data.Dataset):
+        if y is not None or sample_weight is not None:
+            raise ValueError("Arguments `y` and `sample_weight` must be None when `x` is a dataset. "
+                             f"Received: y={type(y).__name__}, sample_weight={type(sample_weight).__name__}")
+        dataset, first = x, next(iter(x))
+        sample_x = keras.utils.unpack_x_y_sample_weight(first)[0]
+    else:
+        if x is None or y is None:
+            raise ValueError(f"Arguments `x` and `y` are required for in-memory data. Received: "
+                             f"x={type(x).__name__}, y={type(y).__name__}")
+        dataset, sample_x = None, x
+        x, y = tf.nest.map_structure(tf.convert_to_tensor, x), tf.nest.map_structure(tf.convert_to_tensor, y)
+        if sample_weight is not None:
+            sample_weight = tf.convert_to_tensor(sample_weight)
+    if not model.built:
+        model(tf.nest.map_structure(lambda t: t[:1], sample_x))
+    objective = Objective(model.trainable_variables, _batch_loss(model, x, y, sample_weight), dataset)
+    train_metrics = getattr(model, "_compile_metrics", None) is not None
+    train_data = x if dataset is not None else (x, y, sample_weight)
+
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=verbose != 0, model=model, verbose=verbose,
+        epochs=max_iterations, steps=1)
+    model.stop_training = False
+    callback_list.on_train_begin()
+
+    def before(i):
+        callback_list.on_epoch_begin(i)
+        callback_list.on_train_batch_begin(0)
+
+    logs = {}
+
+    def after(i, info):
+        nonlocal logs
+        logs = {"loss": info["loss"]}
+        if train_metrics:
+            logs.update({k: v for k, v in _evaluate(model, train_data, "").items() if k != "loss"})
+        logs.update({"gradient_norm": info["gradient_norm"], "evaluations": float(info["evaluations"])})
+        callback_list.on_train_batch_end(0, logs)
+        if validation_data is not None:
+            logs.update(_evaluate(model, validation_data, "val_"))
+        callback_list.on_epoch_end(i, logs)
+        return bool(model.stop_training)
+
+    result = run(optimizer, objective, max_iterations, max_evaluations, before, after)
+    callback_list.on_train_end(logs)
+    history = model.history
+    history.convergence = result
+    if verbose and not result.converged:
+        print(f"kerasopt.second_order.fit: {result.message}")
+    return history
+

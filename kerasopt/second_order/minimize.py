@@ -1,0 +1,71 @@
+"""`minimize(fn, x0, method=...)`: the second-order methods on a plain function. TensorFlow backend.
+
+The functional counterpart of `fit`, in the spirit of `scipy.optimize.minimize`: `fn` maps a
+float tensor of x0's shape to a scalar tensor; gradients and Hessian-vector products come
+from automatic differentiation.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasopt._validation import check_choice, check_int
+from kerasopt.second_order._core import Objective, require_tensorflow, run
+from kerasopt.second_order.bfgs import BFGS
+from kerasopt.second_order.cg import ConjugateGradient
+from kerasopt.second_order.lbfgs import LBFGS
+from kerasopt.second_order.newton import Newton
+from kerasopt.second_order.saddle_free import SaddleFreeNewton
+
+METHODS = {"lbfgs": LBFGS, "bfgs": BFGS, "cg": ConjugateGradient, "newton": Newton,
+           "saddle_free_newton": SaddleFreeNewton}
+
+
+def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, callback=None,
+             **options):
+    """Minimize `fn` from `x0` with a kerasopt second-order method.
+
+    Args:
+        fn: callable mapping a float tensor (x0's shape) to a scalar tensor. It is traced
+            into a graph without autograph, so tensor-dependent branches must use tf.where or
+            tf.cond rather than Python `if`.
+        x0: starting point (array-like); float64 arrays are optimized in float64, anything
+            else in float32.
+        method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
+            one of the optimizer classes.
+        max_iterations, max_evaluations: budgets (None: no evaluation budget).
+        callback: optional `callback(iteration, x, loss)` after every iteration (x a NumPy
+            array); returning True stops.
+        **options: constructor arguments of the method's class (e.g. gtol=1e-8, history=5).
+
+    Returns:
+        `OptimizeResult` with `x` (x0's shape), `fun`, `gradient_norm`, `iterations`,
+        `evaluations`, `converged` and `message`.
+    """
+    require_tensorflow("kerasopt.second_order.minimize")
+    if not callable(fn):
+        raise TypeError(f"Argument `fn` must be callable. Received: fn={fn!r}")
+    if isinstance(method, str):
+        optimizer = METHODS[check_choice("method", method, tuple(METHODS))](**options)
+    elif isinstance(method, tuple(METHODS.values())):
+        if options:
+            raise ValueError(f"Pass options to the optimizer instance, not to minimize. Received: {sorted(options)}")
+        optimizer = method
+    else:
+        raise TypeError(f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "
+                        f"optimizer. Received: method={method!r}")
+    check_int("max_iterations", max_iterations, 1)
+    if max_evaluations is not None:
+        check_int("max_evaluations", max_evaluations, 1)
+    x0 = np.asarray(x0)
+    if not np.issubdtype(x0.dtype, np.number) or x0.size == 0:
+        raise ValueError(f"Argument `x0` must be a non-empty numeric array. Received: x0={x0!r}")
+    dtype = tf.float64 if x0.dtype == np.float64 else tf.float32
+    variable = tf.Variable(tf.constant(x0, dtype))
+    objective = Objective([variable], lambda batch: lambda: fn(variable))
+    after = None
+    if callback is not None:
+        def after(i, info):
+            return bool(callback(i + 1, variable.numpy(), info["loss"]))
+    result = run(optimizer, objective, max_iterations, max_evaluations, after_iteration=after)
+    result.x = result.x.reshape(x0.shape)
+    return result

@@ -1,0 +1,42 @@
+"""Saddle-free Newton. TensorFlow backend; dense, for small models.
+
+Dauphin et al. 2014, "Identifying and attacking the saddle point problem in high-dimensional
+non-convex optimization": the step p = -(|H| + lambda I)^{-1} g, where |H| = V |Lambda| V^T
+replaces every eigenvalue by its absolute value. Directions of negative curvature are then
+followed downhill instead of toward the saddle (Goodfellow et al., Deep Learning, sec. 8.2.3
+and 8.6.1). The Hessian is formed from n Hessian-vector products and eigendecomposed each
+iteration (O(n^3)), so models above `max_parameters` are refused. The step length comes from
+the shared strong-Wolfe line search starting at 1.
+"""
+
+import keras
+import tensorflow as tf
+
+from kerasopt._validation import check_range
+from kerasopt.second_order._core import LineSearchOptimizer
+from kerasopt.second_order.newton import eigen_solve
+
+
+@keras.saving.register_keras_serializable(package="kerasopt")
+class SaddleFreeNewton(LineSearchOptimizer):
+    """Saddle-free Newton p = -(|H| + damping I)^{-1} g.
+
+    Args:
+        damping: lambda > 0 added to |H| (keeps the step finite where H is singular).
+        max_parameters: the largest parameter count accepted (dense eigendecomposition).
+        gtol, ftol, c1, c2, max_line_search_evaluations: see `LBFGS`.
+    """
+
+    def __init__(self, damping=1e-3, max_parameters=2000, name="saddle_free_newton", **kwargs):
+        super().__init__(max_parameters=max_parameters, name=name, **kwargs)
+        self.damping = check_range("damping", damping, low=0, low_inclusive=False)
+
+    def get_config(self):
+        config = super().get_config()
+        config["damping"] = self.damping
+        return config
+
+    def direction(self, objective, state, g):
+        eigenvalues, eigenvectors = tf.linalg.eigh(objective.hessian())
+        p, _ = eigen_solve(tf.abs(eigenvalues), eigenvectors, g, tf.constant(self.damping, g.dtype))
+        return p, tf.ones([], g.dtype)
