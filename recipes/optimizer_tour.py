@@ -1,4 +1,4 @@
-"""The optimizer tour: Keras first-order optimizers and kerasopt's second-order methods on
+"""The optimizer tour: Keras' and kerasopt's first-order optimizers and kerasopt's second-order methods on
 2-D surfaces (ill-conditioned quadratic, Rosenbrock, a bounded saddle, Beale).
 
     python -m recipes.optimizer_tour [--steps 2000] [--tolerance 1e-6] [--out saved_models/optimizer_tour]
@@ -29,10 +29,9 @@ FIRST_ORDER = {
     "AdaGrad": lambda lr: keras.optimizers.Adagrad(lr),
     "RMSProp": lambda lr: keras.optimizers.RMSprop(lr),
     "Adam": lambda lr: keras.optimizers.Adam(lr),
+    "Delta-bar-delta": lambda lr: kerasopt.optimizers.DeltaBarDelta(lr),
+    "RMSProp+Nesterov": lambda lr: kerasopt.optimizers.RMSpropNesterov(lr),
 }
-# kerasopt's own first-order optimizers join the tour as soon as they exist.
-FIRST_ORDER.update({name: (lambda cls: lambda lr: cls(learning_rate=lr))(getattr(kerasopt.optimizers, name))
-                    for name in ("DeltaBarDelta", "RMSpropNesterov") if hasattr(kerasopt.optimizers, name)})
 SECOND_ORDER = {
     "CG": "cg",
     "BFGS": "bfgs",
@@ -82,7 +81,7 @@ def main(argv=None):
                          "final_point": points[-1].tolist()})
             progress.add(1)
     plotting.plot_optimizer_tour(tour.SURFACES, trajectories,
-                                 {"first-order (Keras)": list(FIRST_ORDER), "second-order (kerasopt)": list(SECOND_ORDER)},
+                                 {"first-order (Keras, kerasopt)": list(FIRST_ORDER), "second-order (kerasopt)": list(SECOND_ORDER)},
                                  out / "trajectories.png")
     write_json(out / "iterations.json", {"tolerance": args.tolerance, "rows": rows, "command": vars(args)})
     write_text(out / "iterations.md", _table(rows, args.tolerance))
