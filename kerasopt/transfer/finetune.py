@@ -241,7 +241,7 @@ def train_finetune(model, base, data, strategy, run_dir, device, initial_epoch, 
             go to run_dir/snapshots/ (the manifest counts epochs from the phase's start); the ensemble (`kerasopt.ensembles.load`, mean of the
             members' probabilities) is evaluated on the validation data (metrics["ensemble"])
             and exported to run_dir/ensemble/ (`kerasopt.ensembles.export`: model.keras and
-            saved_model/). The model itself ends as the last snapshot.
+            saved_model/, with class_names.json). The model itself ends as the last snapshot.
         With `average` or `snapshots` the phase has no early stopping (it would cut the cycles,
         or put back raw, unaveraged weights); `average` and `snapshots` cannot be combined.
 
@@ -291,6 +291,7 @@ def _ensemble(run_dir, data):
     """Load run_dir/snapshots as one model, evaluate it on data.val, export it to run_dir/ensemble."""
     ensemble = ensembles.load(run_dir / "snapshots")
     ensembles.export(ensemble, run_dir / "ensemble")  # before compile: no optimizer to store
+    write_json(run_dir / "ensemble" / "class_names.json", list(data.class_names))  # for recipes.predict
     ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     val_loss, val_accuracy = ensemble.evaluate(data.val, verbose=0)
     return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "members": sum(isinstance(layer, keras.Model) for layer in ensemble.layers),

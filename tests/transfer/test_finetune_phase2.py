@@ -51,7 +51,7 @@ def test_average_ema_saves_the_averaged_weights(tiny_data, tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
 
 
-def test_snapshots_write_members_and_export_the_mean_ensemble(tiny_data, tmp_path, capsys):
+def test_snapshots_write_members_and_export_the_mean_ensemble(tiny_data, small_folder, tmp_path, capsys):
     """snapshots=2 with 1 fine-tune epoch: rounded up to 2 epochs, 2 snapshots + manifest, the
     exported ensemble's output is the mean of the members' outputs, and its recorded
     validation accuracy is that of the mean prediction. The cyclic rate drives both
@@ -82,6 +82,15 @@ def test_snapshots_write_members_and_export_the_mean_ensemble(tiny_data, tmp_pat
     rates = sorted(float(o.learning_rate) for o in result.model.optimizer.optimizers)
     expected = 1e-3 / 2 * (np.cos(np.pi * 2 / 3) + 1)
     np.testing.assert_allclose(rates, [0.25 * expected, expected], rtol=1e-6)
+    # recipes.predict serves the ensemble folder like a run folder.
+    from recipes.predict import main
+
+    jpeg = sorted((small_folder / "val" / "bees").glob("*.jpg"))[0]
+    (name, p), _ = main([str(tmp_path / "ensemble"), str(jpeg), "--top-k", "2"])[str(jpeg)]
+    image = tf.cast(tf.io.decode_jpeg(tf.io.read_file(str(jpeg)), channels=3), tf.float32)[None]
+    probs = np.mean([m.predict(image, verbose=0)[0] for m in members], axis=0)
+    assert name == ["ants", "bees"][int(np.argmax(probs))]
+    np.testing.assert_allclose(p, probs.max(), atol=1e-5)
     # The single model ends as the last snapshot.
     np.testing.assert_allclose(result.model.predict(x, verbose=0), members[1].predict(x, verbose=0), atol=1e-6)
 
