@@ -238,9 +238,9 @@ def train_finetune(model, base, data, strategy, run_dir, device, initial_epoch, 
             K cosine cycles from `finetune_learning_rate` down to 0 replace the warm-up/cosine
             schedule, the backbone's rate staying `backbone_lr_factor` times the head's at every
             step; the phase's epochs are rounded up to a multiple of K (printed). The K models
-            go to run_dir/snapshots/ (the manifest counts epochs from the phase's start); the ensemble (`kerasopt.ensembles.load`, mean of the
-            members' probabilities) is evaluated on the validation data (metrics["ensemble"])
-            and exported to run_dir/ensemble/ (`kerasopt.ensembles.export`: model.keras and
+            go to run_dir/snapshots/ (the manifest counts epochs from the phase's start); the
+            ensemble (`kerasopt.ensembles.load`, mean of the members' probabilities) is
+            evaluated on the validation data (metrics["ensemble"]) and exported to run_dir/ensemble/ (`kerasopt.ensembles.export`: model.keras and
             saved_model/, with class_names.json). The model itself ends as the last snapshot.
         With `average` or `snapshots` the phase has no early stopping (it would cut the cycles,
         or put back raw, unaveraged weights); `average` and `snapshots` cannot be combined.
@@ -251,7 +251,7 @@ def train_finetune(model, base, data, strategy, run_dir, device, initial_epoch, 
     epochs = strategy.epochs_finetune
     if snapshots is not None and epochs % snapshots:
         epochs = math.ceil(epochs / snapshots) * snapshots
-        print(f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of --snapshots {snapshots}.")
+        print(f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}.")
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
     steps_per_epoch = int(data.train.cardinality())
     if steps_per_epoch <= 0:
@@ -294,8 +294,8 @@ def _ensemble(run_dir, data):
     write_json(run_dir / "ensemble" / "class_names.json", list(data.class_names))  # for recipes.predict
     ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     val_loss, val_accuracy = ensemble.evaluate(data.val, verbose=0)
-    return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "members": sum(isinstance(layer, keras.Model) for layer in ensemble.layers),
-            "folder": "ensemble"}
+    members = sum(isinstance(layer, keras.Model) for layer in ensemble.layers)
+    return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "members": members, "folder": "ensemble"}
 
 
 def train_scratch(model, data, strategy, run_dir, device, patience=3, callbacks=(), verbose="auto"):
@@ -367,8 +367,8 @@ def fine_tune(
 
     Args:
         data: `kerasopt.transfer.image_dataset(...)` output.
-        run_dir: the run folder (created; an earlier log.csv, tensorboard/, checkpoints/, snapshots/ and ensemble/ there
-            are replaced).
+        run_dir: the run folder (created; an earlier log.csv, tensorboard/, checkpoints/,
+            snapshots/ and ensemble/ there are replaced).
         backbone_name: a key of `kerasopt.transfer.BACKBONES`.
         strategy: a `FineTuneStrategy`; None: `choose_strategy(similarity, data.n_train)`.
         similarity: "similar" or "different" (to ImageNet), used when `strategy` is None.
