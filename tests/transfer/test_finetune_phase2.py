@@ -105,3 +105,15 @@ def test_phase2_option_validation(tiny_data, tmp_path):
     with pytest.raises(ValueError, match="act on phase 2"):
         fine_tune(tiny_data, tmp_path, strategy=TINY, weights=None, snapshots=2)
     assert not (tmp_path / "model.keras").exists()
+
+
+def test_recipe_refuses_both_flags_and_passes_each(capsys):
+    from recipes.finetune import parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--average", "ema", "--snapshots", "2"])
+    assert "--snapshots: not allowed with argument --average" in capsys.readouterr().err
+    _, args = parse_args(["--snapshots", "3"])
+    assert (args.snapshots, args.average) == (3, None)
+    _, args = parse_args(["--average", "swa"])
+    assert (args.snapshots, args.average) == (None, "swa")
