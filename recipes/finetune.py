@@ -3,6 +3,7 @@
     python -m recipes.finetune                      # default data, see below
     python -m recipes.finetune --backbone mobilenet_v2 --data PATH_OR_tfds:NAME [--image-size 224]
         [--epochs-head N] [--epochs-finetune M] [--strategy auto] [--weights PATH] [--out DIR]
+        [--average polyak|ema|swa | --snapshots K]
 
 Phase 1 trains a new head on the frozen backbone; phase 2 unfreezes the top of the backbone as
 the strategy says (BatchNormalization frozen) and trains on with a warm-up/cosine schedule, the
@@ -10,7 +11,9 @@ backbone at a lower rate (`kerasopt.transfer.fine_tune`). With no --data: on a m
 network, tfds:tf_flowers and downloaded ImageNet weights; with no network but the offline assets
 (../shared/assets or $KERASOPT_ASSETS), ants vs bees (hymenoptera_data) and the cached
 MobileNetV2 weights. On a GPU, mixed precision and XLA switch on by themselves (--no-... to
-turn them off); several GPUs train under MirroredStrategy.
+turn them off); several GPUs train under MirroredStrategy. --average wraps phase 2's optimizers
+in kerasopt's weight averaging (the saved model holds the averaged weights); --snapshots K makes
+phase 2 a snapshot ensemble of K models, exported to RUN/ensemble/ (the two do not combine).
 """
 
 import argparse
@@ -47,8 +50,9 @@ def parse_args(argv=None):
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs")
     parser.add_argument("--weights", default="imagenet", help="'imagenet' (Keras cache, else download), 'none' (random init) or a weights file")
     parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family only)")
-    parser.add_argument("--snapshots", type=int, help="snapshot ensemble of K models in phase 2")
-    parser.add_argument("--average", choices=("polyak", "ema", "swa"), help="weight averaging in phase 2")
+    phase2 = parser.add_mutually_exclusive_group()
+    phase2.add_argument("--snapshots", type=int, help="snapshot ensemble of K models in phase 2 (cyclic rate; epochs rounded up to a multiple of K; RUN/snapshots/, RUN/ensemble/)")
+    phase2.add_argument("--average", choices=("polyak", "ema", "swa"), help="weight averaging of phase 2's iterates; the saved model holds the averages")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder (default saved_models/finetune/BACKBONE-DATA)")
     parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
@@ -56,17 +60,6 @@ def parse_args(argv=None):
     parser.add_argument("--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     return parser, parser.parse_args(argv)
-
-
-def phase2_callbacks(parser, args):
-    """Callbacks for --snapshots and --average: the one place they are wired to kerasopt."""
-    for flag, value, needs in (
-        ("--snapshots", args.snapshots, "kerasopt.callbacks.SnapshotEnsemble"),
-        ("--average", args.average, "kerasopt.optimizers.Averaged"),
-    ):
-        if value is not None:
-            parser.error(f"{flag} is not available yet: it needs {needs}, which this kerasopt version does not have.")
-    return []
 
 
 def resolve_data(parser, data):
@@ -87,7 +80,6 @@ def resolve_data(parser, data):
 def main(argv=None):
     parser, args = parse_args(argv)
     source = resolve_data(parser, args.data)
-    callbacks = phase2_callbacks(parser, args)
 
     import keras
 
@@ -111,7 +103,7 @@ def main(argv=None):
             mixed_precision=False if args.no_mixed_precision else "auto",
             xla=False if args.no_xla else "auto",
             distribute=False if args.no_distribute else "auto",
-            patience=args.patience, finetune_callbacks=callbacks, verbose=args.verbose,
+            patience=args.patience, verbose=args.verbose, average=args.average, snapshots=args.snapshots,
         )
     except (transfer.WeightsUnavailableError, transfer.DataUnavailableError) as error:
         sys.exit(f"error: {error}")
@@ -119,6 +111,9 @@ def main(argv=None):
     print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
     for phase, m in result.metrics["phases"].items():
         print(f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']:>14}  {m['device']}")
+        if "ensemble" in m:
+            e = m["ensemble"]
+            print(f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})")
     example = None
     if Path(source).is_dir():
         example = next(Path(source).glob("val*/*/*.jpg"), None) or next(Path(source).glob("**/*.jpg"), None)
