@@ -14,30 +14,11 @@ Writes benchmarks/results/augmentation_throughput.{json,md}.
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
-
-def machine():
-    import keras
-    import tensorflow as tf
-
-    model = "unknown"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "load_average_at_start": os.getloadavg(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
+from benchmarks._machine import describe
 
 
 def pipelines(images):
@@ -85,6 +66,7 @@ def main():
 
     from kerasopt._io import write_json, write_text
 
+    machine = describe()
     images = np.random.default_rng(0).uniform(size=(args.images, 160, 160, 3)).astype("float32")
     stages = pipelines(images)
     for s in stages.values():  # warm-up: traces every pipeline once
@@ -95,7 +77,7 @@ def main():
             rates[name].append(throughput(images, s, args.batch_size))
     median = {name: statistics.median(r) for name, r in rates.items()}
     result = {
-        "machine": machine(),
+        "machine": machine,
         "settings": vars(args) | {"input": "160x160x3 float32", "output": "128x128x3"},
         "images_per_second": {"median": median, "per_round": rates},
         "ratio_to_keras": {name: median[name] / median["keras"] for name in median},

@@ -9,7 +9,6 @@ the ratio separate / fused reported. Writes benchmarks/results/ensemble_inferenc
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -17,23 +16,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
+from benchmarks._machine import describe
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.ensembles import MemberAverage  # noqa: E402
-
-
-def machine():
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "tensorflow": tf.__version__, "keras": keras.__version__}
 
 
 def member(i, width):
@@ -60,6 +46,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
+    info = describe()
 
     keras.utils.set_random_seed(0)
     members = [member(i, args.width) for i in range(args.members)]
@@ -85,7 +72,6 @@ def main(argv=None):
         rows.append({"batch_size": batch, "fused_ms": 1e3 * f, "separate_ms": 1e3 * s, "speedup": s / f})
         print(f"batch {batch}: fused {1e3 * f:.2f} ms, {args.members} separate predict calls {1e3 * s:.2f} ms, x{s / f:.2f}")
 
-    info = machine()
     write_json(args.out / "ensemble_inference.json", {"machine": info, "config": {k: str(v) for k, v in vars(args).items()},
                                                        "results": rows})
     lines = [

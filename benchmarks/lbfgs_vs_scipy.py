@@ -19,7 +19,6 @@ benchmarks/results/lbfgs_vs_scipy.{json,md} with a machine description.
 
 import argparse
 import os
-import platform
 import time
 
 import keras
@@ -29,6 +28,7 @@ import tensorflow as tf
 from sklearn.datasets import load_breast_cancer
 
 import kerasopt
+from benchmarks._machine import describe
 from kerasopt._io import write_json, write_text
 from kerasopt.second_order import LBFGS, fit
 
@@ -176,13 +176,6 @@ def _case(name, make, iterations, repeats):
     }
 
 
-def machine():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "tensorflow": tf.__version__,
-            "keras": keras.__version__, "scipy": scipy.__version__, "load_average_1min": os.getloadavg()[0]}
-
-
 def _markdown(results, info):
     lines = ["| problem | params | target loss (SciPy's) | SciPy L-BFGS-B: evals, s total (steady) | "
              "kerasopt L-BFGS: evals, s total (steady) | time ratio total | time ratio steady | "
@@ -200,7 +193,7 @@ def _markdown(results, info):
               f"{results[0]['repeats']} runs per side."]
     lines += ["", f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
               f"{info['tensorflow']}, Keras {info['keras']}, SciPy {info['scipy']}; 1-minute load average at the "
-              f"end {info['load_average_1min']:.1f}."]
+              f"start {info['load_average_at_start'][0]:.1f}."]
     return "\n".join(lines) + "\n"
 
 
@@ -211,10 +204,10 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="runs per side; the fastest counts")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
+    info = describe(scipy=scipy.__version__)
     results = [_case("MLP 1-32-32-1, sin(3x)+x, 256 points", _mlp_problem, args.mlp_iterations, args.repeats),
                _case("logistic regression, breast cancer (569 x 30)", _logistic_problem, args.logistic_iterations,
                      args.repeats)]
-    info = machine()
     write_json(os.path.join(args.out, "lbfgs_vs_scipy.json"), {"results": results, "machine": info,
                                                                "command": vars(args)})
     table = _markdown(results, info)

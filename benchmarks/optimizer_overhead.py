@@ -14,10 +14,11 @@ processes on a shared machine); the median is reported beside it.
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
+
+from benchmarks._machine import describe
 
 
 def parse_args():
@@ -74,25 +75,6 @@ def models(keras):
     return {"mlp": mlp, "cnn": cnn}
 
 
-def machine():
-    import keras
-    import tensorflow as tf
-
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
-        "python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-        "load_average_at_start": os.getloadavg(),
-    }
-
-
 def main():
     args = parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -101,7 +83,7 @@ def main():
 
     from kerasopt._io import write_json, write_text
 
-    info = machine()
+    info = describe()
     rng = np.random.default_rng(0)
     n = args.batch_size * (args.steps + 1)
     x = rng.normal(size=(n, 28, 28, 1)).astype("float32")

@@ -15,7 +15,6 @@ scale the achieved GFLOP/s against this machine's peak.
 
 import argparse
 import os
-import platform
 import time
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from keras import ops  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
+from benchmarks._machine import cpuinfo, describe  # noqa: E402
 from kerasopt import datasets  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.pretraining import BernoulliRBM  # noqa: E402
@@ -41,29 +41,18 @@ FLOP_PER_CYCLE = 32  # fp32, AVX2 + FMA: 2 FMA units x 8 lanes x 2 FLOP
 
 
 def machine():
-    """CPU model, cores, clock and the fp32 peak derived from /proc/cpuinfo."""
-    info = Path("/proc/cpuinfo").read_text()
-
-    def field(key):
-        return next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith(key)), "?")
-
-    flags = field("flags").split()
+    """The shared machine description plus clock and the fp32 peak derived from /proc/cpuinfo."""
+    flags = cpuinfo("flags").split()
     cores = os.cpu_count()
-    ghz = float(field("cpu MHz")) / 1000.0
+    ghz = float(cpuinfo("cpu MHz")) / 1000.0
     simd = "avx2" in flags and "fma" in flags
-    return {
-        "cpu": field("model name"),
-        "cores": cores,
+    flop_per_cycle = FLOP_PER_CYCLE if simd else 8
+    return describe(**{"scikit-learn": sklearn.__version__, "numpy": np.__version__}) | {
         "ghz": round(ghz, 3),
         "avx2_fma": simd,
-        "peak_gflops_fp32": round(cores * ghz * (FLOP_PER_CYCLE if simd else 8), 1),
-        "peak_assumption": f"{cores} cores x {ghz:.3f} GHz x {FLOP_PER_CYCLE if simd else 8} FLOP/cycle "
+        "peak_gflops_fp32": round(cores * ghz * flop_per_cycle, 1),
+        "peak_assumption": f"{cores} cores x {ghz:.3f} GHz x {flop_per_cycle} FLOP/cycle "
         "(fp32 FMA on two 256-bit AVX2 units; no turbo)",
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "scikit-learn": sklearn.__version__,
-        "numpy": np.__version__,
     }
 
 
