@@ -2,18 +2,8 @@
 
 import os
 import platform
-from pathlib import Path
 
-
-def cpuinfo(key):
-    """The first `key : value` field of /proc/cpuinfo, or "unknown" where there is none."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(key):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
+from kerasopt._platform import cpuinfo
 
 
 def describe(**versions):

@@ -32,9 +32,10 @@ from keras import ops  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from benchmarks._machine import cpuinfo, describe  # noqa: E402
+from benchmarks._machine import describe  # noqa: E402
 from kerasopt import datasets  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
+from kerasopt._platform import cpuinfo  # noqa: E402
 from kerasopt.pretraining import BernoulliRBM  # noqa: E402
 
 FLOP_PER_CYCLE = 32  # fp32, AVX2 + FMA: 2 FMA units x 8 lanes x 2 FLOP

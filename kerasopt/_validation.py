@@ -19,6 +19,13 @@ def check_number(name, value):
     return value
 
 
+def check_bool(name, value):
+    """`value` must be True or False (not 0/1, not a string)."""
+    if not isinstance(value, bool):
+        _fail(name, "True or False", value, TypeError)
+    return value
+
+
 def check_int(name, value, minimum=None, maximum=None):
     """`value` must be an integer in [minimum, maximum] (either bound optional)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

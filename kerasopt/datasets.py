@@ -3,6 +3,7 @@
 - `load_idx(path)`: an array from an IDX file (LeCun's MNIST format), gzip or plain.
 - `mnist_t10k(assets)`: the MNIST test set from the offline assets (10,000 28x28 digits).
 - `digits()`: scikit-learn's 8x8 digits (1,797 images), shipped inside scikit-learn.
+- `load(name, assets)`: either of the two, scaled to [0, 1].
 - `split(x, y, test_fraction, seed)`: a stratified, seeded train/test split.
 """
 
@@ -10,6 +11,8 @@ import gzip
 from pathlib import Path
 
 import numpy as np
+
+from kerasopt._validation import check_choice, check_range
 
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
@@ -32,6 +35,8 @@ def load_idx(path):
 
 def mnist_t10k(assets):
     """`(images uint8 (10000, 28, 28), labels uint8 (10000,))` from `assets/datasets/mnist_t10k`."""
+    if assets is None:
+        raise ValueError("Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None")
     folder = Path(assets) / "datasets" / "mnist_t10k"
     return load_idx(folder / "t10k-images-idx3-ubyte.gz"), load_idx(folder / "t10k-labels-idx1-ubyte.gz")
 
@@ -44,10 +49,25 @@ def digits():
     return bunch.images.astype("float32"), bunch.target
 
 
+def load(name, assets=None):
+    """`(images float32 in [0, 1], labels int64)` for `name` = "digits" (8x8, scikit-learn)
+    or "mnist" (28x28, the MNIST test set from the offline `assets`)."""
+    check_choice("name", name, ("digits", "mnist"))
+    if name == "digits":
+        x, y = digits()
+        return x / 16.0, y.astype("int64")
+    if assets is None:
+        raise ValueError(
+            "Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS) "
+            "for name='mnist'; use name='digits' without it. Received: assets=None"
+        )
+    x, y = mnist_t10k(assets)
+    return x.astype("float32") / 255.0, y.astype("int64")
+
+
 def split(x, y, test_fraction=0.2, seed=0):
     """Stratified split into `(x_train, y_train, x_test, y_test)`, reproducible by `seed`."""
-    if not 0.0 < test_fraction < 1.0:
-        raise ValueError(f"Argument `test_fraction` must be in (0, 1). Received: test_fraction={test_fraction!r}")
+    check_range("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)
     for label in np.unique(y):

@@ -8,6 +8,7 @@ never called. Files are written atomically (temporary name, then rename).
 from pathlib import Path
 
 from kerasopt._io import atomic_path
+from kerasopt._validation import check_int
 
 
 def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.8), **subplot_kw):
@@ -99,8 +100,7 @@ def plot_schedule(schedule, steps, path, title=None):
     import numpy as np
 
     schedules = schedule if isinstance(schedule, (list, tuple)) else [schedule]
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"Argument `steps` must be an integer >= 1. Received: steps={steps!r}")
+    check_int("steps", steps, minimum=1)
     grid = np.arange(steps)
     fig, ax = new_figure(figsize=(6.4, 3.6))
     for sched in schedules:

@@ -33,17 +33,10 @@ def parse_args():
 
 
 def load(dataset, seed):
-    import numpy as np
-
     from kerasopt import datasets
 
-    if dataset == "digits":
-        x, y = datasets.digits()
-        x = x / 16.0
-    else:
-        x, y = datasets.mnist_t10k(find_assets())
-        x = x.astype("float32") / 255.0
-    return datasets.split(x[..., None].astype("float32"), np.asarray(y, "int64"), 0.3, seed)
+    x, y = datasets.load(dataset, find_assets())
+    return datasets.split(x[..., None], y, 0.3, seed)
 
 
 def build_model(shape, keras):

@@ -83,9 +83,8 @@ def main():
     if ASSETS is None:
         raise SystemExit("offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets")
 
-    images, labels = datasets.mnist_t10k(ASSETS)
-    x = images.reshape(len(images), -1).astype("float32") / 255.0
-    x_train, y_train, x_test, y_test = datasets.split(x, labels.astype("int64"), test_fraction=0.2, seed=0)
+    images, labels = datasets.load("mnist", ASSETS)
+    x_train, y_train, x_test, y_test = datasets.split(images.reshape(len(images), -1), labels, test_fraction=0.2, seed=0)
     out = Path(args.out)
     runs = []
     for seed in args.seeds:

@@ -88,8 +88,8 @@ def main():
     from kerasopt._io import write_json, write_text
     from kerasopt.plotting import plot_image_grid
 
-    images, labels = datasets.mnist_t10k(assets)
-    x_train, y_train, x_test, y_test = datasets.split(images[..., None].astype("float32") / 255.0, labels, 0.3, seed=0)
+    images, labels = datasets.load("mnist", assets)
+    x_train, y_train, x_test, y_test = datasets.split(images[..., None], labels, 0.3, seed=0)
     x_train, y_train = x_train[: args.train_size], y_train[: args.train_size]
     x_test, y_test = x_test[: args.test_size], y_test[: args.test_size]
 

@@ -27,15 +27,8 @@ from kerasopt.callbacks import SnapshotEnsemble  # noqa: E402
 
 
 def load_data(name):
-    if name == "mnist":
-        if ASSETS is None:
-            raise SystemExit("MNIST needs the offline assets (../shared/assets or $KERASOPT_ASSETS); try --dataset digits")
-        x, y = datasets.mnist_t10k(ASSETS)
-        x = x.reshape(len(x), -1).astype("float32") / 255.0
-    else:
-        x, y = datasets.digits()
-        x = x.reshape(len(x), -1) / 16.0
-    return datasets.split(x, y.astype("int64"), test_fraction=0.2, seed=0)
+    x, y = datasets.load(name, ASSETS)
+    return datasets.split(x.reshape(len(x), -1), y, test_fraction=0.2, seed=0)
 
 
 def network(input_dim, width, seed):

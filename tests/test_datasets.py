@@ -51,3 +51,22 @@ def test_split_is_stratified_and_seeded():
     np.testing.assert_array_equal(again[3], yte)
     with pytest.raises(ValueError, match="Received: test_fraction=1.5"):
         datasets.split(x, y, 1.5)
+
+
+def test_load_scales_to_unit_interval(assets):
+    x, y = datasets.load("digits")
+    raw, labels = datasets.digits()
+    np.testing.assert_array_equal(x * 16.0, raw)
+    assert y.dtype == np.int64 and x.max() == 1.0 and x.min() == 0.0
+    np.testing.assert_array_equal(y, labels)
+    images, labels = datasets.load("mnist", assets)
+    raw, raw_labels = datasets.mnist_t10k(assets)
+    np.testing.assert_allclose(images * 255.0, raw, atol=1e-4)
+    np.testing.assert_array_equal(labels, raw_labels)
+
+
+def test_load_names_missing_assets_and_bad_names():
+    with pytest.raises(ValueError, match="Received: assets=None"):
+        datasets.load("mnist", None)
+    with pytest.raises(ValueError, match="Received: name='cifar'"):
+        datasets.load("cifar")

@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 
-from kerasopt._validation import check_choice
+from kerasopt._validation import check_bool
 from kerasopt.optimizers.averaging import averaged_optimizers
 
 
@@ -32,7 +32,7 @@ class SwapAveragedWeights(keras.callbacks.Callback):
     """
 
     def __init__(self, swap_on_epoch=False):
-        check_choice("swap_on_epoch", swap_on_epoch, (True, False))
+        check_bool("swap_on_epoch", swap_on_epoch)
         super().__init__()
         self.swap_on_epoch = swap_on_epoch
         self._raw = None

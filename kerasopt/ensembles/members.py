@@ -37,7 +37,7 @@ def _rank(entries, top_k, metric):
         return entries
     missing = [e["file"] for e in entries if metric not in e.get("metrics", {})]
     if missing:
-        raise SnapshotError(f"Metric {metric!r} is not recorded in the manifest for {missing}")
+        raise SnapshotError(f"Argument `metric` must be recorded in the manifest for every snapshot; missing for {missing}. Received: metric={metric!r}")
     lower_is_better = "loss" in metric or "error" in metric
     ranked = sorted(entries, key=lambda e: e["metrics"][metric], reverse=not lower_is_better)
     return sorted(ranked[:top_k], key=lambda e: e["cycle"])

@@ -28,7 +28,7 @@ import math
 import keras
 from keras import ops
 
-from kerasopt._validation import check_number, check_range
+from kerasopt._validation import check_bool, check_number, check_range
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -54,14 +54,14 @@ class FractionalMaxPooling2D(keras.layers.Layer):
             check_number("pooling_ratio", r)
             check_range("pooling_ratio", r, low=1.0)
         self.pooling_ratio = ratios
-        self.pseudo_random = bool(pseudo_random)
-        self.overlapping = bool(overlapping)
+        self.pseudo_random = check_bool("pseudo_random", pseudo_random)
+        self.overlapping = check_bool("overlapping", overlapping)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def _output_size(self, size, ratio):
         if size is None:
-            raise ValueError("FractionalMaxPooling2D needs static spatial sizes. Received: None")
+            raise ValueError("Argument `inputs` must have static height and width for FractionalMaxPooling2D. Received: a dimension of size None")
         out = int(math.floor(size / ratio))
         if out < 1:
             raise ValueError(f"Argument `pooling_ratio` is too large for an input size {size}. Received: pooling_ratio={ratio!r}")

@@ -76,7 +76,7 @@ class PCAColorAugmentation(keras.layers.Layer):
             total += pixels.sum(axis=0)
             outer += pixels.T @ pixels
         if count < 2:
-            raise ValueError(f"Argument `data` must hold at least 2 pixels. Received: {count} pixels")
+            raise ValueError(f"Argument `data` must hold at least 2 pixels. Received: data with {count} pixel(s)")
         mean = total / count
         covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
         values, vectors = np.linalg.eigh(covariance)

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from kerasopt._validation import check_choice, check_int, check_range
+from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.optimizers._wrapper import OptimizerWrapper
 
 
@@ -55,7 +55,7 @@ class Averaged(OptimizerWrapper):
         check_int("start_step", start_step, minimum=0)
         check_range("decay", decay, 0, 1, high_inclusive=False)
         check_int("every", every, minimum=1)
-        check_choice("finalize", finalize, (True, False))
+        check_bool("finalize", finalize)
         super().__init__(optimizer, name=name)
         self.method, self.start_step, self.decay = method, start_step, decay
         self.every, self.finalize = every, finalize

@@ -41,12 +41,9 @@ class BlockCoordinate(OptimizerWrapper):
     """
 
     def __init__(self, optimizer, blocks, order="cyclic", steps_per_block=1, seed=0, name=None):
-        if callable(blocks):
-            pass
-        elif (not isinstance(blocks, (list, tuple)) or not blocks
-              or not all(isinstance(b, str) for b in blocks)):
-            _fail("blocks", "a non-empty list of regular expressions or a callable", blocks, TypeError)
-        else:
+        if not callable(blocks):
+            if not isinstance(blocks, (list, tuple)) or not blocks or not all(isinstance(b, str) for b in blocks):
+                _fail("blocks", "a non-empty list of regular expressions or a callable", blocks, TypeError)
             for pattern in blocks:
                 try:
                     re.compile(pattern)

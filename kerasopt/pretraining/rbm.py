@@ -22,7 +22,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kerasopt._validation import check_int, check_range
+from kerasopt._validation import check_bool, check_int, check_range
 
 
 def _input_shape(x):
@@ -89,8 +89,7 @@ class RBM(keras.Model):
     ):
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
         k = check_int("k", k, minimum=1)
-        if not isinstance(persistent, bool):
-            raise TypeError(f"Argument `persistent` must be a bool. Received: persistent={persistent!r}")
+        check_bool("persistent", persistent)
         n_chains = check_int("n_chains", n_chains, minimum=1)
         check_range("weight_decay", weight_decay, low=0)
         if sparsity_target is not None:

@@ -166,6 +166,7 @@ _FIT_MESSAGE = (
 )
 
 
+@keras.saving.register_keras_serializable(package="kerasopt")
 class SecondOrderOptimizer(keras.optimizers.Optimizer):
     """Base class: a Keras optimizer that `kerasopt.second_order.fit` drives.
 
@@ -282,7 +283,7 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         return {"evaluations": ls["evaluations"], "status": ls["status"]}
 
 
-def first_step(state, g, dphi0):
+def first_step(state, dphi0):
     """Initial trial step: min(1, 1.01 * 2 (f_k - f_{k-1}) / g^T d) (Nocedal & Wright eq. 3.60).
 
     On the first iteration f_{k-1} is taken as f_k + ||g|| / 2, which makes the first trial

@@ -58,7 +58,7 @@ class ConjugateGradient(LineSearchOptimizer):
                    | powell | ~tf.math.is_finite(beta))
         d = tf.where(restart, -g, -g + beta * state["d"])
         state["since_restart"].assign(tf.where(restart, 0, state["since_restart"]))
-        return d, first_step(state, g, tf.reduce_sum(g * d))
+        return d, first_step(state, tf.reduce_sum(g * d))
 
     def update(self, state, s, y, d, g):
         state["d"].assign(d)

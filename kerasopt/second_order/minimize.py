@@ -48,7 +48,7 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         optimizer = METHODS[check_choice("method", method, tuple(METHODS))](**options)
     elif isinstance(method, tuple(METHODS.values())):
         if options:
-            raise ValueError(f"Pass options to the optimizer instance, not to minimize. Received: {sorted(options)}")
+            raise ValueError(f"Argument `options` must be empty when `method` is an optimizer instance (pass them to the instance). Received: options={sorted(options)}")
         optimizer = method
     else:
         raise TypeError(f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "

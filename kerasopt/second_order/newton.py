@@ -24,7 +24,7 @@ strong-Wolfe line search along p (steepest descent if p is not a descent directi
 import keras
 import tensorflow as tf
 
-from kerasopt._validation import check_choice, check_int, check_range
+from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.second_order import line_search
 from kerasopt.second_order._core import LineSearchOptimizer
 
@@ -56,7 +56,7 @@ class Newton(LineSearchOptimizer):
         super().__init__(max_parameters=max_parameters, name=name, **kwargs)
         self.solver = check_choice("solver", solver, ("dense", "cg"))
         self.damping = check_range("damping", damping, low=0)
-        self.adaptive_damping = check_choice("adaptive_damping", adaptive_damping, (True, False))
+        self.adaptive_damping = check_bool("adaptive_damping", adaptive_damping)
         self.cg_max_iterations = (None if cg_max_iterations is None
                                   else check_int("cg_max_iterations", cg_max_iterations, 1))
         self.max_damping_trials = check_int("max_damping_trials", max_damping_trials, 1)

@@ -22,7 +22,6 @@ import dataclasses
 import importlib.util
 import math
 import os
-import platform
 import shutil
 import time
 import warnings
@@ -34,7 +33,8 @@ import tensorflow as tf
 
 from kerasopt import ensembles, plotting
 from kerasopt._io import atomic_path, write_json
-from kerasopt._validation import check_choice, check_int
+from kerasopt._platform import cpuinfo
+from kerasopt._validation import check_choice, check_int, check_positive, check_range
 from kerasopt.callbacks.averaging import SwapAveragedWeights
 from kerasopt.callbacks.snapshot import SnapshotEnsemble
 from kerasopt.optimizers.averaging import Averaged
@@ -63,11 +63,7 @@ def describe_device():
     if gpus:
         name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
         return f"GPU: {name} x{len(gpus)}"
-    model = platform.processor() or "unknown"
-    if os.path.exists("/proc/cpuinfo"):
-        with open("/proc/cpuinfo") as handle:
-            model = next((ln.split(":", 1)[1].strip() for ln in handle if ln.startswith("model name")), model)
-    return f"CPU: {model} ({os.cpu_count()} cores)"
+    return f"CPU: {cpuinfo('model name')} ({os.cpu_count()} cores)"
 
 
 def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
@@ -125,6 +121,9 @@ def _callbacks(run_dir, phase, patience, extra):
 
 def warmup_cosine(peak, total_steps, warmup_fraction):
     """`keras.optimizers.schedules.CosineDecay` from 0 up to `peak` over the warm-up, then to 0."""
+    check_positive("peak", peak)
+    check_int("total_steps", total_steps, minimum=1)
+    check_range("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
     warmup = int(warmup_fraction * total_steps)
     return keras.optimizers.schedules.CosineDecay(
         0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup

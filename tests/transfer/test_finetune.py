@@ -168,6 +168,23 @@ def test_configure_device_on_cpu_and_flags():
         keras.mixed_precision.set_global_policy(previous)
 
 
+@pytest.mark.gpu
+def test_configure_device_on_a_gpu_switches_on_mixed_precision_and_xla():
+    """Deselected by default; `pytest -m gpu` on a machine with a GPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        pytest.skip("needs a GPU: none is visible to TensorFlow")
+    previous = keras.mixed_precision.global_policy()
+    try:
+        auto = configure_device()
+        assert (auto.mixed_precision, auto.jit_compile) == (True, True)
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+        assert auto.description.startswith("GPU")
+        assert isinstance(auto.distribution, tf.distribute.MirroredStrategy) == (len(gpus) > 1)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def test_fine_tune_argument_validation(small_folder, tmp_path):
     data = image_dataset(small_folder, image_size=32, batch_size=16)
     with pytest.raises(TypeError, match="Argument `strategy`"):
