@@ -97,9 +97,10 @@ def test_run_folder(run):
     assert (folder / "tensorboard").is_dir() and (folder / "checkpoints" / "head.keras").is_file()
     metrics = json.loads((folder / "metrics.json").read_text())
     assert json.loads((folder / "class_names.json").read_text()) == ["ants", "bees"]
+    recorded = {"val_accuracy", "val_loss", "epochs", "seconds", "images_per_second", "device"}  # per phase
     for phase in ("head", "finetune"):
         m = metrics["phases"][phase]
-        assert {"val_accuracy", "val_loss", "epochs", "seconds", "images_per_second", "device"} <= set(m)
+        assert recorded <= set(m)
         assert m["images_per_second"] > 0 and m["device"].startswith(("CPU", "GPU"))
     assert metrics["phases"]["head"]["epochs"] + metrics["phases"]["finetune"]["epochs"] == len(metrics["history"]["loss"])
     # The confusion matrix counts every validation image; its diagonal is the accuracy.
