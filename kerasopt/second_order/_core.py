@@ -4,13 +4,14 @@
   and un-flattening, assignment, value and gradient, Hessian-vector products and the dense
   Hessian via `kerasopt.diagnostics`), over in-memory data or a finite `tf.data.Dataset`
   whose batches are combined into the exact full-batch loss.
-- `convergence`: the stopping tests (gradient norm, relative loss change, iteration and
-  evaluation budgets; Nocedal & Wright, Numerical Optimization, sec. 2.2 and the L-BFGS-B
-  `factr` test of Byrd et al. 1995).
+- `_stop_code`: the stopping tests (gradient norm, relative loss change, evaluation budget,
+  repeated line-search failure; Nocedal & Wright, Numerical Optimization, sec. 2.2 and the
+  L-BFGS-B `factr` test of Byrd et al. 1995), evaluated inside the graph.
 - `SecondOrderOptimizer`: the Keras optimizer base class (compile-able, serializable, refuses
   `model.fit`), and `LineSearchOptimizer` for the methods that search along a direction.
-- `run`: the iteration driver used by both `minimize` and `fit`; every iteration is one call
-  of a compiled graph (`tf.function`).
+- `run`: the iteration driver used by both `minimize` and `fit`; one call of a compiled graph
+  (`tf.function`, optionally XLA) runs up to `steps_per_execution` iterations, stop tests
+  included, so the iteration loop itself runs in the graph.
 """
 
 import dataclasses
@@ -139,24 +140,27 @@ class OptimizeResult:
     message: str
 
 
-def convergence(f_prev, f, gradient_norm, iterations, evaluations, gtol, ftol, max_iterations,
-                max_evaluations):
-    """(stop, converged, message) for one iteration's figures.
+# Stop codes of one iteration, decided in the graph (Nocedal & Wright, Numerical Optimization,
+# sec. 2.2; the relative-change test is L-BFGS-B's `factr` test of Byrd et al. 1995).
+CONTINUE, GTOL, FTOL, MAX_EVALUATIONS, LINE_SEARCH_FAILED = range(5)
+
+
+def _stop_code(failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ftol, max_evaluations):
+    """The stop code after one iteration (graph tensors in, an int32 tensor out).
 
     Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
     |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol` (ftol=0 disables this test: near
     rounding level an accepted step may leave f unchanged). Stopped without convergence: the
-    iteration or evaluation budget is spent.
+    evaluation budget is spent (`max_evaluations` < 0: none), or two line searches in a row
+    failed. A single failed line search resets the curvature model and goes on (no test).
+    The iteration budget is the caller's, which runs at most that many iterations.
     """
-    if gradient_norm <= gtol:
-        return True, True, f"gradient norm {gradient_norm:.3g} <= gtol={gtol:g}"
-    if ftol > 0 and f_prev is not None and abs(f_prev - f) / max(abs(f_prev), abs(f), 1.0) <= ftol:
-        return True, True, f"relative loss change <= ftol={ftol:g}"
-    if max_evaluations is not None and evaluations >= max_evaluations:
-        return True, False, f"reached max_evaluations={max_evaluations}"
-    if iterations >= max_iterations:
-        return True, False, f"reached max_iterations={max_iterations}"
-    return False, False, ""
+    change = tf.abs(f_prev - f) / tf.maximum(tf.maximum(tf.abs(f_prev), tf.abs(f)), 1.0)
+    code = tf.where(gradient_norm <= gtol, GTOL,
+                    tf.where((ftol > 0) & (change <= ftol), FTOL,
+                             tf.where((max_evaluations >= 0) & (evaluations >= max_evaluations),
+                                      MAX_EVALUATIONS, CONTINUE)))
+    return tf.where(failed, tf.where(failures >= 2, LINE_SEARCH_FAILED, CONTINUE), code)
 
 
 _FIT_MESSAGE = (
@@ -294,12 +298,18 @@ def first_step(state, dphi0):
                     tf.ones_like(step))
 
 
-def run(optimizer, objective, max_iterations, max_evaluations=None, before_iteration=None,
-        after_iteration=None):
-    """Iterate `optimizer` on `objective`; every iteration is one compiled-graph call.
+def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_execution=1,
+        jit_compile=False, before_execution=None, after_execution=None):
+    """Iterate `optimizer` on `objective` in compiled graph calls of up to
+    `steps_per_execution` iterations each.
 
-    `before_iteration(i)` and `after_iteration(i, info)` (i from 0) are Python hooks for
-    logging and callbacks; `after_iteration` returning True stops the run. Returns an
+    One call runs a `tf.while_loop` over iterations (each iteration's line search is itself a
+    `tf.while_loop`), with the stop tests of `_stop_code` inside the graph, so nothing returns
+    to Python between the iterations of one call; `jit_compile=True` compiles the call with XLA
+    (in-memory objectives only). `before_execution(e)` and `after_execution(e, info)` (e from
+    0) are Python hooks around each call for logging and callbacks; `info` holds the last
+    iteration's `loss`, `gradient_norm`, cumulative `evaluations` and `iterations`, and its
+    line-search `status`; `after_execution` returning True stops the run. Returns an
     `OptimizeResult`; the objective's variables hold its `x` (the last finite point).
     """
     require_tensorflow(type(optimizer).__name__)
@@ -311,16 +321,43 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
     state.update({
         "x": tf.Variable(x0), "f": tf.Variable(f0), "g": tf.Variable(g0),
         "f_prev": tf.Variable(f0 + 0.5 * tf.norm(g0)),
+        "evaluations": tf.Variable(1), "failures": tf.Variable(0),
     })
-    @tf.function(autograph=False)
-    def step():
+    gtol, ftol = tf.constant(optimizer.gtol, dtype), tf.constant(optimizer.ftol, dtype)
+    budget = tf.constant(-1 if max_evaluations is None else max_evaluations)
+
+    def iteration():
+        f_prev = state["f"].read_value()
         out = optimizer.step(objective, state)
         optimizer.iterations.assign_add(1)
-        out["f"] = state["f"].read_value()
-        out["gradient_norm"] = tf.reduce_max(tf.abs(state["g"]))
-        return out
+        evaluations = state["evaluations"].assign_add(out["evaluations"])
+        failed = tf.equal(out["status"], line_search.FAILED)
+        failures = state["failures"].assign(tf.where(failed, state["failures"] + 1, 0))
 
-    evaluations, iterations = 1, 0
+        def reset():
+            optimizer.reset(state)
+            return tf.constant(True)
+
+        tf.cond(failed, reset, lambda: tf.constant(False))
+        gradient_norm = tf.reduce_max(tf.abs(state["g"].read_value()))
+        code = _stop_code(failed, failures, f_prev, state["f"].read_value(), gradient_norm,
+                          evaluations, gtol, ftol, budget)
+        return code, out["status"]
+
+    @tf.function(autograph=False, jit_compile=jit_compile)
+    def execute(limit):
+        def body(i, code, status):
+            code, status = iteration()
+            return i + 1, code, status
+
+        i, code, status = tf.while_loop(
+            lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE), body,
+            (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)))
+        return {"iterations": i, "code": code, "status": status, "f": state["f"].read_value(),
+                "gradient_norm": tf.reduce_max(tf.abs(state["g"].read_value())),
+                "evaluations": state["evaluations"].read_value()}
+
+    iterations, evaluations = 0, 1
     f, gnorm = float(f0), float(tf.reduce_max(tf.abs(g0)))
 
     def result(converged, message):
@@ -332,37 +369,33 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, before_itera
                              f"(loss={f}, gradient norm={gnorm}); the weights were left unchanged")
     if gnorm <= optimizer.gtol:
         return result(True, f"gradient norm {gnorm:.3g} <= gtol={optimizer.gtol:g} at the start")
-    failures = 0
+    execution = 0
     while True:
-        if before_iteration is not None:
-            before_iteration(iterations)
-        out = {k: v.numpy() for k, v in step().items()}  # one graph call, no further ops
-        status = int(out["status"])
-        evaluations += int(out["evaluations"])
-        iterations += 1
-        f_prev, f = f, float(out["f"])
-        gnorm = float(out["gradient_norm"])
-        if status == line_search.FAILED:
-            failures += 1
-            optimizer.reset(state)
-        else:
-            failures = 0
-        info = {"loss": f, "gradient_norm": gnorm, "evaluations": evaluations, "status": status}
-        stop_requested = after_iteration is not None and after_iteration(iterations - 1, info)
-        if failures >= 2:
-            converged = gnorm <= optimizer.gtol
-            return result(converged, "stopped: the line search found no decrease of the loss along "
-                                     "the steepest-descent direction (limit of floating-point precision "
-                                     f"or a non-finite loss nearby); gradient norm {gnorm:.3g}; kept the "
-                                     "last finite weights")
-        if failures:
-            if stop_requested or iterations >= max_iterations:
-                return result(False, "stopped after a failed line search")
-            continue
-        stop, converged, message = convergence(
-            f_prev, f, gnorm, iterations, evaluations, optimizer.gtol, optimizer.ftol, max_iterations,
-            max_evaluations)
-        if stop:
-            return result(converged, message)
+        if before_execution is not None:
+            before_execution(execution)
+        limit = min(steps_per_execution, max_iterations - iterations)
+        out = {k: v.numpy() for k, v in execute(tf.constant(limit)).items()}  # one graph call
+        iterations += int(out["iterations"])
+        evaluations, f, gnorm = int(out["evaluations"]), float(out["f"]), float(out["gradient_norm"])
+        code, status = int(out["code"]), int(out["status"])
+        info = {"loss": f, "gradient_norm": gnorm, "evaluations": evaluations, "iterations": iterations,
+                "status": status}
+        stop_requested = after_execution is not None and after_execution(execution, info)
+        execution += 1
+        if code == LINE_SEARCH_FAILED:
+            return result(gnorm <= optimizer.gtol,
+                          "stopped: the line search found no decrease of the loss along the "
+                          "steepest-descent direction (limit of floating-point precision or a "
+                          f"non-finite loss nearby); gradient norm {gnorm:.3g}; kept the last finite weights")
+        if code == GTOL:
+            return result(True, f"gradient norm {gnorm:.3g} <= gtol={optimizer.gtol:g}")
+        if code == FTOL:
+            return result(True, f"relative loss change <= ftol={optimizer.ftol:g}")
+        if code == MAX_EVALUATIONS:
+            return result(False, f"reached max_evaluations={max_evaluations}")
+        if status == line_search.FAILED and (stop_requested or iterations >= max_iterations):
+            return result(False, "stopped after a failed line search")
+        if iterations >= max_iterations:
+            return result(False, f"reached max_iterations={max_iterations}")
         if stop_requested:
             return result(False, "stopped by a callback")

@@ -14,8 +14,16 @@ One iteration is reported to Keras callbacks as one epoch of one step, so `Histo
 `EarlyStopping`, `ModelCheckpoint`, `CSVLogger`, `TensorBoard` and the progress bar work
 unchanged. Logs carry `loss`, the compiled metrics (from `model.evaluate` on the training
 data), `gradient_norm` (infinity norm), `evaluations` (cumulative loss-and-gradient
-evaluations) and, with `validation_data`, the `val_` entries. The returned History also has a
-`convergence` attribute: the `OptimizeResult` (converged, message, iterations, evaluations).
+evaluations), `iterations` (cumulative) and, with `validation_data`, the `val_` entries. The
+returned History also has a `convergence` attribute: the `OptimizeResult` (converged,
+message, iterations, evaluations).
+
+The model's compile settings apply as in `model.fit`: `steps_per_execution=K` runs up to K
+iterations in one compiled call (the iteration loop and its stop tests run inside the graph;
+as with Keras' own `steps_per_execution`, callbacks then fire once per call, which is
+reported as one epoch carrying the logs of its last iteration, so `History` has one entry per
+call and `max_iterations` still counts iterations), and `jit_compile=True` compiles that call
+with XLA (in-memory data only; a `tf.data.Dataset` objective always runs as a plain graph).
 """
 
 import keras
@@ -53,7 +61,8 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
         model: a Keras model compiled with a `kerasopt.second_order` optimizer.
         x, y, sample_weight: in-memory training data, or `x` a finite `tf.data.Dataset` of
             `(x, y)` / `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
-        max_iterations: iterations (each one reported to callbacks as one epoch of one step).
+        max_iterations: iterations (reported to callbacks as one epoch of one step each, or
+            one epoch per `steps_per_execution` iterations).
         validation_data: `(x_val, y_val[, sample_weight])` or a dataset, evaluated after every
             iteration.
         callbacks: Keras callbacks.
@@ -96,33 +105,37 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
         model(tf.nest.map_structure(lambda t: t[:1], sample_x))
     objective = Objective(model.trainable_variables, _batch_loss(model, x, y, sample_weight), dataset)
     train_metrics = getattr(model, "_compile_metrics", None) is not None
+    steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
+    jit_compile = bool(model.jit_compile) and dataset is None
     train_data = x if dataset is not None else (x, y, sample_weight)
 
     callback_list = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose != 0, model=model, verbose=verbose,
-        epochs=max_iterations, steps=1)
+        epochs=-(-max_iterations // steps_per_execution), steps=1)
     model.stop_training = False
     callback_list.on_train_begin()
 
-    def before(i):
-        callback_list.on_epoch_begin(i)
+    def before(epoch):
+        callback_list.on_epoch_begin(epoch)
         callback_list.on_train_batch_begin(0)
 
     logs = {}
 
-    def after(i, info):
+    def after(epoch, info):
         nonlocal logs
         logs = {"loss": info["loss"]}
         if train_metrics:
             logs.update({k: v for k, v in _evaluate(model, train_data, "").items() if k != "loss"})
-        logs.update({"gradient_norm": info["gradient_norm"], "evaluations": float(info["evaluations"])})
+        logs.update({"gradient_norm": info["gradient_norm"], "evaluations": float(info["evaluations"]),
+                     "iterations": float(info["iterations"])})
         callback_list.on_train_batch_end(0, logs)
         if validation_data is not None:
             logs.update(_evaluate(model, validation_data, "val_"))
-        callback_list.on_epoch_end(i, logs)
+        callback_list.on_epoch_end(epoch, logs)
         return bool(model.stop_training)
 
-    result = run(optimizer, objective, max_iterations, max_evaluations, before, after)
+    result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
+                 before, after)
     callback_list.on_train_end(logs)
     history = model.history
     history.convergence = result

@@ -26,11 +26,12 @@ float arithmetic can see must pass the exact test.
 
 Fallback (documented): when the strong Wolfe search has not succeeded within
 `max_evaluations` trial points (or its bracket shrinks below floating-point resolution), it
-returns the best trial point that satisfied the sufficient-decrease condition, if any
-(status `ARMIJO`). If none did, a backtracking Armijo search (Nocedal & Wright, Algorithm 3.1,
+returns the best trial point that satisfied the sufficient-decrease condition and moved (a
+lower loss, or another gradient where the loss is flat at rounding level), if any (status
+`ARMIJO`). If none did, a backtracking Armijo search (Nocedal & Wright, Algorithm 3.1,
 contraction factor 1/2) runs from the smallest step tried, for up to `max_evaluations` more
-evaluations. If that also fails the status is `FAILED` and the step is zero (the caller keeps
-its weights).
+evaluations, with the same requirement that the point moved. If that also fails the status is `FAILED` and the step is zero (the
+caller keeps its weights).
 
 Everything runs inside the caller's graph (`tf.while_loop`): no Python round trip per
 evaluation.
@@ -67,6 +68,13 @@ def _extrapolation_trial(a_prev, f_prev, d_prev, a, f, d):
     cubic = _cubic_minimizer(a_prev, f_prev, d_prev, a, f, d)
     cubic = tf.where(tf.math.is_finite(cubic), cubic, 4.0 * a)
     return tf.clip_by_value(cubic, 1.1 * a, 4.0 * a)
+
+
+def _progress(f, g, f0, g0):
+    """The point moved: a lower loss, or (where the loss is flat at rounding level) another
+    gradient. For steps below the resolution of x, f0 + c1 alpha g^T d rounds to f0 and x + alpha
+    d to x; accepting such a step would repeat forever."""
+    return (f < f0) | tf.reduce_any(tf.not_equal(g, g0))
 
 
 def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_evaluations=20):
@@ -152,7 +160,7 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
             inf, inf, tf.constant(float("nan"), dtype), inf, tf.constant(False))
     i, stage, _, a_lo, f_lo, _, g_lo, _, _, _, a_min, exact = tf.while_loop(cond, body, init)
     wolfe = tf.equal(stage, _DONE)
-    has_decrease = a_lo > 0
+    has_decrease = (a_lo > 0) & _progress(f_lo, g_lo, f0, g0)
 
     def backtrack():
         def bt_cond(j, a, found, f, g):
@@ -161,7 +169,8 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         def bt_body(j, a, found, f, g):
             a = 0.5 * a
             fa, _, ga = evaluate(a)
-            ok = tf.math.is_finite(fa) & (fa <= f0 + c1 * a * dphi0) & tf.reduce_all(tf.math.is_finite(ga))
+            ok = (tf.math.is_finite(fa) & (fa <= f0 + c1 * a * dphi0) & _progress(fa, ga, f0, g0)
+                  & tf.reduce_all(tf.math.is_finite(ga)))
             return j + 1, a, ok, tf.where(ok, fa, f), tf.where(ok, ga, g)
 
         j, a, found, f, g = tf.while_loop(

@@ -8,7 +8,7 @@ from automatic differentiation.
 import numpy as np
 import tensorflow as tf
 
-from kerasopt._validation import check_choice, check_int
+from kerasopt._validation import check_bool, check_choice, check_int
 from kerasopt.second_order._core import Objective, require_tensorflow, run
 from kerasopt.second_order.bfgs import BFGS
 from kerasopt.second_order.cg import ConjugateGradient
@@ -21,7 +21,7 @@ METHODS = {"lbfgs": LBFGS, "bfgs": BFGS, "cg": ConjugateGradient, "newton": Newt
 
 
 def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, callback=None,
-             **options):
+             steps_per_execution=1, jit_compile=False, **options):
     """Minimize `fn` from `x0` with a kerasopt second-order method.
 
     Args:
@@ -33,8 +33,11 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
             one of the optimizer classes.
         max_iterations, max_evaluations: budgets (None: no evaluation budget).
-        callback: optional `callback(iteration, x, loss)` after every iteration (x a NumPy
-            array); returning True stops.
+        callback: optional `callback(iteration, x, loss)` after every compiled call (x a
+            NumPy array, iteration the number of iterations done); returning True stops.
+        steps_per_execution: iterations per compiled call (the iteration loop and its stop
+            tests run inside the graph; the callback sees one call at a time).
+        jit_compile: compile each call with XLA (`fn` must be XLA-compatible).
         **options: constructor arguments of the method's class (e.g. gtol=1e-8, history=5).
 
     Returns:
@@ -54,6 +57,8 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         raise TypeError(f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "
                         f"optimizer. Received: method={method!r}")
     check_int("max_iterations", max_iterations, 1)
+    check_int("steps_per_execution", steps_per_execution, 1)
+    check_bool("jit_compile", jit_compile)
     if max_evaluations is not None:
         check_int("max_evaluations", max_evaluations, 1)
     x0 = np.asarray(x0)
@@ -64,8 +69,9 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
     objective = Objective([variable], lambda batch: lambda: fn(variable))
     after = None
     if callback is not None:
-        def after(i, info):
-            return bool(callback(i + 1, variable.numpy(), info["loss"]))
-    result = run(optimizer, objective, max_iterations, max_evaluations, after_iteration=after)
+        def after(execution, info):
+            return bool(callback(info["iterations"], variable.numpy(), info["loss"]))
+    result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
+                 after_execution=after)
     result.x = result.x.reshape(x0.shape)
     return result

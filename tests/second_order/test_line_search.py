@@ -95,3 +95,25 @@ def test_failure_keeps_the_point_when_every_trial_is_non_finite():
     assert float(out["alpha"]) == 0.0
     assert float(out["f"]) == 0.0
     assert int(out["evaluations"]) == 10  # 5 Wolfe trials, then 5 backtracking trials
+
+
+def test_a_step_that_moves_nothing_is_never_accepted():
+    """For steps below the resolution of x, f0 + c1 alpha g^T d rounds to f0 and x + alpha d to x.
+    On 1 + 1e-10 ||x||^2 in float32 from x = (1, -1) every trial here (at most 1e-3 * 4^7 times
+    the 2e-10 gradient) is such a step: there is a descent slope but nothing representable to
+    gain, so the search must fail and keep the point rather than report a step that changes
+    nothing (which a driver would accept forever)."""
+    x = tf.constant([1.0, -1.0], tf.float32)
+
+    def flat(z):
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            f = 1.0 + 1e-10 * tf.reduce_sum(z * z)
+        return f, tape.gradient(f, z)
+
+    f0, g0 = flat(x)
+    assert float(f0) == 1.0 and float(tf.reduce_sum(g0 * -g0)) < 0
+    assert np.all((x + 1e-3 * 4.0 ** 7 * -g0).numpy() == x.numpy())  # no trial moves x
+    out = tf.function(lambda: line_search.strong_wolfe(flat, x, f0, g0, -g0, 1e-3, max_evaluations=8))()
+    assert int(out["status"]) == line_search.FAILED, int(out["status"])
+    assert float(out["alpha"]) == 0.0 and float(out["f"]) == 1.0

@@ -74,12 +74,15 @@ def test_cg_with_exact_line_search_solves_quadratic_in_n_iterations(beta):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize("adaptive", [True, False])
-def test_newton_solves_a_quadratic_in_one_step(adaptive):
+@pytest.mark.parametrize("adaptive,steps_per_execution", [(True, 1), (False, 1), (True, 10)])
+def test_newton_solves_a_quadratic_in_one_step(adaptive, steps_per_execution):
+    """With 10 iterations per compiled call, the in-graph gradient test stops after the first."""
     n = 12
     fn, x_star = _quadratic(n)
-    result = minimize(fn, np.zeros(n), method=Newton(damping=0.0, adaptive_damping=adaptive, gtol=1e-8))
+    result = minimize(fn, np.zeros(n), method=Newton(damping=0.0, adaptive_damping=adaptive, gtol=1e-8),
+                      steps_per_execution=steps_per_execution)
     assert result.iterations == 1, result.message
+    assert result.converged and "gtol" in result.message
     np.testing.assert_allclose(result.x, x_star, rtol=1e-9)
 
 
@@ -143,6 +146,8 @@ def test_non_finite_neighbourhood_keeps_last_finite_weights():
     (lambda: LBFGS(gtol=-1.0), "gtol", "-1.0"),
     (lambda: minimize(lambda x: x[0], [1.0], method="sgd"), "method", "'sgd'"),
     (lambda: minimize(lambda x: x[0], [1.0], max_iterations=0), "max_iterations", "0"),
+    (lambda: minimize(lambda x: x[0], [1.0], steps_per_execution=0), "steps_per_execution", "0"),
+    (lambda: minimize(lambda x: x[0], [1.0], jit_compile="yes"), "jit_compile", "'yes'"),
 ])
 def test_bad_arguments_name_argument_and_value(make, name, value):
     with pytest.raises((ValueError, TypeError)) as info:

@@ -100,7 +100,7 @@ def _scipy_runs(problem):
     return {m: _scipy(m, numpy, x0) for m in SCIPY.values()}
 
 
-def _compare(problem, method):
+def _compare(problem, method, **run_options):
     fn, numpy, x0 = PROBLEMS[problem]()
     runs = _scipy_runs(problem)
     # SciPy's minimizer: its most accurate solution (smallest gradient norm) over the four
@@ -108,7 +108,7 @@ def _compare(problem, method):
     best = min(runs.values(), key=lambda r: np.abs(numpy[1](r.x)).max())
     reference = runs[SCIPY[method]]
     options = {"solver": "cg"} if method == "newton" else {}
-    ours = minimize(fn, x0, method=method, max_iterations=20000, gtol=GTOL, ftol=0.0, **options)
+    ours = minimize(fn, x0, method=method, max_iterations=20000, gtol=GTOL, ftol=0.0, **run_options, **options)
     error = np.linalg.norm(ours.x - best.x) / np.linalg.norm(best.x)
     assert ours.x.dtype == np.float64
     assert error <= 1e-6, (problem, method, error, ours.message)
@@ -122,6 +122,14 @@ def _compare(problem, method):
 @pytest.mark.parametrize("problem", ["rosenbrock2", "quadratic", "logistic"])
 def test_matches_scipy(problem, method):
     _compare(problem, method)
+
+
+@pytest.mark.parametrize("method,jit_compile", [
+    ("lbfgs", False), ("lbfgs", True), ("bfgs", True), ("cg", True), ("newton", True)])
+def test_in_graph_iteration_loop_and_xla_match_scipy(method, jit_compile):
+    """The whole run in one compiled call (the stop tests inside the graph), with and without
+    XLA, meets the same acceptance bounds."""
+    _compare("logistic", method, steps_per_execution=20000, jit_compile=jit_compile)
 
 
 @pytest.mark.slow
