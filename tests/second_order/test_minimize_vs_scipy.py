@@ -116,6 +116,7 @@ def _compare(problem, method, **run_options):
     # The result reports what happened: converged on the gradient test, figures consistent.
     assert ours.converged and ours.gradient_norm <= GTOL, ours.message
     assert ours.evaluations >= ours.iterations
+    return ours.iterations, reference.nit, error
 
 
 @pytest.mark.parametrize("method", list(SCIPY))
@@ -147,3 +148,13 @@ def test_scipy_reference_is_the_true_minimizer():
     for method in SCIPY.values():
         reference = _scipy(method, numpy, x0)
         assert np.linalg.norm(reference.x - closed) / np.linalg.norm(closed) <= 1e-7, method
+
+
+if __name__ == "__main__":  # the README's table: python tests/second_order/test_minimize_vs_scipy.py
+    print("| problem | kerasopt vs SciPy | kerasopt iterations | SciPy iterations | ratio | "
+          "relative distance to SciPy's minimizer |\n|---|---|---|---|---|---|")
+    for name in PROBLEMS:
+        for ours_name, scipy_name in SCIPY.items():
+            ours_nit, scipy_nit, distance = _compare(name, ours_name)
+            print(f"| {name} | {ours_name} vs {scipy_name} | {ours_nit} | {scipy_nit} | "
+                  f"{ours_nit / scipy_nit:.2f} | {distance:.1e} |", flush=True)
