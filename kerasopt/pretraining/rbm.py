@@ -16,6 +16,11 @@ gradient, to the compiled optimizer, so `compile(optimizer=keras.optimizers.SGD(
 momentum=...))` gives the classic momentum update and `fit` brings progress bars and
 callbacks. With plain SGD the update equals scikit-learn's `BernoulliRBM`:
 W += lr * (v+^T h+ / B - v-^T h- / n_chains).
+
+`fit(x, ..., fused=True)` (in-memory arrays, TensorFlow backend) runs each epoch as one compiled
+call: Keras hands the train step the whole array once per epoch and the step loops over the
+minibatches in a `tf.while_loop` (the idea of `steps_per_execution` taken to the whole epoch,
+without Keras' per-batch data iterator).
 """
 
 import keras
@@ -23,6 +28,9 @@ import numpy as np
 from keras import ops
 
 from kerasopt._validation import check_bool, check_int, check_range
+
+_KERAS_FIT_ONLY = ("steps_per_epoch", "sample_weight", "class_weight")
+_PHILOX = 1  # TensorFlow's id of the Philox algorithm (tf.random.Algorithm.PHILOX)
 
 
 def _input_shape(x):
@@ -36,6 +44,27 @@ def _input_shape(x):
         "Argument `x` must be an array, a tensor or a dataset when the RBM is not built yet "
         f"(or call `build((None, n_visible))` first). Received: x of type {type(x).__name__}"
     )
+
+
+def _matmul(a, b, transpose_a=False, transpose_b=False):
+    """a^(T) b^(T); on TensorFlow (TF-only branch) the GEMM reads the transposes in place
+    instead of materializing them (outside XLA a transpose is a copy)."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    return ops.matmul(ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b)
+
+
+def _head(t, rows):
+    """The first `rows` rows of `t` (no slicing op when that is all of `t`)."""
+    return t if isinstance(rows, int) and t.shape[0] == rows else t[:rows]
+
+
+def _rows_as(t, dtype):
+    """Number of rows of `t` as a Python float when static, else as a `dtype` tensor."""
+    rows = ops.shape(t)[0]
+    return float(rows) if isinstance(rows, int) else ops.cast(rows, dtype)
 
 
 class _FreeEnergyGap(keras.callbacks.Callback):
@@ -66,11 +95,19 @@ class RBM(keras.Model):
             mean of the hidden probabilities (Hinton 2010, sec. 11; Lee et al. 2008).
         sparsity_cost: weight of the sparsity penalty (>= 0).
         seed: integer seed of the weight initializer and of the sampling, or None.
+        monitor_fraction: fraction in (0, 1] of each training batch (its first
+            ceil(monitor_fraction * rows) rows) on which the logged training metrics are
+            computed. 1.0 (default) monitors every row. Lower values save the monitoring
+            work that the update does not need, chiefly PCD's extra matrix product for
+            `reconstruction_error`; the metrics stay unbiased estimates when the data are
+            shuffled. Evaluation and validation always use every row.
 
     Logged metrics: `reconstruction_error` (mean squared error per visible unit of the
     visible means given a hidden sample drawn from the data), `free_energy` (mean F(v) on
     the data), and with validation data `val_*` and `free_energy_gap` (val minus train
-    free energy; a growing gap signals overfitting, Hinton 2010 sec. 6).
+    free energy; a growing gap signals overfitting, Hinton 2010 sec. 6). Under PCD the
+    hidden sample behind `reconstruction_error` reuses the uniform noise of the chains'
+    new hidden sample (it serves monitoring only, so the update is unchanged).
     """
 
     _tracks_pseudo_likelihood = False
@@ -85,6 +122,7 @@ class RBM(keras.Model):
         sparsity_target=None,
         sparsity_cost=0.1,
         seed=None,
+        monitor_fraction=1.0,
         **kwargs,
     ):
         n_hidden = check_int("n_hidden", n_hidden, minimum=1)
@@ -97,11 +135,16 @@ class RBM(keras.Model):
         check_range("sparsity_cost", sparsity_cost, low=0)
         if seed is not None:
             seed = check_int("seed", seed, minimum=0)
+        check_range("monitor_fraction", monitor_fraction, 0, 1, low_inclusive=False)
         super().__init__(**kwargs)
         self.n_hidden, self.k, self.persistent, self.n_chains = n_hidden, k, persistent, n_chains
         self.weight_decay, self.sparsity_cost = float(weight_decay), float(sparsity_cost)
         self.sparsity_target = None if sparsity_target is None else float(sparsity_target)
         self.seed = seed
+        self.monitor_fraction = float(monitor_fraction)
+        self._fused = None  # (batch_size, shuffle, n_samples) while `fit(..., fused=True)` runs
+        self._train_mode = None  # the mode the cached `train_function` was traced for
+        self._key, self._draws = None, 0  # the current update's Philox key and draws so far
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_error")
         self.free_energy_tracker = keras.metrics.Mean(name="free_energy")
@@ -132,19 +175,35 @@ class RBM(keras.Model):
         return ops.matmul(v, self.kernel) + self.hidden_bias
 
     def _visible_logits(self, h):
-        return ops.matmul(h, ops.transpose(self.kernel)) + self.visible_bias
+        return _matmul(h, self.kernel, transpose_b=True) + self.visible_bias
 
     def _random(self, kind, shape):
         """`uniform` or `normal` noise from the layer's seed generator. On the TensorFlow
-        backend (TF-only branch) it draws with the Philox algorithm: under XLA on CPU the
-        default ThreeFry generator costs more than the RBM's matrix products."""
+        backend (TF-only branch) it draws with the Philox algorithm (under XLA on CPU the
+        default ThreeFry generator costs more than the RBM's matrix products), and inside an
+        update (`_update`) every draw uses that update's one Philox key with its own counter
+        block, so an update spends one seed, not one per draw."""
         if keras.backend.backend() != "tensorflow":
             return getattr(keras.random, kind)(shape, dtype=self.kernel.dtype, seed=self.seed_generator)
         import tensorflow as tf
 
-        seed = tf.cast(tf.math.floormod(self.seed_generator.next(), tf.int32.max - 1), "int32")
-        draw = tf.random.stateless_uniform if kind == "uniform" else tf.random.stateless_normal
-        return draw(shape, seed=seed, dtype=self.kernel.dtype, alg="philox")
+        if self._key is None:  # outside an update: a fresh key per draw
+            key, block = self._philox_key(self.seed_generator.next()), 0
+        else:
+            key, block = self._key, self._draws
+            self._draws += 1
+        draw = tf.raw_ops.StatelessRandomUniformV2 if kind == "uniform" else tf.raw_ops.StatelessRandomNormalV2
+        shape = tf.stack([tf.cast(d, "int32") for d in shape])
+        counter = tf.constant([0, block], "uint64")  # (low, high) words: draws never overlap
+        return draw(shape=shape, key=key, counter=counter, alg=_PHILOX, dtype=self.kernel.dtype)
+
+    @staticmethod
+    def _philox_key(seed):
+        """The Philox key TensorFlow's stateless ops derive from a seed-generator state."""
+        import tensorflow as tf
+
+        seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
+        return tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)[0]
 
     def _uniform(self, shape):
         """Uniform(0, 1) noise behind every Bernoulli sample (the one random stream)."""
@@ -184,14 +243,27 @@ class RBM(keras.Model):
 
     # ---- training ------------------------------------------------------------------------
 
+    def _statistics(self, v, hidden_logits, reconstruction):
+        """(total, count) of each training metric over the rows of `v`, in `self.metrics`
+        order: the batch's mean squared reconstruction error counts as one value (the epoch
+        value is the mean of the batch means), free energy and pseudo-log-likelihood count
+        once per row."""
+        rows = _rows_as(v, v.dtype)
+        free_energy = self._free_energy_from(v, hidden_logits)
+        stats = [(ops.mean(ops.square(v - reconstruction)), 1.0), (ops.sum(free_energy), rows)]
+        if self._tracks_pseudo_likelihood:
+            stats.append((ops.sum(self._pseudo_log_likelihood(v, hidden_logits, free_energy)), rows))
+        return stats
+
+    def _record(self, stats):
+        """Add (total, count) pairs to the metric trackers and return the logs."""
+        for tracker, (total, count) in zip(self.metrics, stats, strict=True):
+            tracker.update_state(total / count, sample_weight=count)
+        return {m.name: m.result() for m in self.metrics}
+
     def _monitor(self, v, hidden_logits, reconstruction):
         """Update the metric trackers from a batch and return the logs."""
-        self.reconstruction_tracker.update_state(ops.mean(ops.square(v - reconstruction)))
-        free_energy = self._free_energy_from(v, hidden_logits)
-        self.free_energy_tracker.update_state(free_energy)
-        if self._tracks_pseudo_likelihood:
-            self.pll_tracker.update_state(self._pseudo_log_likelihood(v, hidden_logits, free_energy))
-        return {m.name: m.result() for m in self.metrics}
+        return self._record(self._statistics(v, hidden_logits, reconstruction))
 
     def _pseudo_log_likelihood(self, v, hidden_logits, free_energy):
         """scikit-learn's estimate: flip one random visible unit i per row and return
@@ -206,28 +278,46 @@ class RBM(keras.Model):
         flipped_energy = self._free_energy_from(v + flip, flipped_logits)
         return ops.cast(n_visible, v.dtype) * ops.log_sigmoid(flipped_energy - free_energy)
 
+    def _monitor_rows(self, v):
+        """Rows of a training batch behind the logged metrics: ceil(monitor_fraction * B)."""
+        rows = ops.shape(v)[0]
+        if self.monitor_fraction == 1.0:
+            return rows
+        if isinstance(rows, int):
+            return max(1, int(np.ceil(self.monitor_fraction * rows)))
+        return ops.maximum(1, ops.cast(ops.ceil(self.monitor_fraction * ops.cast(rows, "float32")), "int32"))
+
     def _gradients(self, v):
-        """Negated CD-k / PCD-k statistics for (kernel, hidden_bias, visible_bias), plus the
-        reconstruction used for monitoring and the positive-phase hidden logits."""
+        """Negated CD-k / PCD-k statistics for (kernel, hidden_bias, visible_bias), and the
+        monitored rows (first `_monitor_rows(v)`) with their hidden logits and
+        reconstruction, for `_statistics`."""
         positive_logits = self._hidden_logits(v)
         h_pos = ops.sigmoid(positive_logits)
-        h0 = self._bernoulli(h_pos)
-        h = self.chain if self.persistent else h0
+        rows = self._monitor_rows(v)
+        h = self.chain if self.persistent else self._bernoulli(h_pos)
         reconstruction = None
         for step in range(self.k):
             v_mean = self._visible_mean(self._visible_logits(h))
-            if reconstruction is None and not self.persistent:
-                reconstruction = v_mean
+            if step == 0 and not self.persistent:
+                reconstruction = _head(v_mean, rows)  # CD: the first Gibbs step starts at the data
             v_neg = self._sample_visible(v_mean)
             h_neg = ops.sigmoid(self._hidden_logits(v_neg))
-            if step < self.k - 1 or self.persistent:
+            if step < self.k - 1:
                 h = self._bernoulli(h_neg)
         if self.persistent:
-            self.chain.assign(h)
-            reconstruction = self._visible_mean(self._visible_logits(h0))
-        n_pos = ops.cast(ops.shape(v)[0], v.dtype)
-        n_neg = ops.cast(ops.shape(v_neg)[0], v.dtype)
-        grad_kernel = ops.matmul(ops.transpose(v_neg), h_neg) / n_neg - ops.matmul(ops.transpose(v), h_pos) / n_pos
+            # One uniform draw serves the chains' new hidden sample and the monitored data's
+            # hidden sample (monitoring only, so the PCD update is unchanged).
+            size = max(self.n_chains, rows) if isinstance(rows, int) else ops.maximum(self.n_chains, rows)
+            noise = self._uniform((size, self.n_hidden))
+            self.chain.assign(ops.cast(_head(noise, self.n_chains) < h_neg, h_neg.dtype))
+            h_data = ops.cast(_head(noise, rows) < _head(h_pos, rows), h_pos.dtype)
+            reconstruction = self._visible_mean(self._visible_logits(h_data))
+        n_pos, n_neg = (_rows_as(t, v.dtype) for t in (v, v_neg))
+        # v-^T h- / n_neg - v+^T h+ / n_pos as ONE product over the stacked rows: no separate
+        # scaling and subtraction passes over the (visible x hidden) matrix.
+        grad_kernel = _matmul(
+            ops.concatenate([v_neg, v], axis=0), ops.concatenate([h_neg / n_neg, h_pos / -n_pos], axis=0), transpose_a=True
+        )
         grad_hidden = ops.mean(h_neg, axis=0) - ops.mean(h_pos, axis=0)
         grad_visible = ops.mean(v_neg, axis=0) - ops.mean(v, axis=0)
         if self.weight_decay:
@@ -236,14 +326,71 @@ class RBM(keras.Model):
             excess = self.sparsity_cost * (ops.mean(h_pos, axis=0) - self.sparsity_target)
             grad_hidden = grad_hidden + excess
             grad_kernel = grad_kernel + ops.outer(ops.mean(v, axis=0), excess)
-        return [grad_kernel, grad_hidden, grad_visible], positive_logits, reconstruction
+        return [grad_kernel, grad_hidden, grad_visible], (_head(v, rows), _head(positive_logits, rows), reconstruction)
+
+    def _update(self, v, seed=None):
+        """One CD-k / PCD-k update on the batch `v`; returns the batch's metric statistics.
+        `seed`: the seed-generator state for this update (default: the generator's next)."""
+        if keras.backend.backend() == "tensorflow":
+            self._key, self._draws = self._philox_key(self.seed_generator.next() if seed is None else seed), 0
+        try:
+            grads, monitored = self._gradients(v)
+            self.optimizer.apply(grads, [self.kernel, self.hidden_bias, self.visible_bias])
+            return self._statistics(*monitored)
+        finally:
+            self._key = None
 
     def train_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
-        grads, positive_logits, reconstruction = self._gradients(v)
-        self.optimizer.apply(grads, [self.kernel, self.hidden_bias, self.visible_bias])
-        return self._monitor(v, positive_logits, reconstruction)
+        if self._fused is not None:
+            return self._record(self._fused_epoch(v))
+        return self._record(self._update(v))
+
+    def _fused_epoch(self, x):
+        """One epoch over the whole array `x` inside the compiled step (TensorFlow): full
+        batches in a `tf.while_loop` over static-shaped slices (of an in-graph permutation
+        when shuffling), then the last partial batch, if any, as one more update. Returns
+        the epoch's metric statistics (summed over batches)."""
+        import tensorflow as tf
+
+        batch_size, shuffle, n = self._fused
+        x = tf.ensure_shape(x, (n,) + tuple(x.shape[1:]))
+        order = None
+        if shuffle:
+            order = tf.argsort(self._uniform((n,)), stable=True)
+        full, rest = divmod(n, batch_size)
+
+        def batch(start, size):
+            if order is None:
+                return x[start : start + size] if isinstance(start, int) else tf.slice(x, [start, 0], [size, -1])
+            return tf.gather(x, tf.slice(order, [start], [size]))
+
+        def zeros():
+            return [(tf.zeros((), x.dtype), tf.zeros((), x.dtype)) for _ in self.metrics]
+
+        def add(stats, new):
+            return [(t + nt, c + nc) for (t, c), (nt, nc) in zip(stats, new, strict=True)]
+
+        # Update i uses the seed the generator's i-th `next()` would give, as unfused
+        # training does; the generator then advances past the epoch's updates.
+        state = self.seed_generator.state
+        start = ops.convert_to_tensor(state)
+
+        def seed(i):
+            return start + ops.cast(ops.stack([0, i]), start.dtype)
+
+        stats = zeros()
+        if full:
+
+            def body(i, stats):
+                return i + 1, add(stats, self._update(batch(i * batch_size, batch_size), seed(i)))
+
+            _, stats = tf.while_loop(lambda i, _: i < full, body, (tf.constant(0), stats))
+        if rest:
+            stats = add(stats, self._update(batch(full * batch_size, rest), seed(full)))
+        state.assign(seed(full + (1 if rest else 0)))
+        return stats
 
     def test_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -252,17 +399,98 @@ class RBM(keras.Model):
         reconstruction = self._visible_mean(self._visible_logits(self._bernoulli(ops.sigmoid(logits))))
         return self._monitor(v, logits, reconstruction)
 
-    def fit(self, x=None, y=None, *args, callbacks=None, validation_data=None, **kwargs):
+    def fit(
+        self,
+        x=None,
+        y=None,
+        batch_size=None,
+        epochs=1,
+        verbose="auto",
+        callbacks=None,
+        validation_split=0.0,
+        validation_data=None,
+        shuffle=True,
+        *,
+        fused=False,
+        **kwargs,
+    ):
         """`keras.Model.fit`, after checking array data for the visible units and adding
-        the `free_energy_gap` log when validation data is given."""
+        the `free_energy_gap` log when validation data is given.
+
+        `fused=True` runs each epoch as ONE compiled call (TensorFlow backend, `x` an
+        in-memory NumPy array or tensor): the train step receives the whole array and loops
+        over its minibatches of `batch_size` (default 32) inside the graph, the last partial
+        batch, if any, as one more update, so the updates equal the unfused ones batch for
+        batch. `shuffle=True` draws a new in-graph permutation each epoch from the model's
+        seed generator; `shuffle=False` keeps the array order. Metrics, the progress bar,
+        epoch-level callbacks and `validation_data` (evaluated with `validation_batch_size`,
+        default `batch_size`) work as usual; batch-level callbacks see one step per epoch.
+        Not accepted with `fused=True`: datasets or generators, `y`, `validation_split`,
+        `steps_per_epoch`, `sample_weight`, `class_weight`.
+        """
+        check_bool("fused", fused)
         self._check_data("x", x)
+        if fused:
+            self._check_fused(x, y, validation_split, kwargs)
+            batch_size = 32 if batch_size is None else check_int("batch_size", batch_size, minimum=1)
+            kwargs.setdefault("validation_batch_size", batch_size)
+            self._fused = (batch_size, bool(shuffle), int(x.shape[0]))
         if not self.built:
             self.build(_input_shape(x))
         if validation_data is not None:
             val_x = validation_data[0] if isinstance(validation_data, (tuple, list)) else validation_data
             self._check_data("validation_data", val_x)
+        if self._train_mode != self._fused:  # the cached train function traced the other mode
+            self.train_function = None
+            self._train_mode = self._fused
         callbacks = [_FreeEnergyGap()] + list(callbacks or [])
-        return super().fit(x, y, *args, callbacks=callbacks, validation_data=validation_data, **kwargs)
+        if fused:
+            # One element per epoch, the whole array (converted once): no per-batch iterator and
+            # no per-epoch copy. Keras makes a fresh one-element iterator each epoch, so one
+            # call never runs more than one epoch whatever `steps_per_execution` is.
+            import tensorflow as tf
+
+            x = tf.data.Dataset.from_tensors((ops.convert_to_tensor(x, dtype=self.kernel.dtype),))
+            batch_size = None
+        try:
+            return super().fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=verbose,
+                callbacks=callbacks,
+                validation_split=validation_split,
+                validation_data=validation_data,
+                shuffle=False if fused else shuffle,
+                **kwargs,
+            )
+        finally:
+            self._fused = None
+
+    def _check_fused(self, x, y, validation_split, kwargs):
+        """Refuse what `fit(..., fused=True)` cannot take, naming the argument and value."""
+        if keras.backend.backend() != "tensorflow":
+            raise ValueError(
+                "Argument `fused=True` needs the TensorFlow backend. "
+                f"Received: fused=True with the {keras.backend.backend()} backend"
+            )
+        if getattr(x, "element_spec", None) is not None or not hasattr(x, "shape") or len(x.shape) != 2:
+            raise ValueError(
+                "Argument `fused=True` needs `x` as an in-memory 2-D array or tensor (samples, "
+                f"visible units); use fused=False for datasets and generators. Received: x of type "
+                f"{type(x).__name__}" + (f" and shape {tuple(x.shape)}" if hasattr(x, "shape") else "")
+            )
+        if y is not None:
+            raise ValueError(f"Argument `y` must be None with fused=True (RBMs are unsupervised). Received: y of type {type(y).__name__}")
+        if validation_split:
+            raise ValueError(
+                "Argument `validation_split` must be 0 with fused=True (pass `validation_data`). "
+                f"Received: validation_split={validation_split!r}"
+            )
+        for name in _KERAS_FIT_ONLY:
+            if kwargs.get(name) is not None:
+                raise ValueError(f"Argument `{name}` must be None with fused=True. Received: {name}={kwargs[name]!r}")
 
     def _check_data(self, name, x):
         """Raise when array data cannot feed these visible units (no-op by default)."""
@@ -278,6 +506,7 @@ class RBM(keras.Model):
             sparsity_target=self.sparsity_target,
             sparsity_cost=self.sparsity_cost,
             seed=self.seed,
+            monitor_fraction=self.monitor_fraction,
         )
         return config
 

@@ -298,12 +298,13 @@ def test_trains_under_xla_with_several_steps_per_execution():
 @pytest.mark.parametrize("cls,persistent", [(BernoulliRBM, True), (GaussianBernoulliRBM, False)])
 def test_save_load_round_trip(tmp_path, cls, persistent):
     x = _binary_digits()[:200]
-    rbm = cls(8, k=2, persistent=persistent, n_chains=10, weight_decay=1e-4, sparsity_target=0.2, seed=3)
+    rbm = cls(8, k=2, persistent=persistent, n_chains=10, weight_decay=1e-4, sparsity_target=0.2, seed=3, monitor_fraction=0.5)
     rbm.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.5))
     rbm.fit(x, epochs=1, batch_size=10, verbose=0)
     rbm.save(tmp_path / "rbm.keras")
     loaded = keras.models.load_model(tmp_path / "rbm.keras")
     assert type(loaded) is cls and loaded.get_config() == rbm.get_config()
+    assert loaded.monitor_fraction == 0.5
     np.testing.assert_array_equal(loaded.transform(x), rbm.transform(x))
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.free_energy(x)), keras.ops.convert_to_numpy(rbm.free_energy(x)))
     for a, b in zip(loaded.optimizer.variables, rbm.optimizer.variables, strict=True):
@@ -320,6 +321,8 @@ def test_save_load_round_trip(tmp_path, cls, persistent):
         (dict(n_hidden=4, sparsity_target=1.5), "sparsity_target=1.5"),
         (dict(n_hidden=4, weight_decay=-1.0), "weight_decay=-1.0"),
         (dict(n_hidden=4, n_chains=0), "n_chains=0"),
+        (dict(n_hidden=4, monitor_fraction=0.0), "monitor_fraction=0.0"),
+        (dict(n_hidden=4, monitor_fraction=1.5), "monitor_fraction=1.5"),
     ],
 )
 def test_argument_validation(kwargs, message):
@@ -336,3 +339,196 @@ def test_bernoulli_data_outside_unit_interval_is_refused():
         rbm.fit(_binary_digits(), validation_data=(-_binary_digits(),), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="steps=0"):
         rbm.gibbs(_binary_digits()[:2], steps=0)
+
+
+# ---- fused epochs (`fit(..., fused=True)`) ---------------------------------------------------
+
+def _with_row_noise(cls, noise):
+    """`cls` whose 2-D uniform draws are the first rows of the injected arrays (keyed by
+    width), so that batches and chains of any size see the same fixed noise."""
+
+    class Fixed(cls):
+        def _uniform(self, shape):
+            if len(shape) == 1:  # the pseudo-likelihood's flipped bit and the shuffle: no part of the update
+                return super()._uniform(shape)
+            return keras.ops.convert_to_tensor(noise[int(shape[-1])][: int(shape[0])])
+
+    return Fixed
+
+
+def _initialize(rbm, n_visible, seed=1):
+    rbm.build((None, n_visible))
+    rng = np.random.default_rng(seed)
+    for w in (rbm.kernel, rbm.hidden_bias, rbm.visible_bias):
+        w.assign(rng.normal(0, 0.5, w.shape).astype("float32"))
+    return _weights(rbm)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit_compile):
+    n, batch, lr, epochs = 23, 5, 0.1, 2  # 4 full batches and one of 3 rows per epoch
+    rng = np.random.default_rng(7)
+    noise = {H: rng.uniform(size=(batch, H)), V: rng.uniform(size=(batch, V))}
+    noise = {k: a.astype("float32") for k, a in noise.items()}
+    x = (rng.uniform(size=(n, V)) < 0.5).astype("float32")
+    rbm = _with_row_noise(BernoulliRBM, noise)(H)
+    W, c, b = _initialize(rbm, V)
+    rbm.compile(optimizer=keras.optimizers.SGD(lr), jit_compile=jit_compile)
+    history = rbm.fit(x, epochs=epochs, batch_size=batch, shuffle=False, fused=True, verbose=0).history
+
+    updates = 0
+    for _ in range(epochs):  # CD-1 in NumPy, batches in array order, the last one partial
+        for start in range(0, n, batch):
+            v = x[start : start + batch]
+            rows = len(v)
+            h_pos = expit(v @ W + c)
+            h0 = (noise[H][:rows] < h_pos).astype("float64")
+            v_neg = (noise[V][:rows] < expit(h0 @ W.T + b)).astype("float64")
+            h_neg = expit(v_neg @ W + c)
+            W = W + lr * (v.T @ h_pos - v_neg.T @ h_neg) / rows
+            c = c + lr * (h_pos.mean(0) - h_neg.mean(0))
+            b = b + lr * (v.mean(0) - v_neg.mean(0))
+            updates += 1
+    np.testing.assert_allclose(np.array(rbm.kernel), W, atol=1e-6)
+    np.testing.assert_allclose(np.array(rbm.hidden_bias), c, atol=1e-6)
+    np.testing.assert_allclose(np.array(rbm.visible_bias), b, atol=1e-6)
+    assert int(rbm.optimizer.iterations) == updates == 10
+    assert len(history["free_energy"]) == epochs
+
+
+@pytest.mark.parametrize("persistent,k", [(True, 1), (False, 2)])
+def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
+    """shuffle=False: the same seed gives the same noise in the same order, so every weight,
+    the persistent chain, the momentum and every logged metric must agree."""
+    x = _binary_digits()[:203]  # 10 batches of 20 and one of 3
+    runs = []
+    for fused in (False, True):
+        rbm = BernoulliRBM(8, k=k, persistent=persistent, n_chains=20, seed=4)
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5))
+        history = rbm.fit(x, epochs=3, batch_size=20, shuffle=False, fused=fused, verbose=0).history
+        runs.append(([np.array(w) for w in rbm.weights + rbm.optimizer.variables], history))
+    (unfused, unfused_logs), (fused_weights, fused_logs) = runs
+    for a, b in zip(unfused, fused_weights, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert unfused_logs.keys() == fused_logs.keys()
+    for key in unfused_logs:
+        np.testing.assert_allclose(fused_logs[key], unfused_logs[key], rtol=1e-5)
+
+
+def test_fused_shuffle_draws_a_new_permutation_each_epoch():
+    """With lr 0 the weights stay put, so the logged training free energy is the mean of F over
+    the monitored rows: all rows when monitor_fraction=1 (any order), and with
+    monitor_fraction < 1 the first rows of each batch, which differ between epochs only if
+    the batches were reshuffled."""
+    x = _binary_digits()[:100]
+    rbm = BernoulliRBM(8, seed=0, monitor_fraction=0.2)
+    W, c, b = _initialize(rbm, 64, seed=2)
+    rbm.compile(optimizer=keras.optimizers.SGD(0.0))
+    free_energy = -x @ b - np.logaddexp(0, x @ W + c).sum(1)
+    logged = {}
+    for shuffle in (False, True):
+        logged[shuffle] = rbm.fit(x, epochs=3, batch_size=20, shuffle=shuffle, fused=True, verbose=0).history["free_energy"]
+    first_rows = np.concatenate([free_energy[start : start + 4] for start in range(0, 100, 20)])
+    np.testing.assert_allclose(logged[False], first_rows.mean(), rtol=1e-5)
+    assert len(set(np.round(logged[True], 5))) == 3, logged[True]  # three different subsets
+    rbm.monitor_fraction = 1.0
+    rbm.train_function = None  # retrace with the new fraction
+    every_row = rbm.fit(x, epochs=2, batch_size=20, fused=True, verbose=0).history["free_energy"]
+    np.testing.assert_allclose(every_row, free_energy.mean(), rtol=1e-5)
+
+
+def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
+    x = _binary_digits()[:90]  # batches of 20, 20, 20, 20, 10 -> monitored rows 5, 5, 5, 5, 3
+    rbm = BernoulliRBM(8, persistent=True, n_chains=20, seed=0, monitor_fraction=0.25)
+    W, c, b = _initialize(rbm, 64, seed=3)
+    rbm.compile(optimizer=keras.optimizers.SGD(0.0))
+    logged = rbm.fit(x, epochs=1, batch_size=20, shuffle=False, verbose=0).history["free_energy"][0]
+    free_energy = -x @ b - np.logaddexp(0, x @ W + c).sum(1)
+    monitored = np.concatenate([free_energy[s : s + (5 if s < 80 else 3)] for s in range(0, 90, 20)])
+    np.testing.assert_allclose(logged, monitored.mean(), rtol=1e-5)
+
+
+def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
+    x = _binary_digits()
+    rbm = BernoulliRBM(16, persistent=True, n_chains=50, seed=0, monitor_fraction=0.5)
+    rbm.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.9), jit_compile=True)
+
+    class CountBatches(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.batches = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+
+    # A baseline no epoch can reach: EarlyStopping stops after `patience` epochs.
+    early = keras.callbacks.EarlyStopping(monitor="val_free_energy", mode="min", baseline=-1e9, patience=3)
+    counter = CountBatches()
+    history = rbm.fit(
+        x[:1500],
+        epochs=10,
+        batch_size=50,
+        validation_data=(x[1500:],),
+        fused=True,
+        verbose=0,
+        callbacks=[early, counter, keras.callbacks.ModelCheckpoint(str(tmp_path / "last.keras"))],
+    ).history
+    assert early.stopped_epoch == 2 and counter.batches == 3  # one step per epoch
+    assert int(rbm.optimizer.iterations) == 3 * 30
+    for key in ("reconstruction_error", "pseudo_log_likelihood", "free_energy", "val_free_energy", "val_pseudo_log_likelihood"):
+        assert len(history[key]) == 3
+    np.testing.assert_allclose(history["free_energy_gap"], np.subtract(history["val_free_energy"], history["free_energy"]))
+    # Validation uses every row: the logged value is the mean free energy of the held-out rows.
+    W, c, b = _weights(rbm)
+    held_out = -x[1500:] @ b - np.logaddexp(0, x[1500:] @ W + c).sum(1)
+    np.testing.assert_allclose(history["val_free_energy"][-1], held_out.mean(), rtol=1e-5)
+
+    restored = keras.models.load_model(tmp_path / "last.keras")
+    assert restored.get_config() == rbm.get_config()
+    np.testing.assert_allclose(restored.transform(x), rbm.transform(x), atol=1e-6)
+    np.testing.assert_array_equal(np.array(restored.chain), np.array(rbm.chain))
+    for a, b in zip(restored.optimizer.variables, rbm.optimizer.variables, strict=True):
+        np.testing.assert_array_equal(np.array(a), np.array(b))
+    # The restored model keeps training, fused, from the restored state.
+    restored.fit(x[:1500], epochs=1, batch_size=50, fused=True, verbose=0)
+    assert int(restored.optimizer.iterations) == 4 * 30
+
+
+def test_fused_and_unfused_fits_alternate_on_one_model():
+    x = _binary_digits()[:120]
+    rbm = BernoulliRBM(8, seed=0)
+    rbm.compile(optimizer="sgd")
+    rbm.fit(x, epochs=1, batch_size=20, verbose=0)
+    rbm.fit(x, epochs=1, batch_size=30, fused=True, verbose=0)
+    rbm.fit(x, epochs=1, batch_size=20, verbose=0)
+    rbm.fit(x[:60], epochs=1, batch_size=30, fused=True, verbose=0)
+    assert int(rbm.optimizer.iterations) == 6 + 4 + 6 + 2
+
+
+def test_fused_refuses_what_it_cannot_take():
+    import tensorflow as tf
+
+    x = _binary_digits()[:40]
+    rbm = BernoulliRBM(4)
+    rbm.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"`fused=True` needs `x` as an in-memory 2-D array.*Received: x of type .*Dataset"):
+        rbm.fit(tf.data.Dataset.from_tensor_slices(x).batch(10), epochs=1, fused=True, verbose=0)
+    with pytest.raises(TypeError, match="fused='yes'"):
+        rbm.fit(x, fused="yes", verbose=0)
+    with pytest.raises(ValueError, match="validation_split=0.2"):
+        rbm.fit(x, validation_split=0.2, fused=True, verbose=0)
+    with pytest.raises(ValueError, match="batch_size=0"):
+        rbm.fit(x, batch_size=0, fused=True, verbose=0)
+    with pytest.raises(ValueError, match="steps_per_epoch=2"):
+        rbm.fit(x, steps_per_epoch=2, fused=True, verbose=0)
+    with pytest.raises(ValueError, match="Argument `y` must be None"):
+        rbm.fit(x, x[:, 0], fused=True, verbose=0)
+
+
+def test_dbn_pretrain_passes_fused_through():
+    from kerasopt.pretraining import DBN
+
+    x = _binary_digits()[:150]
+    dbn = DBN([8, 4], seed=0)
+    histories = dbn.pretrain(x, epochs=2, batch_size=40, fused=True, verbose=0)
+    assert [len(h["free_energy"]) for h in histories] == [2, 2]
+    assert [int(rbm.optimizer.iterations) for rbm in dbn.rbms] == [8, 8]  # 3 full batches + 1 partial, twice
