@@ -36,8 +36,8 @@ class DBN(keras.Model):
             real-valued data), or "auto" (decided by `pretrain`: Bernoulli when every value
             lies in [0, 1], Gaussian otherwise). Upper RBMs are always Bernoulli: they model
             hidden probabilities.
-        k, persistent, n_chains, weight_decay, sparsity_target, sparsity_cost: passed to
-            every RBM (see `kerasopt.pretraining.RBM`).
+        k, persistent, n_chains, weight_decay, sparsity_target, sparsity_cost,
+        monitor_fraction: passed to every RBM (see `kerasopt.pretraining.RBM`).
         seed: integer or None; RBM i gets `seed + i`.
 
     Example:
@@ -59,6 +59,7 @@ class DBN(keras.Model):
         sparsity_target=None,
         sparsity_cost=0.1,
         seed=None,
+        monitor_fraction=0.1,
         **kwargs,
     ):
         if not isinstance(hidden_sizes, (list, tuple)) or not hidden_sizes:
@@ -74,6 +75,7 @@ class DBN(keras.Model):
             weight_decay=weight_decay,
             sparsity_target=sparsity_target,
             sparsity_cost=sparsity_cost,
+            monitor_fraction=monitor_fraction,
         )
         # Building the stack validates every RBM argument before any work, even for "auto".
         rbms = self._make_rbms(hidden_sizes, "bernoulli" if visible == "auto" else visible, seed)

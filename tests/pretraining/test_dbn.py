@@ -62,10 +62,12 @@ def test_classifier_and_autoencoder_hold_exactly_the_rbm_weights(digits01):
 
 
 def test_dbn_rbms_and_classifier_survive_save_load(tmp_path, digits01):
-    dbn = _pretrained(digits01)
+    dbn = _pretrained(digits01, monitor_fraction=0.5)
+    assert [rbm.monitor_fraction for rbm in dbn.rbms] == [0.5, 0.5]
     dbn.save(tmp_path / "dbn.keras")
     loaded = keras.models.load_model(tmp_path / "dbn.keras")
     assert loaded.get_config() == dbn.get_config()
+    assert loaded.get_config()["monitor_fraction"] == 0.5
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(digits01)), keras.ops.convert_to_numpy(dbn(digits01)))
     x = digits01
     for i, rbm in enumerate(dbn.rbms):
@@ -90,6 +92,8 @@ def test_argument_validation(digits01):
         DBN([4], visible="binary")
     with pytest.raises(ValueError, match="k=0"):
         DBN([4], k=0)
+    with pytest.raises(ValueError, match="monitor_fraction=0"):
+        DBN([4], monitor_fraction=0)
     with pytest.raises(ValueError, match="pretrain"):
         DBN([4], visible="bernoulli").to_classifier(10)
     with pytest.raises(ValueError, match="epochs=0"):

@@ -403,9 +403,11 @@ def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
     x = _binary_digits()[:203]  # 10 batches of 20 and one of 3
     runs = []
     for fused in (False, True):
-        rbm = BernoulliRBM(8, k=k, persistent=persistent, n_chains=20, seed=4)
-        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5))
+        rbm = BernoulliRBM(8, k=k, persistent=persistent, n_chains=20, seed=4, monitor_fraction=1.0)
+        # Fused: one call per epoch whatever steps_per_execution says (restored afterwards).
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), steps_per_execution=4 if fused else 1)
         history = rbm.fit(x, epochs=3, batch_size=20, shuffle=False, fused=fused, verbose=0).history
+        assert rbm.steps_per_execution == (4 if fused else 1)
         runs.append(([np.array(w) for w in rbm.weights + rbm.optimizer.variables], history))
     (unfused, unfused_logs), (fused_weights, fused_logs) = runs
     for a, b in zip(unfused, fused_weights, strict=True):
@@ -435,6 +437,20 @@ def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     rbm.train_function = None  # retrace with the new fraction
     every_row = rbm.fit(x, epochs=2, batch_size=20, fused=True, verbose=0).history["free_energy"]
     np.testing.assert_allclose(every_row, free_energy.mean(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_logged_metrics_use_the_parameters_before_the_update(fused):
+    """One batch, a large step: the logged free energy is the mean of F(v) under the
+    parameters the batch's update started from (NumPy), not a mix with the updated visible
+    bias (the update moves it by lr * (mean(v) - mean(v_neg)), far beyond the tolerance)."""
+    x = _binary_digits()[:40]
+    rbm = BernoulliRBM(8, persistent=True, n_chains=40, seed=0, monitor_fraction=1.0)
+    W, c, b = _initialize(rbm, 64, seed=5)
+    rbm.compile(optimizer=keras.optimizers.SGD(5.0))
+    logged = rbm.fit(x, epochs=1, batch_size=40, shuffle=False, fused=fused, verbose=0).history["free_energy"][0]
+    assert not np.allclose(np.array(rbm.visible_bias), b, atol=0.1)  # the step did move b
+    np.testing.assert_allclose(logged, (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5)
 
 
 def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
