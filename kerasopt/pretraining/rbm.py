@@ -100,8 +100,8 @@ class RBM(keras.Model):
             metrics are computed. The default 0.1 keeps the monitoring, which the update
             does not need, to a small share of an epoch: on every row it costs PCD a sixth
             matrix product per update (`reconstruction_error`) plus two softplus passes
-            (free energy, pseudo-likelihood), about a quarter of a PCD epoch at MNIST scale
-            (benchmarks/rbm_vs_sklearn.py). The epoch values remain means over a tenth of
+            (free energy, pseudo-likelihood), about a fifth of a fused PCD epoch under XLA
+            at MNIST scale (benchmarks/rbm_vs_sklearn.py). The epoch values remain means over a tenth of
             the epoch's rows (1,000 of 10,000), unbiased when the data are shuffled; 1.0
             monitors every row. Evaluation and validation always use every row.
 
