@@ -445,11 +445,10 @@ class RBM(keras.Model):
         if validation_data is not None:
             val_x = validation_data[0] if isinstance(validation_data, (tuple, list)) else validation_data
             self._check_data("validation_data", val_x)
-        steps_per_execution = self.steps_per_execution
-        mode = (self._fused, steps_per_execution)
-        if self._train_mode != mode:  # the cached train function traced another mode
+        if self._train_mode != self._fused:  # the cached train function traced the other mode
             self.train_function = None
-            self._train_mode = mode
+            self._train_mode = self._fused
+        steps_per_execution = self.steps_per_execution  # fused: 1 while fitting, restored after
         callbacks = [_FreeEnergyGap()] + list(callbacks or [])
         if fused:
             # The whole array (converted once) repeated, one element per epoch: no per-batch
