@@ -88,7 +88,8 @@ class DropConnectConv2D(_DropConnectKernel, keras.layers.Conv2D):
     bias kept. Inference == `Conv2D` exactly.
 
     Args:
-        filters, kernel_size: as `keras.layers.Conv2D`.
+        filters: as `keras.layers.Conv2D`.
+        kernel_size: as `keras.layers.Conv2D`.
         rate: drop probability in [0, 1).
         seed: int or None, for the mask's `SeedGenerator`.
         **kwargs: any other `keras.layers.Conv2D` argument.

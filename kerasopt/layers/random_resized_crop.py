@@ -33,7 +33,8 @@ class RandomResizedCrop(keras.layers.Layer):
     """A crop of random area and aspect ratio, resized to (height, width); centre crop at inference.
 
     Args:
-        height, width: output size, positive integers.
+        height: output height, a positive integer.
+        width: output width, a positive integer.
         scale: (min, max) area fraction of the crop, 0 < min <= max <= 1.
         ratio: (min, max) aspect ratio width / height, 0 < min <= max.
         seed: int or None.

@@ -36,8 +36,13 @@ class DBN(keras.Model):
             real-valued data), or "auto" (decided by `pretrain`: Bernoulli when every value
             lies in [0, 1], Gaussian otherwise). Upper RBMs are always Bernoulli: they model
             hidden probabilities.
-        k, persistent, n_chains, weight_decay, sparsity_target, sparsity_cost,
-        monitor_fraction: passed to every RBM (see `kerasopt.pretraining.RBM`).
+        k: passed to every RBM (see `kerasopt.pretraining.RBM`), as are the next five.
+        persistent: passed to every RBM.
+        n_chains: passed to every RBM.
+        weight_decay: passed to every RBM.
+        sparsity_target: passed to every RBM.
+        sparsity_cost: passed to every RBM.
+        monitor_fraction: passed to every RBM.
         seed: integer or None; RBM i gets `seed + i`.
 
     Example:
@@ -108,7 +113,8 @@ class DBN(keras.Model):
 
         Args:
             x: training data, 2-D array (n_samples, n_visible).
-            epochs, batch_size: per RBM, passed to `fit`.
+            epochs: per RBM, passed to `fit`.
+            batch_size: per RBM, passed to `fit`.
             optimizer: a Keras optimizer (identifier, config or instance; each RBM gets a
                 fresh copy) or a list with one per RBM. Default SGD(0.05, momentum=0.5) for
                 Bernoulli RBMs and SGD(0.005, momentum=0.5) for a Gaussian first layer.

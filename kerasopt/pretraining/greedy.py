@@ -65,10 +65,12 @@ def greedy_supervised(
     cross-entropy) on the outputs of the already trained, frozen layers 0..i-1.
 
     Args:
-        x: inputs, 2-D array; y: integer labels in [0, n_classes).
+        x: inputs, 2-D array.
+        y: integer labels in [0, n_classes).
         hidden_sizes: units per hidden layer, bottom first.
         n_classes: number of classes (>= 2).
-        epochs, batch_size: per stage.
+        epochs: per stage.
+        batch_size: per stage.
         optimizer: Keras optimizer (identifier, config or instance; copied per stage).
         activation: hidden activation.
         seed: integer or None, for the Glorot-uniform initializers (layer i: seed + i).
@@ -125,7 +127,8 @@ def stacked_autoencoder(
     Args:
         x: inputs, 2-D array.
         hidden_sizes: units per encoder layer, bottom first.
-        epochs, batch_size: per layer.
+        epochs: per layer.
+        batch_size: per layer.
         optimizer: Keras optimizer (identifier, config or instance; copied per layer).
         activation: encoder activation.
         noise: masking fraction in [0, 1).

@@ -83,10 +83,13 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     Args:
         value_and_gradient: callable mapping a flat point to `(loss, flat gradient)`
             (traced into the caller's graph).
-        x, f0, g0: the current point, its loss and gradient (flat tensors).
+        x: the current point (a flat tensor).
+        f0: the loss at `x`.
+        g0: the flat gradient at `x`.
         d: the search direction; it must be a descent direction (`g0 . d < 0`).
         alpha0: the first trial step (> 0).
-        c1, c2: the Wolfe constants, 0 < c1 < c2 < 1.
+        c1: the sufficient-decrease (Armijo) constant, 0 < c1 < c2.
+        c2: the curvature constant, c1 < c2 < 1.
         max_evaluations: trial points for the Wolfe search (and again for the fallback).
 
     Returns:

@@ -12,19 +12,25 @@ the shared strong-Wolfe line search starting at 1.
 import keras
 import tensorflow as tf
 
+from kerasopt._docs import shared_docs
 from kerasopt._validation import check_range
-from kerasopt.second_order._core import LineSearchOptimizer
+from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 from kerasopt.second_order.newton import eigen_solve
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS, line_search=LINE_SEARCH_ARGS, c2=C2_ARG)
 class SaddleFreeNewton(LineSearchOptimizer):
     """Saddle-free Newton p = -(|H| + damping I)^{-1} g.
 
     Args:
         damping: lambda > 0 added to |H| (keeps the step finite where H is singular).
         max_parameters: the largest parameter count accepted (dense eigendecomposition).
-        gtol, ftol, c1, c2, max_line_search_evaluations: see `LBFGS`.
+
+    Keyword Args:
+        {{stopping}}
+        {{line_search}}
+        {{c2}}
     """
 
     def __init__(self, damping=1e-3, max_parameters=2000, name="saddle_free_newton", **kwargs):
