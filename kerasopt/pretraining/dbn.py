@@ -46,11 +46,21 @@ class DBN(keras.Model):
         seed: integer or None; RBM i gets `seed + i`.
 
     Example:
-        dbn = DBN([256, 256], persistent=True)
-        dbn.pretrain(x_unlabeled, epochs=10, batch_size=100)
-        clf = dbn.to_classifier(10)
-        clf.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        clf.fit(x_labeled, y_labeled)
+        >>> import keras, numpy as np
+        >>> x = (np.random.default_rng(0).uniform(size=(64, 6)) < 0.5).astype("float32")
+        >>> from kerasopt.pretraining import DBN
+        >>> dbn = DBN([5, 3], seed=0)
+        >>> _ = dbn.pretrain(x, epochs=1, batch_size=16, verbose=0)
+        >>> clf = dbn.to_classifier(2)  # sigmoid layers holding the RBMs' weights, fresh softmax
+        >>> [layer.units for layer in clf.layers]
+        [5, 3, 2]
+        >>> bool(np.array_equal(clf.layers[0].kernel.numpy(), dbn.rbms[0].kernel.numpy()))
+        True
+
+    References:
+        Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural
+        Computation 18(7), 2006; Hinton & Salakhutdinov, "Reducing the Dimensionality of Data
+        with Neural Networks", Science 313, 2006.
     """
 
     def __init__(

@@ -78,6 +78,18 @@ def greedy_supervised(
 
     Returns:
         `keras.Sequential`: the trained hidden layers and the last stage's softmax layer.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.pretraining import greedy_supervised
+        >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+        >>> model = greedy_supervised(x, (x[:, 0] > 0).astype("int64"), [6, 5], n_classes=2, epochs=1, seed=0)
+        >>> [layer.units for layer in model.layers]
+        [6, 5, 2]
+
+    References:
+        Bengio, Lamblin, Popovici & Larochelle, "Greedy Layer-Wise Training of Deep Networks",
+        NeurIPS 2007.
     """
     hidden_sizes = _check_sizes(hidden_sizes)
     n_classes = check_int("n_classes", n_classes, minimum=2)
@@ -138,6 +150,19 @@ def stacked_autoencoder(
 
     Returns:
         `keras.Sequential` of the trained encoder layers (plus the softmax layer).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.pretraining import stacked_autoencoder
+        >>> x = np.random.default_rng(0).uniform(size=(32, 6)).astype("float32")
+        >>> encoder = stacked_autoencoder(x, [4, 3], epochs=1, noise=0.2, seed=0)
+        >>> encoder.predict(x[:2], verbose=0).shape
+        (2, 3)
+
+    References:
+        Bengio et al., "Greedy Layer-Wise Training of Deep Networks", NeurIPS 2007; Vincent,
+        Larochelle, Bengio & Manzagol, "Extracting and Composing Robust Features with Denoising
+        Autoencoders", ICML 2008.
     """
     hidden_sizes = _check_sizes(hidden_sizes)
     check_int("epochs", epochs, minimum=1)

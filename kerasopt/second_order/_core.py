@@ -130,7 +130,15 @@ class Objective:
 
 @dataclasses.dataclass
 class OptimizeResult:
-    """What a second-order run returns (also stored on `History.convergence` by `fit`)."""
+    """What a second-order run returns (also stored on `History.convergence` by `fit`).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum(w ** 2), np.ones(3))
+        >>> isinstance(result, so.OptimizeResult), result.converged, float(result.fun)
+        (True, True, 0.0)
+    """
 
     x: np.ndarray
     fun: float
@@ -199,6 +207,21 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
     Args:
         {{stopping}}
         max_parameters: the largest parameter count accepted (dense methods), or None.
+
+    Example:
+        The base class refuses Keras' minibatch `model.fit` at once:
+
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> issubclass(so.LBFGS, so.SecondOrderOptimizer)
+        True
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.LBFGS(), loss="mse")
+        >>> try:
+        ...     model.fit(np.ones((4, 1)), np.ones((4, 1)), verbose=0)
+        ... except RuntimeError as error:
+        ...     print("second_order.fit" in str(error))
+        True
     """
 
     _max_parameters_hint = ""

@@ -27,6 +27,18 @@ class BFGS(LineSearchOptimizer):
         {{stopping}}
         {{line_search}}
         {{c2}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="bfgs")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 6.1.
     """
 
     def __init__(self, max_parameters=4096, name="bfgs", **kwargs):

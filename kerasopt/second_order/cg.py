@@ -37,6 +37,18 @@ class ConjugateGradient(LineSearchOptimizer):
     Keyword Args:
         {{stopping}}
         {{line_search}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="cg")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 5.2.
     """
 
     def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, name="conjugate_gradient", **kwargs):

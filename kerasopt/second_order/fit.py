@@ -71,6 +71,17 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
 
     Returns:
         The Keras `History`; `history.convergence` is the run's `OptimizeResult`.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> x = np.linspace(-1, 1, 16).reshape(-1, 1).astype("float32")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.BFGS(), loss="mse")
+        >>> history = so.fit(model, x, 3 * x, max_iterations=20, verbose=0,
+        ...                  callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=2)])
+        >>> history.convergence.converged, round(float(model.layers[0].kernel.numpy()[0, 0]), 4)
+        (True, 3.0)
     """
     require_tensorflow("kerasopt.second_order.fit")
     if not isinstance(model, keras.Model):

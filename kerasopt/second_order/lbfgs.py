@@ -30,6 +30,22 @@ class LBFGS(LineSearchOptimizer):
     Keyword Args:
         {{stopping}}
         {{line_search}}
+
+    Example:
+        Least squares y = 2x + 1 fit by full-batch L-BFGS through `kerasopt.second_order.fit`:
+
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> x = np.linspace(-1, 1, 32).reshape(-1, 1).astype("float32")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.LBFGS(), loss="mse")
+        >>> history = so.fit(model, x, 2 * x + 1, max_iterations=50, verbose=0)
+        >>> history.convergence.converged, [round(w.item(), 3) for w in model.layers[0].get_weights()]
+        (True, [2.0, 1.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 7.4; Liu & Nocedal,
+        "On the limited memory BFGS method for large scale optimization", Math. Prog. 45, 1989.
     """
 
     def __init__(self, history=10, c2=0.9, name="lbfgs", **kwargs):

@@ -55,6 +55,19 @@ class Newton(LineSearchOptimizer):
         {{stopping}}
         {{line_search}}
         {{c2}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="newton")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 3.4, 7.1 and 10.3
+        (Levenberg-Marquardt).
     """
 
     def __init__(self, damping=1e-3, adaptive_damping=True, solver="dense", max_parameters=2000,

@@ -31,6 +31,21 @@ class SaddleFreeNewton(LineSearchOptimizer):
         {{stopping}}
         {{line_search}}
         {{c2}}
+
+    Example:
+        On f = x^2 - y^2 + y^4 / 2 Newton's method is attracted by the saddle at the origin;
+        saddle-free Newton steps with |H| and reaches a minimum, y = +-1:
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> f = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4 / 2
+        >>> result = so.minimize(f, np.array([0.5, 0.1]), method="saddle_free_newton")
+        >>> np.round(np.abs(result.x), 4).tolist()
+        [0.0, 1.0]
+
+    References:
+        Dauphin et al., "Identifying and attacking the saddle point problem in high-dimensional
+        non-convex optimization", NeurIPS 2014.
     """
 
     def __init__(self, damping=1e-3, max_parameters=2000, name="saddle_free_newton", **kwargs):
