@@ -14,6 +14,14 @@ import numpy as np
 
 from kerasopt._validation import check_choice, check_range
 
+__all__ = [
+    "load_idx",
+    "mnist_t10k",
+    "digits",
+    "load",
+    "split",
+]
+
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 

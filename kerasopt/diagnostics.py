@@ -14,6 +14,16 @@ import tensorflow as tf
 
 from kerasopt._validation import check_graph_model
 
+__all__ = [
+    "gradient",
+    "hessian_vector_product",
+    "gradient_curvature",
+    "top_hessian_eigenvalue",
+    "model_loss_fn",
+    "submodel",
+    "scale_report",
+]
+
 
 def _as_list(variables):
     return list(variables) if isinstance(variables, (list, tuple)) else [variables]

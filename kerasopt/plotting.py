@@ -10,6 +10,19 @@ from pathlib import Path
 from kerasopt._io import atomic_path
 from kerasopt._validation import check_int
 
+__all__ = [
+    "new_figure",
+    "save_figure",
+    "plot_scale_report",
+    "plot_image_grid",
+    "plot_schedule",
+    "plot_lr_finder",
+    "plot_filters",
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_optimizer_tour",
+]
+
 
 def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.8), **subplot_kw):
     """A `(figure, axes)` pair on an Agg canvas; `axes` is squeezed like pyplot's.

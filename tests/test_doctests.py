@@ -14,6 +14,7 @@ import pkgutil
 import pytest
 
 import kerasopt
+from tests._public_api import namespaces, public_objects
 
 # Public objects of `kerasopt.transfer` whose modules are being restructured on another
 # branch (issue 14: kerasopt/transfer/finetune.py and data.py) and cannot get their examples
@@ -36,30 +37,6 @@ PENDING_EXAMPLES = (
 )
 
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
-
-
-def namespaces():
-    """The public namespaces: every public subpackage or module directly under `kerasopt`."""
-    return sorted(
-        f"kerasopt.{m.name}" for m in pkgutil.iter_modules(kerasopt.__path__) if not m.name.startswith("_")
-    )
-
-
-def public_objects(namespace):
-    """(qualified name, object) for each public class and function the namespace exports:
-    its `__all__`, or else the classes and functions it defines without a leading underscore."""
-    module = importlib.import_module(namespace)
-    names = getattr(module, "__all__", None)
-    if names is None:
-        names = [
-            n for n, o in vars(module).items()
-            if not n.startswith("_") and (inspect.isclass(o) or inspect.isfunction(o))
-            and o.__module__ == namespace
-        ]
-    return [
-        (f"{namespace}.{n}", getattr(module, n)) for n in names
-        if inspect.isclass(getattr(module, n)) or inspect.isfunction(getattr(module, n))
-    ]
 
 
 def all_modules():

@@ -59,8 +59,10 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
 
     Args:
         model: a Keras model compiled with a `kerasopt.second_order` optimizer.
-        x, y, sample_weight: in-memory training data, or `x` a finite `tf.data.Dataset` of
-            `(x, y)` / `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
+        x: in-memory training inputs, or a finite `tf.data.Dataset` of `(x, y)` /
+            `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
+        y: in-memory targets.
+        sample_weight: in-memory per-example weights, or None.
         max_iterations: iterations (reported to callbacks as one epoch of one step each, or
             one epoch per `steps_per_execution` iterations).
         validation_data: `(x_val, y_val[, sample_weight])` or a dataset, evaluated after every

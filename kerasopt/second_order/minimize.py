@@ -32,7 +32,8 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
             else in float32.
         method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
             one of the optimizer classes.
-        max_iterations, max_evaluations: budgets (None: no evaluation budget).
+        max_iterations: iteration budget.
+        max_evaluations: loss-and-gradient evaluation budget (None: no budget).
         callback: optional `callback(iteration, x, loss)` after every compiled call (x a
             NumPy array, iteration the number of iterations done); returning True stops.
         steps_per_execution: iterations per compiled call (the iteration loop and its stop
