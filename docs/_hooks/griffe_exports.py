@@ -7,6 +7,10 @@ At run time the package attribute is the function, but Griffe's tree keeps the s
 show the function. For every such name in a package's `__all__`, this sets the package's
 member to the function, inspected from its module, as Python does. Other aliases that lead
 through the submodule (e.g. `initializers.glorot`, defined in `gain.py`) are resolved first.
+
+It also drops, from every module that has an `__all__`, the names it merely imports and
+does not export (e.g. `check_choice` in `kerasopt.datasets`), so the reference shows what
+the module exports and nothing else.
 """
 
 import importlib
@@ -34,6 +38,9 @@ class ExportedOverSubmodule(griffe.Extension):
                     docstring_options=loader.docstring_options,
                 )
                 module.set_member(name, griffe.Alias(name, inspected.members[name], parent=module))
+            if module.exports is not None:
+                for name in [n for n, m in module.members.items() if m.is_alias and n not in module.exports]:
+                    module.del_member(name)
 
     def _submodules(self, module):
         for member in module.members.values():
