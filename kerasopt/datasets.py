@@ -14,11 +14,31 @@ import numpy as np
 
 from kerasopt._validation import check_choice, check_range
 
+__all__ = [
+    "load_idx",
+    "mnist_t10k",
+    "digits",
+    "load",
+    "split",
+]
+
 _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def load_idx(path):
-    """Read an IDX file (optionally gzip-compressed) into a NumPy array."""
+    """Read an IDX file (optionally gzip-compressed) into a NumPy array.
+
+    Example:
+        An IDX file is a 4-byte magic number (0, 0, dtype code, rank), the sizes, then the values:
+
+        >>> import struct, tempfile, numpy as np
+        >>> from kerasopt.datasets import load_idx
+        >>> path = tempfile.mkdtemp() + "/tiny-idx2-ubyte"
+        >>> _ = open(path, "wb").write(bytes([0, 0, 0x08, 2]) + struct.pack(">II", 2, 3) + bytes(range(6)))
+        >>> load_idx(path)
+        array([[0, 1, 2],
+               [3, 4, 5]], dtype=uint8)
+    """
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
@@ -34,7 +54,17 @@ def load_idx(path):
 
 
 def mnist_t10k(assets):
-    """`(images uint8 (10000, 28, 28), labels uint8 (10000,))` from `assets/datasets/mnist_t10k`."""
+    """`(images uint8 (10000, 28, 28), labels uint8 (10000,))` from `assets/datasets/mnist_t10k`.
+
+    Example:
+        The assets are not part of the package; without them the call fails before reading:
+
+        >>> from kerasopt.datasets import mnist_t10k
+        >>> mnist_t10k(None)
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None
+    """
     if assets is None:
         raise ValueError("Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None")
     folder = Path(assets) / "datasets" / "mnist_t10k"
@@ -42,7 +72,14 @@ def mnist_t10k(assets):
 
 
 def digits():
-    """`(images float32 (1797, 8, 8) in [0, 16], labels int64)`: scikit-learn's digits."""
+    """`(images float32 (1797, 8, 8) in [0, 16], labels int64)`: scikit-learn's digits.
+
+    Example:
+        >>> from kerasopt.datasets import digits
+        >>> x, y = digits()
+        >>> x.shape, x.dtype, float(x.max()), int(y.max())
+        ((1797, 8, 8), dtype('float32'), 16.0, 9)
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -51,7 +88,14 @@ def digits():
 
 def load(name, assets=None):
     """`(images float32 in [0, 1], labels int64)` for `name` = "digits" (8x8, scikit-learn)
-    or "mnist" (28x28, the MNIST test set from the offline `assets`)."""
+    or "mnist" (28x28, the MNIST test set from the offline `assets`).
+
+    Example:
+        >>> from kerasopt.datasets import load
+        >>> x, y = load("digits")
+        >>> float(x.min()), float(x.max()), y.dtype
+        (0.0, 1.0, dtype('int64'))
+    """
     check_choice("name", name, ("digits", "mnist"))
     if name == "digits":
         x, y = digits()
@@ -66,7 +110,18 @@ def load(name, assets=None):
 
 
 def split(x, y, test_fraction=0.2, seed=0):
-    """Stratified split into `(x_train, y_train, x_test, y_test)`, reproducible by `seed`."""
+    """Stratified split into `(x_train, y_train, x_test, y_test)`, reproducible by `seed`.
+
+    Example:
+        Every class keeps its share in the test part:
+
+        >>> import numpy as np
+        >>> from kerasopt.datasets import split
+        >>> x, y = np.arange(20).reshape(10, 2), np.array([0] * 5 + [1] * 5)
+        >>> x_train, y_train, x_test, y_test = split(x, y, test_fraction=0.4, seed=0)
+        >>> np.bincount(y_test), np.bincount(y_train)
+        (array([2, 2]), array([3, 3]))
+    """
     check_range("test_fraction", test_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
     rng = np.random.default_rng(seed)
     test = np.zeros(len(y), dtype=bool)

@@ -14,6 +14,16 @@ import tensorflow as tf
 
 from kerasopt._validation import check_graph_model
 
+__all__ = [
+    "gradient",
+    "hessian_vector_product",
+    "gradient_curvature",
+    "top_hessian_eigenvalue",
+    "model_loss_fn",
+    "submodel",
+    "scale_report",
+]
+
 
 def _as_list(variables):
     return list(variables) if isinstance(variables, (list, tuple)) else [variables]
@@ -24,7 +34,16 @@ def _dot(xs, ys):
 
 
 def gradient(loss_fn, variables):
-    """`(loss, [dloss/dv for v in variables])`, zeros for variables the loss ignores."""
+    """`(loss, [dloss/dv for v in variables])`, zeros for variables the loss ignores.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from kerasopt.diagnostics import gradient
+        >>> w = tf.Variable([1.0, 2.0])
+        >>> loss, (g,) = gradient(lambda: tf.reduce_sum(w ** 2), [w])
+        >>> float(loss), g.numpy().tolist()  # d/dw sum(w^2) = 2w
+        (5.0, [2.0, 4.0])
+    """
     variables = _as_list(variables)
     with tf.GradientTape() as tape:
         tape.watch(variables)
@@ -37,6 +56,16 @@ def hessian_vector_product(loss_fn, variables, vectors):
     """H v for the Hessian H of `loss_fn` at `variables`; `vectors` matches `variables`.
 
     Double back-propagation: H v = d/dw (grad(w) . v), one extra backward pass.
+
+    Example:
+        For f(w) = w0^2 + 3 w0 w1 the Hessian is [[2, 3], [3, 0]]:
+
+        >>> import tensorflow as tf
+        >>> from kerasopt.diagnostics import hessian_vector_product
+        >>> w = tf.Variable([1.0, 1.0])
+        >>> (hv,) = hessian_vector_product(lambda: w[0] ** 2 + 3 * w[0] * w[1], [w], [tf.constant([1.0, 0.0])])
+        >>> hv.numpy().tolist()
+        [2.0, 3.0]
     """
     variables = _as_list(variables)
     vectors = _as_list(vectors)
@@ -48,7 +77,18 @@ def hessian_vector_product(loss_fn, variables, vectors):
 
 
 def gradient_curvature(loss_fn, variables):
-    """Dictionary with `loss`, `grad_sq` = g^T g and `gHg` = g^T H g at `variables`."""
+    """Dictionary with `loss`, `grad_sq` = g^T g and `gHg` = g^T H g at `variables`.
+
+    Example:
+        For f(w) = sum(c w^2 / 2), g = c w and g^T H g = sum(c^3 w^2):
+
+        >>> import tensorflow as tf
+        >>> from kerasopt.diagnostics import gradient_curvature
+        >>> w, c = tf.Variable([1.0, 1.0]), tf.constant([1.0, 2.0])
+        >>> out = gradient_curvature(lambda: tf.reduce_sum(c * w ** 2) / 2, [w])
+        >>> float(out["grad_sq"]), float(out["gHg"])
+        (5.0, 9.0)
+    """
     variables = _as_list(variables)
     with tf.GradientTape() as outer:
         outer.watch(variables)
@@ -67,6 +107,14 @@ def top_hessian_eigenvalue(loss_fn, variables, iterations=100, tol=1e-6, seed=0)
     after `iterations` products. Power iteration converges to the eigenvalue of largest
     absolute value, which is the top curvature whenever the Hessian is not dominated by
     a negative direction.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from kerasopt.diagnostics import top_hessian_eigenvalue
+        >>> w = tf.Variable([0.5, -0.5, 1.0])
+        >>> eigenvalue, _ = top_hessian_eigenvalue(lambda: tf.reduce_sum(tf.constant([1.0, 4.0, 2.0]) * w ** 2), [w])
+        >>> round(float(eigenvalue), 4)  # H = diag(2, 8, 4)
+        8.0
     """
     variables = _as_list(variables)
     rng = tf.random.Generator.from_seed(seed)
@@ -93,6 +141,15 @@ def model_loss_fn(model, x, y, sample_weight=None, training=False):
 
     Uses `model.compute_loss`, so it is exactly the loss `fit` minimizes (plus the model's
     `losses`, e.g. kernel regularizers). The model must be compiled.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.diagnostics import model_loss_fn
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, kernel_initializer="ones", use_bias=False)])
+        >>> model.compile(loss="mse")
+        >>> loss_fn = model_loss_fn(model, np.array([[1.0], [2.0]]), np.array([[0.0], [0.0]]))
+        >>> float(loss_fn())  # (1^2 + 2^2) / 2
+        2.5
     """
     if getattr(model, "compiled", False) is False:
         raise ValueError(
@@ -121,7 +178,15 @@ def _activation_name(layer):
 
 def submodel(model, outputs):
     """A functional `keras.Model` from `model`'s inputs to `outputs` (tensors of its graph),
-    sharing its layers and weights; `model` must be a built Sequential or functional model."""
+    sharing its layers and weights; `model` must be a built Sequential or functional model.
+
+    Example:
+        >>> import keras
+        >>> from kerasopt.diagnostics import submodel
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="hidden"), keras.layers.Dense(1)])
+        >>> submodel(model, model.get_layer("hidden").output).output_shape
+        (None, 4)
+    """
     import keras
 
     check_graph_model("model", model)
@@ -147,6 +212,21 @@ def scale_report(model, x, y=None):
     - with `y` (the model must be compiled, its loss is used): `grad_std`, the standard
       deviation of d loss / d layer output, and `kernel_grad_std` for layers with a kernel
       (None otherwise).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.diagnostics import scale_report
+        >>> model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu", name="h"),
+        ...                           keras.layers.Dense(3, activation="softmax", name="out")])
+        >>> model.compile(loss="sparse_categorical_crossentropy")
+        >>> x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+        >>> report = scale_report(model, x, np.zeros(64, "int64"))
+        >>> [row["layer"] for row in report], 0.0 <= report[0]["dead_fraction"] <= 1.0
+        (['h', 'out'], True)
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.4; Glorot & Bengio,
+        "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.
     """
     import keras
 

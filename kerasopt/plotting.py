@@ -10,9 +10,29 @@ from pathlib import Path
 from kerasopt._io import atomic_path
 from kerasopt._validation import check_int
 
+__all__ = [
+    "new_figure",
+    "save_figure",
+    "plot_scale_report",
+    "plot_image_grid",
+    "plot_schedule",
+    "plot_lr_finder",
+    "plot_filters",
+    "plot_training_curves",
+    "plot_confusion_matrix",
+    "plot_optimizer_tour",
+]
+
 
 def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.8), **subplot_kw):
-    """A `(figure, axes)` pair on an Agg canvas; `axes` is squeezed like pyplot's."""
+    """A `(figure, axes)` pair on an Agg canvas; `axes` is squeezed like pyplot's.
+
+    Example:
+        >>> from kerasopt.plotting import new_figure
+        >>> fig, axes = new_figure(1, 2)
+        >>> len(axes), type(fig.canvas).__name__  # no window: an Agg canvas
+        (2, 'FigureCanvasAgg')
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -23,7 +43,17 @@ def new_figure(nrows=1, ncols=1, figsize=(6.4, 4.8), **subplot_kw):
 
 
 def save_figure(fig, path, dpi=120):
-    """Write `fig` as a PNG at `path` (parents created, atomic) and return the Path."""
+    """Write `fig` as a PNG at `path` (parents created, atomic) and return the Path.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import new_figure, save_figure
+        >>> fig, ax = new_figure()
+        >>> _ = ax.plot([0, 1], [1, 0])
+        >>> path = save_figure(fig, tempfile.mkdtemp() + "/sub/line.png")  # parent folders created
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"Argument `path` must end in .png. Received: path={str(path)!r}")
@@ -36,7 +66,18 @@ def save_figure(fig, path, dpi=120):
 # initializers: the scale report of kerasopt.diagnostics.scale_report
 def plot_scale_report(report, path, title="Scale report"):
     """Per-layer activation std (with mean), dead/saturated fractions and, when present,
-    gradient std (log scale), from `kerasopt.diagnostics.scale_report`; a PNG at `path`."""
+    gradient std (log scale), from `kerasopt.diagnostics.scale_report`; a PNG at `path`.
+
+    Example:
+        >>> import tempfile, keras, numpy as np
+        >>> from kerasopt.diagnostics import scale_report
+        >>> from kerasopt.plotting import plot_scale_report
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh")])
+        >>> report = scale_report(model, np.ones((16, 4), "float32"))
+        >>> path = plot_scale_report(report, tempfile.mkdtemp() + "/scale.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     if not report:
         raise ValueError(f"Argument `report` must be a non-empty scale report. Received: report={report!r}")
     has_grad = "grad_std" in report[0]
@@ -76,6 +117,14 @@ def plot_image_grid(rows, path, titles=None, cmap="gray"):
 
     Rows may differ in length; `titles`, if given, has the same nested shape (short strings).
     Used to show augmented samples and test-time views side by side.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from kerasopt.plotting import plot_image_grid
+        >>> rows = [[np.zeros((8, 8)), np.ones((8, 8))], [np.eye(8)]]
+        >>> path = plot_image_grid(rows, tempfile.mkdtemp() + "/grid.png", titles=[["0", "1"], ["eye"]])
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     import numpy as np
 
@@ -96,7 +145,17 @@ def plot_image_grid(rows, path, titles=None, cmap="gray"):
 
 # learning-rate schedules and the LR range test
 def plot_schedule(schedule, steps, path, title=None):
-    """Plot `schedule(step)` for step in [0, steps) (a schedule or a list of them) to a PNG."""
+    """Plot `schedule(step)` for step in [0, steps) (a schedule or a list of them) to a PNG.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_schedule
+        >>> from kerasopt.schedules import OneCycle, StepDecay
+        >>> path = plot_schedule([OneCycle(0.1, 100), StepDecay(0.1, 0.5, 25)], 100,
+        ...                      tempfile.mkdtemp() + "/schedules.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     import numpy as np
 
     schedules = schedule if isinstance(schedule, (list, tuple)) else [schedule]
@@ -120,6 +179,14 @@ def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestio
 
     With smoothed losses, the loss axis spans from the lowest loss up to 1.25x the starting
     smoothed value, so the divergence at the end does not flatten the curve.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from kerasopt.plotting import plot_lr_finder
+        >>> lrs = np.geomspace(1e-4, 1.0, 20)
+        >>> path = plot_lr_finder(lrs, (np.log10(lrs) + 2) ** 2, tempfile.mkdtemp() + "/lr.png", suggestion=1e-3)
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     import numpy as np
 
@@ -144,7 +211,16 @@ def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestio
 # pretraining (RBM / DBN): first-layer filters
 def plot_filters(weights, path, image_shape, n_filters=64, ncols=8, title=None):
     """Save the first `n_filters` columns of `weights` (n_visible, n_hidden), e.g. an RBM's
-    kernel, as a grid of `image_shape` images, each on its own symmetric grey scale."""
+    kernel, as a grid of `image_shape` images, each on its own symmetric grey scale.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from kerasopt.plotting import plot_filters
+        >>> weights = np.random.default_rng(0).normal(size=(64, 16))  # 16 filters of 8x8 inputs
+        >>> path = plot_filters(weights, tempfile.mkdtemp() + "/filters.png", image_shape=(8, 8), n_filters=16)
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     import numpy as np
 
     weights = np.asarray(weights)
@@ -174,6 +250,15 @@ def plot_training_curves(history, path, phase_starts=None, title=None):
     history: dict of Keras metric name -> list of per-epoch values over all phases (e.g. "loss",
     "val_loss", "accuracy", "val_accuracy"). phase_starts: dict of phase name -> index of its
     first epoch; each start gets a dashed vertical line and a label.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_training_curves
+        >>> history = {"loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.7, 0.6],
+        ...            "accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
+        >>> path = plot_training_curves(history, tempfile.mkdtemp() + "/curves.png", phase_starts={"finetune": 2})
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     fig, axes = new_figure(1, 2, figsize=(10, 4))
     for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
@@ -193,7 +278,15 @@ def plot_training_curves(history, path, phase_starts=None, title=None):
 
 
 def plot_confusion_matrix(matrix, class_names, path, title=None):
-    """A confusion matrix (rows: true class, columns: predicted class) with counts, as a PNG."""
+    """A confusion matrix (rows: true class, columns: predicted class) with counts, as a PNG.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_confusion_matrix
+        >>> path = plot_confusion_matrix([[66, 4], [5, 78]], ["ants", "bees"], tempfile.mkdtemp() + "/cm.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     import numpy as np
 
     matrix = np.asarray(matrix)
@@ -224,6 +317,16 @@ def plot_optimizer_tour(surfaces, trajectories, groups, path, levels=30):
         trajectories: {surface name: {optimizer name: (k, 2) array of points}}.
         groups: {row title: [optimizer names]} (e.g. first-order / second-order).
         path: the PNG to write.
+
+    Example:
+        >>> import tempfile, types, numpy as np
+        >>> from kerasopt.plotting import plot_optimizer_tour
+        >>> bowl = types.SimpleNamespace(fn=lambda p: p[0] ** 2 + p[1] ** 2, window=(-1, 1, -1, 1))
+        >>> path_pts = np.array([[0.8, 0.8], [0.4, 0.4], [0.0, 0.0]])
+        >>> path = plot_optimizer_tour({"bowl": bowl}, {"bowl": {"gd": path_pts}}, {"first-order": ["gd"]},
+        ...                            tempfile.mkdtemp() + "/tour.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     import numpy as np
 

@@ -29,6 +29,23 @@ class SwapAveragedWeights(keras.callbacks.Callback):
 
     Args:
         swap_on_epoch: bool.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.callbacks import SwapAveragedWeights
+        >>> from kerasopt.optimizers import Averaged
+        >>> x, y = np.ones((8, 1), "float32"), np.ones((8, 1), "float32")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False)])
+        >>> model.compile(optimizer=Averaged(keras.optimizers.SGD(0.1)), loss="mse")
+        >>> history = model.fit(x, y, batch_size=8, epochs=3, validation_data=(x, y), verbose=0,
+        ...                     callbacks=[SwapAveragedWeights()])
+        >>> len(history.history["val_loss"])  # each validation ran on the running average
+        3
+
+    References:
+        Polyak & Juditsky, "Acceleration of stochastic approximation by averaging", SIAM J.
+        Control Optim. 30(4), 1992; Izmailov et al., "Averaging weights leads to wider optima
+        and better generalization", UAI 2018.
     """
 
     def __init__(self, swap_on_epoch=False):

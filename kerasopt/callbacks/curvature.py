@@ -35,6 +35,25 @@ class CurvatureMonitor(keras.callbacks.Callback):
         tol: relative change that stops the power iteration, > 0.
         log_dir: optional TensorBoard log folder.
         seed: seed of the power iteration's start vector.
+
+    Example:
+        Linear least squares has the constant Hessian H = 2/n [X 1]^T [X 1], so the monitored
+        top eigenvalue can be checked against NumPy:
+
+        >>> import keras, numpy as np
+        >>> from kerasopt.callbacks import CurvatureMonitor
+        >>> x = (np.random.default_rng(0).normal(size=(32, 3)) * [1, 2, 3]).astype("float32")
+        >>> y = x @ np.array([[1.0], [2.0], [-1.0]], dtype="float32")
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> monitor = CurvatureMonitor(every_n_steps=2, data=(x, y), power_iterations=50)
+        >>> _ = model.fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[monitor])
+        >>> monitor.history["step"]  # the first step, then every second one
+        [1, 3]
+        >>> a = np.hstack([x, np.ones((32, 1), "float32")])
+        >>> expected = np.linalg.eigvalsh(2 * a.T @ a / 32).max()
+        >>> bool(np.isclose(monitor.history["top_eigenvalue"][-1], expected, rtol=1e-3))
+        True
     """
 
     KEYS = ("loss", "grad_sq", "gHg", "top_eigenvalue")

@@ -40,6 +40,26 @@ class LRFinder(keras.callbacks.Callback):
         steps: number of steps of the sweep, an integer >= 2.
         smoothing: EMA weight of the loss smoothing, in [0, 1).
         stop_factor: stop when the smoothed loss exceeds `stop_factor` x its minimum, > 1.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.callbacks import LRFinder
+        >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        >>> y = x.sum(axis=1, keepdims=True)
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+        >>> before = [w.copy() for w in model.get_weights()]
+        >>> finder = LRFinder(min_lr=1e-4, max_lr=1.0, steps=16)
+        >>> _ = model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[finder])
+        >>> finder.history["lr"][:2] == [finder.learning_rate(0), finder.learning_rate(1)]
+        True
+        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # put back
+        True
+        >>> 1e-4 <= finder.suggestion <= 1.0
+        True
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, sec. 3.3.
     """
 
     def __init__(self, min_lr=1e-6, max_lr=1.0, steps=100, smoothing=0.98, stop_factor=4.0):

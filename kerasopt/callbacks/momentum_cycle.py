@@ -77,6 +77,22 @@ class MomentumCycle(keras.callbacks.Callback):
         schedule: the `kerasopt.schedules.OneCycle` driving the learning rate.
         base_momentum: momentum at the rate's peak, in [0, 1).
         max_momentum: momentum at the start and the end, in [base_momentum, 1).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.callbacks import MomentumCycle
+        >>> from kerasopt.schedules import OneCycle
+        >>> x, y = np.ones((8, 2), "float32"), np.ones((8, 1), "float32")
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> one_cycle = OneCycle(max_lr=0.1, total_steps=4)
+        >>> model.compile(optimizer=keras.optimizers.SGD(one_cycle, momentum=0.9), loss="mse")
+        >>> cycle = MomentumCycle(one_cycle, base_momentum=0.85, max_momentum=0.95)
+        >>> _ = model.fit(x, y, batch_size=2, epochs=1, verbose=0, callbacks=[cycle])
+        >>> round(float(cycle.momentum(0)), 4), round(float(cycle.momentum(1.2)), 4)  # max at the start, base at the peak rate
+        (0.95, 0.85)
+
+    References:
+        Smith, "A disciplined approach to neural network hyper-parameters: Part 1", arXiv:1803.09820, 2018.
     """
 
     def __init__(self, schedule, base_momentum=0.85, max_momentum=0.95):

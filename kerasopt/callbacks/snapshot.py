@@ -47,6 +47,22 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         n_snapshots: number of cycles (= snapshots), integer >= 1.
         max_lr: rate at the start of every cycle, > 0.
         min_lr: rate at the end of every cycle, in [0, max_lr].
+
+    Example:
+        >>> import json, tempfile, keras, numpy as np
+        >>> from kerasopt.callbacks import SnapshotEnsemble
+        >>> x, y = np.ones((8, 2), "float32"), np.zeros(8, "int64")
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.fit(x, y, epochs=4, verbose=0,
+        ...               callbacks=[SnapshotEnsemble(folder, n_snapshots=2, max_lr=0.1)])
+        >>> manifest = json.load(open(f"{folder}/manifest.json"))
+        >>> [s["epoch"] for s in manifest["snapshots"]]
+        [2, 4]
+
+    References:
+        Huang et al., "Snapshot Ensembles: Train 1, get M for free", ICLR 2017.
     """
 
     def __init__(self, directory, n_snapshots, max_lr, min_lr=0.0):

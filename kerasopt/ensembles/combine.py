@@ -22,6 +22,16 @@ class MemberAverage(keras.layers.Layer):
         combine: "mean_probabilities" or "mean_logits".
         member_outputs: "probabilities" or "logits".
         epsilon: floor of the probabilities before the log, > 0.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.ensembles import MemberAverage
+        >>> p1, p2 = np.array([[0.9, 0.1]]), np.array([[0.5, 0.5]])
+        >>> np.round(np.asarray(MemberAverage()([p1, p2]), "float64"), 4).tolist()
+        [[0.7, 0.3]]
+
+    References:
+        Huang et al., "Snapshot Ensembles: Train 1, get M for free", ICLR 2017, sec. 3.
     """
 
     COMBINE = ("mean_probabilities", "mean_logits")

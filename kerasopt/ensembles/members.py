@@ -11,7 +11,17 @@ from kerasopt.ensembles.combine import MemberAverage
 
 
 class SnapshotError(ValueError):
-    """A snapshot (or the manifest) is missing, truncated, corrupted or does not match the others."""
+    """A snapshot (or the manifest) is missing, truncated, corrupted or does not match the others.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt import ensembles
+        >>> try:
+        ...     ensembles.load(tempfile.mkdtemp())  # an empty folder has no manifest
+        ... except ensembles.SnapshotError as error:
+        ...     print(type(error).__name__, isinstance(error, ValueError))
+        SnapshotError True
+    """
 
 
 def _read_manifest(directory):
@@ -80,6 +90,19 @@ def load(directory, top_k=None, combine="mean_probabilities", member_outputs="pr
         metric: manifest metric ranking the snapshots for `top_k`; names containing "loss" or
             "error" are minimized, others maximized.
         custom_objects: passed to `keras.models.load_model` for the members.
+
+    Example:
+        >>> import tempfile, keras, numpy as np
+        >>> from kerasopt import callbacks, ensembles
+        >>> x, y = np.ones((8, 2), "float32"), np.zeros(8, "int64")
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+        >>> model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        >>> folder = tempfile.mkdtemp()
+        >>> _ = model.fit(x, y, epochs=2, verbose=0,
+        ...               callbacks=[callbacks.SnapshotEnsemble(folder, n_snapshots=2, max_lr=0.1)])
+        >>> ensemble = ensembles.load(folder)
+        >>> ensemble.predict(x[:1], verbose=0).shape, round(float(ensemble.predict(x[:1], verbose=0).sum()), 5)
+        ((1, 2), 1.0)
     """
     check_choice("combine", combine, MemberAverage.COMBINE)
     check_choice("member_outputs", member_outputs, MemberAverage.OUTPUTS)

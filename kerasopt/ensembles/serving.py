@@ -18,6 +18,15 @@ def export(model, path):
     `tf.saved_model.load` serves it in a process where neither Keras' custom objects nor
     kerasopt are importable. The `.keras` file keeps the Keras model (loading it needs
     `import kerasopt` for the combining layer). Both are written atomically.
+
+    Example:
+        >>> import tempfile, keras, numpy as np, tensorflow as tf
+        >>> from kerasopt import ensembles
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, kernel_initializer="ones")])
+        >>> paths = ensembles.export(model, tempfile.mkdtemp())
+        >>> served = tf.saved_model.load(str(paths["saved_model"]))
+        >>> served.serve(tf.constant([[1.0, 2.0]])).numpy().tolist()
+        [[3.0]]
     """
     if not isinstance(model, keras.Model):
         raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")

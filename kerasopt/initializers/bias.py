@@ -32,6 +32,18 @@ def prior_bias(y, activation):
 
     Returns:
         A float32 NumPy vector, one entry per output unit.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.initializers import prior_bias
+        >>> b = prior_bias(np.array([0, 0, 0, 1]), "softmax")
+        >>> np.round(np.exp(b) / np.exp(b).sum(), 4).tolist()  # softmax(b) = class frequencies
+        [0.75, 0.25]
+        >>> float(prior_bias(np.array([1.0, 3.0]), "linear")[0])  # linear: the target mean
+        2.0
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.4.
     """
     check_choice("activation", activation, _ACTIVATIONS)
     y = np.asarray(y)
@@ -65,11 +77,22 @@ def prior_bias(y, activation):
 class PriorBias(keras.initializers.Initializer):
     """A bias initializer holding a fixed vector, usually `prior_bias(y, activation)`.
 
-    Example: `Dense(10, "softmax", bias_initializer=PriorBias(prior_bias(y, "softmax")))`.
-
     Args:
         values: the bias vector (a sequence of numbers); its length must equal the layer's
             number of units.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.initializers import PriorBias, prior_bias
+        >>> y = np.array([0, 0, 0, 1])
+        >>> layer = keras.layers.Dense(2, activation="softmax", bias_initializer=PriorBias(prior_bias(y, "softmax")))
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, kernel_initializer="zeros",
+        ...     activation="softmax", bias_initializer=PriorBias(prior_bias(y, "softmax")))])
+        >>> np.round(model.predict(np.zeros((1, 3)), verbose=0), 4).tolist()  # the label frequencies
+        [[0.75, 0.25]]
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.4.
     """
 
     def __init__(self, values):

@@ -35,6 +35,18 @@ class DeltaOrthogonal(SeededInitializer):
         gain: multiplicative factor of the orthogonal matrix (> 0); see
             `kerasopt.initializers.gain` for the value suited to an activation.
         seed: None, an integer >= 0, or a `keras.random.SeedGenerator`.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.initializers import DeltaOrthogonal
+        >>> kernel = np.asarray(DeltaOrthogonal(gain=2.0, seed=0)((3, 3, 4, 4)))
+        >>> bool(np.allclose(kernel[1, 1].T @ kernel[1, 1], 4.0 * np.eye(4), atol=1e-5))  # centre: 2 x orthogonal
+        True
+        >>> float(np.abs(kernel).sum() - np.abs(kernel[1, 1]).sum())  # zeros elsewhere
+        0.0
+
+    References:
+        Xiao et al., "Dynamical Isometry and a Mean Field Theory of CNNs", ICML 2018.
     """
 
     def __init__(self, gain=1.0, seed=None):

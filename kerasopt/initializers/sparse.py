@@ -29,6 +29,16 @@ class Sparse(SeededInitializer):
         k: number of non-zero incoming weights per unit (>= 1).
         stddev: standard deviation of the non-zero weights (> 0).
         seed: None, an integer >= 0, or a `keras.random.SeedGenerator`.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.initializers import Sparse
+        >>> kernel = np.asarray(Sparse(k=3, seed=0)((10, 4)))
+        >>> (kernel != 0).sum(axis=0).tolist()  # exactly k incoming weights per unit
+        [3, 3, 3, 3]
+
+    References:
+        Martens, "Deep learning via Hessian-free optimization", ICML 2010, sec. 5.
     """
 
     def __init__(self, k, stddev=1.0, seed=None):

@@ -72,6 +72,20 @@ class DropConnectDense(_DropConnectKernel, keras.layers.Dense):
         rate: drop probability in [0, 1).
         seed: int or None, for the mask's `SeedGenerator`.
         **kwargs: any other `keras.layers.Dense` argument.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import DropConnectDense
+        >>> layer = DropConnectDense(3, rate=0.5, seed=0, kernel_initializer="ones")
+        >>> x = np.ones((2, 4), "float32")
+        >>> np.asarray(layer(x, training=False)).tolist()  # inference: x @ W + b
+        [[4.0, 4.0, 4.0], [4.0, 4.0, 4.0]]
+        >>> y = np.asarray(layer(x, training=True))  # kept weights scaled by 1 / (1 - rate) = 2
+        >>> bool(np.all(y % 2 == 0)), bool(np.array_equal(y[0], y[1]))  # one mask per batch
+        (True, True)
+
+    References:
+        Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013.
     """
 
     def __init__(self, units, rate=0.5, seed=None, **kwargs):
@@ -88,10 +102,23 @@ class DropConnectConv2D(_DropConnectKernel, keras.layers.Conv2D):
     bias kept. Inference == `Conv2D` exactly.
 
     Args:
-        filters, kernel_size: as `keras.layers.Conv2D`.
+        filters: as `keras.layers.Conv2D`.
+        kernel_size: as `keras.layers.Conv2D`.
         rate: drop probability in [0, 1).
         seed: int or None, for the mask's `SeedGenerator`.
         **kwargs: any other `keras.layers.Conv2D` argument.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import DropConnectConv2D
+        >>> layer = DropConnectConv2D(4, 3, rate=0.5, seed=0)
+        >>> x = np.ones((1, 5, 5, 2), "float32")
+        >>> y = layer(x, training=False)  # inference is the plain Conv2D
+        >>> bool(np.allclose(y, np.asarray(layer.convolution_op(x, layer.kernel)) + np.asarray(layer.bias)))
+        True
+
+    References:
+        Wan et al., "Regularization of Neural Networks using DropConnect", ICML 2013.
     """
 
     def __init__(self, filters, kernel_size, rate=0.5, seed=None, **kwargs):

@@ -43,6 +43,17 @@ class FractionalMaxPooling2D(keras.layers.Layer):
         pseudo_random: True for Graham's pseudo-random sequences, False for random ones.
         overlapping: True for regions [a_{i-1}, a_i], False for [a_{i-1}, a_i - 1].
         seed: int or None.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import FractionalMaxPooling2D
+        >>> x = np.arange(100, dtype="float32").reshape(1, 10, 10, 1)
+        >>> y = FractionalMaxPooling2D(pooling_ratio=(1.44, 1.44))(x, training=False)
+        >>> tuple(y.shape), float(np.asarray(y).max())  # floor(10 / 1.44) = 6; the maximum survives
+        ((1, 6, 6, 1), 99.0)
+
+    References:
+        Graham, "Fractional Max-Pooling", arXiv:1412.6071, 2014.
     """
 
     def __init__(self, pooling_ratio=(1.44, 1.44), pseudo_random=True, overlapping=True, seed=None, **kwargs):

@@ -27,6 +27,18 @@ def mc_predict(model, x, samples=30, batch_size=256):
         x: an array (or nested structure of arrays of equal length) of inputs.
         samples: number of passes, >= 2.
         batch_size: examples per forward call, >= 1.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.layers import mc_predict
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dropout(0.5),
+        ...                           keras.layers.Dense(1, kernel_initializer="ones")])
+        >>> mean, std = mc_predict(model, np.ones((2, 4), "float32"), samples=20)
+        >>> mean.shape, bool((std > 0).all())  # dropout stays active: the samples differ
+        ((2, 1), True)
+
+    References:
+        Gal & Ghahramani, "Dropout as a Bayesian Approximation", ICML 2016.
     """
     samples = check_int("samples", samples, minimum=2)
     batch_size = check_int("batch_size", batch_size, minimum=1)

@@ -36,6 +36,21 @@ class PCAColorAugmentation(keras.layers.Layer):
         stddev: standard deviation of the per-image coefficients a_i, >= 0 (paper: 0.1).
         channels: number of colour channels C (last axis), >= 1.
         seed: int or None.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import PCAColorAugmentation
+        >>> images = np.random.default_rng(0).uniform(size=(8, 4, 4, 3)).astype("float32")
+        >>> layer = PCAColorAugmentation(stddev=0.1, seed=0).adapt(images)
+        >>> bool(np.array_equal(layer(images, training=False), images))  # identity at inference
+        True
+        >>> shift = np.asarray(layer(images, training=True)) - images
+        >>> bool(np.allclose(shift, shift[:, :1, :1, :], atol=1e-6))  # one colour shift per image
+        True
+
+    References:
+        Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep Convolutional Neural
+        Networks", NeurIPS 2012, sec. 4.1.
     """
 
     def __init__(self, stddev=0.1, channels=3, seed=None, **kwargs):

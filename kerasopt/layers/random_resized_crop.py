@@ -33,10 +33,22 @@ class RandomResizedCrop(keras.layers.Layer):
     """A crop of random area and aspect ratio, resized to (height, width); centre crop at inference.
 
     Args:
-        height, width: output size, positive integers.
+        height: output height, a positive integer.
+        width: output width, a positive integer.
         scale: (min, max) area fraction of the crop, 0 < min <= max <= 1.
         ratio: (min, max) aspect ratio width / height, 0 < min <= max.
         seed: int or None.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import RandomResizedCrop
+        >>> images = np.random.default_rng(0).uniform(size=(2, 32, 32, 3)).astype("float32")
+        >>> layer = RandomResizedCrop(16, 16, seed=0)
+        >>> tuple(layer(images, training=True).shape)
+        (2, 16, 16, 3)
+
+    References:
+        Szegedy et al., "Going Deeper with Convolutions", CVPR 2015 (the Inception crops).
     """
 
     def __init__(self, height, width, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), seed=None, **kwargs):

@@ -29,6 +29,19 @@ class StochasticDepth(keras.layers.Layer):
     Args:
         survival_probability: p in (0, 1], the probability of keeping the branch.
         seed: int or None.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.layers import StochasticDepth
+        >>> shortcut, branch = np.zeros((4, 2), "float32"), np.ones((4, 2), "float32")
+        >>> layer = StochasticDepth(survival_probability=0.5, seed=0)
+        >>> np.asarray(layer([shortcut, branch], training=False)).tolist()[0]  # shortcut + branch
+        [1.0, 1.0]
+        >>> sorted(set(np.asarray(layer([shortcut, branch], training=True)).ravel().tolist()) - {0.0, 2.0})
+        []
+
+    References:
+        Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016.
     """
 
     def __init__(self, survival_probability=0.5, seed=None, **kwargs):
@@ -57,6 +70,14 @@ def linear_decay_survival_probabilities(num_blocks, final_survival_probability=0
     """Huang et al. 2016, eq. 4: p_l = 1 - (l / L) (1 - p_L) for l = 1..L, as a list of floats.
 
     The first block is kept most often, the last with probability `final_survival_probability`.
+
+    Example:
+        >>> from kerasopt.layers import linear_decay_survival_probabilities
+        >>> [round(p, 3) for p in linear_decay_survival_probabilities(4, 0.5)]  # p_l = 1 - l/L (1 - p_L)
+        [0.875, 0.75, 0.625, 0.5]
+
+    References:
+        Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016, eq. 4.
     """
     num_blocks = check_int("num_blocks", num_blocks, minimum=1)
     p_last = check_range("final_survival_probability", final_survival_probability, 0.0, 1.0, low_inclusive=False)

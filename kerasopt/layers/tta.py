@@ -34,6 +34,19 @@ class TestTimeAugmentation(keras.Model):
         model: a Keras model taking (crop_h, crop_w, C) images (full-size images for "flip").
         mode: "ten_crop", "five_crop" or "flip".
         crop_size: int or pair (crop_h, crop_w) of positive ints; required for the crop modes.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.layers import TestTimeAugmentation
+        >>> core = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.GlobalAveragePooling2D()])
+        >>> tta = TestTimeAugmentation(core, mode="five_crop", crop_size=4)
+        >>> x = np.ones((1, 6, 6, 1), "float32")
+        >>> np.asarray(tta(x)).tolist()  # the mean of the model's outputs over the views
+        [[1.0]]
+
+    References:
+        Krizhevsky, Sutskever & Hinton, "ImageNet Classification with Deep Convolutional Neural
+        Networks", NeurIPS 2012, sec. 4.1.
     """
 
     __test__ = False  # not a pytest test class despite its name

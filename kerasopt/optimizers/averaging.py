@@ -47,6 +47,26 @@ class Averaged(OptimizerWrapper):
         every: int >= 1; record every `every`-th iterate after `start_step`.
         finalize: bool; whether `finalize_variable_values` (called by `fit` at the end)
             writes the averages into the model.
+
+    Example:
+        Polyak averaging of plain SGD on f(w) = w^2 / 2 from w = 1 (each step multiplies w by 0.5):
+
+        >>> import keras, numpy as np
+        >>> from kerasopt.optimizers import Averaged
+        >>> w = keras.Variable([1.0])
+        >>> opt = Averaged(keras.optimizers.SGD(0.5), method="polyak", finalize=False)
+        >>> for _ in range(3):
+        ...     opt.apply([w.numpy()], [w])  # the gradient of w^2 / 2 is w
+        >>> float(w.numpy()[0]), float(opt.average_count)
+        (0.125, 3.0)
+        >>> _ = opt.assign_average_to([w])
+        >>> round(float(w.numpy()[0]), 6)  # (0.5 + 0.25 + 0.125) / 3
+        0.291667
+
+    References:
+        Polyak & Juditsky, "Acceleration of stochastic approximation by averaging", SIAM J.
+        Control Optim. 30(4), 1992; Izmailov et al., "Averaging weights leads to wider optima
+        and better generalization", UAI 2018; Goodfellow et al., Deep Learning, sec. 8.7.3.
     """
 
     def __init__(self, optimizer, method="polyak", start_step=0, decay=0.999, every=1,

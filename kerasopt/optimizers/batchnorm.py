@@ -27,6 +27,20 @@ def recompute_batchnorm(model, data, batch_size=128):
 
     Returns:
         The number of batches used (0 when the model has no BatchNormalization layer).
+
+    Example:
+        The moving mean becomes the equal-weight mean of the batch means:
+
+        >>> import keras, numpy as np
+        >>> from kerasopt.optimizers import recompute_batchnorm
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.BatchNormalization()])
+        >>> x = np.array([[1.0], [3.0], [5.0], [7.0]], "float32")
+        >>> _ = recompute_batchnorm(model, x, batch_size=2)
+        >>> float(model.layers[0].moving_mean.numpy()[0])  # mean of (2, 6)
+        4.0
+
+    References:
+        Izmailov et al., "Averaging weights leads to wider optima and better generalization", UAI 2018.
     """
     check_instance("model", model, keras.Model, "a keras.Model")
     check_int("batch_size", batch_size, minimum=1)

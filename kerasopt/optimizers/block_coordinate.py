@@ -38,6 +38,23 @@ class BlockCoordinate(OptimizerWrapper):
         order: `"cyclic"` or `"random"`.
         steps_per_block: int >= 1.
         seed: int >= 0, for `order="random"`.
+
+    Example:
+        Each step updates one block; here the kernel, then the bias:
+
+        >>> import keras, numpy as np
+        >>> from kerasopt.optimizers import BlockCoordinate
+        >>> kernel, bias = keras.Variable([1.0], name="kernel"), keras.Variable([1.0], name="bias")
+        >>> opt = BlockCoordinate(keras.optimizers.SGD(0.1), blocks=["kernel", "bias"])
+        >>> opt.apply([np.array([1.0]), np.array([1.0])], [kernel, bias])
+        >>> [round(float(v.numpy()[0]), 4) for v in (kernel, bias)]
+        [0.9, 1.0]
+        >>> opt.apply([np.array([1.0]), np.array([1.0])], [kernel, bias])
+        >>> [round(float(v.numpy()[0]), 4) for v in (kernel, bias)]
+        [0.9, 0.9]
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.7.2.
     """
 
     def __init__(self, optimizer, blocks, order="cyclic", steps_per_block=1, seed=0, name=None):

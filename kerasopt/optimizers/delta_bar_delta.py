@@ -35,6 +35,21 @@ class DeltaBarDelta(keras.optimizers.Optimizer):
         phi: float in [0, 1), multiplicative rate decrease.
         theta: float in [0, 1), smoothing of the gradient average dbar.
         **kwargs: base optimizer arguments (`clipnorm`, `weight_decay`, ...).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.optimizers import DeltaBarDelta
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=DeltaBarDelta(learning_rate=0.01), loss="mse")
+        >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+        >>> first = model.evaluate(x, x.sum(1), verbose=0)
+        >>> _ = model.fit(x, x.sum(1), batch_size=32, epochs=20, verbose=0)
+        >>> model.evaluate(x, x.sum(1), verbose=0) < first
+        True
+
+    References:
+        Jacobs, "Increased rates of convergence through learning rate adaptation", Neural
+        Networks 1(4), 1988; Goodfellow et al., Deep Learning, sec. 8.5.
     """
 
     def __init__(self, learning_rate=0.01, kappa=1e-4, phi=0.1, theta=0.7,

@@ -27,6 +27,22 @@ class Lookahead(OptimizerWrapper):
         optimizer: the `keras.optimizers.Optimizer` taking the fast steps.
         sync_period: int >= 1, k above.
         slow_step_size: float in (0, 1], alpha above.
+
+    Example:
+        With `sync_period=2`, the weights after two fast SGD steps are pulled halfway back to the slow weights:
+
+        >>> import keras
+        >>> from kerasopt.optimizers import Lookahead
+        >>> w = keras.Variable([1.0])
+        >>> opt = Lookahead(keras.optimizers.SGD(0.1), sync_period=2, slow_step_size=0.5)
+        >>> for _ in range(2):
+        ...     opt.apply([[1.0]], [w])  # constant gradient 1: fast weights 0.9, 0.8
+        >>> round(float(w.numpy()[0]), 4)  # slow 1.0 + 0.5 * (0.8 - 1.0)
+        0.9
+
+    References:
+        Zhang, Lucas, Hinton & Ba, "Lookahead Optimizer: k steps forward, 1 step back",
+        NeurIPS 2019.
     """
 
     def __init__(self, optimizer, sync_period=5, slow_step_size=0.5, name=None):

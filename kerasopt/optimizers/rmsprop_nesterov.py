@@ -37,6 +37,20 @@ class RMSpropNesterov(keras.optimizers.Optimizer):
         momentum: float in [0, 1), alpha above.
         epsilon: float > 0 added to sqrt(r).
         **kwargs: base optimizer arguments (`clipnorm`, `weight_decay`, ...).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.optimizers import RMSpropNesterov
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=RMSpropNesterov(learning_rate=0.01), loss="mse")
+        >>> x = np.random.default_rng(0).normal(size=(32, 2)).astype("float32")
+        >>> first = model.evaluate(x, x.sum(1), verbose=0)
+        >>> _ = model.fit(x, x.sum(1), batch_size=32, epochs=20, verbose=0)
+        >>> model.evaluate(x, x.sum(1), verbose=0) < first
+        True
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.6.
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-7,

@@ -36,16 +36,31 @@ class DBN(keras.Model):
             real-valued data), or "auto" (decided by `pretrain`: Bernoulli when every value
             lies in [0, 1], Gaussian otherwise). Upper RBMs are always Bernoulli: they model
             hidden probabilities.
-        k, persistent, n_chains, weight_decay, sparsity_target, sparsity_cost,
-        monitor_fraction: passed to every RBM (see `kerasopt.pretraining.RBM`).
+        k: passed to every RBM (see `kerasopt.pretraining.RBM`), as are the next five.
+        persistent: passed to every RBM.
+        n_chains: passed to every RBM.
+        weight_decay: passed to every RBM.
+        sparsity_target: passed to every RBM.
+        sparsity_cost: passed to every RBM.
+        monitor_fraction: passed to every RBM.
         seed: integer or None; RBM i gets `seed + i`.
 
     Example:
-        dbn = DBN([256, 256], persistent=True)
-        dbn.pretrain(x_unlabeled, epochs=10, batch_size=100)
-        clf = dbn.to_classifier(10)
-        clf.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
-        clf.fit(x_labeled, y_labeled)
+        >>> import keras, numpy as np
+        >>> x = (np.random.default_rng(0).uniform(size=(64, 6)) < 0.5).astype("float32")
+        >>> from kerasopt.pretraining import DBN
+        >>> dbn = DBN([5, 3], seed=0)
+        >>> _ = dbn.pretrain(x, epochs=1, batch_size=16, verbose=0)
+        >>> clf = dbn.to_classifier(2)  # sigmoid layers holding the RBMs' weights, fresh softmax
+        >>> [layer.units for layer in clf.layers]
+        [5, 3, 2]
+        >>> bool(np.array_equal(clf.layers[0].kernel.numpy(), dbn.rbms[0].kernel.numpy()))
+        True
+
+    References:
+        Hinton, Osindero & Teh, "A fast learning algorithm for deep belief nets", Neural
+        Computation 18(7), 2006; Hinton & Salakhutdinov, "Reducing the Dimensionality of Data
+        with Neural Networks", Science 313, 2006.
     """
 
     def __init__(
@@ -108,7 +123,8 @@ class DBN(keras.Model):
 
         Args:
             x: training data, 2-D array (n_samples, n_visible).
-            epochs, batch_size: per RBM, passed to `fit`.
+            epochs: per RBM, passed to `fit`.
+            batch_size: per RBM, passed to `fit`.
             optimizer: a Keras optimizer (identifier, config or instance; each RBM gets a
                 fresh copy) or a list with one per RBM. Default SGD(0.05, momentum=0.5) for
                 Bernoulli RBMs and SGD(0.005, momentum=0.5) for a Gaussian first layer.

@@ -65,10 +65,12 @@ def greedy_supervised(
     cross-entropy) on the outputs of the already trained, frozen layers 0..i-1.
 
     Args:
-        x: inputs, 2-D array; y: integer labels in [0, n_classes).
+        x: inputs, 2-D array.
+        y: integer labels in [0, n_classes).
         hidden_sizes: units per hidden layer, bottom first.
         n_classes: number of classes (>= 2).
-        epochs, batch_size: per stage.
+        epochs: per stage.
+        batch_size: per stage.
         optimizer: Keras optimizer (identifier, config or instance; copied per stage).
         activation: hidden activation.
         seed: integer or None, for the Glorot-uniform initializers (layer i: seed + i).
@@ -76,6 +78,18 @@ def greedy_supervised(
 
     Returns:
         `keras.Sequential`: the trained hidden layers and the last stage's softmax layer.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.pretraining import greedy_supervised
+        >>> x = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+        >>> model = greedy_supervised(x, (x[:, 0] > 0).astype("int64"), [6, 5], n_classes=2, epochs=1, seed=0)
+        >>> [layer.units for layer in model.layers]
+        [6, 5, 2]
+
+    References:
+        Bengio, Lamblin, Popovici & Larochelle, "Greedy Layer-Wise Training of Deep Networks",
+        NeurIPS 2007.
     """
     hidden_sizes = _check_sizes(hidden_sizes)
     n_classes = check_int("n_classes", n_classes, minimum=2)
@@ -125,7 +139,8 @@ def stacked_autoencoder(
     Args:
         x: inputs, 2-D array.
         hidden_sizes: units per encoder layer, bottom first.
-        epochs, batch_size: per layer.
+        epochs: per layer.
+        batch_size: per layer.
         optimizer: Keras optimizer (identifier, config or instance; copied per layer).
         activation: encoder activation.
         noise: masking fraction in [0, 1).
@@ -135,6 +150,19 @@ def stacked_autoencoder(
 
     Returns:
         `keras.Sequential` of the trained encoder layers (plus the softmax layer).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.pretraining import stacked_autoencoder
+        >>> x = np.random.default_rng(0).uniform(size=(32, 6)).astype("float32")
+        >>> encoder = stacked_autoencoder(x, [4, 3], epochs=1, noise=0.2, seed=0)
+        >>> encoder.predict(x[:2], verbose=0).shape
+        (2, 3)
+
+    References:
+        Bengio et al., "Greedy Layer-Wise Training of Deep Networks", NeurIPS 2007; Vincent,
+        Larochelle, Bengio & Manzagol, "Extracting and Composing Robust Features with Denoising
+        Autoencoders", ICML 2008.
     """
     hidden_sizes = _check_sizes(hidden_sizes)
     check_int("epochs", epochs, minimum=1)

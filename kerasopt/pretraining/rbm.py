@@ -111,6 +111,24 @@ class RBM(keras.Model):
     free energy; a growing gap signals overfitting, Hinton 2010 sec. 6). Under PCD the
     hidden sample behind `reconstruction_error` reuses the uniform noise of the chains'
     new hidden sample (it serves monitoring only, so the update is unchanged).
+
+    Example:
+        `RBM` is the shared base; use one of its two subclasses:
+
+        >>> from kerasopt.pretraining import RBM, BernoulliRBM, GaussianBernoulliRBM
+        >>> issubclass(BernoulliRBM, RBM), issubclass(GaussianBernoulliRBM, RBM)
+        (True, True)
+        >>> BernoulliRBM(0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `n_hidden` must be an integer >= 1. Received: n_hidden=0
+
+    References:
+        Hinton, "Training Products of Experts by Minimizing Contrastive Divergence", Neural
+        Computation 14(8), 2002; Tieleman, "Training Restricted Boltzmann Machines using
+        Approximations to the Likelihood Gradient", ICML 2008; Hinton, "A Practical Guide to
+        Training Restricted Boltzmann Machines", UTML TR 2010-003; Goodfellow et al., Deep
+        Learning, sec. 20.2.
     """
 
     _tracks_pseudo_likelihood = False
@@ -531,10 +549,23 @@ class BernoulliRBM(RBM):
     arguments.
 
     Example:
-        rbm = BernoulliRBM(256, persistent=True, n_chains=100)
-        rbm.compile(optimizer=keras.optimizers.SGD(0.05, momentum=0.5))
-        rbm.fit(x, epochs=10, batch_size=100, validation_data=(x_val,))
-        features = rbm.transform(x)
+        >>> import keras, numpy as np
+        >>> x = (np.random.default_rng(0).uniform(size=(64, 6)) < 0.5).astype("float32")
+        >>> from kerasopt.pretraining import BernoulliRBM
+        >>> rbm = BernoulliRBM(4, persistent=True, n_chains=8, seed=0)
+        >>> rbm.compile(optimizer=keras.optimizers.SGD(0.05))
+        >>> history = rbm.fit(x, epochs=2, batch_size=16, verbose=0, fused=True)
+        >>> sorted(history.history)
+        ['free_energy', 'pseudo_log_likelihood', 'reconstruction_error']
+        >>> rbm.transform(x).shape  # hidden probabilities
+        (64, 4)
+
+    References:
+        Hinton, "Training Products of Experts by Minimizing Contrastive Divergence", Neural
+        Computation 14(8), 2002; Tieleman, "Training Restricted Boltzmann Machines using
+        Approximations to the Likelihood Gradient", ICML 2008; Hinton, "A Practical Guide to
+        Training Restricted Boltzmann Machines", UTML TR 2010-003; Goodfellow et al., Deep
+        Learning, sec. 20.2.
     """
 
     _tracks_pseudo_likelihood = True
@@ -570,6 +601,23 @@ class GaussianBernoulliRBM(RBM):
     Use a learning rate one or two orders of magnitude below the Bernoulli one. No
     pseudo-likelihood is logged (bit flips are meaningless for real values). See `RBM` for
     the arguments.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.pretraining import GaussianBernoulliRBM
+        >>> x = np.random.default_rng(0).normal(size=(64, 6)).astype("float32")  # standardized data
+        >>> rbm = GaussianBernoulliRBM(4, seed=0)
+        >>> rbm.compile(optimizer=keras.optimizers.SGD(0.005))
+        >>> _ = rbm.fit(x, epochs=1, batch_size=16, verbose=0)
+        >>> tuple(rbm.gibbs(x[:2], steps=1).shape)
+        (2, 6)
+
+    References:
+        Hinton, "Training Products of Experts by Minimizing Contrastive Divergence", Neural
+        Computation 14(8), 2002; Tieleman, "Training Restricted Boltzmann Machines using
+        Approximations to the Likelihood Gradient", ICML 2008; Hinton, "A Practical Guide to
+        Training Restricted Boltzmann Machines", UTML TR 2010-003; Goodfellow et al., Deep
+        Learning, sec. 20.2.
     """
 
     def _visible_mean(self, logits):

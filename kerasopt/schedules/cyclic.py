@@ -22,6 +22,18 @@ class CyclicLR(keras.optimizers.schedules.LearningRateSchedule):
         step_size: half a cycle in steps, an integer >= 1 (Smith: 2-10 epochs' worth).
         mode: "triangular", "triangular2" or "exp_range".
         gamma: decay per step of the amplitude in "exp_range", in (0, 1].
+
+    Example:
+        >>> from kerasopt.schedules import CyclicLR
+        >>> lr = CyclicLR(min_lr=0.1, max_lr=0.5, step_size=2)
+        >>> [round(float(lr(step)), 4) for step in range(6)]
+        [0.1, 0.3, 0.5, 0.3, 0.1, 0.3]
+        >>> half = CyclicLR(0.1, 0.5, 2, mode="triangular2")
+        >>> round(float(half(6)), 4)  # second peak: half the amplitude
+        0.3
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017, sec. 3.1.
     """
 
     MODES = ("triangular", "triangular2", "exp_range")

@@ -19,6 +19,15 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
         initial_learning_rate: eps_0, a number >= 0.
         final_learning_rate: eps_tau, a number >= 0 (the course suggests about eps_0 / 100).
         decay_steps: tau, an integer >= 1.
+
+    Example:
+        >>> from kerasopt.schedules import LinearDecay
+        >>> lr = LinearDecay(initial_learning_rate=1.0, final_learning_rate=0.1, decay_steps=10)
+        >>> [round(float(lr(step)), 4) for step in (0, 5, 10, 20)]
+        [1.0, 0.55, 0.1, 0.1]
+
+    References:
+        Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.3.1.
     """
 
     def __init__(self, initial_learning_rate, final_learning_rate, decay_steps):

@@ -27,6 +27,16 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
         pct_start: fraction of the steps spent rising, in (0, 1).
         div_factor: `max_lr / initial rate`, >= 1.
         final_div_factor: `initial rate / final rate`, >= 1.
+
+    Example:
+        >>> from kerasopt.schedules import OneCycle
+        >>> lr = OneCycle(max_lr=1.0, total_steps=10, pct_start=0.3, div_factor=25.0, final_div_factor=1e4)
+        >>> round(float(lr(0)), 6), round(float(lr(3)), 6), round(float(lr(10)), 8)  # 1/25, peak, 1/25/1e4
+        (0.04, 1.0, 4e-06)
+
+    References:
+        Smith & Topin, "Super-Convergence: Very Fast Training of Neural Networks Using Large
+        Learning Rates", 2018 (arXiv:1708.07120); Smith, arXiv:1803.09820, 2018.
     """
 
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):

@@ -19,6 +19,16 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
         initial_learning_rate: rate for steps [0, steps_per_drop), a number >= 0.
         drop: the factor applied at each drop, in (0, 1].
         steps_per_drop: steps between drops, an integer >= 1.
+
+    Example:
+        >>> from kerasopt.schedules import StepDecay
+        >>> lr = StepDecay(initial_learning_rate=0.1, drop=0.5, steps_per_drop=10)
+        >>> [round(float(lr(step)), 4) for step in (0, 9, 10, 25)]
+        [0.1, 0.1, 0.05, 0.025]
+
+    References:
+        Krizhevsky et al., NeurIPS 2012; He et al., "Deep Residual Learning for Image
+        Recognition", CVPR 2016.
     """
 
     def __init__(self, initial_learning_rate, drop, steps_per_drop):

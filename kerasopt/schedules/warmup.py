@@ -21,6 +21,16 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
         schedule_or_value: a `LearningRateSchedule` or a constant rate (number >= 0).
         warmup_steps: length of the ramp, an integer >= 0 (0 means no warm-up).
         start: the rate at step 0, a number >= 0.
+
+    Example:
+        >>> from kerasopt.schedules import Warmup
+        >>> lr = Warmup(0.1, warmup_steps=4)
+        >>> [round(float(lr(step)), 4) for step in (0, 2, 4, 10)]
+        [0.0, 0.05, 0.1, 0.1]
+
+    References:
+        Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017
+        (arXiv:1706.02677).
     """
 
     def __init__(self, schedule_or_value, warmup_steps, start=0.0):

@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasopt import diagnostics
+from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int, check_range
 from kerasopt.second_order import line_search
 
@@ -129,7 +130,15 @@ class Objective:
 
 @dataclasses.dataclass
 class OptimizeResult:
-    """What a second-order run returns (also stored on `History.convergence` by `fit`)."""
+    """What a second-order run returns (also stored on `History.convergence` by `fit`).
+
+    Example:
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum(w ** 2), np.ones(3))
+        >>> isinstance(result, so.OptimizeResult), result.converged, float(result.fun)
+        (True, True, 0.0)
+    """
 
     x: np.ndarray
     fun: float
@@ -170,7 +179,24 @@ _FIT_MESSAGE = (
 )
 
 
+STOPPING_ARGS = """
+gtol: stop when the gradient's infinity norm is at most this (default 1e-5).
+ftol: stop when the relative loss change of an iteration is at most this (default 2.2e-9,
+    as SciPy's L-BFGS-B; 0 disables the test).
+"""
+
+LINE_SEARCH_ARGS = """
+c1: sufficient-decrease constant of the strong-Wolfe line search, 0 < c1 < c2 (default 1e-4).
+max_line_search_evaluations: trial points per line search (and per fallback; default 20).
+"""
+
+C2_ARG = """
+c2: curvature constant of the strong-Wolfe line search, c1 < c2 < 1 (default 0.9).
+"""
+
+
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS)
 class SecondOrderOptimizer(keras.optimizers.Optimizer):
     """Base class: a Keras optimizer that `kerasopt.second_order.fit` drives.
 
@@ -179,9 +205,23 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
     `kerasopt.second_order.fit`. TensorFlow backend only.
 
     Args:
-        gtol: stop when the gradient's infinity norm is at most this.
-        ftol: stop when the relative loss change of an iteration is at most this.
+        {{stopping}}
         max_parameters: the largest parameter count accepted (dense methods), or None.
+
+    Example:
+        The base class refuses Keras' minibatch `model.fit` at once:
+
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> issubclass(so.LBFGS, so.SecondOrderOptimizer)
+        True
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.LBFGS(), loss="mse")
+        >>> try:
+        ...     model.fit(np.ones((4, 1)), np.ones((4, 1)), verbose=0)
+        ... except RuntimeError as error:
+        ...     print("second_order.fit" in str(error))
+        True
     """
 
     _max_parameters_hint = ""
@@ -233,12 +273,14 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
         raise NotImplementedError
 
 
+@shared_docs(line_search=LINE_SEARCH_ARGS, c2=C2_ARG)
 class LineSearchOptimizer(SecondOrderOptimizer):
     """A method that picks a direction and step along it with the shared strong-Wolfe search.
 
     Args:
-        c1, c2: the Wolfe constants (0 < c1 < c2 < 1).
-        max_line_search_evaluations: trial points per line search (and per fallback).
+        {{line_search}}
+        {{c2}}
+        **kwargs: the base class's arguments (`gtol`, `ftol`, `max_parameters`).
     """
 
     def __init__(self, c1=1e-4, c2=0.9, max_line_search_evaluations=20, **kwargs):

@@ -10,17 +10,35 @@ Memory O(n^2): models with more than `max_parameters` parameters are refused.
 import keras
 import tensorflow as tf
 
-from kerasopt.second_order._core import LineSearchOptimizer
+from kerasopt._docs import shared_docs
+from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS, line_search=LINE_SEARCH_ARGS, c2=C2_ARG)
 class BFGS(LineSearchOptimizer):
     """BFGS: H_{k+1} = (I - rho s y^T) H_k (I - rho y s^T) + rho s s^T, rho = 1 / y^T s.
 
     Args:
         max_parameters: the largest parameter count accepted (the n x n matrix); above it
             use `LBFGS` or `Newton(solver="cg")`.
-        gtol, ftol, c1, c2, max_line_search_evaluations: see `LBFGS`.
+
+    Keyword Args:
+        {{stopping}}
+        {{line_search}}
+        {{c2}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="bfgs")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 6.1.
     """
 
     def __init__(self, max_parameters=4096, name="bfgs", **kwargs):

@@ -11,11 +11,18 @@ N&W's interpolation (eq. 3.60).
 import keras
 import tensorflow as tf
 
+from kerasopt._docs import shared_docs
 from kerasopt._validation import check_choice, check_int
-from kerasopt.second_order._core import LineSearchOptimizer, first_step
+from kerasopt.second_order._core import (
+    LINE_SEARCH_ARGS,
+    STOPPING_ARGS,
+    LineSearchOptimizer,
+    first_step,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS, line_search=LINE_SEARCH_ARGS)
 class ConjugateGradient(LineSearchOptimizer):
     """Nonlinear conjugate gradients d_k = -g_k + beta_k d_{k-1}.
 
@@ -26,7 +33,22 @@ class ConjugateGradient(LineSearchOptimizer):
             n iterations (n = number of parameters). Powell's test restarts in between.
         c2: curvature constant of the line search (default 0.1); a tiny value (1e-10) makes
             it an exact line search.
-        gtol, ftol, c1, max_line_search_evaluations: see `LBFGS`.
+
+    Keyword Args:
+        {{stopping}}
+        {{line_search}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="cg")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 5.2.
     """
 
     def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, name="conjugate_gradient", **kwargs):

@@ -59,8 +59,10 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
 
     Args:
         model: a Keras model compiled with a `kerasopt.second_order` optimizer.
-        x, y, sample_weight: in-memory training data, or `x` a finite `tf.data.Dataset` of
-            `(x, y)` / `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
+        x: in-memory training inputs, or a finite `tf.data.Dataset` of `(x, y)` /
+            `(x, y, sample_weight)` batches (then `y` and `sample_weight` are None).
+        y: in-memory targets.
+        sample_weight: in-memory per-example weights, or None.
         max_iterations: iterations (reported to callbacks as one epoch of one step each, or
             one epoch per `steps_per_execution` iterations).
         validation_data: `(x_val, y_val[, sample_weight])` or a dataset, evaluated after every
@@ -71,6 +73,17 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
 
     Returns:
         The Keras `History`; `history.convergence` is the run's `OptimizeResult`.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> x = np.linspace(-1, 1, 16).reshape(-1, 1).astype("float32")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.BFGS(), loss="mse")
+        >>> history = so.fit(model, x, 3 * x, max_iterations=20, verbose=0,
+        ...                  callbacks=[keras.callbacks.EarlyStopping(monitor="loss", patience=2)])
+        >>> history.convergence.converged, round(float(model.layers[0].kernel.numpy()[0, 0]), 4)
+        (True, 3.0)
     """
     require_tensorflow("kerasopt.second_order.fit")
     if not isinstance(model, keras.Model):

@@ -10,11 +10,13 @@ newest pair (eq. 7.20); steps come from the shared strong-Wolfe line search.
 import keras
 import tensorflow as tf
 
+from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int
-from kerasopt.second_order._core import LineSearchOptimizer
+from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS, line_search=LINE_SEARCH_ARGS, c2=C2_ARG)
 class LBFGS(LineSearchOptimizer):
     """L-BFGS with the two-loop recursion (Nocedal & Wright, Algorithm 7.4).
 
@@ -23,9 +25,27 @@ class LBFGS(LineSearchOptimizer):
 
     Args:
         history: number of curvature pairs kept (m).
-        gtol, ftol: convergence tests (gradient infinity norm, relative loss change).
-        c1, c2: strong Wolfe constants of the line search.
-        max_line_search_evaluations: trial points per line search.
+        {{c2}}
+
+    Keyword Args:
+        {{stopping}}
+        {{line_search}}
+
+    Example:
+        Least squares y = 2x + 1 fit by full-batch L-BFGS through `kerasopt.second_order.fit`:
+
+        >>> import keras, numpy as np
+        >>> import kerasopt.second_order as so
+        >>> x = np.linspace(-1, 1, 32).reshape(-1, 1).astype("float32")
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer=so.LBFGS(), loss="mse")
+        >>> history = so.fit(model, x, 2 * x + 1, max_iterations=50, verbose=0)
+        >>> history.convergence.converged, [round(w.item(), 3) for w in model.layers[0].get_weights()]
+        (True, [2.0, 1.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithm 7.4; Liu & Nocedal,
+        "On the limited memory BFGS method for large scale optimization", Math. Prog. 45, 1989.
     """
 
     def __init__(self, history=10, c2=0.9, name="lbfgs", **kwargs):

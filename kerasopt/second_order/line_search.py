@@ -83,16 +83,35 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     Args:
         value_and_gradient: callable mapping a flat point to `(loss, flat gradient)`
             (traced into the caller's graph).
-        x, f0, g0: the current point, its loss and gradient (flat tensors).
+        x: the current point (a flat tensor).
+        f0: the loss at `x`.
+        g0: the flat gradient at `x`.
         d: the search direction; it must be a descent direction (`g0 . d < 0`).
         alpha0: the first trial step (> 0).
-        c1, c2: the Wolfe constants, 0 < c1 < c2 < 1.
+        c1: the sufficient-decrease (Armijo) constant, 0 < c1 < c2.
+        c2: the curvature constant, c1 < c2 < 1.
         max_evaluations: trial points for the Wolfe search (and again for the fallback).
 
     Returns:
         dict with `alpha`, `f` and `g` at the accepted point (`alpha` 0 and `f0`, `g0` when
         the search failed), `evaluations` (int32) and `status` (WOLFE, APPROXIMATE_WOLFE,
         ARMIJO or FAILED).
+
+    Example:
+        For f(x) = x^2 from x = 1 along d = -1 the exact minimizer is alpha = 1; the accepted
+        step satisfies the strong Wolfe conditions:
+
+        >>> import tensorflow as tf
+        >>> from kerasopt.second_order import strong_wolfe
+        >>> fg = lambda x: (tf.reduce_sum(x ** 2), 2 * x)
+        >>> x = tf.constant([1.0], tf.float64)
+        >>> out = strong_wolfe(fg, x, *fg(x), d=tf.constant([-1.0], tf.float64), alpha0=tf.constant(0.5, tf.float64))
+        >>> alpha = float(out["alpha"])
+        >>> (1 - alpha) ** 2 <= 1 - 1e-4 * 2 * alpha, abs(-2 * (1 - alpha)) <= 0.9 * 2
+        (True, True)
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithms 3.5 and 3.6.
     """
     dtype = x.dtype
     c1 = tf.constant(c1, dtype)

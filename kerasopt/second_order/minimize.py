@@ -32,7 +32,8 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
             else in float32.
         method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
             one of the optimizer classes.
-        max_iterations, max_evaluations: budgets (None: no evaluation budget).
+        max_iterations: iteration budget.
+        max_evaluations: loss-and-gradient evaluation budget (None: no budget).
         callback: optional `callback(iteration, x, loss)` after every compiled call (x a
             NumPy array, iteration the number of iterations done); returning True stops.
         steps_per_execution: iterations per compiled call (the iteration loop and its stop
@@ -43,6 +44,16 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
     Returns:
         `OptimizeResult` with `x` (x0's shape), `fun`, `gradient_norm`, `iterations`,
         `evaluations`, `converged` and `message`.
+
+    Example:
+        Rosenbrock's function from (-1.2, 1), in float64:
+
+        >>> import numpy as np
+        >>> import kerasopt.second_order as so
+        >>> rosen = lambda w: 100 * (w[1] - w[0] ** 2) ** 2 + (1 - w[0]) ** 2
+        >>> result = so.minimize(rosen, np.array([-1.2, 1.0]), method="lbfgs", gtol=1e-9)
+        >>> result.converged, np.round(result.x, 6).tolist(), result.x.dtype
+        (True, [1.0, 1.0], dtype('float64'))
     """
     require_tensorflow("kerasopt.second_order.minimize")
     if not callable(fn):

@@ -24,9 +24,10 @@ strong-Wolfe line search along p (steepest descent if p is not a descent directi
 import keras
 import tensorflow as tf
 
+from kerasopt._docs import shared_docs
 from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.second_order import line_search
-from kerasopt.second_order._core import LineSearchOptimizer
+from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 
 
 def eigen_solve(eigenvalues, eigenvectors, g, shift):
@@ -36,6 +37,7 @@ def eigen_solve(eigenvalues, eigenvectors, g, shift):
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
+@shared_docs(stopping=STOPPING_ARGS, line_search=LINE_SEARCH_ARGS, c2=C2_ARG)
 class Newton(LineSearchOptimizer):
     """Damped Newton (Levenberg-Marquardt), dense or Newton-CG.
 
@@ -48,7 +50,24 @@ class Newton(LineSearchOptimizer):
         max_parameters: the dense solver's parameter limit.
         cg_max_iterations: inner CG iterations (None: the number of parameters).
         max_damping_trials: trial steps per iteration in the adaptive loop.
-        gtol, ftol, c1, c2, max_line_search_evaluations: see `LBFGS`.
+
+    Keyword Args:
+        {{stopping}}
+        {{line_search}}
+        {{c2}}
+
+    Example:
+        Through `minimize` (the same class drives `model.compile` + `fit`):
+
+        >>> import numpy as np, tensorflow as tf
+        >>> import kerasopt.second_order as so
+        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="newton")
+        >>> result.converged, np.round(result.x, 6).tolist()
+        (True, [3.0, 3.0])
+
+    References:
+        Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 3.4, 7.1 and 10.3
+        (Levenberg-Marquardt).
     """
 
     def __init__(self, damping=1e-3, adaptive_damping=True, solver="dense", max_parameters=2000,

@@ -20,7 +20,13 @@ from kerasopt._validation import check_choice, check_int
 
 
 class WeightsUnavailableError(RuntimeError):
-    """ImageNet weights are neither in the Keras cache nor downloadable."""
+    """ImageNet weights are neither in the Keras cache nor downloadable.
+
+    Example:
+        >>> from kerasopt.transfer import WeightsUnavailableError
+        >>> issubclass(WeightsUnavailableError, RuntimeError)  # raised by `backbone` offline, with a message
+        True
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +38,12 @@ class BackboneSpec:
     the ImageNet weights. preprocessing: what `preprocess_input` does to raw [0, 255] RGB,
     as a `kerasopt.transfer.ImagenetPreprocessing` mode ("tf": scale to [-1, 1]; "caffe":
     RGB->BGR and ImageNet mean subtraction; "none": the model rescales inside itself).
+
+    Example:
+        >>> from kerasopt.transfer import BACKBONES
+        >>> spec = BACKBONES["mobilenet_v2"]
+        >>> spec.constructor, spec.image_size, spec.preprocessing
+        ('MobileNetV2', 224, 'tf')
     """
 
     name: str
@@ -74,7 +86,17 @@ BACKBONES = {entry[0]: BackboneSpec(*entry) for entry in _ENTRIES}
 
 
 def get_spec(name):
-    """The `BackboneSpec` registered under `name`."""
+    """The `BackboneSpec` registered under `name`.
+
+    Example:
+        >>> from kerasopt.transfer import get_spec
+        >>> get_spec("resnet50").preprocessing
+        'caffe'
+        >>> get_spec("alexnet")
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `name` must be one of ...
+    """
     check_choice("name", name, tuple(BACKBONES))
     return BACKBONES[name]
 
@@ -103,6 +125,15 @@ def backbone(name, weights="imagenet", input_shape=None, alpha=None):
     Raises:
         WeightsUnavailableError: `weights="imagenet"` but the file is not cached and cannot be
             downloaded. The message says how to supply it.
+
+    Example:
+        >>> from kerasopt.transfer import backbone
+        >>> model = backbone("mobilenet", weights=None, input_shape=(32, 32, 3), alpha=0.25)
+        >>> model.output_shape  # headless: the last feature map, no pooling
+        (None, 1, 1, 256)
+
+    References:
+        Yosinski et al., "How transferable are features in deep neural networks?", NeurIPS 2014.
     """
     spec = get_spec(name)
     weights = _check_weights(weights)

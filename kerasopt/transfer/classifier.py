@@ -24,6 +24,14 @@ class ImagenetPreprocessing(keras.layers.Layer):
     mode "tf": x / 127.5 - 1 (MobileNet, MobileNetV2, ResNetV2, Xception). mode "caffe": RGB ->
     BGR, then minus the ImageNet channel means (ResNet50, VGG16). mode "none": identity (the
     EfficientNet, MobileNetV3 and ConvNeXt models rescale inside themselves).
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.transfer import ImagenetPreprocessing
+        >>> np.asarray(ImagenetPreprocessing("tf")(np.array([[0.0, 127.5, 255.0]]))).tolist()
+        [[-1.0, 0.0, 1.0]]
+        >>> np.round(np.asarray(ImagenetPreprocessing("caffe")(np.zeros((1, 3))), "float64"), 3).tolist()  # BGR minus means
+        [[-103.939, -116.779, -123.68]]
     """
 
     MODES = ("tf", "caffe", "none")
@@ -56,6 +64,19 @@ class InferenceMode(keras.layers.Wrapper):
     `backbone(x, training=False)` alone does not keep a trainable backbone's BatchNormalization
     in inference mode during `fit`. Source: Keras' transfer-learning guide (Chollet), "call the
     base model in inference mode"; Ioffe & Szegedy, 2015, for the moving statistics.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import InferenceMode
+        >>> wrapped = InferenceMode(base)
+        >>> x = np.random.default_rng(0).normal(size=(4, 8, 8, 3)).astype("float32")
+        >>> bool(np.allclose(wrapped(x, training=True), base(x, training=False)))  # BN on moving statistics
+        True
+
+    References:
+        Ioffe & Szegedy, "Batch Normalization", ICML 2015; Keras' transfer-learning guide.
     """
 
     def call(self, inputs):
@@ -85,6 +106,16 @@ def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", infer
             False (training from random initialization): the backbone is called directly, so
             its BatchNormalization layers use batch statistics while training.
         name: the model's name.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import build_classifier
+        >>> model = build_classifier(base, n_classes=3)
+        >>> probs = model.predict(np.zeros((2, 20, 30, 3), "float32"), verbose=0)  # any image size
+        >>> probs.shape, bool(np.allclose(probs.sum(axis=1), 1.0))
+        ((2, 3), True)
     """
     check_int("n_classes", n_classes, minimum=2)
     check_range("dropout", dropout, 0, 1, high_inclusive=False)

@@ -16,7 +16,16 @@ from kerasopt._validation import check_int, check_range
 
 
 def freeze(model):
-    """Make every weight of `model` non-trainable; return `model`."""
+    """Make every weight of `model` non-trainable; return `model`.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import freeze
+        >>> len(freeze(base).trainable_weights)
+        0
+    """
     model.trainable = False
     return model
 
@@ -35,6 +44,15 @@ def unfreeze(model, top_n_layers=None, from_layer=None):
 
     Every other layer, and every BatchNormalization layer, ends up non-trainable. Returns the
     names of the layers made trainable that own weights.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import freeze, unfreeze
+        >>> _ = freeze(base)
+        >>> unfreeze(base, top_n_layers=2)  # BatchNormalization stays frozen
+        ['conv']
     """
     if (top_n_layers is None) == (from_layer is None):
         raise ValueError(
@@ -62,7 +80,18 @@ def unfreeze(model, top_n_layers=None, from_layer=None):
 
 
 def unfreeze_fraction(model, fraction):
-    """`unfreeze(model, top_n_layers=round(fraction * len(model.layers)))`; fraction in [0, 1]."""
+    """`unfreeze(model, top_n_layers=round(fraction * len(model.layers)))`; fraction in [0, 1].
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import unfreeze_fraction
+        >>> unfreeze_fraction(base, 0.5)  # the top half of 2 layers is "bn", which stays frozen
+        []
+        >>> unfreeze_fraction(base, 1.0)
+        ['conv']
+    """
     check_range("fraction", fraction, 0, 1)
     return unfreeze(model, top_n_layers=round(fraction * len(model.layers)))
 
@@ -74,6 +103,19 @@ def discriminative_optimizer(model, backbone, head_optimizer, backbone_optimizer
     Give the backbone a smaller learning rate (ULMFiT's discriminative fine-tuning). Variables
     are matched by the end of their `variable.path` ("<layer name>/<variable name>", one
     regular expression), so the optimizer serializes with the model and loads back.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+        ...                          keras.layers.BatchNormalization(name="bn")], name="base")
+        >>> from kerasopt.transfer import build_classifier, discriminative_optimizer
+        >>> model = build_classifier(base, n_classes=2)
+        >>> opt = discriminative_optimizer(model, base, keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-4))
+        >>> type(opt).__name__
+        'MultiOptimizer'
+
+    References:
+        Howard & Ruder, "Universal Language Model Fine-tuning for Text Classification", ACL 2018.
     """
     model_variables = {id(v) for v in model.weights}
     if not all(id(v) in model_variables for v in backbone.weights):

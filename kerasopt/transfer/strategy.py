@@ -32,6 +32,12 @@ class FineTuneStrategy:
     in phase 1. finetune_learning_rate: peak rate of the head in phase 2 (after warm-up).
     backbone_lr_factor: the backbone's phase-2 rate is finetune_learning_rate times this.
     warmup_fraction: share of phase-2 steps spent warming up linearly before cosine decay.
+
+    Example:
+        >>> from kerasopt.transfer import FineTuneStrategy
+        >>> plan = FineTuneStrategy("custom", unfreeze_fraction=0.2, epochs_head=2, epochs_finetune=3)
+        >>> plan.fine_tunes, plan.backbone_lr_factor
+        (True, 0.1)
     """
 
     name: str
@@ -88,6 +94,17 @@ def choose_strategy(similarity="similar", n_train=None, large_threshold=LARGE_DA
         large_threshold: size from which a dataset counts as large.
         table: a replacement for `TABLE` ((similarity, size) -> preset name or FineTuneStrategy).
         **overrides: FineTuneStrategy fields to replace (e.g. epochs_finetune=0).
+
+    Example:
+        >>> from kerasopt.transfer import choose_strategy
+        >>> choose_strategy("similar", n_train=245).name, choose_strategy("different", n_train=50_000).name
+        ('top', 'many')
+        >>> choose_strategy("similar", n_train=245, epochs_finetune=0).fine_tunes
+        False
+
+    References:
+        The course's transfer-learning table (similar/different to ImageNet x small/large data);
+        Yosinski et al., NeurIPS 2014.
     """
     check_choice("similarity", similarity, ("similar", "different"))
     n_train = check_int("n_train", n_train, minimum=1)
@@ -102,6 +119,12 @@ def choose_strategy(similarity="similar", n_train=None, large_threshold=LARGE_DA
 
 
 def preset(name, **overrides):
-    """The preset `name` ("head", "top", "several", "many") with `overrides` applied."""
+    """The preset `name` ("head", "top", "several", "many") with `overrides` applied.
+
+    Example:
+        >>> from kerasopt.transfer import preset
+        >>> preset("several").unfreeze_fraction, preset("head", epochs_head=2).epochs_head
+        (0.3, 2)
+    """
     check_choice("name", name, tuple(PRESETS))
     return dataclasses.replace(PRESETS[name], **overrides)
