@@ -21,6 +21,11 @@ class BFGS(LineSearchOptimizer):
         max_parameters: the largest parameter count accepted (the n x n matrix); above it
             use `LBFGS` or `Newton(solver="cg")`.
         gtol, ftol, c1, c2, max_line_search_evaluations: see `LBFGS`.
+
+    Curvature state: the inverse-Hessian matrix lives only for one `fit` / `minimize` call.
+    A second `fit` on the same model, or a `fit` after `model.save` and
+    `keras.models.load_model`, starts again from H_0 = I (its first step is along -g);
+    `model.save` stores the configuration and the `iterations` counter, not the matrix.
     """
 
     def __init__(self, max_parameters=4096, name="bfgs", **kwargs):

@@ -26,11 +26,16 @@ class ConjugateGradient(LineSearchOptimizer):
             n iterations (n = number of parameters). Powell's test restarts in between.
         c2: curvature constant of the line search (default 0.1); a tiny value (1e-10) makes
             it an exact line search.
-        gtol, ftol, c1, max_line_search_evaluations: see `LBFGS`.
+        ftol: relative-loss-change stop; default 0 (off), as in SciPy's CG, which stops on
+            the gradient test alone. With L-BFGS-B's 2.2e-9 it stopped 100-D Rosenbrock
+            (from the standard start) at a max error of 4.3e-4 after a short step, where
+            SciPy's CG reaches 2.3e-5; with the gradient test alone it reaches 9e-8.
+        gtol, c1, max_line_search_evaluations: see `LBFGS`.
     """
 
-    def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, name="conjugate_gradient", **kwargs):
-        super().__init__(c2=c2, name=name, **kwargs)
+    def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, ftol=0.0, name="conjugate_gradient",
+                 **kwargs):
+        super().__init__(c2=c2, ftol=ftol, name=name, **kwargs)
         self.beta = check_choice("beta", beta, ("polak_ribiere", "fletcher_reeves"))
         self.restart = None if restart is None else check_int("restart", restart, 1)
 
