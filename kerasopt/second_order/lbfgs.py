@@ -117,17 +117,26 @@ class LBFGS(LineSearchOptimizer):
         state["count"].assign(0)
 
     def direction(self, objective, state, g):
-        s, y, rho = state["s"], state["y"], state["rho"]
-        q = g
-        alphas = [None] * self.history
-        # Pairs are stored oldest first; unused slots have rho = 0 and contribute nothing.
-        for i in reversed(range(self.history)):
-            alphas[i] = rho[i] * tf.reduce_sum(s[i] * q)
-            q = q - alphas[i] * y[i]
-        r = state["gamma"] * q
-        for i in range(self.history):
+        s, y, rho = state["s"].read_value(), state["y"].read_value(), state["rho"].read_value()
+        m = self.history
+        # The two loops as tf.while_loops (not unrolled: an unrolled history of 10 doubled the
+        # time to trace and optimize the compiled iteration). Pairs are stored oldest first;
+        # unused slots have rho = 0 and contribute nothing.
+
+        def newest_first(i, q, alphas):
+            j = m - 1 - i
+            alpha = rho[j] * tf.reduce_sum(s[j] * q)
+            return i + 1, q - alpha * y[j], alphas.write(j, alpha)
+
+        _, q, alphas = tf.while_loop(lambda i, *_: i < m, newest_first,
+                                     (tf.constant(0), g, tf.TensorArray(g.dtype, size=m)))
+        alphas = alphas.stack()
+
+        def oldest_first(i, r):
             beta = rho[i] * tf.reduce_sum(y[i] * r)
-            r = r + s[i] * (alphas[i] - beta)
+            return i + 1, r + s[i] * (alphas[i] - beta)
+
+        _, r = tf.while_loop(lambda i, _: i < m, oldest_first, (tf.constant(0), state["gamma"] * q))
         first = tf.equal(state["count"], 0)
         alpha0 = tf.where(first, 1.0 / tf.maximum(tf.norm(g), 1e-12), tf.ones([], g.dtype))
         return -r, alpha0
