@@ -283,7 +283,7 @@ def _markdown(results, info):
               "iterations to the target. kerasopt runs "
               + ", ".join(f"{r['iterations_per_call']} ({r['problem'].split(',')[0]})" for r in results)
               + " iterations per compiled call and is stopped after the first call that reaches the target "
-              "(the evaluations of that whole call count). Times: fastest of {results[0]['repeats']} runs per side."]
+              f"(the evaluations of that whole call count). Times: fastest of {results[0]['repeats']} runs per side."]
     lines += ["", f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
               f"{info['tensorflow']}, Keras {info['keras']}, SciPy {info['scipy']}; 1-minute load average at the "
               f"start {info['load_average_at_start'][0]:.1f}."]
