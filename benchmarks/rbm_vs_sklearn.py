@@ -23,7 +23,7 @@ Digits has 1,797 rows: with batch 64 the last batch holds 5 rows, and scikit-lea
 that batch's negative phase by chains / rows (64 / 5), which pulls its pseudo-log-likelihood
 down. The digits case therefore also runs on the first 1,792 rows (28 equal full batches).
 
-    python -m benchmarks.rbm_vs_sklearn            # MNIST scale + digits, ~5 min
+    python -m benchmarks.rbm_vs_sklearn --repeats 2  # MNIST scale + digits (both readings), ~12 min
     python -m benchmarks.rbm_vs_sklearn --epochs 3 # quicker
     python -m benchmarks.rbm_vs_sklearn --only digits --epochs 1 --pll-seeds 1 --out /tmp/rbm  # smoke test
 """
