@@ -124,8 +124,9 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
         bounds = check_bounds(optimizer.bounds, objective.size, objective.dtype, "bounds")
     # The compiled functions are cached on the optimizer for this model, its compiled loss and
     # its variables: a second `fit` (same shapes) does not retrace.
-    cache_key = ("fit", id(model), id(getattr(model, "_compile_loss", None)),
-                 tuple(id(v) for v in objective.variables))
+    # The key holds the model and its compiled-loss object themselves (not their ids, which a
+    # later object could reuse); the variables are held by the cached objective.
+    cache_key = ("fit", model, getattr(model, "_compile_loss", None), tuple(id(v) for v in objective.variables))
     train_metrics = getattr(model, "_compile_metrics", None) is not None
     steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
     jit_compile = bool(model.jit_compile) and dataset is None

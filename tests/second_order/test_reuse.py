@@ -136,3 +136,14 @@ def test_unsupported_keras_arguments_are_refused_by_name(cls, argument, value):
 def test_default_keras_arguments_are_accepted_and_round_trip():
     optimizer = LBFGS(clipnorm=None, use_ema=False, weight_decay=None)
     assert LBFGS.from_config(optimizer.get_config()).get_config() == optimizer.get_config()
+
+
+def test_recompiling_with_another_loss_retraces_for_that_loss():
+    x, y = _data()
+    optimizer = LBFGS()
+    model = _model(optimizer)
+    fit(model, x, y, max_iterations=2, verbose=0)
+    model.compile(optimizer=optimizer, loss="mae")
+    history = fit(model, x, y, max_iterations=2, verbose=0)
+    mae = float(np.mean(np.abs(model.predict(x, verbose=0) - y)))
+    np.testing.assert_allclose(history.history["loss"][-1], mae, rtol=1e-5)
