@@ -98,9 +98,10 @@ class CurriculumSampler:
         repeats = math.ceil(self.n / len(pool))
         return np.concatenate([rng.permutation(pool) for _ in range(repeats)])[: self.n]
 
-    def py_dataset(self, x, y, **kwargs):
-        """A `keras.utils.PyDataset` of (x, y) batches that follows this sampler, epoch by epoch."""
-        return CurriculumPyDataset(self, x, y, **kwargs)
+    def py_dataset(self, x, y, initial_epoch=0, **kwargs):
+        """A `keras.utils.PyDataset` of (x, y) batches that follows this sampler, epoch by epoch
+        (pass `fit`'s `initial_epoch` when resuming)."""
+        return CurriculumPyDataset(self, x, y, initial_epoch, **kwargs)
 
     def tf_dataset(self, x, y, epochs):
         """`tf.data.Dataset` of the batches of epochs 0 .. epochs-1, in order (TensorFlow only).
@@ -129,15 +130,20 @@ def _check_arrays(x, y, n):
 
 
 class CurriculumPyDataset(keras.utils.PyDataset):
-    """In-memory (x, y) batches following a `CurriculumSampler`; advances one epoch per
-    `on_epoch_end`. Made by `CurriculumSampler.py_dataset`."""
+    """In-memory (x, y) batches following a `CurriculumSampler`. Made by `CurriculumSampler.py_dataset`.
 
-    def __init__(self, sampler, x, y, **kwargs):
+    Keras calls `on_epoch_begin` once at the start of every training epoch (and
+    `on_epoch_end` also when it sets up the data, so that hook is not counted): epoch t of
+    `fit` trains on `sampler.epoch_indices(initial_epoch + t)`. Keras may shuffle the order
+    of the batches within an epoch (`fit(shuffle=True)`); their content does not change.
+    """
+
+    def __init__(self, sampler, x, y, initial_epoch=0, **kwargs):
         super().__init__(**kwargs)
         _check_arrays(x, y, sampler.n)
         self.sampler, self.x, self.y = sampler, np.asarray(x), np.asarray(y)
-        self.epoch = 0
-        self._indices = sampler.epoch_indices(0)
+        self.epoch = check_int("initial_epoch", initial_epoch, minimum=0) - 1
+        self._indices = sampler.epoch_indices(self.epoch + 1)
 
     def __len__(self):
         return self.sampler.steps_per_epoch
@@ -146,6 +152,6 @@ class CurriculumPyDataset(keras.utils.PyDataset):
         idx = self._indices[index * self.sampler.batch_size: (index + 1) * self.sampler.batch_size]
         return self.x[idx], self.y[idx]
 
-    def on_epoch_end(self):
+    def on_epoch_begin(self):
         self.epoch += 1
         self._indices = self.sampler.epoch_indices(self.epoch)

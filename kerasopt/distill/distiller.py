@@ -8,17 +8,12 @@ import keras
 from keras import ops
 
 from kerasopt._validation import check_choice, check_instance, check_positive, check_range
+from kerasopt.distill._base import FixedLossModel, num_replicas
 from kerasopt.distill.losses import OUTPUTS, distillation_terms
 
 
-def _num_replicas():
-    import tensorflow as tf
-
-    return tf.distribute.get_strategy().num_replicas_in_sync
-
-
 @keras.saving.register_keras_serializable(package="kerasopt")
-class Distiller(keras.Model):
+class Distiller(FixedLossModel):
     """Train `student` on alpha · CE(labels) + (1 − alpha) · T² · KL(teacher_T ‖ student_T).
 
     Hinton et al. 2015 (sec. 2) transfer what a large model (or an ensemble) knows to a small
@@ -80,19 +75,10 @@ class Distiller(keras.Model):
         self.teacher_outputs = teacher_outputs
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
+        self.built = student.built and teacher.built
 
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
-
-    def compile(self, optimizer="rmsprop", metrics=None, **kwargs):
-        """`keras.Model.compile` without a `loss` (the Distiller's loss is fixed)."""
-        if kwargs.get("loss") is not None:
-            raise ValueError(
-                "Argument `loss` must be None: the Distiller's loss is alpha * CE + (1 - alpha) * T^2 * KL. "
-                f"Received: loss={kwargs['loss']!r}"
-            )
-        kwargs.pop("loss", None)
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def _loss(self, x, y, sample_weight, training):
         teacher = self.teacher(x, training=False)
@@ -109,6 +95,11 @@ class Distiller(keras.Model):
         self.distillation_loss_tracker.update_state(scaled_kl, sample_weight=batch)
         return loss, student
 
+    @property
+    def trained_weights(self):
+        """The student's trainable weights."""
+        return self.student.trainable_weights
+
     def train_step(self, data):
         import tensorflow as tf
 
@@ -116,8 +107,8 @@ class Distiller(keras.Model):
         with tf.GradientTape() as tape:
             loss, student = self._loss(x, y, sample_weight, training=True)
             # Gradients are summed over replicas: each one contributes its share of the mean.
-            loss = self.optimizer.scale_loss(loss / _num_replicas())
-        weights = self.student.trainable_weights
+            loss = self.optimizer.scale_loss(loss / num_replicas())
+        weights = self.trained_weights
         self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
         return self.compute_metrics(x, y, student, sample_weight)
 

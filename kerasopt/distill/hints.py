@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from kerasopt._validation import check_graph_model, check_instance
-from kerasopt.distill.distiller import _num_replicas
+from kerasopt.distill._base import FixedLossModel, num_replicas
 
 
 def _layer_output(model, argument, name):
@@ -73,7 +73,7 @@ def hint_loss(teacher_hint, regressed):
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
-class HintTrainer(keras.Model):
+class HintTrainer(FixedLossModel):
     """FitNets stage 1: train the student up to `student_layer`, plus a regressor, on a hint.
 
     Romero et al. 2015 (sec. 2.2, Algorithm 1) first pre-train the thin, deep student's
@@ -124,22 +124,16 @@ class HintTrainer(keras.Model):
         self.guided = guided
         self.hint = hint
         self.regressor = regressor
+        self.built = True
 
     def call(self, inputs, training=False):
         """The regressor's prediction of the teacher's hint."""
         return self.regressor(self.guided(inputs, training=training), training=training)
 
     @property
-    def hint_weights(self):
+    def trained_weights(self):
         """The weights this stage trains: the student's up to the guided layer, and the regressor's."""
         return self.guided.trainable_weights + self.regressor.trainable_weights
-
-    def compile(self, optimizer="rmsprop", metrics=None, **kwargs):
-        """`keras.Model.compile` without a `loss` (the hint loss is fixed)."""
-        if kwargs.get("loss") is not None:
-            raise ValueError(f"Argument `loss` must be None: the hint loss is fixed. Received: loss={kwargs['loss']!r}")
-        kwargs.pop("loss", None)
-        super().compile(optimizer=optimizer, metrics=metrics, **kwargs)
 
     def _loss(self, x, training):
         regressed = self(x, training=training)
@@ -152,8 +146,8 @@ class HintTrainer(keras.Model):
 
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
-            loss = self.optimizer.scale_loss(self._loss(x, True) / _num_replicas())
-        weights = self.hint_weights
+            loss = self.optimizer.scale_loss(self._loss(x, True) / num_replicas())
+        weights = self.trained_weights
         self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
         return self.get_metrics_result()
 
