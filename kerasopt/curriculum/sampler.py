@@ -136,6 +136,20 @@ class CurriculumPyDataset(keras.utils.PyDataset):
     `on_epoch_end` also when it sets up the data, so that hook is not counted): epoch t of
     `fit` trains on `sampler.epoch_indices(initial_epoch + t)`. Keras may shuffle the order
     of the batches within an epoch (`fit(shuffle=True)`); their content does not change.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.curriculum import CurriculumSampler, StepPacing
+        >>> sampler = CurriculumSampler([0.0, 1.0, 2.0, 3.0], StepPacing(0.5, 1), batch_size=4)
+        >>> ds = sampler.py_dataset(np.arange(4.0), np.arange(4))
+        >>> ds.on_epoch_begin(); sorted(ds[0][1].tolist())  # epoch 0: the two easiest, twice
+        [0, 0, 1, 1]
+        >>> ds.on_epoch_begin(); sorted(ds[0][1].tolist())  # epoch 1: everything
+        [0, 1, 2, 3]
+
+    References:
+        Hacohen & Weinshall 2019, "On the Power of Curriculum Learning in Training Deep
+        Networks", ICML, sec. 2.
     """
 
     def __init__(self, sampler, x, y, initial_epoch=0, **kwargs):

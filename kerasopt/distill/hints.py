@@ -67,7 +67,18 @@ def hint_regressor(student_shape, teacher_shape, name="hint_regressor"):
 
 
 def hint_loss(teacher_hint, regressed):
-    """Romero et al. 2015, eq. 3: ½ ‖u_h − r(v_g)‖² per example, averaged over the batch."""
+    """Romero et al. 2015, eq. 3: ½ ‖u_h − r(v_g)‖² per example, averaged over the batch.
+
+    `teacher_hint` (u_h) is held constant; gradients flow into `regressed` (r(v_g)).
+
+    Example:
+        >>> import numpy as np
+        >>> float(hint_loss(np.zeros((2, 3)), np.ones((2, 3))))  # ½ · 3 per example
+        1.5
+
+    References:
+        Romero et al. 2015, "FitNets: Hints for Thin Deep Nets", ICLR, sec. 2.2.
+    """
     diff = ops.reshape(regressed - ops.stop_gradient(teacher_hint), (ops.shape(regressed)[0], -1))
     return ops.mean(0.5 * ops.sum(ops.square(diff), axis=-1))
 
