@@ -113,3 +113,12 @@ def test_mismatched_arrays_are_named():
     sampler = CurriculumSampler([1.0, 2.0, 3.0], "step")
     with pytest.raises(ValueError, match=r"Arguments `x` and `y` must hold one example per score \(3\)"):
         sampler.py_dataset(np.zeros((4, 2)), np.zeros(4))
+
+
+def test_plot_curriculum_writes_a_png(tmp_path):
+    from kerasopt.plotting import plot_curriculum
+
+    path = plot_curriculum({"curriculum": ([0.5, 0.7], [0.01, 0.02]), "random": ([0.4, 0.6], [0.0, 0.03])},
+                           {"curriculum": ([0.2, 1.0], [0.0, 0.4]), "random": ([0.2, 1.0], [0.4, 0.4])},
+                           tmp_path / "c.png", title="t")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
