@@ -6,7 +6,9 @@ so `import kerasopt` is all a model that uses them needs to load.
 
 from kerasopt import (
     callbacks,
+    curriculum,
     diagnostics,
+    distill,
     ensembles,
     initializers,
     layers,
@@ -22,7 +24,9 @@ from kerasopt._version import __version__
 __all__ = [
     "__version__",
     "callbacks",
+    "curriculum",
     "diagnostics",
+    "distill",
     "ensembles",
     "initializers",
     "layers",

@@ -356,3 +356,35 @@ def plot_optimizer_tour(surfaces, trajectories, groups, path, levels=30):
             if col == 0:
                 ax.legend(fontsize=7, loc="lower left")
     return save_figure(fig, path)
+
+
+# curriculum: held-out accuracy per epoch and the pool's make-up, one line per order
+def plot_curriculum(curves, pools, path, title=None):
+    """Two panels: held-out accuracy per epoch (mean, with a ±sd band over seeds) of each
+    arm, and each arm's pool: its share of the data and the share of noisy labels in it.
+
+    curves: dict arm -> (mean list, sd list) per epoch. pools: dict arm -> (pool share list,
+    noisy share list) per epoch.
+    """
+    import numpy as np
+
+    fig, (left, right) = new_figure(1, 2, figsize=(11, 4))
+    for arm, (mean, sd) in curves.items():
+        epochs = np.arange(1, len(mean) + 1)
+        mean, sd = np.asarray(mean), np.asarray(sd)
+        (line,) = left.plot(epochs, mean, marker="o", ms=3, label=arm)
+        left.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
+    left.set_xlabel("epoch")
+    left.set_ylabel("held-out accuracy")
+    left.legend()
+    for arm, (share, noisy) in pools.items():
+        epochs = np.arange(1, len(share) + 1)
+        (line,) = right.plot(epochs, share, label=f"{arm}: pool share")
+        right.plot(epochs, noisy, ls="--", color=line.get_color(), label=f"{arm}: noisy labels in pool")
+    right.set_xlabel("epoch")
+    right.set_ylabel("share")
+    right.set_ylim(0, 1.05)
+    right.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)

@@ -8,7 +8,13 @@ from kerasopt.transfer.backbones import (
     get_spec,
 )
 from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
-from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset
+from kerasopt.transfer.data import (
+    DataUnavailableError,
+    ImageData,
+    augmentation,
+    image_dataset,
+    image_folder,
+)
 from kerasopt.transfer.finetune import (
     DeviceSetup,
     FineTuneResult,
@@ -49,6 +55,7 @@ __all__ = [
     "freeze",
     "get_spec",
     "image_dataset",
+    "image_folder",
     "preset",
     "train_finetune",
     "train_head",

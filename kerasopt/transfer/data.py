@@ -162,6 +162,40 @@ def augmentation(seed=None):
     )
 
 
+def _resizer(size):
+    def resize(image, label):
+        image = tf.image.resize(image, size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
+
+    return resize
+
+
+def _to_float(images, labels):
+    return tf.cast(images, tf.float32), labels
+
+
+def image_folder(folder, class_names, image_size=160, batch_size=32):
+    """One evaluation pipeline, not shuffled or augmented, of the images in folder/CLASS/*.
+
+    For a split that `image_dataset` does not read, e.g. a test/ folder beside train/ and
+    val/. `class_names` fixes the label of each subfolder (those of the `ImageData` the
+    model was trained on). Batches of (float32 images in [0, 255], int32 labels), decoded
+    and resized once (cached).
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    check_int("batch_size", batch_size, minimum=1)
+    if not os.path.isdir(folder):
+        raise ValueError(f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}")
+    paths, labels = _list_images(folder, list(class_names))
+    if not paths:
+        raise ValueError(
+            f"Argument `folder` must hold images in subfolders named {list(class_names)}. Received: folder={os.fspath(folder)!r}"
+        )
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(_resizer(size), num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
+    return dataset.map(_to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
 def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True):
     """Train and validation pipelines for image classification.
 
@@ -214,21 +248,15 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
             f"Received: source={source!r}"
         )
 
-    def resize(image, label):
-        image = tf.image.resize(image, size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
-
-    def to_float(images, labels):
-        return tf.cast(images, tf.float32), labels
-
+    resize = _resizer(size)
     train = train.map(resize, num_parallel_calls=AUTOTUNE).cache()
     train = train.shuffle(max(n_train, 1), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
+    train = train.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
     if augment:
         layers = augmentation(seed)
         train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
     val = val.map(resize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
-    val = val.map(to_float, num_parallel_calls=AUTOTUNE)
+    val = val.map(_to_float, num_parallel_calls=AUTOTUNE)
     return ImageData(
         train=train.prefetch(AUTOTUNE),
         val=val.prefetch(AUTOTUNE),

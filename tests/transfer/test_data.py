@@ -92,3 +92,20 @@ def test_argument_validation(small_folder, tmp_path):
     (tmp_path / "one" / "cls").mkdir(parents=True)
     with pytest.raises(ValueError, match="at least two class subfolders"):
         image_dataset(tmp_path / "one")
+
+
+def test_image_folder_reads_one_split_with_given_labels(small_folder):
+    from kerasopt.transfer import image_folder
+
+    data = image_dataset(small_folder, image_size=32, batch_size=8, augment=False)
+    # class order is the caller's: reversed names give reversed labels
+    test = image_folder(small_folder / "val", ["bees", "ants"], image_size=32, batch_size=8)
+    assert Counter(_labels(test).tolist()) == {0: 16, 1: 16}
+    labels_val = _labels(data.val)
+    np.testing.assert_array_equal(np.sort(1 - _labels(test)), np.sort(labels_val))
+    same = image_folder(small_folder / "val", data.class_names, image_size=32, batch_size=8)
+    np.testing.assert_array_equal(np.concatenate([x.numpy() for x, _ in same]), np.concatenate([x.numpy() for x, _ in data.val]))
+    with pytest.raises(ValueError, match="Argument `folder` must be an existing folder"):
+        image_folder(small_folder / "test", data.class_names)
+    with pytest.raises(ValueError, match="Argument `folder` must hold images in subfolders named"):
+        image_folder(small_folder / "val", ["wasps", "flies"])
