@@ -21,6 +21,7 @@ __all__ = [
     "plot_training_curves",
     "plot_confusion_matrix",
     "plot_optimizer_tour",
+    "plot_curriculum",
 ]
 
 
@@ -363,8 +364,23 @@ def plot_curriculum(curves, pools, path, title=None):
     """Two panels: held-out accuracy per epoch (mean, with a ±sd band over seeds) of each
     arm, and each arm's pool: its share of the data and the share of noisy labels in it.
 
-    curves: dict arm -> (mean list, sd list) per epoch. pools: dict arm -> (pool share list,
-    noisy share list) per epoch.
+    Args:
+        curves: dict arm -> (mean list, sd list) per epoch.
+        pools: dict arm -> (pool share list, noisy share list) per epoch.
+        path: the PNG file to write.
+        title: optional figure title.
+
+    Returns:
+        `path`, written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_curriculum
+        >>> curves = {"curriculum": ([0.5, 0.7], [0.01, 0.02]), "random": ([0.4, 0.6], [0.0, 0.01])}
+        >>> pools = {"curriculum": ([0.2, 1.0], [0.0, 0.4]), "random": ([1.0, 1.0], [0.4, 0.4])}
+        >>> path = plot_curriculum(curves, pools, tempfile.mkdtemp() + "/curves.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     import numpy as np
 

@@ -33,9 +33,10 @@ class Distiller(FixedLossModel):
         teacher: the `keras.Model` to imitate (not trained).
         temperature: T > 0 of the soft targets (Hinton et al. use 1 to 20; 2 to 8 is common).
         alpha: weight of the hard-label term, in [0, 1]; 1 is ordinary training.
-        student_outputs, teacher_outputs: "probabilities" (softmax outputs, the default, as
-            kerasopt's fine-tuned models and ensembles emit) or "logits". Probabilities are
-            tempered as softmax(log(p) / T).
+        student_outputs: what the student emits: "probabilities" (softmax outputs, the
+            default, as kerasopt's fine-tuned models and ensembles emit) or "logits".
+            Probabilities are tempered as softmax(log(p) / T).
+        teacher_outputs: what the teacher emits, as `student_outputs`.
 
     Example:
         >>> import numpy as np, keras

@@ -35,8 +35,9 @@ def hint_regressor(student_shape, teacher_shape, name="hint_regressor"):
     output is matched as it is).
 
     Args:
-        student_shape, teacher_shape: per-example output shapes (no batch axis): (features,)
-            or (height, width, channels).
+        student_shape: per-example output shape of the guided layer (no batch axis):
+            (features,) or (height, width, channels).
+        teacher_shape: per-example output shape of the hint layer, in the same form.
 
     Example:
         >>> r = hint_regressor((12, 12, 8), (10, 10, 32))
@@ -96,7 +97,8 @@ class HintTrainer(FixedLossModel):
     are not needed (`fit(x)`); `fit` and `evaluate` report `loss` (the hint loss).
 
     Args:
-        student, teacher: built Sequential or functional `keras.Model`s with one input.
+        student: a built Sequential or functional `keras.Model` with one input.
+        teacher: a built Sequential or functional `keras.Model` with one input.
         student_layer: name of the student's guided layer (a top-level layer).
         teacher_layer: name of the teacher's hint layer (a top-level layer).
         regressor: a `keras.Model` mapping the guided layer's output onto the hint's shape;

@@ -94,10 +94,12 @@ def distillation_loss(labels, student_outputs, teacher_outputs, temperature=4.0,
 
     Args:
         labels: integer class ids (batch,) or one-hot rows (batch, classes).
-        student_outputs, teacher_outputs: (batch, classes) outputs of the two models.
+        student_outputs: (batch, classes) outputs of the student.
+        teacher_outputs: (batch, classes) outputs of the teacher.
         temperature: T > 0.
         alpha: weight of the hard-label term, in [0, 1].
-        student_kind, teacher_kind: "probabilities" or "logits", what each model emits.
+        student_kind: "probabilities" or "logits", what the student emits.
+        teacher_kind: "probabilities" or "logits", what the teacher emits.
         sample_weight: optional per-example weights.
 
     Example:
