@@ -211,7 +211,7 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
         snapshots: None, or K >= 1: a snapshot ensemble (`kerasopt.callbacks.SnapshotEnsemble`):
             K cosine cycles from `finetune_learning_rate` down to 0 replace the warm-up/cosine
             schedule, the backbone's rate staying `backbone_lr_factor` times the head's at every
-            step; the phase's epochs are rounded up to a multiple of K (`finetune_epochs`). The
+            step; the phase's epochs are rounded up to a multiple of K (`finetune_epochs`; printed). The
             K models go to `snapshot_dir` (the manifest counts epochs from the phase's start).
             The model itself ends as the last snapshot.
         snapshot_dir: the snapshots' folder; required with `snapshots`.
@@ -225,6 +225,8 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
     if snapshots is not None and snapshot_dir is None:
         raise ValueError(f"Argument `snapshot_dir` must be a folder when `snapshots` is set. Received: snapshot_dir=None, snapshots={snapshots}")
     epochs = finetune_epochs(strategy, snapshots)
+    if epochs != strategy.epochs_finetune:
+        print(f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}.")
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
     steps_per_epoch = int(data.train.cardinality())
     if steps_per_epoch <= 0:

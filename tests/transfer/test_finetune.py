@@ -201,9 +201,8 @@ def test_random_init_baseline_trains_everything_including_batchnorm(small_folder
     data = image_dataset(small_folder, image_size=32, batch_size=16, augment=False)
     base = backbone("mobilenet", weights=None, input_shape=(32, 32, 3), alpha=0.25)
     model = build_classifier(base, 2, inference_backbone=False)
-    (tmp_path / "checkpoints").mkdir()
     strategy = FineTuneStrategy("scratch", 0.3, epochs_head=1, epochs_finetune=1)
-    history, metrics = train_scratch(model, data, strategy, tmp_path, configure_device(), verbose=0)
+    history, metrics = train_scratch(model, data, strategy, configure_device(), verbose=0)
     assert metrics["epochs"] == len(history["loss"]) == 2
     assert len(model.trainable_weights) == len(base.trainable_weights) + 2
     bn = next(layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization))
