@@ -17,7 +17,8 @@ Guarantees (against the death of the process at any instant, SIGKILL included):
 
 - RUN is never partly written: it is absent, the complete previous run, or the complete new
   run. A failed or killed run leaves RUN as it was, plus RUN.partial/ and RUN.resume/.
-- Each file of the state is written under a temporary name and renamed; `state.json` is
+- Each file is written under a temporary name (`.NAME.XXXX`) and renamed; a resume removes the
+  temporaries of the killed process. Each file of the state is written that way; `state.json` is
   written last and names the files it needs, so the state always describes one completed
   epoch whose files exist. log.csv is rewritten from that state at each epoch end, so it has
   one line per completed epoch, no duplicates after a resume.
@@ -147,6 +148,8 @@ class RunFolder:
             self.state = {"config": config, "phases": {}, "current": None}
         self.staging.mkdir(parents=True, exist_ok=True)
         self.state_path.mkdir(parents=True, exist_ok=True)
+        for folder in (self.staging, self.state_path):
+            _remove_temporaries(folder)
         write_text(self.state_path / _OWNER, str(os.getpid()))
         self._save_state()
 
@@ -243,6 +246,15 @@ class RunFolder:
         replace_path(self.staging, self.final)
         shutil.rmtree(self.state_path, ignore_errors=True)
         return self.final
+
+
+def _remove_temporaries(folder):
+    """Remove the hidden `.NAME.XXXX` temporaries a killed `atomic_path` write left in `folder`."""
+    for path in sorted(Path(folder).rglob(".*"), key=lambda p: len(p.parts)):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists():
+            path.unlink(missing_ok=True)
 
 
 def export_serving(model, path):

@@ -5,8 +5,9 @@ JPEGs at 32 px, MobileNet alpha 0.25 from the offline Keras cache, 2 head + 2 fi
 batch 4), offline (sockets refused) and with TensorFlow's op determinism on, so that an
 uninterrupted run is reproducible bit for bit. The kill comes from `KERASOPT_FAULT_POINT`
 (`kerasopt/_faults.py`): during phase 1 (after the first batch of epoch 2), during phase 2
-(same), while model.keras is written (temporary file complete, not yet renamed) and during the
-SavedModel export (same), the last one into a folder that already holds a run, with --overwrite.
+(same), while model.keras is written (temporary file complete, not yet renamed) -- one run
+killed three times, each --resume going on from the last kill -- and during the SavedModel
+export (same), into a folder that already holds a run, with --overwrite.
 
 After each kill: (a) the run folder is untouched (absent, or the earlier run byte for byte), so
 no final-named file is empty, partial or from another run; (b) `--resume` completes and its
@@ -124,20 +125,25 @@ def _same_run(reference, result):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("fault", ["head-epoch-2", "finetune-epoch-2", "write:model.keras"])
-def test_kill_then_resume_equals_a_straight_run(tiny, straight, fault):
-    out = tiny / fault.replace(":", "_")
-    killed = recipe(tiny, out, fault=fault)
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
-    assert not out.exists()  # (a) nothing final-named exists yet
-    assert (tiny / f"{out.name}.partial").is_dir() and (tiny / f"{out.name}.resume" / "state.json").is_file()
-    assert len(caches(tiny)) == 1  # the killed run's Keras cache copy ...
-    again = recipe(tiny, out)
-    assert again.returncode == 2 and "--resume" in again.stderr  # an interrupted run is not overwritten silently
+def test_kills_in_phase_1_in_phase_2_and_in_model_keras_then_resume_equals_a_straight_run(tiny, straight):
+    """One run killed three times, each `--resume` going on from where the last one stopped: in
+    epoch 2 of phase 1, in epoch 2 of phase 2, and while model.keras is written."""
+    out = tiny / "killed"
+    expected_state = {"head-epoch-2": ("head", 1), "finetune-epoch-2": ("finetune", 1), "write:model.keras": ("finetune", 2)}
+    for i, (fault, (phase, epochs_done)) in enumerate(expected_state.items()):
+        killed = recipe(tiny, out, *(["--resume"] if i else []), fault=fault)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+        assert not out.exists()  # (a) nothing final-named exists before the run is complete
+        state = json.loads((tiny / "killed.resume" / "state.json").read_text())
+        assert (state["current"]["phase"], state["current"]["epochs_done"]) == (phase, epochs_done)
+        log = (tiny / "killed.partial" / "log.csv").read_text().splitlines()
+        head_epochs = len(state["phases"]["head"]["history"]["loss"]) if "head" in state["phases"] else 0
+        assert len(log) == 1 + head_epochs + epochs_done  # one log line per completed epoch
+        assert len(caches(tiny)) == 1  # the killed run's Keras cache copy (the last start removed earlier ones)
     resumed = recipe(tiny, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert caches(tiny) == []  # (c) ... is gone after the next start
-    _same_run(straight[1], check_run_folder(out))  # (b)
+    assert caches(tiny) == []  # (c) the killed run's copy is gone, and the finished run's too
+    _same_run(straight[1], check_run_folder(out))  # (b) same files, keys, log and weights
 
 
 def test_kill_during_savedmodel_export_over_an_existing_run(tiny, straight):
