@@ -20,6 +20,7 @@ from kerasopt import (
     transfer,
 )
 from kerasopt._version import __version__
+from kerasopt.saving import load_model
 
 __all__ = [
     "__version__",
@@ -30,6 +31,7 @@ __all__ = [
     "ensembles",
     "initializers",
     "layers",
+    "load_model",
     "optimizers",
     "plotting",
     "pretraining",
