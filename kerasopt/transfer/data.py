@@ -305,7 +305,10 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
     check_int("batch_size", batch_size, minimum=1)
     if not os.path.isdir(folder):
         raise ValueError(f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}")
-    paths, labels = _list_images(folder, list(class_names))
+    class_names = list(class_names)
+    found = _list_images(folder, class_names)
+    paths = [path for name in class_names for path in found.get(name, [])]
+    labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
     if not paths:
         raise ValueError(
             f"Argument `folder` must hold images in subfolders named {list(class_names)}. Received: folder={os.fspath(folder)!r}"
