@@ -7,6 +7,8 @@ environment variable; the *chief* (task type "chief", or worker 0 when the clust
 chief) is the one that writes checkpoints, snapshots, metrics and plots, the others only
 train. This module holds that rule once:
 
+- `multi_worker_strategy()`: `tf.distribute.MultiWorkerMirroredStrategy()`, with the one
+  fix `model.fit` needs under it in Keras 3 (see its docstring);
 - `is_chief()`: whether this process is the one that writes;
 - `chief_only(fn)`: call `fn` on the chief, do nothing elsewhere;
 - `launch_local(...)`: start N worker processes of a Python module on 127.0.0.1, each with
@@ -83,6 +85,76 @@ def chief_only(fn, *args, **kwargs):
         'written'
     """
     return fn(*args, **kwargs) if is_chief() else None
+
+
+def multi_worker_strategy(**kwargs):
+    """`tf.distribute.MultiWorkerMirroredStrategy(**kwargs)`, ready for Keras 3's `fit`.
+
+    TensorFlow backend. Keras 3 (checked with 3.15 / TensorFlow 2.21) fails in `fit` and
+    `evaluate` on a cluster of two or more workers, in two places, both outside the
+    training math; the fixes installed here (once, acting only under this strategy) are:
+
+    1. To build the model symbolically Keras reduces the first batch, a tuple of
+       per-replica values, with `strategy.reduce`, which `MultiWorkerMirroredStrategy`
+       cannot do for a tuple ("Attempt to convert a value (PerReplica ...) to a Tensor").
+       Only the batch's shapes and dtypes are needed there: the symbolic build gets this
+       worker's local batch instead.
+    2. Keras averages the per-replica logs (loss, metrics: scalars) across workers with
+       `strategy.reduce("MEAN", v, axis=0)`, which fails on a scalar ("Invalid reduction
+       dimension 0 for input with 0 dimensions"); scalars are averaged with `axis=None`.
+
+    Gradients, variable updates and callbacks are Keras' and TensorFlow's own code.
+
+    Example:
+        >>> strategy = multi_worker_strategy()  # no TF_CONFIG: a one-worker cluster
+        >>> strategy.num_replicas_in_sync
+        1
+    """
+    import tensorflow as tf
+
+    _fix_keras_symbolic_build()
+    return tf.distribute.MultiWorkerMirroredStrategy(**kwargs)
+
+
+def _fix_keras_symbolic_build():
+    import tensorflow as tf
+    from keras.src.backend.tensorflow import trainer
+
+    TensorFlowTrainer = trainer.TensorFlowTrainer
+    original = TensorFlowTrainer._maybe_symbolic_build
+    if getattr(original, "kerasopt_fix", False):
+        return
+    original_reduce = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or reduction not in ("auto", "mean"):
+            return original_reduce(values, strategy, reduction)
+
+        def reduce_one(v):
+            if all(getattr(t, "shape", None) is not None and t.shape.rank == 0
+                   for t in strategy.experimental_local_results(v)):
+                return strategy.reduce("MEAN", v, axis=None)
+            return original_reduce(v, strategy, reduction)
+
+        return tf.nest.map_structure(reduce_one, values)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        strategy = self._distribute_strategy
+        if iterator is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return original(self, iterator=iterator, data_batch=data_batch)
+        for _, _, batches in iterator:
+            batch = next(batches)
+            break
+        local = tf.nest.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0]
+            if isinstance(v, tf.distribute.DistributedValues) else v,
+            batch,
+        )
+        return original(self, data_batch=local)
+
+    _maybe_symbolic_build.kerasopt_fix = True
+    TensorFlowTrainer._maybe_symbolic_build = _maybe_symbolic_build
+    trainer.reduce_per_replica = reduce_per_replica
 
 
 def free_port(host="127.0.0.1"):
