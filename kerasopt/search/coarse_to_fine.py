@@ -76,7 +76,7 @@ class CoarseToFine(kt.Oracle):
         max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
     """
 
-    def __init__(self, objective=None, max_trials=30, trials_per_round=10, top_k=3, margin=0.1,
+    def __init__(self, objective=None, max_trials=30, trials_per_round=10, top_k=3, margin=0.25,
                  seed=None, hyperparameters=None, allow_new_entries=True, tune_new_entries=True,
                  max_retries_per_trial=0, max_consecutive_failed_trials=3):
         check_int("max_trials", max_trials, minimum=1)
@@ -256,7 +256,7 @@ class CoarseToFineSearch(PerTrialCallbacks, kt.Tuner):
     """
 
     def __init__(self, hypermodel=None, objective=None, max_trials=30, trials_per_round=10,
-                 top_k=3, margin=0.1, seed=None, hyperparameters=None, tune_new_entries=True,
+                 top_k=3, margin=0.25, seed=None, hyperparameters=None, tune_new_entries=True,
                  allow_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3,
                  **kwargs):
         oracle = CoarseToFine(
