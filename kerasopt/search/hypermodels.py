@@ -77,7 +77,6 @@ class FineTuneHyperModel(kt.HyperModel):
         model.compile(keras.optimizers.Adam(values["head_learning_rate"]),
                       keras.losses.CategoricalCrossentropy(label_smoothing=values["label_smoothing"]),
                       metrics=["accuracy"])
-        model.kerasopt_backbone = base
         return model
 
     def fit(self, hp, model, train, validation_data=None, callbacks=None, verbose="auto", **kwargs):
@@ -85,7 +84,7 @@ class FineTuneHyperModel(kt.HyperModel):
 
         values = spaces.finetune(hp)
         model.fit(train, epochs=self.head_epochs, validation_data=validation_data, verbose=verbose)
-        base = model.kerasopt_backbone
+        base = model.get_layer("backbone").layer  # build_classifier's InferenceMode wrapper
         transfer.unfreeze_fraction(base, values["unfreeze_fraction"])
         optimizer = transfer.discriminative_optimizer(
             model, base, keras.optimizers.Adam(values["head_learning_rate"]),
