@@ -88,8 +88,9 @@ def main(argv=None):
         tuner = CoarseToFineSearch(hypermodel, **common)
         tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
                      batch_size=args.batch_size, callbacks=[log], verbose=2)
-        summary = write_report(tuner, args.out, ["learning_rate", "units", "dropout"],
-                               log_axes=("learning_rate", "units"), k=args.ensemble,
+        rates = [f"{o}_learning_rate" for o in hypermodel.optimizers]
+        summary = write_report(tuner, args.out, rates + ["units", "dropout"],
+                               log_axes=(*rates, "units"), k=args.ensemble,
                                test_data=(x_test, y_test))
     else:
         from kerasopt.transfer import image_dataset

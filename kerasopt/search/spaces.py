@@ -44,18 +44,25 @@ def learning_rate(hp, low=1e-4, high=1e-1, name="learning_rate"):
 def optimizer(hp, choices=OPTIMIZERS, learning_rate_range=(1e-4, 1e-1), weight_decay_range=None):
     """An optimizer chosen among `choices` with a log-uniform learning rate.
 
-    Hyperparameters: `optimizer` (Choice), `learning_rate` (log), `momentum` (SGD only,
-    in [0.5, 0.99]), and `weight_decay` (log, decoupled as Loshchilov & Hutter's AdamW,
-    Keras' `weight_decay` argument) when `weight_decay_range` is given.
+    Hyperparameters: `optimizer` (Choice); `<optimizer>_learning_rate` (log), one per
+    optimizer and active only with it, because a good rate depends on the optimizer (SGD's
+    and Adam's differ by orders of magnitude, so one shared range cannot shrink around
+    both); `momentum` (SGD only, in [0.5, 0.99]); and `weight_decay` (log, decoupled as
+    Loshchilov & Hutter's AdamW, Keras' `weight_decay` argument) when
+    `weight_decay_range` is given.
 
     Example:
         >>> import keras_tuner as kt
-        >>> type(optimizer(kt.HyperParameters(), choices=["rmsprop_nesterov"])).__name__
+        >>> hp = kt.HyperParameters()
+        >>> type(optimizer(hp, choices=["rmsprop_nesterov"])).__name__
         'RMSpropNesterov'
+        >>> sorted(hp.values)
+        ['optimizer', 'rmsprop_nesterov_learning_rate']
     """
     choices = _check_subset("choices", choices, OPTIMIZERS)
     kind = hp.Choice("optimizer", choices)
-    rate = learning_rate(hp, *learning_rate_range)
+    with hp.conditional_scope("optimizer", [kind]):
+        rate = learning_rate(hp, *learning_rate_range, name=f"{kind}_learning_rate")
     kwargs = {}
     if weight_decay_range is not None:
         low, high = check_pair("weight_decay_range", weight_decay_range, positive=True)

@@ -21,7 +21,8 @@ def test_optimizer_space(name, cls):
     opt = spaces.optimizer(hp, learning_rate_range=(1e-3, 1e-1), weight_decay_range=(1e-6, 1e-2))
     assert type(opt) is cls
     space = declared(hp)
-    assert space["learning_rate"].sampling == "log" and space["weight_decay"].sampling == "log"
+    assert space[f"{name}_learning_rate"].sampling == "log" and space["weight_decay"].sampling == "log"
+    assert [k for k in hp.values if k.endswith("_learning_rate")] == [f"{name}_learning_rate"]
     assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(1e-3)
     assert opt.weight_decay == pytest.approx(1e-6)
     assert ("momentum" in hp.values) == (name == "sgd")  # conditional on the choice
