@@ -7,6 +7,7 @@ so `import kerasopt` is all a model that uses them needs to load.
 from kerasopt import (
     callbacks,
     diagnostics,
+    distributed,
     ensembles,
     initializers,
     layers,
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "callbacks",
     "diagnostics",
+    "distributed",
     "ensembles",
     "initializers",
     "layers",
