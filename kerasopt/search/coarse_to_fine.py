@@ -88,6 +88,8 @@ class CoarseToFine(kt.Oracle):
                          tune_new_entries=tune_new_entries, seed=seed,
                          max_retries_per_trial=max_retries_per_trial,
                          max_consecutive_failed_trials=max_consecutive_failed_trials)
+        if seed is not None:  # keras-tuner's Oracle replaces seed=0 by a random seed
+            self.seed = self._seed_state = seed
         self._ranges = []  # one dict per started round: name -> [lo, hi] or list of values
         self._round_of = {}  # trial_id -> round
 

@@ -69,7 +69,8 @@ def _tuner(method, surface, seed, trials, directory, options):
             values = trial.hyperparameters.values
             return {"val_loss": surface.observe(values["learning_rate"], values["weight_decay"], rng)}
 
-    common = {"objective": kt.Objective("val_loss", "min"), "max_trials": trials, "seed": seed,
+    # keras-tuner treats seed=0 as "no seed" (a random one): give it seed + 1
+    common = {"objective": kt.Objective("val_loss", "min"), "max_trials": trials, "seed": seed + 1,
               "hyperparameters": surface.hyperparameters(), "directory": directory,
               "project_name": f"{method}_{seed}", "overwrite": True}
     if method == "coarse_to_fine":
