@@ -1,0 +1,132 @@
+"""Batch prediction over image files, folders and globs, streamed in batches.
+
+Files are decoded with TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP); a file
+that is not an image is skipped with a warning naming it. When the predictor knows its
+input size, each image is first resized to it (bilinear, as the model's own `Resizing`
+layer does, so the model's resize is then the identity and the prediction is the one the
+model gives the raw image) and a batch holds `batch_size` images; otherwise each image is a
+batch of one.
+"""
+
+import glob
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from kerasopt._validation import check_int
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+
+
+def find_images(inputs):
+    """The files named by `inputs` (files, folders searched recursively, glob patterns), sorted
+    within each input, without duplicates.
+
+    Args:
+        inputs: an iterable of paths or glob patterns (str or Path).
+
+    Returns:
+        A list of `Path`; every file a folder holds is listed (non-images are skipped later,
+        with a warning, by `predict_files`).
+
+    Raises:
+        FileNotFoundError: an input matches nothing (the message names it).
+
+    Example:
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from kerasopt.export import find_images
+        >>> root = Path(tempfile.mkdtemp())
+        >>> for name in ("b.jpg", "a.png", "sub/c.jpg"):
+        ...     (root / name).parent.mkdir(exist_ok=True); _ = (root / name).write_bytes(b"")
+        >>> [p.relative_to(root).as_posix() for p in find_images([root])]
+        ['a.png', 'b.jpg', 'sub/c.jpg']
+        >>> [p.name for p in find_images([str(root / "*.jpg")])]
+        ['b.jpg']
+    """
+    found, seen = [], set()
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*") if p.is_file())
+        elif path.is_file():
+            matches = [path]
+        else:
+            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
+            if not matches:
+                raise FileNotFoundError(f"No file or folder matches {str(item)!r}")
+        for match in matches:
+            key = match.resolve()
+            if key not in seen:
+                seen.add(key)
+                found.append(match)
+    return found
+
+
+def _decode(path):
+    """float32 (H, W, 3) RGB array, or None (with a warning) when `path` is not an image."""
+    import tensorflow as tf
+
+    try:
+        image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        warnings.warn(f"Skipping {str(path)!r}: not an image ({reason[:120]})", stacklevel=3)
+        return None
+    return tf.cast(image, tf.float32)
+
+
+def _batches(paths, image_size, batch_size):
+    import tensorflow as tf
+
+    names, images = [], []
+    for consumed, path in enumerate(paths, start=1):
+        image = _decode(path)
+        if image is None:
+            continue
+        if image_size is not None:
+            image = tf.image.resize(image, image_size, method="bilinear")
+        names.append(path)
+        images.append(image.numpy())
+        if image_size is None or len(images) == batch_size:
+            yield names, np.stack(images), consumed
+            names, images = [], []
+    if images:
+        yield names, np.stack(images), len(paths)
+
+
+def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None):
+    """Yield one row per image: {"file", "top": [(class, probability), ...], "probabilities"}.
+
+    Args:
+        predictor: a `kerasopt.export.Predictor` (e.g. from `load_predictor`).
+        paths: image files (e.g. from `find_images`); non-images are skipped with a warning.
+        batch_size: images per call of the model, >= 1.
+        top_k: classes kept per image, >= 1 (at most the number of classes).
+        progress: None, or a callable receiving the number of files read after each batch
+            (e.g. a `keras.utils.Progbar`'s `update`).
+
+    Example:
+        >>> import tempfile, numpy as np, tensorflow as tf
+        >>> from pathlib import Path
+        >>> from kerasopt.export import Predictor, predict_files
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = tf.io.write_file(str(folder / "a.png"), tf.io.encode_png(tf.zeros((6, 5, 3), tf.uint8)))
+        >>> p = Predictor(lambda x: np.tile([[0.2, 0.8]], (len(x), 1)), "keras", ["ant", "bee"], (4, 4))
+        >>> [row["top"] for row in predict_files(p, [folder / "a.png"], top_k=1)]
+        [[('bee', 0.800000011920929)]]
+    """
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    top_k = check_int("top_k", top_k, minimum=1)
+    paths = list(paths)
+    for names, batch, done in _batches(paths, predictor.image_size, batch_size):
+        probabilities = predictor(batch)
+        labels = predictor.class_names or [str(i) for i in range(probabilities.shape[-1])]
+        k = min(top_k, probabilities.shape[-1])
+        for name, probs in zip(names, probabilities, strict=True):
+            order = np.argsort(-probs, kind="stable")[:k]
+            yield {"file": str(name), "top": [(labels[i], float(probs[i])) for i in order],
+                   "probabilities": probs.tolist()}
+        if progress is not None:
+            progress(done)

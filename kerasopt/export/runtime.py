@@ -1,0 +1,133 @@
+"""Run an exported model, or a run folder, with the runtime its format needs.
+
+`load_predictor(path)` recognizes: a fine-tune run folder (`model.keras`, or its `ensemble/`
+subfolder; Keras), a SavedModel folder (TensorFlow, no kerasopt needed), an `.onnx` file
+(ONNX Runtime) and a `.tflite` file (the LiteRT interpreter). Every predictor maps a float32
+batch of RGB images in [0, 255] to class probabilities.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kerasopt.export._deps import require
+from kerasopt.export.serving import PROBABILITIES, read_metadata
+
+
+class Predictor:
+    """A loaded model: `predictor(images)` -> probabilities, with its class names and input size.
+
+    Attributes:
+        format: "keras", "saved_model", "onnx" or "litert".
+        class_names: list of names, or None when the export recorded none.
+        image_size: (height, width) the model resizes to, or None when unknown.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.export import Predictor
+        >>> p = Predictor(lambda x: np.full((len(x), 2), 0.5, "float32"), "keras", ["a", "b"], (8, 8))
+        >>> p(np.zeros((3, 8, 8, 3), "float32")).shape, p.class_names
+        ((3, 2), ['a', 'b'])
+    """
+
+    def __init__(self, fn, format, class_names=None, image_size=None):
+        self._fn, self.format = fn, format
+        self.class_names = list(class_names) if class_names is not None else None
+        self.image_size = tuple(image_size) if image_size else None
+
+    def __call__(self, images):
+        return np.asarray(self._fn(np.asarray(images, dtype="float32")), dtype="float32")
+
+
+def _keras_predictor(folder):
+    import keras
+
+    import kerasopt  # noqa: F401  (registers kerasopt's layers for loading)
+    from kerasopt.export.serving import image_size
+
+    model = keras.models.load_model(folder / "model.keras", compile=False)
+    names_file = folder / "class_names.json"
+    names = json.loads(names_file.read_text()) if names_file.is_file() else None
+    return Predictor(lambda x: model.predict_on_batch(x), "keras", names, image_size(model))
+
+
+def _saved_model_predictor(folder, meta):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(folder))
+    name = meta.get("signature", "serving_default")
+    signature = loaded.signatures[name]
+
+    input_name = next(iter(signature.structured_input_signature[1]))
+
+    def run(x):
+        out = signature(**{input_name: tf.constant(x)})
+        return (out[PROBABILITIES] if PROBABILITIES in out else next(iter(out.values()))).numpy()
+
+    return Predictor(run, "saved_model", meta.get("class_names"), meta.get("image_size"))
+
+
+def _onnx_predictor(path, meta):
+    onnxruntime = require("onnxruntime", "Running an ONNX model")
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return Predictor(lambda x: session.run(None, {name: x})[0], "onnx", meta.get("class_names"), meta.get("image_size"))
+
+
+def _litert_predictor(path, meta):
+    interpreter_module = require("ai_edge_litert.interpreter", "Running a LiteRT model")
+    interpreter = interpreter_module.Interpreter(model_path=str(path))
+    source = interpreter.get_input_details()[0]["index"]
+    target = interpreter.get_output_details()[0]["index"]
+    shape = [None]
+
+    def run(x):
+        if shape[0] != x.shape:
+            interpreter.resize_tensor_input(source, x.shape)
+            interpreter.allocate_tensors()
+            shape[0] = x.shape
+        interpreter.set_tensor(source, x)
+        interpreter.invoke()
+        return interpreter.get_tensor(target).copy()
+
+    return Predictor(run, "litert", meta.get("class_names"), meta.get("image_size"))
+
+
+def load_predictor(path, ensemble=False):
+    """A `Predictor` for a run folder, a SavedModel folder, an `.onnx` or a `.tflite` file.
+
+    Args:
+        path: what to load (see the module docstring).
+        ensemble: for a run folder: use its snapshot ensemble (`RUN/ensemble/`).
+
+    Returns:
+        A `Predictor`.
+
+    Raises:
+        ValueError: `path` is none of these (the message says what was expected).
+
+    Example:
+        >>> import tempfile, keras, numpy as np
+        >>> from kerasopt.export import export_onnx, load_predictor
+        >>> core = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+        ...                          keras.layers.Dense(2, activation="softmax")])
+        >>> predictor = load_predictor(export_onnx(core, tempfile.mkdtemp() + "/m.onnx", class_names=["a", "b"]))
+        >>> predictor.format, predictor.class_names, predictor.image_size
+        ('onnx', ['a', 'b'], (8, 8))
+    """
+    path = Path(path)
+    if path.is_dir() and ensemble:
+        path = path / "ensemble"
+    if path.is_dir() and (path / "model.keras").is_file():
+        return _keras_predictor(path)
+    if path.is_dir() and (path / "saved_model.pb").is_file():
+        return _saved_model_predictor(path, read_metadata(path))
+    if path.is_file() and path.suffix == ".onnx":
+        return _onnx_predictor(path, read_metadata(path))
+    if path.is_file() and path.suffix == ".tflite":
+        return _litert_predictor(path, read_metadata(path))
+    raise ValueError(
+        "Argument `path` must be a run folder (model.keras), a SavedModel folder (saved_model.pb), "
+        f"an .onnx or a .tflite file. Received: path={str(path)!r}"
+    )
