@@ -6,6 +6,9 @@ tests/export/test_layer_support.py (ONNX Runtime and the LiteRT interpreter, flo
 within 1e-4 of Keras').
 """
 
+import re
+
+
 class ExportError(RuntimeError):
     """A model could not be converted; the message names the layer and what to do.
 
@@ -41,22 +44,31 @@ def _layers(model):
     return model._flatten_layers(include_self=False, recursive=True)
 
 
+def _failing_layer(model, message):
+    """The innermost layer of `model` named in an op path of `message` ("a/b_1/Op"); Keras
+    appends "_N" to a layer's name scope, so "b_1" names layer "b"."""
+    layers = {layer.name: layer for layer in _layers(model)}
+    for path in re.findall(r"[\w.-]+(?:/[\w.-]+)+", message):
+        named = [layers.get(s) or layers.get(re.sub(r"_\d+$", "", s)) for s in path.split("/")]
+        named = [layer for layer in named if layer is not None]
+        if named:
+            return named[-1]
+    return None
+
+
 def explain_failure(model, fmt, error):
-    """An `ExportError` for `error`, raised converting `model` to `fmt`: it names the layer
-    whose name appears in the converter's message (the innermost one), with the table's advice."""
+    """An `ExportError` for `error`, raised converting `model` to `fmt`: it names the innermost
+    layer found in the converter's op names, with the table's advice."""
     message = str(error)
-    found = [layer for layer in _layers(model) if f"/{layer.name}" in message or f"{layer.name}/" in message]
-    first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
-    if not found:
+    first_line = message.strip().splitlines()[0][:300] if message.strip() else type(error).__name__
+    layer = _failing_layer(model, message)
+    if layer is None:
         return ExportError(f"{fmt} export failed: {first_line}")
-    layer = found[-1]
     kind = type(layer).__name__
     advice = LAYER_SUPPORT.get(kind, (None, None))[1] or (
         "replace it with Keras/TensorFlow ops the converter supports, or export to another format"
     )
-    return ExportError(
-        f"{fmt} export failed in layer {layer.name!r} ({kind}): {first_line[:300]}. What to do: {advice}."
-    )
+    return ExportError(f"{fmt} export failed in layer {layer.name!r} ({kind}): {first_line}. What to do: {advice}.")
 
 
 def support_table():
