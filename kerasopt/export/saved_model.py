@@ -21,7 +21,8 @@ def _next_version(base):
 def export_saved_model(model, base_dir, version=None, class_names=None, signature="serving_default"):
     """Write `model` as `base_dir/VERSION/` (a SavedModel) for TensorFlow Serving.
 
-    The signature `signature` (and the endpoint `serve`) maps "images" (float32 RGB in
+    The signature `signature` (also kept as `serve` and, Keras' default, `serving_default`)
+    maps "images" (float32 RGB in
     [0, 255], shape (batch, height, width, 3), any size) to {"probabilities": ...}; it is a
     plain TensorFlow graph (`tf.saved_model.load` in a process without Keras' custom objects
     or kerasopt). `assets.extra/kerasopt.json` records class names and input size.
