@@ -6,6 +6,7 @@
 - `export_litert`: a `.tflite` file, float32 or dynamic-range quantized.
 - `LAYER_SUPPORT`, `support_table`, `ExportError`: which kerasopt layers export, and the
   error naming the layer when a conversion fails.
+- `load_run`: the Keras model and class names of a fine-tune run folder.
 - `load_predictor`, `Predictor`, `find_images`, `predict_files`: batch prediction with a run
   folder or any exported file (`python -m recipes.predict`).
 
@@ -16,7 +17,7 @@ from kerasopt.export.layer_support import LAYER_SUPPORT, ExportError, support_ta
 from kerasopt.export.litert import export_litert
 from kerasopt.export.onnx import export_onnx
 from kerasopt.export.predict import find_images, predict_files
-from kerasopt.export.runtime import Predictor, load_predictor
+from kerasopt.export.runtime import Predictor, load_predictor, load_run
 from kerasopt.export.saved_model import export_saved_model
 from kerasopt.export.serving import serving_model
 
@@ -29,6 +30,7 @@ __all__ = [
     "export_saved_model",
     "find_images",
     "load_predictor",
+    "load_run",
     "predict_files",
     "serving_model",
     "support_table",

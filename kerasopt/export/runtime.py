@@ -1,7 +1,7 @@
 """Run an exported model, or a run folder, with the runtime its format needs.
 
 `load_predictor(path)` recognizes: a fine-tune run folder (`model.keras`, or its `ensemble/`
-subfolder; Keras), a SavedModel folder (TensorFlow, no kerasopt needed), an `.onnx` file
+subfolder) or a `.keras` file (Keras), a SavedModel folder (TensorFlow, no kerasopt needed), an `.onnx` file
 (ONNX Runtime) and a `.tflite` file (the LiteRT interpreter). Every predictor maps a float32
 batch of RGB images in [0, 255] to class probabilities.
 """
@@ -40,15 +40,52 @@ class Predictor:
         return np.asarray(self._fn(np.asarray(images, dtype="float32")), dtype="float32")
 
 
-def _keras_predictor(folder):
+def load_run(path, ensemble=False):
+    """(model, class_names) of a fine-tune run folder, its ensemble, or a `.keras` file.
+
+    Args:
+        path: a run folder (`model.keras`, `class_names.json`), or a `.keras` file (class names
+            from a `class_names.json` beside it, else None).
+        ensemble: for a run folder: its snapshot ensemble, `RUN/ensemble/`.
+
+    Returns:
+        The Keras model (loaded with kerasopt's layers registered, not compiled) and the list
+        of class names or None.
+
+    Raises:
+        ValueError: there is no such model; the message names the file expected.
+
+    Example:
+        >>> import tempfile, keras
+        >>> from pathlib import Path
+        >>> from kerasopt.export import load_run
+        >>> run = Path(tempfile.mkdtemp())
+        >>> keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]).save(run / "model.keras")
+        >>> model, names = load_run(run)
+        >>> model.output_shape, names
+        ((None, 2), None)
+    """
     import keras
 
     import kerasopt  # noqa: F401  (registers kerasopt's layers for loading)
+
+    path = Path(path)
+    if path.is_dir():
+        path = (path / "ensemble" if ensemble else path) / "model.keras"
+    if path.suffix != ".keras" or not path.is_file():
+        raise ValueError(
+            "Argument `path` must be a run folder holding model.keras (and ensemble/model.keras for "
+            f"ensemble=True) or a .keras file. Received: path={str(path)!r} (not found)"
+        )
+    names_file = path.with_name("class_names.json")
+    names = json.loads(names_file.read_text()) if names_file.is_file() else None
+    return keras.models.load_model(path, compile=False), names
+
+
+def _keras_predictor(path, ensemble):
     from kerasopt.export.serving import image_size
 
-    model = keras.models.load_model(folder / "model.keras", compile=False)
-    names_file = folder / "class_names.json"
-    names = json.loads(names_file.read_text()) if names_file.is_file() else None
+    model, names = load_run(path, ensemble)
     return Predictor(lambda x: model.predict_on_batch(x), "keras", names, image_size(model))
 
 
@@ -95,7 +132,7 @@ def _litert_predictor(path, meta):
 
 
 def load_predictor(path, ensemble=False):
-    """A `Predictor` for a run folder, a SavedModel folder, an `.onnx` or a `.tflite` file.
+    """A `Predictor` for a run folder, a `.keras` file, a SavedModel, an `.onnx` or `.tflite` file.
 
     Args:
         path: what to load (see the module docstring).
@@ -117,10 +154,8 @@ def load_predictor(path, ensemble=False):
         ('onnx', ['a', 'b'], (8, 8))
     """
     path = Path(path)
-    if path.is_dir() and ensemble:
-        path = path / "ensemble"
-    if path.is_dir() and (path / "model.keras").is_file():
-        return _keras_predictor(path)
+    if (path.is_dir() and (path / "model.keras").is_file()) or path.suffix == ".keras":
+        return _keras_predictor(path, ensemble)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return _saved_model_predictor(path, read_metadata(path))
     if path.is_file() and path.suffix == ".onnx":
@@ -128,6 +163,6 @@ def load_predictor(path, ensemble=False):
     if path.is_file() and path.suffix == ".tflite":
         return _litert_predictor(path, read_metadata(path))
     raise ValueError(
-        "Argument `path` must be a run folder (model.keras), a SavedModel folder (saved_model.pb), "
-        f"an .onnx or a .tflite file. Received: path={str(path)!r}"
+        "Argument `path` must be a run folder (model.keras), a .keras file, a SavedModel folder "
+        f"(saved_model.pb), an .onnx or a .tflite file. Received: path={str(path)!r}"
     )

@@ -1,17 +1,13 @@
-"""Small image classifiers to export, and a subprocess in which kerasopt cannot be imported."""
+"""A 3-member snapshot ensemble, and a subprocess in which kerasopt cannot be imported."""
 
 import os
 import subprocess
 import sys
 import textwrap
 
-import keras
-import numpy as np
 import pytest
 
-from kerasopt.callbacks import SnapshotEnsemble
-from kerasopt.ensembles import load
-from kerasopt.transfer import build_classifier
+from tests.export._models import snapshot_ensemble
 
 GUARD = textwrap.dedent(
     """
@@ -27,36 +23,9 @@ GUARD = textwrap.dedent(
 )
 
 
-def tiny_classifier(n_classes=3, seed=0, name="classifier"):
-    """`build_classifier` on a small random backbone (Conv, BatchNormalization with non-trivial
-    statistics): raw images of any size -> probabilities, with a Dropout before the head."""
-    keras.utils.set_random_seed(seed)
-    base = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(6, 3, strides=2, name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.ReLU(),
-    ], name="base")
-    bn = base.get_layer("bn")
-    bn.moving_mean.assign(np.linspace(-0.5, 0.5, 6).astype("float32"))
-    bn.moving_variance.assign(np.linspace(0.5, 2.0, 6).astype("float32"))
-    return build_classifier(base, n_classes, dropout=0.3, name=name)
-
-
-def raw_images(n=6, height=23, width=31, seed=0):
-    return np.random.default_rng(seed).uniform(0, 255, (n, height, width, 3)).astype("float32")
-
-
 @pytest.fixture(scope="module")
 def ensemble3(tmp_path_factory):
-    """A real 3-member snapshot ensemble of tiny classifiers (SnapshotEnsemble + ensembles.load)."""
-    folder = tmp_path_factory.mktemp("snapshots")
-    model = tiny_classifier()
-    x = raw_images(24, 16, 16, seed=1)
-    y = np.arange(24) % 3
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(folder, 3, max_lr=0.5)])
-    return load(folder)
+    return snapshot_ensemble(tmp_path_factory.mktemp("snapshots"))
 
 
 @pytest.fixture

@@ -8,8 +8,7 @@ import pytest
 import tensorflow as tf
 
 from kerasopt.export import export_litert, export_onnx, export_saved_model, serving_model
-
-from .conftest import raw_images, tiny_classifier
+from tests.export._models import raw_images, tiny_classifier
 
 
 def fixed_size_model():

@@ -8,8 +8,7 @@ import tensorflow as tf
 
 from kerasopt import layers as kl
 from kerasopt.export import LAYER_SUPPORT, ExportError, export_litert, export_onnx, load_predictor
-
-from .conftest import raw_images
+from tests.export._models import raw_images
 
 
 def _head(x):

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from kerasopt.export import export_litert, export_onnx, export_saved_model
-
-from .conftest import raw_images, tiny_classifier
+from tests.export._models import raw_images, tiny_classifier
 
 SAVED_MODEL = """
 import sys, numpy as np, tensorflow as tf

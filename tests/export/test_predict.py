@@ -1,0 +1,57 @@
+"""Batch prediction over folders and globs against `model.predict` on each raw image."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasopt.export import export_onnx, find_images, load_predictor, predict_files
+from tests.export._models import fake_run
+
+
+def write_images(folder, sizes, seed=0):
+    """PNG files of random pixels, one per (height, width); returns their paths."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        path = folder / f"img{i:02d}.png"
+        tf.io.write_file(str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+        paths.append(path)
+    return paths
+
+
+def keras_top1(model, paths):
+    """model.predict on each raw decoded image, one at a time (the reference)."""
+    top = []
+    for path in paths:
+        image = tf.cast(tf.io.decode_png(tf.io.read_file(str(path)), channels=3), tf.float32)[None]
+        top.append(int(model.predict(image, verbose=0)[0].argmax()))
+    return top
+
+
+SIZES = [(30, 40), (16, 16), (50, 20), (23, 31), (16, 16), (64, 48), (17, 90)]
+
+
+@pytest.mark.parametrize("fmt", ["keras", "onnx"])
+def test_folder_prediction_matches_model_predict(fmt, tmp_path):
+    model = fake_run(tmp_path / "run")
+    paths = write_images(tmp_path / "photos" / "sub", SIZES)
+    (tmp_path / "photos" / "notes.txt").write_text("not an image")
+    source = tmp_path / "run" if fmt == "keras" else export_onnx(model, tmp_path / "m.onnx", class_names=["a", "b", "c"])
+    predictor = load_predictor(source)
+    done = []
+    with pytest.warns(UserWarning, match=r"Skipping .*notes.txt.*not an image"):
+        rows = list(predict_files(predictor, find_images([tmp_path / "photos"]), batch_size=3, top_k=2,
+                                  progress=done.append))
+    assert [r["file"] for r in rows] == [str(p) for p in paths]
+    names = predictor.class_names
+    assert [names.index(r["top"][0][0]) for r in rows] == keras_top1(model, paths)
+    assert all(len(r["top"]) == 2 and r["top"][0][1] >= r["top"][1][1] for r in rows)
+    assert done[-1] == len(paths) + 1 and len(done) == 3  # 7 images in batches of 3, the text file read too
+
+
+def test_find_images_globs_dedupes_and_reports_missing(tmp_path):
+    paths = write_images(tmp_path, [(4, 4), (5, 5)])
+    assert find_images([paths[0], str(tmp_path / "*.png"), tmp_path]) == paths
+    with pytest.raises(FileNotFoundError, match="nothing_here"):
+        find_images([tmp_path / "nothing_here*.jpg"])
