@@ -77,6 +77,35 @@ def _decode(path):
     return tf.cast(image, tf.float32)
 
 
+def read_images(paths, image_size):
+    """Decode `paths` and resize each image to `image_size` (bilinear): one float32 array.
+
+    Non-images are skipped with a warning, as in `predict_files`.
+
+    Args:
+        paths: image files.
+        image_size: (height, width).
+
+    Returns:
+        (array of shape (n, height, width, 3), the list of the n paths read).
+
+    Example:
+        >>> import tempfile, tensorflow as tf
+        >>> from pathlib import Path
+        >>> from kerasopt.export import read_images
+        >>> path = Path(tempfile.mkdtemp()) / "a.png"
+        >>> _ = tf.io.write_file(str(path), tf.io.encode_png(tf.fill((6, 5, 3), tf.constant(7, tf.uint8))))
+        >>> images, kept = read_images([path], (4, 4))
+        >>> images.shape, float(images.max()), kept == [path]
+        ((1, 4, 4, 3), 7.0, True)
+    """
+    batches = list(_batches(list(paths), tuple(image_size), batch_size=1 << 30))
+    if not batches:
+        return np.zeros((0, *image_size, 3), "float32"), []
+    names, images, _ = batches[0]
+    return images, names
+
+
 def _batches(paths, image_size, batch_size):
     import tensorflow as tf
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasopt._validation import check_int
 from kerasopt.export._deps import require
 from kerasopt.export.serving import PROBABILITIES, read_metadata
 
@@ -105,16 +106,19 @@ def _saved_model_predictor(folder, meta):
     return Predictor(run, "saved_model", meta.get("class_names"), meta.get("image_size"))
 
 
-def _onnx_predictor(path, meta):
+def _onnx_predictor(path, meta, threads):
     onnxruntime = require("onnxruntime", "Running an ONNX model")
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     return Predictor(lambda x: session.run(None, {name: x})[0], "onnx", meta.get("class_names"), meta.get("image_size"))
 
 
-def _litert_predictor(path, meta):
+def _litert_predictor(path, meta, threads):
     interpreter_module = require("ai_edge_litert.interpreter", "Running a LiteRT model")
-    interpreter = interpreter_module.Interpreter(model_path=str(path))
+    interpreter = interpreter_module.Interpreter(model_path=str(path), num_threads=threads)
     source = interpreter.get_input_details()[0]["index"]
     target = interpreter.get_output_details()[0]["index"]
     shape = [None]
@@ -131,12 +135,14 @@ def _litert_predictor(path, meta):
     return Predictor(run, "litert", meta.get("class_names"), meta.get("image_size"))
 
 
-def load_predictor(path, ensemble=False):
+def load_predictor(path, ensemble=False, threads=None):
     """A `Predictor` for a run folder, a `.keras` file, a SavedModel, an `.onnx` or `.tflite` file.
 
     Args:
         path: what to load (see the module docstring).
         ensemble: for a run folder: use its snapshot ensemble (`RUN/ensemble/`).
+        threads: None (the runtime's default) or the number of CPU threads ONNX Runtime or the
+            LiteRT interpreter may use (Keras and SavedModels use TensorFlow's setting).
 
     Returns:
         A `Predictor`.
@@ -153,15 +159,17 @@ def load_predictor(path, ensemble=False):
         >>> predictor.format, predictor.class_names, predictor.image_size
         ('onnx', ['a', 'b'], (8, 8))
     """
+    if threads is not None:
+        check_int("threads", threads, minimum=1)
     path = Path(path)
     if (path.is_dir() and (path / "model.keras").is_file()) or path.suffix == ".keras":
         return _keras_predictor(path, ensemble)
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return _saved_model_predictor(path, read_metadata(path))
     if path.is_file() and path.suffix == ".onnx":
-        return _onnx_predictor(path, read_metadata(path))
+        return _onnx_predictor(path, read_metadata(path), threads)
     if path.is_file() and path.suffix == ".tflite":
-        return _litert_predictor(path, read_metadata(path))
+        return _litert_predictor(path, read_metadata(path), threads)
     raise ValueError(
         "Argument `path` must be a run folder (model.keras), a .keras file, a SavedModel folder "
         f"(saved_model.pb), an .onnx or a .tflite file. Received: path={str(path)!r}"
