@@ -1,13 +1,22 @@
 """Each kerasopt layer in a model exported to ONNX and LiteRT: the inference form, within 1e-4
 of Keras' `predict` (which runs every layer in inference mode), or a named failure."""
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from kerasopt import layers as kl
-from kerasopt.export import LAYER_SUPPORT, ExportError, export_litert, export_onnx, load_predictor
+from kerasopt.export import (
+    LAYER_SUPPORT,
+    ExportError,
+    export_litert,
+    export_onnx,
+    load_predictor,
+    support_table,
+)
 from tests.export._models import raw_images
 
 
@@ -101,3 +110,8 @@ def test_unconvertible_layer_fails_at_export_naming_it(fmt, tmp_path):
     with pytest.raises(ExportError, match=r"failed in layer 'host_callback' \(HostCallback\).*What to do"):
         export_onnx(model, target) if fmt == "onnx" else export_litert(model, target)
     assert not target.exists()  # nothing half-written
+
+
+def test_guide_table_is_the_generated_one():
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "export.md").read_text()
+    assert support_table() in guide
