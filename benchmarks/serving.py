@@ -74,9 +74,9 @@ def snapshot_heads(features, labels, members, epochs_per_cycle, folder):
     """K softmax heads on the pooled features, the snapshots of K cosine cycles (Huang et al.)."""
     keras.utils.set_random_seed(0)
     head = keras.Sequential([keras.Input((features.shape[-1],)), keras.layers.Dense(len(CLASSES), activation="softmax")])
-    head.compile(keras.optimizers.SGD(0.1, momentum=0.9), "sparse_categorical_crossentropy")
+    head.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
     head.fit(features, labels, batch_size=32, epochs=members * epochs_per_cycle, verbose=0,
-             callbacks=[SnapshotEnsemble(folder, members, max_lr=0.1)])
+             callbacks=[SnapshotEnsemble(folder, members, max_lr=0.01)])
     manifest = json.loads((folder / MANIFEST).read_text())
     return [keras.models.load_model(folder / entry["file"]).layers[-1].get_weights() for entry in manifest["snapshots"]]
 

@@ -4,6 +4,7 @@ import json
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from kerasopt.callbacks import SnapshotEnsemble
 from kerasopt.ensembles import load
@@ -52,3 +53,24 @@ def fake_run(folder, class_names=("ants", "bees", "wasps"), ensemble=None):
         ensemble.save(folder / "ensemble" / "model.keras")
         (folder / "ensemble" / "class_names.json").write_text(json.dumps(list(class_names)))
     return model
+
+
+def write_images(folder, sizes, seed=0):
+    """PNG files of random pixels, one per (height, width); returns their paths."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, (h, w) in enumerate(sizes):
+        path = folder / f"img{i:02d}.png"
+        tf.io.write_file(str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+        paths.append(path)
+    return paths
+
+
+def keras_top1(model, paths):
+    """model.predict on each raw decoded image, one at a time (the reference)."""
+    top = []
+    for path in paths:
+        image = tf.cast(tf.io.decode_png(tf.io.read_file(str(path)), channels=3), tf.float32)[None]
+        top.append(int(model.predict(image, verbose=0)[0].argmax()))
+    return top

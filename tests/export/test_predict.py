@@ -1,33 +1,9 @@
 """Batch prediction over folders and globs against `model.predict` on each raw image."""
 
-import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasopt.export import export_onnx, find_images, load_predictor, predict_files
-from tests.export._models import fake_run
-
-
-def write_images(folder, sizes, seed=0):
-    """PNG files of random pixels, one per (height, width); returns their paths."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i, (h, w) in enumerate(sizes):
-        path = folder / f"img{i:02d}.png"
-        tf.io.write_file(str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
-        paths.append(path)
-    return paths
-
-
-def keras_top1(model, paths):
-    """model.predict on each raw decoded image, one at a time (the reference)."""
-    top = []
-    for path in paths:
-        image = tf.cast(tf.io.decode_png(tf.io.read_file(str(path)), channels=3), tf.float32)[None]
-        top.append(int(model.predict(image, verbose=0)[0].argmax()))
-    return top
-
+from tests.export._models import fake_run, keras_top1, write_images
 
 SIZES = [(30, 40), (16, 16), (50, 20), (23, 31), (16, 16), (64, 48), (17, 90)]
 
