@@ -102,13 +102,14 @@ def size_of(paths):
 
 
 def saved_models_in_one_function(folders):
-    signatures = [tf.saved_model.load(str(f)).signatures["serving_default"] for f in folders]
+    loaded = [tf.saved_model.load(str(f)) for f in folders]  # kept alive: the signatures use their variables
+    signatures = [model.signatures["serving_default"] for model in loaded]
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
     def average(images):
         return tf.reduce_mean(tf.stack([s(images=images)["probabilities"] for s in signatures]), axis=0)
 
-    return lambda x: average(tf.constant(x)).numpy()
+    return lambda x, keep=loaded: average(tf.constant(x)).numpy()
 
 
 def average_of(predictors):
