@@ -99,7 +99,7 @@ def _saved_model_predictor(folder, meta):
 
     input_name = next(iter(signature.structured_input_signature[1]))
 
-    def run(x, keep=loaded):  # `keep`: the signature needs the loaded object's variables alive
+    def run(x):
         out = signature(**{input_name: tf.constant(x)})
         return (out[PROBABILITIES] if PROBABILITIES in out else next(iter(out.values()))).numpy()
 
