@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(PY) -m recipes.finetune
+	$(PY) -m recipes.finetune --overwrite
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)

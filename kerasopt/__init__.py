@@ -6,7 +6,9 @@ so `import kerasopt` is all a model that uses them needs to load.
 
 from kerasopt import (
     callbacks,
+    curriculum,
     diagnostics,
+    distill,
     ensembles,
     initializers,
     layers,
@@ -18,14 +20,18 @@ from kerasopt import (
     transfer,
 )
 from kerasopt._version import __version__
+from kerasopt.saving import load_model
 
 __all__ = [
     "__version__",
     "callbacks",
+    "curriculum",
     "diagnostics",
+    "distill",
     "ensembles",
     "initializers",
     "layers",
+    "load_model",
     "optimizers",
     "plotting",
     "pretraining",

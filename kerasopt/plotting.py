@@ -21,6 +21,7 @@ __all__ = [
     "plot_training_curves",
     "plot_confusion_matrix",
     "plot_optimizer_tour",
+    "plot_curriculum",
 ]
 
 
@@ -355,4 +356,51 @@ def plot_optimizer_tour(surfaces, trajectories, groups, path, levels=30):
             ax.set_title(f"{name}: {title}", fontsize=10)
             if col == 0:
                 ax.legend(fontsize=7, loc="lower left")
+    return save_figure(fig, path)
+
+
+# curriculum: held-out accuracy per epoch and the pool's make-up, one line per order
+def plot_curriculum(curves, pools, path, title=None):
+    """Two panels: held-out accuracy per epoch (mean, with a ±sd band over seeds) of each
+    arm, and each arm's pool: its share of the data and the share of noisy labels in it.
+
+    Args:
+        curves: dict arm -> (mean list, sd list) per epoch.
+        pools: dict arm -> (pool share list, noisy share list) per epoch.
+        path: the PNG file to write.
+        title: optional figure title.
+
+    Returns:
+        `path`, written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_curriculum
+        >>> curves = {"curriculum": ([0.5, 0.7], [0.01, 0.02]), "random": ([0.4, 0.6], [0.0, 0.01])}
+        >>> pools = {"curriculum": ([0.2, 1.0], [0.0, 0.4]), "random": ([1.0, 1.0], [0.4, 0.4])}
+        >>> path = plot_curriculum(curves, pools, tempfile.mkdtemp() + "/curves.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
+    import numpy as np
+
+    fig, (left, right) = new_figure(1, 2, figsize=(11, 4))
+    for arm, (mean, sd) in curves.items():
+        epochs = np.arange(1, len(mean) + 1)
+        mean, sd = np.asarray(mean), np.asarray(sd)
+        (line,) = left.plot(epochs, mean, marker="o", ms=3, label=arm)
+        left.fill_between(epochs, mean - sd, mean + sd, color=line.get_color(), alpha=0.2)
+    left.set_xlabel("epoch")
+    left.set_ylabel("held-out accuracy")
+    left.legend()
+    for arm, (share, noisy) in pools.items():
+        epochs = np.arange(1, len(share) + 1)
+        (line,) = right.plot(epochs, share, label=f"{arm}: pool share")
+        right.plot(epochs, noisy, ls="--", color=line.get_color(), label=f"{arm}: noisy labels in pool")
+    right.set_xlabel("epoch")
+    right.set_ylabel("share")
+    right.set_ylim(0, 1.05)
+    right.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
     return save_figure(fig, path)

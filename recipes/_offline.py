@@ -6,16 +6,23 @@ folder `$KERASOPT_ASSETS` names) holds a ready Keras cache and a few real datase
 Keras reads `KERAS_HOME` once, when it is imported, and writes its config file there, so
 `use_offline_keras_home` copies the cache to a temporary folder and must run before the
 first `import keras`.
+
+The copy (about 56 MB) is named `kerasopt-keras-home-<pid>-XXXX` in the temporary folder. It is
+removed at exit (normal exit, an exception, Ctrl-C, and SIGTERM/SIGHUP, which are turned into
+a normal exit when no other handler is installed); a process killed by SIGKILL cannot clean up,
+so each call first removes the copies whose process no longer exists.
 """
 
 import atexit
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CACHE_PREFIX = "kerasopt-keras-home-"
 
 
 def find_assets():
@@ -38,8 +45,42 @@ def use_offline_keras_home(assets):
         return None
     if "keras" in sys.modules:
         raise RuntimeError("use_offline_keras_home() must run before keras is imported")
-    home = Path(tempfile.mkdtemp(prefix="kerasopt-keras-home-"))
-    shutil.copytree(Path(assets) / "keras_home", home, dirs_exist_ok=True)
+    remove_stale_caches()
+    home = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
+    _exit_on_termination()
+    shutil.copytree(Path(assets) / "keras_home", home, dirs_exist_ok=True)
     os.environ["KERAS_HOME"] = str(home)
     return home
+
+
+def remove_stale_caches():
+    """Remove the Keras cache copies of processes that no longer exist; return their names."""
+    removed = []
+    for entry in Path(tempfile.gettempdir()).glob(f"{CACHE_PREFIX}*"):
+        pid = entry.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry.name)
+    return removed
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _exit_on_termination():
+    """SIGTERM and SIGHUP end the process through `sys.exit`, so atexit clean-up runs."""
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                signal.signal(signum, lambda number, frame: sys.exit(128 + number))
+        except ValueError:  # not the main thread: leave the handlers alone
+            return

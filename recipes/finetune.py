@@ -3,7 +3,7 @@
     python -m recipes.finetune                      # default data, see below
     python -m recipes.finetune --backbone mobilenet_v2 --data PATH_OR_tfds:NAME [--image-size 224]
         [--epochs-head N] [--epochs-finetune M] [--strategy auto] [--weights PATH] [--out DIR]
-        [--average polyak|ema|swa | --snapshots K]
+        [--average polyak|ema|swa | --snapshots K] [--overwrite | --resume] [--debug]
 
 Phase 1 trains a new head on the frozen backbone; phase 2 unfreezes the top of the backbone as
 the strategy says (BatchNormalization frozen) and trains on with a warm-up/cosine schedule, the
@@ -14,13 +14,21 @@ MobileNetV2 weights. On a GPU, mixed precision and XLA switch on by themselves (
 turn them off); several GPUs train under MirroredStrategy. --average wraps phase 2's optimizers
 in kerasopt's weight averaging (the saved model holds the averaged weights); --snapshots K makes
 phase 2 a snapshot ensemble of K models, exported to RUN/ensemble/ (the two do not combine).
+
+Reliability (docs/guides/reliability.md): the arguments are checked before any work; every image
+is decoded once before training (unreadable files skipped with a warning naming them) and a
+per-class count table is printed; the run is written to RUN.partial/ and renamed to RUN only when
+complete, so RUN is never half-written. An existing RUN is refused unless --overwrite is given
+(it is then replaced only when the new run succeeds). A killed or failed run leaves RUN.partial/
+and RUN.resume/: --resume (with the same arguments) continues from the last completed epoch,
+--overwrite starts over. Errors print one line, `error: ...`, and exit with status 2 (--debug
+shows the traceback).
 """
 
-import argparse
 import socket
-import sys
 from pathlib import Path
 
+from recipes._cli import ArgumentParser, CliError, run
 from recipes._offline import find_assets, use_offline_keras_home
 
 OFFLINE_DATA = "datasets/hymenoptera_data"
@@ -37,15 +45,15 @@ def has_network(host="storage.googleapis.com", port=443, timeout=3.0):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.finetune", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m recipes.finetune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backbone", default="mobilenet_v2", help="a kerasopt.transfer.BACKBONES key (mobilenet, mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50, convnext_tiny, ...)")
     parser.add_argument("--data", help="folder of class subfolders (optionally train/ and val/) or tfds:NAME[/CONFIG]; default: see above")
-    parser.add_argument("--image-size", type=int, default=224, help="input size in pixels (default 224, the MobileNetV2 weights' size)")
+    parser.add_argument("--image-size", type=int, default=224, help="input size in pixels, at least 32 (default 224, the MobileNetV2 weights' size)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--validation-split", type=float, default=0.2, help="held-out share when the data has no validation split")
+    parser.add_argument("--validation-split", type=float, default=0.2, help="held-out share of each class when the data has no validation split")
     parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="auto: the course's table by --similarity and dataset size; else a preset")
     parser.add_argument("--similarity", choices=("similar", "different"), default="similar", help="how close the images are to ImageNet photos (for --strategy auto)")
-    parser.add_argument("--epochs-head", type=int, help="phase-1 epochs (default: the strategy's)")
+    parser.add_argument("--epochs-head", type=int, help="phase-1 epochs, at least 1 (default: the strategy's)")
     parser.add_argument("--epochs-finetune", type=int, help="phase-2 epochs (default: the strategy's; 0 = head only)")
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs")
     parser.add_argument("--weights", default="imagenet", help="'imagenet' (Keras cache, else download), 'none' (random init) or a weights file")
@@ -55,6 +63,9 @@ def parse_args(argv=None):
     phase2.add_argument("--average", choices=("polyak", "ema", "swa"), help="weight averaging of phase 2's iterates; the saved model holds the averages")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder (default saved_models/finetune/BACKBONE-DATA)")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--overwrite", action="store_true", help="replace an existing run folder (once this run has succeeded), or discard an interrupted run")
+    existing.add_argument("--resume", action="store_true", help="continue the interrupted run of --out (same arguments) from its last completed epoch")
     parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
     parser.add_argument("--no-xla", action="store_true", help="no XLA compilation on a GPU")
     parser.add_argument("--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs")
@@ -62,7 +73,27 @@ def parse_args(argv=None):
     return parser, parser.parse_args(argv)
 
 
-def resolve_data(parser, data):
+def check_args(args):
+    """The checks that need neither Keras nor the data, in the CLI's words (`CliError`)."""
+    minimum = {"--image-size": (args.image_size, 32), "--batch-size": (args.batch_size, 1),
+               "--epochs-head": (args.epochs_head, 1), "--epochs-finetune": (args.epochs_finetune, 0),
+               "--patience": (args.patience, 1), "--snapshots": (args.snapshots, 1), "--seed": (args.seed, 0)}
+    for flag, (value, low) in minimum.items():
+        if value is not None and value < low:
+            why = " (phase 2 starts from the trained head)" if flag == "--epochs-head" else ""
+            raise CliError(f"argument {flag}: must be at least {low}{why}; received {value}")
+    if not 0 < args.validation_split < 1:
+        raise CliError(f"argument --validation-split: must be between 0 and 1 (exclusive); received {args.validation_split}")
+    weights = args.weights.lower()
+    if weights not in ("imagenet", "none") and not Path(args.weights).is_file():
+        raise CliError(f"argument --weights: 'imagenet', 'none' or an existing weights file; received {args.weights!r}")
+    if (args.average or args.snapshots) and (weights == "none" or args.epochs_finetune == 0 or args.strategy == "head"):
+        raise CliError("arguments --average and --snapshots act on phase 2, which this run does not have (--weights none, --epochs-finetune 0 or --strategy head)")
+    if args.data and not args.data.startswith("tfds:") and not Path(args.data).is_dir():
+        raise CliError(f"argument --data: not a folder or tfds:NAME; received {args.data!r}")
+
+
+def resolve_data(data):
     """The data source, setting up the offline Keras cache when there is no network."""
     online = has_network()
     assets = find_assets()
@@ -74,43 +105,49 @@ def resolve_data(parser, data):
         return "tfds:tf_flowers"
     if assets is not None and (assets / OFFLINE_DATA).is_dir():
         return str(assets / OFFLINE_DATA)
-    parser.error("no --data given, no network, and no offline assets (../shared/assets or $KERASOPT_ASSETS) to fall back on")
+    raise CliError("no --data given, no network, and no offline assets (../shared/assets or $KERASOPT_ASSETS) to fall back on")
 
 
-def main(argv=None):
-    parser, args = parse_args(argv)
-    source = resolve_data(parser, args.data)
+def _main(argv=None):
+    _, args = parse_args(argv)
+    check_args(args)
+    source = resolve_data(args.data)
 
     import keras
 
     from kerasopt import transfer
+    from kerasopt.transfer.run_folder import check_run_dir
+
+    if args.backbone not in transfer.BACKBONES:
+        raise CliError(f"argument --backbone: unknown backbone {args.backbone!r}; choose from {', '.join(transfer.BACKBONES)}")
+    if args.alpha is not None and (args.alpha <= 0 or not args.backbone.startswith("mobilenet")):
+        raise CliError(f"argument --alpha: a positive width multiplier for the MobileNet family only; received {args.alpha} with --backbone {args.backbone}")
+    name = Path(source.rstrip("/")).name.replace("tfds:", "").replace("/", "_")
+    out = Path(args.out or f"saved_models/finetune/{args.backbone}-{name}")
+    check_run_dir(out, overwrite=args.overwrite, resume=args.resume)
 
     weights = None if args.weights.lower() == "none" else args.weights
     keras.utils.set_random_seed(args.seed)
-    try:
-        data = transfer.image_dataset(source, args.image_size, args.batch_size, args.validation_split, args.seed)
-        overrides = {k: v for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune)) if v is not None}
-        if args.strategy == "auto":
-            strategy = transfer.choose_strategy(args.similarity, data.n_train, **overrides)
-        else:
-            strategy = transfer.preset(args.strategy, **overrides)
-        name = Path(source.rstrip("/")).name.replace("tfds:", "").replace("/", "_")
-        out = Path(args.out or f"saved_models/finetune/{args.backbone}-{name}")
-        print(f"Data: {source} ({data.n_train} train / {data.n_val} val images, classes {data.class_names})")
-        print(f"Strategy: {strategy}")
-        result = transfer.fine_tune(
-            data, out, backbone_name=args.backbone, strategy=strategy, weights=weights, alpha=args.alpha,
-            mixed_precision=False if args.no_mixed_precision else "auto",
-            xla=False if args.no_xla else "auto",
-            distribute=False if args.no_distribute else "auto",
-            patience=args.patience, verbose=args.verbose, average=args.average, snapshots=args.snapshots,
-        )
-    except (transfer.WeightsUnavailableError, transfer.DataUnavailableError) as error:
-        sys.exit(f"error: {error}")
+    data = transfer.image_dataset(source, args.image_size, args.batch_size, args.validation_split, args.seed)
+    overrides = {k: v for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune)) if v is not None}
+    if args.strategy == "auto":
+        strategy = transfer.choose_strategy(args.similarity, data.n_train, **overrides)
+    else:
+        strategy = transfer.preset(args.strategy, **overrides)
+    print(f"Data: {source}\n{data.count_table()}")
+    print(f"Strategy: {strategy}")
+    result = transfer.fine_tune(
+        data, out, backbone_name=args.backbone, strategy=strategy, weights=weights, alpha=args.alpha,
+        mixed_precision=False if args.no_mixed_precision else "auto",
+        xla=False if args.no_xla else "auto",
+        distribute=False if args.no_distribute else "auto",
+        patience=args.patience, verbose=args.verbose, average=args.average, snapshots=args.snapshots,
+        overwrite=args.overwrite, resume=args.resume,
+    )
 
     print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
     for phase, m in result.metrics["phases"].items():
-        print(f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']:>14}  {m['device']}")
+        print(f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']!s:>14}  {m['device']}")
         if "ensemble" in m:
             e = m["ensemble"]
             print(f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})")
@@ -121,6 +158,11 @@ def main(argv=None):
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")
     return result
+
+
+def main(argv=None):
+    """The recipe, with one-line errors (`recipes._cli.run`)."""
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -51,7 +51,8 @@ def main(argv=None):
             data = transfer.image_dataset(source, args.image_size, args.batch_size, seed=seed)
             print(f"seed {seed}: {kind}")
             result = transfer.fine_tune(data, args.out / f"{kind}-seed{seed}", args.backbone, strategy=strategy,
-                                        weights=weights, patience=max(args.epochs_head, args.epochs_finetune) + 1, verbose=2)
+                                        weights=weights, patience=max(args.epochs_head, args.epochs_finetune) + 1, verbose=2,
+                                        overwrite=True)
             runs.append({"seed": seed, "kind": kind, "phases": result.metrics["phases"]})
 
     lines = [f"| setting | val accuracy, mean ± sd over seeds {args.seeds} | per seed | epochs | train images/s |",

@@ -13,7 +13,7 @@ from kerasopt import _io, _validation, diagnostics
 
 NAMESPACES = [
     "initializers", "optimizers", "schedules", "callbacks", "layers", "ensembles",
-    "pretraining", "transfer", "diagnostics", "plotting", "second_order",
+    "pretraining", "transfer", "diagnostics", "plotting", "second_order", "distill", "curriculum",
 ]
 
 

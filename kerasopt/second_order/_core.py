@@ -44,13 +44,16 @@ def flatten(tensors):
 class Objective:
     """A scalar loss of `variables`, exposed as a function of one flat vector.
 
-    `loss_fn_for(batch)` builds the zero-argument loss closure of one batch (`batch` is None
-    for in-memory data). With a `dataset`, each evaluation loops over all of its batches inside
-    the graph and weights batch b by n_b / N, so the value is the full-batch mean loss
-    (regularization terms, included once per batch, are weighted back to exactly one copy).
+    `loss_fn_for(batch)` builds the zero-argument loss closure of one batch: for in-memory
+    objectives `batch` is the `data` structure (tensors, e.g. `(x, y, sample_weight)`, or `()`),
+    which the compiled functions of `run` take as ARGUMENTS, so one trace serves every call
+    with data of the same shapes. With a `dataset`, each evaluation loops over all of its
+    batches inside the graph and weights batch b by n_b / N, so the value is the full-batch
+    mean loss (regularization terms, included once per batch, are weighted back to exactly one
+    copy); the dataset and N are arguments too.
     """
 
-    def __init__(self, variables, loss_fn_for, dataset=None):
+    def __init__(self, variables, loss_fn_for, dataset=None, data=()):
         # Keras variables wrap a tf.Variable (`.value` on the TensorFlow backend); the tape and
         # the flat-vector assignment work on that.
         self.variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
@@ -67,7 +70,8 @@ class Objective:
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.size = sum(self.sizes)
         self._loss_fn_for = loss_fn_for
-        self._dataset = dataset
+        self._dataset, self._data = dataset, data
+        self._bound = None  # the inputs of the graph being traced (`bind`)
         if dataset is not None:
             if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
                 raise ValueError(
@@ -77,6 +81,20 @@ class Objective:
             self._count = sum(int(tf.shape(tf.nest.flatten(b)[0])[0]) for b in dataset)
             if self._count == 0:
                 raise ValueError("Argument `x` must be a non-empty dataset. Received: 0 samples")
+
+    @property
+    def is_dataset(self):
+        return self._dataset is not None
+
+    def inputs(self):
+        """The arguments that carry this objective's data into a compiled function."""
+        if self._dataset is None:
+            return self._data
+        return (self._dataset, tf.constant(self._count, self.dtype))
+
+    def bind(self, inputs):
+        """Evaluate on `inputs` (another objective's `inputs()` inside a traced function)."""
+        self._bound = inputs
 
     def unflatten(self, x):
         parts = tf.split(x, self.sizes)
@@ -90,16 +108,17 @@ class Objective:
 
     def _accumulate(self, fn, shapes):
         """fn(loss_fn) -> tuple of tensors with `shapes`, combined over the dataset's batches."""
+        inputs = self.inputs() if self._bound is None else self._bound
         if self._dataset is None:
-            return fn(self._loss_fn_for(None))
-        count = tf.constant(self._count, self.dtype)
+            return fn(self._loss_fn_for(inputs))
+        dataset, count = inputs
 
         def reduce(total, batch):
             weight = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], self.dtype) / count
             parts = fn(self._loss_fn_for(batch))
             return tuple(t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True))
 
-        return self._dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
+        return dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
 
     def value_and_gradient(self, x):
         """(loss, flat gradient) at the flat point `x` (the variables are set to `x`)."""
@@ -172,6 +191,24 @@ def _stop_code(failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ft
     return tf.where(failed, tf.where(failures >= 2, LINE_SEARCH_FAILED, CONTINUE), code)
 
 
+# Keras optimizer base arguments these methods cannot honour (they take their own steps from a
+# line search or a Newton system, never `apply`), with the default that deserialization passes.
+_UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "weight_decay": None,
+                "use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+def _refuse_unsupported(name, kwargs):
+    """Refuse, by name, a Keras base argument set to anything but its default (as Keras'
+    `LossScaleOptimizer` does); defaults pass, so configs saved by `get_config` load."""
+    for arg, default in _UNSUPPORTED.items():
+        if arg in kwargs and kwargs[arg] != default:
+            raise ValueError(
+                f"{name} does not support `{arg}`: a full-batch second-order method takes its steps "
+                "from its own line search or Newton system, never from clipped, decayed, averaged, "
+                f"scaled or accumulated gradients. Received: {arg}={kwargs[arg]!r}"
+            )
+
+
 _FIT_MESSAGE = (
     "{name} is a full-batch second-order optimizer: it needs the loss itself (for its line "
     "search and curvature), which `model.fit` never gives an optimizer. Train with "
@@ -208,6 +245,11 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
         {{stopping}}
         max_parameters: the largest parameter count accepted (dense methods), or None.
 
+    Keras' base optimizer arguments `clipnorm`, `clipvalue`, `global_clipnorm`,
+    `weight_decay`, `use_ema`, `loss_scale_factor` and `gradient_accumulation_steps` are
+    refused by name with a `ValueError` unless left at their defaults: these methods never
+    apply gradients, so the arguments could only be ignored silently.
+
     Example:
         The base class refuses Keras' minibatch `model.fit` at once:
 
@@ -228,6 +270,7 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
 
     def __init__(self, gtol=1e-5, ftol=2.2e-9, max_parameters=None, name=None, **kwargs):
         require_tensorflow(type(self).__name__)
+        _refuse_unsupported(type(self).__name__, kwargs)
         check_range("gtol", gtol, low=0)
         check_range("ftol", ftol, low=0)
         if max_parameters is not None:
@@ -265,6 +308,10 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
 
     def reset(self, state):
         """Forget accumulated curvature (after a failed line search)."""
+
+    def start_state(self, state):
+        """Return the method's state to its start (each `run` begins with this)."""
+        self.reset(state)
 
     def step(self, objective, state):
         """One iteration in graph: reads x/f/g from `state`, writes the new ones.
@@ -340,8 +387,132 @@ def first_step(state, dphi0):
                     tf.ones_like(step))
 
 
+def projected_gradient_norm(x, g, lower, upper):
+    """Infinity norm of P(x - g) - x, P the projection onto the box [lower, upper]: the
+    first-order optimality measure of L-BFGS-B (Byrd et al. 1995, `pgtol`); ||g||_inf
+    without bounds."""
+    return tf.reduce_max(tf.abs(tf.clip_by_value(x - g, lower, upper) - x))
+
+
+class _Program:
+    """The compiled functions of one (optimizer, variables, loss, data kind, XLA, bounded)
+    combination and the state variables they update, kept across `run` calls (`programs`):
+    a second `fit` or `minimize` on the same model, loss and shapes reuses the traces. The
+    data, bounds and budgets are arguments or re-assigned state, and `start` resets every
+    state variable, so each run starts from fresh curvature (what `fit` documents)."""
+
+    def __init__(self, optimizer, objective, jit_compile, bounded):
+        n, dtype = objective.size, objective.dtype
+        self.objective, self.bounded = objective, bounded
+        state = optimizer.create_state(n, dtype)
+        zeros = tf.zeros([n], dtype)
+        state.update({"x": tf.Variable(zeros), "f": tf.Variable(tf.zeros([], dtype)), "g": tf.Variable(zeros),
+                      "f_prev": tf.Variable(tf.zeros([], dtype)), "evaluations": tf.Variable(0),
+                      "failures": tf.Variable(0)})
+        if bounded:
+            state.update({"lower": tf.Variable(zeros), "upper": tf.Variable(zeros)})
+        self.state = state
+
+        def gradient_norm():
+            if not bounded:
+                return tf.reduce_max(tf.abs(state["g"].read_value()))
+            return projected_gradient_norm(state["x"].read_value(), state["g"].read_value(),
+                                           state["lower"].read_value(), state["upper"].read_value())
+
+        def start(inputs, lower, upper):
+            objective.bind(inputs)
+            optimizer.start_state(state)
+            x0 = objective.read()
+            if bounded:
+                state["lower"].assign(lower)
+                state["upper"].assign(upper)
+                x0 = tf.clip_by_value(x0, lower, upper)  # L-BFGS-B projects x0 onto the box too
+            f0, g0 = objective.value_and_gradient(x0)
+            state["x"].assign(x0)
+            state["f"].assign(f0)
+            state["g"].assign(g0)
+            state["f_prev"].assign(f0 + 0.5 * tf.norm(g0))
+            state["evaluations"].assign(1)
+            state["failures"].assign(0)
+            with tf.control_dependencies([state["g"].read_value()]):
+                return f0, gradient_norm()
+
+        def iteration(gtol, ftol, budget):
+            f_prev = state["f"].read_value()
+            out = optimizer.step(objective, state)
+            optimizer.iterations.assign_add(1)
+            evaluations = state["evaluations"].assign_add(out["evaluations"])
+            failed = tf.equal(out["status"], line_search.FAILED)
+            failures = state["failures"].assign(tf.where(failed, state["failures"] + 1, 0))
+
+            def reset():
+                optimizer.reset(state)
+                return tf.constant(True)
+
+            tf.cond(failed, reset, lambda: tf.constant(False))
+            code = _stop_code(failed, failures, f_prev, state["f"].read_value(), gradient_norm(),
+                              evaluations, gtol, ftol, budget)
+            return code, out["status"]
+
+        def execute(limit, budget, gtol, ftol, inputs):
+            objective.bind(inputs)
+
+            def body(i, code, status):
+                code, status = iteration(gtol, ftol, budget)
+                return i + 1, code, status
+
+            i, code, status = tf.while_loop(
+                lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE), body,
+                (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)))
+            return {"iterations": i, "code": code, "status": status, "f": state["f"].read_value(),
+                    "gradient_norm": gradient_norm(), "evaluations": state["evaluations"].read_value()}
+
+        self.start = tf.function(start, autograph=False)
+        self.execute = tf.function(execute, autograph=False, jit_compile=jit_compile)
+
+
+def programs(optimizer):
+    """The optimizer's cache of `_Program`s (kept outside Keras' attribute tracking)."""
+    cache = optimizer.__dict__.get("_kerasopt_programs")
+    if cache is None:
+        cache = {}
+        object.__setattr__(optimizer, "_kerasopt_programs", cache)
+    return cache
+
+
+def check_bounds(bounds, n, dtype, name="bounds"):
+    """`(lower, upper)` flat tensors of length n from `bounds`: a `(lower, upper)` pair of
+    scalars or arrays with 1 or n values (None or +-inf: unbounded), an object with `lb` and
+    `ub` (`scipy.optimize.Bounds`), or SciPy's sequence of n `(low, high)` pairs (when n != 2;
+    with n == 2 a pair of pairs reads as (lower, upper)). Raises, naming `bounds`, on any other
+    shape or where a lower bound exceeds its upper bound."""
+    if hasattr(bounds, "lb") and hasattr(bounds, "ub"):
+        pairs = (bounds.lb, bounds.ub)
+    elif isinstance(bounds, (tuple, list)) and len(bounds) == 2:
+        pairs = bounds
+    elif isinstance(bounds, (tuple, list)) and len(bounds) == n and all(
+            isinstance(b, (tuple, list)) and len(b) == 2 for b in bounds):
+        pairs = tuple(zip(*bounds, strict=True))
+    else:
+        raise ValueError(f"Argument `{name}` must be a (lower, upper) pair or a sequence of {n} (low, high) "
+                         f"pairs. Received: {name}={bounds!r}")
+
+    def side(values, fill):
+        flat = np.ravel(np.asarray(values, dtype=object))
+        a = np.asarray([fill if v is None else v for v in flat], dtype=np.float64)
+        if a.size not in (1, n):
+            raise ValueError(f"Argument `{name}` must give 1 or {n} values per side (one per parameter). "
+                             f"Received: {name} with {a.size} values on one side")
+        return np.broadcast_to(a, (n,))
+
+    lower, upper = side(pairs[0], -np.inf), side(pairs[1], np.inf)
+    if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
+        raise ValueError(f"Argument `{name}` must have lower <= upper (no NaN) everywhere. Received: {name}={bounds!r}")
+    return tf.constant(lower, dtype), tf.constant(upper, dtype)
+
+
 def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_execution=1,
-        jit_compile=False, before_execution=None, after_execution=None):
+        jit_compile=False, before_execution=None, after_execution=None, bounds=None, cache_key=None):
     """Iterate `optimizer` on `objective` in compiled graph calls of up to
     `steps_per_execution` iterations each.
 
@@ -351,56 +522,32 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_ex
     (in-memory objectives only). `before_execution(e)` and `after_execution(e, info)` (e from
     0) are Python hooks around each call for logging and callbacks; `info` holds the last
     iteration's `loss`, `gradient_norm`, cumulative `evaluations` and `iterations`, and its
-    line-search `status`; `after_execution` returning True stops the run. Returns an
-    `OptimizeResult`; the objective's variables hold its `x` (the last finite point).
+    line-search `status`; `after_execution` returning True stops the run. `bounds`: `(lower,
+    upper)` flat tensors (methods with `supports_bounds` only); the gradient test then reads
+    the projected gradient. `cache_key`: a hashable naming the variables, the loss and the
+    data kind; runs with equal keys on one optimizer share one `_Program` (no retracing for
+    data of the same shapes). Returns an `OptimizeResult`; the objective's variables hold its
+    `x` (the last finite point).
     """
     require_tensorflow(type(optimizer).__name__)
     optimizer.check_size(objective.size)
-    n, dtype = objective.size, objective.dtype
-    x0 = objective.read()
-    state = optimizer.create_state(n, dtype)
-    f0, g0 = tf.function(objective.value_and_gradient, autograph=False)(x0)
-    state.update({
-        "x": tf.Variable(x0), "f": tf.Variable(f0), "g": tf.Variable(g0),
-        "f_prev": tf.Variable(f0 + 0.5 * tf.norm(g0)),
-        "evaluations": tf.Variable(1), "failures": tf.Variable(0),
-    })
-    gtol, ftol = tf.constant(optimizer.gtol, dtype), tf.constant(optimizer.ftol, dtype)
-    budget = tf.constant(-1 if max_evaluations is None else max_evaluations)
-
-    def iteration():
-        f_prev = state["f"].read_value()
-        out = optimizer.step(objective, state)
-        optimizer.iterations.assign_add(1)
-        evaluations = state["evaluations"].assign_add(out["evaluations"])
-        failed = tf.equal(out["status"], line_search.FAILED)
-        failures = state["failures"].assign(tf.where(failed, state["failures"] + 1, 0))
-
-        def reset():
-            optimizer.reset(state)
-            return tf.constant(True)
-
-        tf.cond(failed, reset, lambda: tf.constant(False))
-        gradient_norm = tf.reduce_max(tf.abs(state["g"].read_value()))
-        code = _stop_code(failed, failures, f_prev, state["f"].read_value(), gradient_norm,
-                          evaluations, gtol, ftol, budget)
-        return code, out["status"]
-
-    @tf.function(autograph=False, jit_compile=jit_compile)
-    def execute(limit):
-        def body(i, code, status):
-            code, status = iteration()
-            return i + 1, code, status
-
-        i, code, status = tf.while_loop(
-            lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE), body,
-            (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)))
-        return {"iterations": i, "code": code, "status": status, "f": state["f"].read_value(),
-                "gradient_norm": tf.reduce_max(tf.abs(state["g"].read_value())),
-                "evaluations": state["evaluations"].read_value()}
+    bounded = bounds is not None
+    cache = programs(optimizer)
+    key = None if cache_key is None else (cache_key, bool(jit_compile), bounded, objective.is_dataset)
+    program = cache.get(key) if key is not None else None
+    if program is None:
+        program = _Program(optimizer, objective, jit_compile, bounded)
+        if key is not None:
+            cache[key] = program
+    state, dtype = program.state, objective.dtype
+    inputs = objective.inputs()
+    lower, upper = bounds if bounded else (tf.zeros([0], dtype), tf.zeros([0], dtype))
+    f0, gnorm0 = program.start(inputs, lower, upper)
+    args = (tf.constant(-1 if max_evaluations is None else max_evaluations),
+            tf.constant(optimizer.gtol, dtype), tf.constant(optimizer.ftol, dtype), inputs)
 
     iterations, evaluations = 0, 1
-    f, gnorm = float(f0), float(tf.reduce_max(tf.abs(g0)))
+    f, gnorm = float(f0), float(gnorm0)
 
     def result(converged, message):
         objective.assign(state["x"])
@@ -416,7 +563,7 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_ex
         if before_execution is not None:
             before_execution(execution)
         limit = min(steps_per_execution, max_iterations - iterations)
-        out = {k: v.numpy() for k, v in execute(tf.constant(limit)).items()}  # one graph call
+        out = {k: v.numpy() for k, v in program.execute(tf.constant(limit), *args).items()}  # one graph call
         iterations += int(out["iterations"])
         evaluations, f, gnorm = int(out["evaluations"]), float(out["f"]), float(out["gradient_norm"])
         code, status = int(out["code"]), int(out["status"])

@@ -23,6 +23,11 @@ class BFGS(LineSearchOptimizer):
         max_parameters: the largest parameter count accepted (the n x n matrix); above it
             use `LBFGS` or `Newton(solver="cg")`.
 
+    Curvature state: the inverse-Hessian matrix lives only for one `fit` / `minimize` call.
+    A second `fit` on the same model, or a `fit` after `model.save` and
+    `keras.models.load_model`, starts again from H_0 = I (its first step is along -g);
+    `model.save` stores the configuration and the `iterations` counter, not the matrix.
+
     Keyword Args:
         {{stopping}}
         {{line_search}}

@@ -33,9 +33,13 @@ class ConjugateGradient(LineSearchOptimizer):
             n iterations (n = number of parameters). Powell's test restarts in between.
         c2: curvature constant of the line search (default 0.1); a tiny value (1e-10) makes
             it an exact line search.
+        ftol: relative-loss-change stop; default 0 (off), as in SciPy's CG, which stops on
+            the gradient test alone. With L-BFGS-B's 2.2e-9 it stopped 100-D Rosenbrock
+            (from the standard start) at a max error of 4.3e-4 after a short step, where
+            SciPy's CG reaches 2.3e-5; with the gradient test alone it reaches 9e-8.
 
     Keyword Args:
-        {{stopping}}
+        gtol: stop when the gradient's infinity norm is at most this (default 1e-5).
         {{line_search}}
 
     Example:
@@ -51,8 +55,9 @@ class ConjugateGradient(LineSearchOptimizer):
         Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 5.2.
     """
 
-    def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, name="conjugate_gradient", **kwargs):
-        super().__init__(c2=c2, name=name, **kwargs)
+    def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, ftol=0.0, name="conjugate_gradient",
+                 **kwargs):
+        super().__init__(c2=c2, ftol=ftol, name=name, **kwargs)
         self.beta = check_choice("beta", beta, ("polak_ribiere", "fletcher_reeves"))
         self.restart = None if restart is None else check_int("restart", restart, 1)
 

@@ -24,6 +24,16 @@ as with Keras' own `steps_per_execution`, callbacks then fire once per call, whi
 reported as one epoch carrying the logs of its last iteration, so `History` has one entry per
 call and `max_iterations` still counts iterations), and `jit_compile=True` compiles that call
 with XLA (in-memory data only; a `tf.data.Dataset` objective always runs as a plain graph).
+
+Compiled functions are cached on the optimizer per model, compiled loss and trainable
+variables, with the data as arguments: a second `fit` with data of the same shapes (or the
+same dataset structure) reuses them without retracing. What a second `fit` does NOT reuse is
+the curvature: every `fit` starts from fresh curvature state (an empty L-BFGS history, the
+identity as BFGS matrix, CG's steepest-descent restart, Newton's initial damping), like a new
+`scipy.optimize.minimize` call, and that state is not part of `model.save` either (only the
+weights, the optimizer's configuration and its `iterations` counter are saved). So a second
+`fit`, or a `fit` after `load_model`, continues from the weights but takes the same first
+step as a fresh optimizer would.
 """
 
 import keras
@@ -31,13 +41,17 @@ import tensorflow as tf
 
 from kerasopt import diagnostics
 from kerasopt._validation import check_choice, check_int
-from kerasopt.second_order._core import Objective, SecondOrderOptimizer, require_tensorflow, run
+from kerasopt.second_order._core import (
+    Objective,
+    SecondOrderOptimizer,
+    check_bounds,
+    require_tensorflow,
+    run,
+)
 
 
-def _batch_loss(model, x, y, sample_weight):
+def _batch_loss(model):
     def loss_fn_for(batch):
-        if batch is None:
-            return diagnostics.model_loss_fn(model, x, y, sample_weight)
         xb, yb, swb = keras.utils.unpack_x_y_sample_weight(batch)
         return diagnostics.model_loss_fn(model, xb, yb, swb)
 
@@ -116,7 +130,16 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
             sample_weight = tf.convert_to_tensor(sample_weight)
     if not model.built:
         model(tf.nest.map_structure(lambda t: t[:1], sample_x))
-    objective = Objective(model.trainable_variables, _batch_loss(model, x, y, sample_weight), dataset)
+    objective = Objective(model.trainable_variables, _batch_loss(model), dataset,
+                          data=None if dataset is not None else (x, y, sample_weight))
+    bounds = None
+    if getattr(optimizer, "bounds", None) is not None:
+        bounds = check_bounds(optimizer.bounds, objective.size, objective.dtype, "bounds")
+    # The compiled functions are cached on the optimizer for this model, its compiled loss and
+    # its variables: a second `fit` (same shapes) does not retrace.
+    # The key holds the model and its compiled-loss object themselves (not their ids, which a
+    # later object could reuse); the variables are held by the cached objective.
+    cache_key = ("fit", model, getattr(model, "_compile_loss", None), tuple(id(v) for v in objective.variables))
     train_metrics = getattr(model, "_compile_metrics", None) is not None
     steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
     jit_compile = bool(model.jit_compile) and dataset is None
@@ -148,7 +171,7 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
         return bool(model.stop_training)
 
     result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
-                 before, after)
+                 before, after, bounds=bounds, cache_key=cache_key)
     callback_list.on_train_end(logs)
     history = model.history
     history.convergence = result

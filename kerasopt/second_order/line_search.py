@@ -201,3 +201,37 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
 
     j, alpha, f, g, status = tf.cond(wolfe | has_decrease, finish, backtrack)
     return {"alpha": alpha, "f": f, "g": g, "evaluations": i + j, "status": status}
+
+
+def projected_backtracking(value_and_gradient, x, f0, g0, d, alpha0, lower, upper, c1=1e-4,
+                           max_evaluations=20):
+    """Step along the projected path x(alpha) = P(x + alpha d), P the projection onto the box
+    [lower, upper], by backtracking (halving alpha from `alpha0`) until the sufficient
+    decrease f(x(alpha)) <= f0 + c1 g0^T (x(alpha) - x) holds with g0^T (x(alpha) - x) < 0
+    (Bertsekas, "Projected Newton methods for optimization problems with simple
+    constraints", 1982, eq. 32; Kim, Sra & Dhillon 2010). The strict-descent requirement
+    means a step that moves nothing, or that the projection turned uphill, is never accepted.
+
+    Returns:
+        dict with `x`, `f` and `g` at the accepted point (`x`, `f0`, `g0` when the search
+        failed), `evaluations` (int32) and `status` (ARMIJO or FAILED).
+    """
+    dtype = x.dtype
+    c1 = tf.constant(c1, dtype)
+
+    def cond(i, alpha, done, *_):
+        return ~done & (i < max_evaluations)
+
+    def body(i, alpha, done, x_best, f_best, g_best):
+        trial = tf.clip_by_value(x + alpha * d, lower, upper)
+        f, g = value_and_gradient(trial)
+        decrease = tf.reduce_sum(g0 * (trial - x))
+        ok = (tf.math.is_finite(f) & tf.reduce_all(tf.math.is_finite(g)) & (decrease < 0)
+              & (f <= f0 + c1 * decrease))
+        return (i + 1, tf.where(ok, alpha, 0.5 * alpha), ok, tf.where(ok, trial, x_best),
+                tf.where(ok, f, f_best), tf.where(ok, g, g_best))
+
+    i, _, done, x_new, f, g = tf.while_loop(
+        cond, body, (tf.constant(0), tf.cast(alpha0, dtype), tf.constant(False), x, f0, g0))
+    return {"x": x_new, "f": f, "g": g, "evaluations": i,
+            "status": tf.where(done, ARMIJO, FAILED)}

@@ -5,11 +5,13 @@ float tensor of x0's shape to a scalar tensor; gradients and Hessian-vector prod
 from automatic differentiation.
 """
 
+import collections
+
 import numpy as np
 import tensorflow as tf
 
 from kerasopt._validation import check_bool, check_choice, check_int
-from kerasopt.second_order._core import Objective, require_tensorflow, run
+from kerasopt.second_order._core import Objective, check_bounds, require_tensorflow, run
 from kerasopt.second_order.bfgs import BFGS
 from kerasopt.second_order.cg import ConjugateGradient
 from kerasopt.second_order.lbfgs import LBFGS
@@ -18,10 +20,35 @@ from kerasopt.second_order.saddle_free import SaddleFreeNewton
 
 METHODS = {"lbfgs": LBFGS, "bfgs": BFGS, "cg": ConjugateGradient, "newton": Newton,
            "saddle_free_newton": SaddleFreeNewton}
+_CACHE_SIZE = 16
+# (fn, method, options, shape, dtype) -> (optimizer, variable, objective): the last few problems,
+# so that calling `minimize` again on the same function and shapes reuses the compiled graphs.
+_problems = collections.OrderedDict()
+
+
+def _problem(fn, method, options, shape, dtype):
+    """The cached (optimizer, variable, objective) of this problem, or a new one."""
+    try:
+        key = (fn, method if isinstance(method, str) else id(method), tuple(sorted(options.items())),
+               shape, dtype.name)
+        hash(key)
+    except TypeError:  # unhashable options: no caching
+        key = None
+    if key is not None and key in _problems:
+        _problems.move_to_end(key)
+        return _problems[key]
+    optimizer = METHODS[method](**options) if isinstance(method, str) else method
+    variable = tf.Variable(tf.zeros(shape, dtype))
+    problem = (optimizer, variable, Objective([variable], lambda batch: lambda: fn(variable)))
+    if key is not None:
+        _problems[key] = problem
+        if len(_problems) > _CACHE_SIZE:
+            _problems.popitem(last=False)
+    return problem
 
 
 def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, callback=None,
-             steps_per_execution=1, jit_compile=False, **options):
+             steps_per_execution=1, jit_compile=False, bounds=None, **options):
     """Minimize `fn` from `x0` with a kerasopt second-order method.
 
     Args:
@@ -39,11 +66,20 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         steps_per_execution: iterations per compiled call (the iteration loop and its stop
             tests run inside the graph; the callback sees one call at a time).
         jit_compile: compile each call with XLA (`fn` must be XLA-compatible).
+        bounds: box constraints lower <= x <= upper (method "lbfgs" only): a `(lower, upper)`
+            pair of scalars or arrays of x0's shape, None or +-inf meaning unbounded, or, as
+            in SciPy, a sequence of one `(low, high)` pair per coordinate. x0 is projected
+            onto the box first; the gradient test then reads the projected gradient (see
+            `LBFGS`, which explains the algorithm).
         **options: constructor arguments of the method's class (e.g. gtol=1e-8, history=5).
 
     Returns:
         `OptimizeResult` with `x` (x0's shape), `fun`, `gradient_norm`, `iterations`,
         `evaluations`, `converged` and `message`.
+
+    The last 16 problems (function, method and options, shape and dtype) keep their compiled
+    graphs, so calling `minimize` again on the same `fn` with a new `x0`, budget or bounds
+    does not retrace; each call still starts from fresh curvature (like SciPy).
 
     Example:
         Rosenbrock's function from (-1.2, 1), in float64:
@@ -54,16 +90,24 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         >>> result = so.minimize(rosen, np.array([-1.2, 1.0]), method="lbfgs", gtol=1e-9)
         >>> result.converged, np.round(result.x, 6).tolist(), result.x.dtype
         (True, [1.0, 1.0], dtype('float64'))
+
+        With bounds:
+
+        >>> import tensorflow as tf
+        >>> from kerasopt.second_order import minimize
+        >>> result = minimize(lambda x: tf.reduce_sum((x - 2.0) ** 2), np.zeros(3),
+        ...                   bounds=(None, [1.0, 3.0, 3.0]))
+        >>> np.round(result.x, 6).tolist(), result.converged
+        ([1.0, 2.0, 2.0], True)
     """
     require_tensorflow("kerasopt.second_order.minimize")
     if not callable(fn):
         raise TypeError(f"Argument `fn` must be callable. Received: fn={fn!r}")
     if isinstance(method, str):
-        optimizer = METHODS[check_choice("method", method, tuple(METHODS))](**options)
+        METHODS[check_choice("method", method, tuple(METHODS))](**options)  # validates the options
     elif isinstance(method, tuple(METHODS.values())):
         if options:
             raise ValueError(f"Argument `options` must be empty when `method` is an optimizer instance (pass them to the instance). Received: options={sorted(options)}")
-        optimizer = method
     else:
         raise TypeError(f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "
                         f"optimizer. Received: method={method!r}")
@@ -76,13 +120,20 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
     if not np.issubdtype(x0.dtype, np.number) or x0.size == 0:
         raise ValueError(f"Argument `x0` must be a non-empty numeric array. Received: x0={x0!r}")
     dtype = tf.float64 if x0.dtype == np.float64 else tf.float32
-    variable = tf.Variable(tf.constant(x0, dtype))
-    objective = Objective([variable], lambda batch: lambda: fn(variable))
+    optimizer, variable, objective = _problem(fn, method, options, x0.shape, dtype)
+    if bounds is not None:
+        if not getattr(optimizer, "supports_bounds", False):
+            raise ValueError(f"Argument `bounds` needs method='lbfgs' (L-BFGS with box constraints). "
+                             f"Received: bounds with method={type(optimizer).__name__}")
+        bounds = check_bounds(bounds, x0.size, dtype)
+    elif getattr(optimizer, "bounds", None) is not None:
+        bounds = check_bounds(optimizer.bounds, x0.size, dtype)
+    variable.assign(tf.constant(x0, dtype))
     after = None
     if callback is not None:
         def after(execution, info):
             return bool(callback(info["iterations"], variable.numpy(), info["loss"]))
     result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
-                 after_execution=after)
+                 after_execution=after, bounds=bounds, cache_key="minimize")
     result.x = result.x.reshape(x0.shape)
     return result

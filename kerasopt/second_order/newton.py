@@ -174,3 +174,7 @@ class Newton(LineSearchOptimizer):
 
     def reset(self, state):
         state["nu"].assign(2.0)
+
+    def start_state(self, state):
+        state["damping"].assign(tf.constant(self.damping, state["damping"].dtype))
+        self.reset(state)

@@ -1,4 +1,5 @@
-"""Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing, strategy, data."""
+"""Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing,
+strategy, data, device, phases, and the resumable run folder."""
 
 from kerasopt.transfer.backbones import (
     BACKBONES,
@@ -8,25 +9,24 @@ from kerasopt.transfer.backbones import (
     get_spec,
 )
 from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
-from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset
-from kerasopt.transfer.finetune import (
-    DeviceSetup,
-    FineTuneResult,
-    configure_device,
+from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset, image_folder
+from kerasopt.transfer.device import DeviceSetup, configure_device
+from kerasopt.transfer.finetune import FineTuneResult, fine_tune
+from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.phases import (
     confusion_matrix,
-    export_serving,
-    fine_tune,
     train_finetune,
     train_head,
     train_scratch,
     warmup_cosine,
 )
-from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.run_folder import RunFolderError, export_serving
 from kerasopt.transfer.strategy import PRESETS, TABLE, FineTuneStrategy, choose_strategy, preset
 
 __all__ = [
     "BACKBONES",
     "PRESETS",
+    "RunFolderError",
     "TABLE",
     "BackboneSpec",
     "DataUnavailableError",
@@ -49,6 +49,7 @@ __all__ = [
     "freeze",
     "get_spec",
     "image_dataset",
+    "image_folder",
     "preset",
     "train_finetune",
     "train_head",

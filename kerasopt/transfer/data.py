@@ -5,12 +5,21 @@ the TensorFlow guide "Better performance with the tf.data API" (decode and resiz
 shuffle, batch, augment, prefetch) and the course's data-augmentation section (random flips,
 small rotations and zooms of the training images only).
 
-Files that are not JPEG, PNG, GIF or BMP images are skipped with a warning naming them; GIF files
-are decoded (first frame) with a warning naming them, so a placeholder image is never silent.
+Checked before any training (folders): every image is decoded in full once (one parallel pass);
+files that are not JPEG, PNG, GIF or BMP images, or that do not decode (a truncated JPEG), are
+skipped with one warning each naming the file; GIF files are decoded (first frame) with a warning
+naming them, so a placeholder image is never silent. Hidden folders (".ipynb_checkpoints") and
+class folders without a usable image are ignored with a warning. The train/ and val/ class sets
+must match (the error lists the difference), and without a val/ folder each class must give at
+least one training and one validation image at `validation_split`, so no validation accuracy is
+ever computed without a class. `ImageData.count_table()` lists the images per class.
+Offline, a TFDS name that is not prepared fails after one connection check (3 s at most) and
+leaves no empty dataset folder.
 """
 
 import dataclasses
 import os
+import socket
 import warnings
 from pathlib import Path
 
@@ -22,6 +31,7 @@ from kerasopt._validation import check_int, check_range
 AUTOTUNE = tf.data.AUTOTUNE
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 _VALIDATION_FOLDERS = ("val", "validation", "valid")
+_DOWNLOAD_HOST = ("storage.googleapis.com", 443, 3.0)  # TFDS downloads; checked once, offline fails fast
 
 
 class DataUnavailableError(RuntimeError):
@@ -40,6 +50,15 @@ class ImageData:
     image_size: tuple
     batch_size: int
     source: str
+    counts: dict = dataclasses.field(default_factory=dict)
+
+    def count_table(self):
+        """Images per class and split as a text table (per class for folders; totals for TFDS)."""
+        width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
+        lines = [f"{'class':<{width}}  {'train':>6}  {'val':>6}"]
+        lines += [f"{name:<{width}}  {n_train:>6}  {n_val:>6}" for name, (n_train, n_val) in self.counts.items()]
+        lines.append(f"{'total':<{width}}  {self.n_train:>6}  {self.n_val:>6}")
+        return "\n".join(lines)
 
 
 def image_format(path):
@@ -49,21 +68,74 @@ def image_format(path):
     return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
 
 
+def _class_folders(folder):
+    """Names of the class subfolders of `folder`; hidden ones (".name") are ignored with a warning."""
+    names = []
+    for path in sorted(Path(folder).iterdir()):
+        if not path.is_dir():
+            continue
+        if path.name.startswith("."):
+            warnings.warn(f"Ignoring hidden folder {path}: not a class.", stacklevel=4)
+            continue
+        names.append(path.name)
+    return names
+
+
+def _check_decode(paths):
+    """The paths among `paths` that fail a full decode (truncated or corrupt images).
+
+    One parallel `tf.data` pass: JPEGs are entropy-decoded in full at 1/8 scale (libjpeg's
+    scaled decoding skips most of the inverse DCT but reads every byte, so a truncated file
+    fails), other formats with `tf.io.decode_image`. Failing elements are dropped by
+    `ignore_errors`; the paths that come out are the good ones.
+    """
+    if not paths:
+        return []
+
+    def check(path):
+        contents = tf.io.read_file(path)
+        shape = tf.cond(
+            tf.io.is_jpeg(contents),
+            lambda: tf.shape(tf.io.decode_jpeg(contents, channels=3, ratio=8)),
+            lambda: tf.shape(tf.io.decode_image(contents, channels=3, expand_animations=False)),
+        )
+        return path, shape
+
+    dataset = tf.data.Dataset.from_tensor_slices(paths).map(check, num_parallel_calls=AUTOTUNE)
+    dataset = dataset.ignore_errors().batch(256)
+    good = {p.decode() for batch, _ in dataset.as_numpy_iterator() for p in batch}
+    return [p for p in paths if p not in good]
+
+
 def _list_images(folder, class_names):
-    """(paths, labels) of the decodable images in folder/CLASS/*, warning about the rest."""
-    paths, labels = [], []
-    for label, name in enumerate(class_names):
+    """{class: paths} of the decodable images in folder/CLASS/*, one warning per skipped file."""
+    found = {}
+    for name in class_names:
         class_dir = Path(folder) / name
-        files = sorted(p for p in class_dir.iterdir() if p.is_file()) if class_dir.is_dir() else []
+        files = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")) if class_dir.is_dir() else []
+        paths = []
         for path in files:
             fmt = image_format(path)
             if fmt is None:
-                warnings.warn(f"Skipping {path}: not a JPEG, PNG, GIF or BMP image.", stacklevel=3)
+                warnings.warn(f"Skipping {path}: not a JPEG, PNG, GIF or BMP image.", stacklevel=4)
                 continue
             if fmt == "gif":
-                warnings.warn(f"Decoding the first frame of GIF file {path}.", stacklevel=3)
+                warnings.warn(f"Decoding the first frame of GIF file {path}.", stacklevel=4)
             paths.append(str(path))
-            labels.append(label)
+        found[name] = paths
+    bad = set(_check_decode([p for paths in found.values() for p in paths]))
+    for path in sorted(bad):
+        warnings.warn(f"Skipping {path}: the image is truncated or corrupt (it does not decode).", stacklevel=4)
+    found = {name: [p for p in paths if p not in bad] for name, paths in found.items()}
+    for name, paths in found.items():
+        if not paths:
+            warnings.warn(f"Ignoring class folder {Path(folder) / name}: it holds no usable image.", stacklevel=4)
+    return {name: paths for name, paths in found.items() if paths}
+
+
+def _flatten(found, class_names):
+    paths = [p for name in class_names for p in found[name]]
+    labels = [label for label, name in enumerate(class_names) for _ in found[name]]
     return paths, labels
 
 
@@ -82,21 +154,48 @@ def _split_paths(paths, labels, validation_split, seed):
 
 
 def _folder_examples(root, validation_split, seed):
-    """((train paths, labels), (val paths, labels), class names) from a folder."""
+    """((train paths, labels), (val paths, labels), class names) from a folder.
+
+    Raises ValueError when the train and validation class sets differ (listing the
+    difference), when there are fewer than two classes, or when a class is too small to give
+    both a training and a validation image at `validation_split`.
+    """
     root = Path(root)
     val_dir = next((root / d for d in _VALIDATION_FOLDERS if (root / d).is_dir()), None)
     if (root / "train").is_dir() and val_dir is not None:
-        class_names = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
-        return _list_images(root / "train", class_names), _list_images(val_dir, class_names), class_names
-    class_names = sorted(p.name for p in root.iterdir() if p.is_dir())
-    if len(class_names) < 2:
+        train = _list_images(root / "train", _class_folders(root / "train"))
+        val = _list_images(val_dir, _class_folders(val_dir))
+        if set(train) != set(val):
+            only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
+            raise ValueError(
+                f"The class folders of {str(root / 'train')!r} and {str(val_dir)!r} (with usable images) must "
+                f"match. Only in train/: {only_train}; only in {val_dir.name}/: {only_val}"
+            )
+        class_names = sorted(train)
+        _check_class_count(root, class_names)
+        return _flatten(train, class_names), _flatten(val, class_names), class_names
+    found = _list_images(root, _class_folders(root))
+    class_names = sorted(found)
+    _check_class_count(root, class_names)
+    small = [f"{name!r} ({len(found[name])})" for name in class_names
+             if round(validation_split * len(found[name])) in (0, len(found[name]))]
+    if small:
         raise ValueError(
-            "Argument `source` must be a folder with at least two class subfolders (optionally "
-            f"inside train/ and val/). Received: source={str(root)!r}"
+            f"Each class needs at least one training and one validation image at validation_split="
+            f"{validation_split}; too few images in {', '.join(small)}. Add images, change the split, or "
+            "give train/ and val/ folders"
         )
-    paths, labels = _list_images(root, class_names)
+    paths, labels = _flatten(found, class_names)
     train, val = _split_paths(paths, labels, validation_split, seed)
     return train, val, class_names
+
+
+def _check_class_count(root, class_names):
+    if len(class_names) < 2:
+        raise ValueError(
+            "Argument `source` must be a folder with at least two class subfolders holding images "
+            f"(optionally inside train/ and val/). Received: source={str(root)!r} with classes {class_names}"
+        )
 
 
 def _decode(path):
@@ -115,8 +214,11 @@ def _tfds_examples(name, validation_split):
         raise DataUnavailableError(f"tensorflow-datasets has no dataset {name!r}: {error}") from None
     if not builder.is_prepared():
         try:
+            if not _reachable(*_DOWNLOAD_HOST):
+                raise ConnectionError(f"no connection to {_DOWNLOAD_HOST[0]}:{_DOWNLOAD_HOST[1]} within {_DOWNLOAD_HOST[2]:g} s")
             builder.download_and_prepare()
         except Exception as error:
+            _remove_empty_folders(Path(builder.data_dir), Path(builder.data_dir_root))
             raise DataUnavailableError(
                 f"TFDS dataset {name!r} is not prepared in {builder.data_dir} and could not be "
                 f"downloaded ({type(error).__name__}: {str(error)[:200]}). Prepare it on a machine "
@@ -142,6 +244,23 @@ def _tfds_examples(name, validation_split):
     return train, val, class_names, _count(train), _count(val)
 
 
+def _reachable(host, port, timeout):
+    """Whether a TCP connection to host:port opens within `timeout` seconds (one try)."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _remove_empty_folders(folder, root):
+    """Remove `folder` and its parents below `root` while they are empty (what a failed
+    `tfds.builder` left)."""
+    while folder != root and root in folder.parents and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+        folder = folder.parent
+
+
 def _count(dataset):
     """Number of elements: the known cardinality, else by iterating once."""
     cardinality = int(dataset.cardinality())
@@ -160,6 +279,43 @@ def augmentation(seed=None):
         ],
         name="augmentation",
     )
+
+
+def _resizer(size):
+    def resize(image, label):
+        image = tf.image.resize(image, size)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
+
+    return resize
+
+
+def _to_float(images, labels):
+    return tf.cast(images, tf.float32), labels
+
+
+def image_folder(folder, class_names, image_size=160, batch_size=32):
+    """One evaluation pipeline, not shuffled or augmented, of the images in folder/CLASS/*.
+
+    For a split that `image_dataset` does not read, e.g. a test/ folder beside train/ and
+    val/. `class_names` fixes the label of each subfolder (those of the `ImageData` the
+    model was trained on). Batches of (float32 images in [0, 255], int32 labels), decoded
+    and resized once (cached).
+    """
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    check_int("batch_size", batch_size, minimum=1)
+    if not os.path.isdir(folder):
+        raise ValueError(f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}")
+    class_names = list(class_names)
+    found = _list_images(folder, class_names)
+    paths = [path for name in class_names for path in found.get(name, [])]
+    labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
+    if not paths:
+        raise ValueError(
+            f"Argument `folder` must hold images in subfolders named {list(class_names)}. Received: folder={os.fspath(folder)!r}"
+        )
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE)
+    dataset = dataset.map(_resizer(size), num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
+    return dataset.map(_to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True):
@@ -195,11 +351,13 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
 
     if source.startswith("tfds:"):
         train, val, class_names, n_train, n_val = _tfds_examples(source[5:], validation_split)
+        counts = {}
     elif os.path.isdir(source):
         (train_paths, train_labels), (val_paths, val_labels), class_names = _folder_examples(
             source, validation_split, seed
         )
         n_train, n_val = len(train_paths), len(val_paths)
+        counts = {name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)}
         if n_train == 0 or n_val == 0:
             raise ValueError(f"Argument `source` holds no training or no validation images. Received: source={source!r}")
         train, val = (
@@ -214,21 +372,15 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
             f"Received: source={source!r}"
         )
 
-    def resize(image, label):
-        image = tf.image.resize(image, size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
-
-    def to_float(images, labels):
-        return tf.cast(images, tf.float32), labels
-
+    resize = _resizer(size)
     train = train.map(resize, num_parallel_calls=AUTOTUNE).cache()
     train = train.shuffle(max(n_train, 1), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size).map(to_float, num_parallel_calls=AUTOTUNE)
+    train = train.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
     if augment:
         layers = augmentation(seed)
         train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
     val = val.map(resize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
-    val = val.map(to_float, num_parallel_calls=AUTOTUNE)
+    val = val.map(_to_float, num_parallel_calls=AUTOTUNE)
     return ImageData(
         train=train.prefetch(AUTOTUNE),
         val=val.prefetch(AUTOTUNE),
@@ -238,4 +390,5 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
         image_size=size,
         batch_size=batch_size,
         source=source,
+        counts=counts,
     )

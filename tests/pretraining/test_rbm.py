@@ -254,7 +254,7 @@ def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
     sk = SkBernoulliRBM(n_components=64, learning_rate=0.05, batch_size=20, n_iter=10, random_state=0).fit(x)
     rbm = BernoulliRBM(64, persistent=True, n_chains=20, seed=0)
     rbm.compile(optimizer=keras.optimizers.SGD(0.05), steps_per_execution=30)
-    rbm.fit(x, epochs=10, batch_size=20, verbose=0)
+    rbm.fit(x, epochs=10, batch_size=20, fused=False, verbose=0)
     ours = _expected_pll(*_weights(rbm), x)
     theirs = _expected_pll(sk.components_.T, sk.intercept_hidden_, sk.intercept_visible_, x)
     print(f"pseudo-log-likelihood: kerasopt {ours:.3f}, scikit-learn {theirs:.3f}")
@@ -291,7 +291,7 @@ def test_trains_under_xla_with_several_steps_per_execution():
     rbm.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=True, steps_per_execution=5)
     rbm.build((None, 64))
     before = _expected_pll(*_weights(rbm), x)
-    rbm.fit(x, epochs=3, batch_size=20, verbose=0)
+    rbm.fit(x, epochs=3, batch_size=20, fused=False, verbose=0)
     assert _expected_pll(*_weights(rbm), x) > before + 5.0  # untrained: 64 log(1/2) = -44.4
 
 
@@ -405,7 +405,9 @@ def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
     for fused in (False, True):
         rbm = BernoulliRBM(8, k=k, persistent=persistent, n_chains=20, seed=4, monitor_fraction=1.0)
         # Fused: one call per epoch whatever steps_per_execution says (restored afterwards).
-        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), steps_per_execution=4 if fused else 1)
+        # Plain graphs on both sides: XLA draws other Philox bits than TensorFlow's kernel.
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), steps_per_execution=4 if fused else 1,
+                    jit_compile=False)
         history = rbm.fit(x, epochs=3, batch_size=20, shuffle=False, fused=fused, verbose=0).history
         assert rbm.steps_per_execution == (4 if fused else 1)
         runs.append(([np.array(w) for w in rbm.weights + rbm.optimizer.variables], history))
@@ -458,7 +460,7 @@ def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
     rbm = BernoulliRBM(8, persistent=True, n_chains=20, seed=0, monitor_fraction=0.25)
     W, c, b = _initialize(rbm, 64, seed=3)
     rbm.compile(optimizer=keras.optimizers.SGD(0.0))
-    logged = rbm.fit(x, epochs=1, batch_size=20, shuffle=False, verbose=0).history["free_energy"][0]
+    logged = rbm.fit(x, epochs=1, batch_size=20, shuffle=False, fused=False, verbose=0).history["free_energy"][0]
     free_energy = -x @ b - np.logaddexp(0, x @ W + c).sum(1)
     monitored = np.concatenate([free_energy[s : s + (5 if s < 80 else 3)] for s in range(0, 90, 20)])
     np.testing.assert_allclose(logged, monitored.mean(), rtol=1e-5)
@@ -513,9 +515,9 @@ def test_fused_and_unfused_fits_alternate_on_one_model():
     x = _binary_digits()[:120]
     rbm = BernoulliRBM(8, seed=0)
     rbm.compile(optimizer="sgd")
-    rbm.fit(x, epochs=1, batch_size=20, verbose=0)
+    rbm.fit(x, epochs=1, batch_size=20, fused=False, verbose=0)
     rbm.fit(x, epochs=1, batch_size=30, fused=True, verbose=0)
-    rbm.fit(x, epochs=1, batch_size=20, verbose=0)
+    rbm.fit(x, epochs=1, batch_size=20, fused=False, verbose=0)
     rbm.fit(x[:60], epochs=1, batch_size=30, fused=True, verbose=0)
     assert int(rbm.optimizer.iterations) == 6 + 4 + 6 + 2
 
@@ -548,3 +550,152 @@ def test_dbn_pretrain_passes_fused_through():
     histories = dbn.pretrain(x, epochs=2, batch_size=40, fused=True, verbose=0)
     assert [len(h["free_energy"]) for h in histories] == [2, 2]
     assert [int(rbm.optimizer.iterations) for rbm in dbn.rbms] == [8, 8]  # 3 full batches + 1 partial, twice
+
+
+# ---- the default path: fused for arrays, XLA under jit_compile="auto" -------------------------
+
+class _Recording(BernoulliRBM):
+    """Records each traced train function's (fused, jit_compile) mode."""
+
+    def make_train_function(self, force=False):
+        if self.train_function is None or force:
+            self.traced_modes = getattr(self, "traced_modes", []) + [(self._fused is not None, self.jit_compile)]
+        return super().make_train_function(force)
+
+
+def test_default_fit_is_fused_for_arrays_and_unfused_for_datasets_with_equal_updates():
+    """Both compiled as plain graphs (XLA's Philox bits differ from TensorFlow's kernel's):
+    the default `fit` on the array and on a dataset of the same batches must give the same
+    weights, chain, momentum and metrics, one through the fused epoch, one per batch."""
+    import tensorflow as tf
+
+    x = _binary_digits()[:203]
+    runs = []
+    for data in (x, tf.data.Dataset.from_tensor_slices(x).batch(20)):
+        rbm = _Recording(8, persistent=True, n_chains=20, seed=4, monitor_fraction=1.0)
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), jit_compile=False)
+        history = rbm.fit(data, epochs=2, batch_size=None if data is not x else 20, shuffle=False, verbose=0)
+        runs.append((rbm, [np.array(w) for w in rbm.weights + rbm.optimizer.variables], history.history))
+    (fused, fused_weights, fused_logs), (unfused, unfused_weights, unfused_logs) = runs
+    assert fused.traced_modes == [(True, False)] and unfused.traced_modes == [(False, False)]
+    assert int(fused.optimizer.iterations) == int(unfused.optimizer.iterations) == 2 * 11
+    for a, b in zip(fused_weights, unfused_weights, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    for key in unfused_logs:
+        np.testing.assert_allclose(fused_logs[key], unfused_logs[key], rtol=1e-5)
+
+
+def test_jit_compile_auto_compiles_the_fused_epoch_with_xla_and_survives_save(tmp_path):
+    x = _binary_digits()[:200]
+    rbm = _Recording(8, seed=0)
+    rbm.compile(optimizer="sgd")  # jit_compile="auto"
+    rbm.fit(x, epochs=1, batch_size=50, verbose=0)
+    assert rbm.traced_modes == [(True, True)]
+    assert rbm.jit_compile is False  # Keras' own "auto" on this CPU-only machine, restored after the fit
+    rbm.fit(x, epochs=1, batch_size=50, fused=False, verbose=0)
+    assert rbm.traced_modes[-1] == (False, False)
+    rbm.save(tmp_path / "rbm.keras")
+    loaded = keras.models.load_model(tmp_path / "rbm.keras", custom_objects={"_Recording": _Recording})
+    assert loaded._jit_auto and loaded.get_compile_config()["jit_compile"] == "auto"
+    explicit = _Recording(8, seed=0)
+    explicit.compile(optimizer="sgd", jit_compile=False)
+    explicit.fit(x, epochs=1, batch_size=50, verbose=0)
+    assert explicit.traced_modes == [(True, False)]
+
+
+class _RecordsInitialWeights(BernoulliRBM):
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.initial = _weights(self)
+
+
+def test_train_on_batch_on_an_unbuilt_rbm_matches_numpy_cd1():
+    """scikit-learn's `partial_fit`: a fresh RBM builds from the batch and takes one CD-1 step."""
+    noise, lr = _noise(8), 0.1
+    v = (np.random.default_rng(9).uniform(size=(B, V)) < 0.5).astype("float32")
+    rbm = _with_fixed_noise(_RecordsInitialWeights, noise)(H, seed=1)
+    rbm.compile(optimizer=keras.optimizers.SGD(lr))
+    assert not rbm.built
+    logs = rbm.train_on_batch(v, return_dict=True)
+    W, c, b = rbm.initial
+    h_pos = expit(v @ W + c)
+    h0 = (noise[H] < h_pos).astype("float64")
+    v_neg = (noise[V] < expit(h0 @ W.T + b)).astype("float64")
+    h_neg = expit(v_neg @ W + c)
+    W1, c1, b1 = _weights(rbm)
+    np.testing.assert_allclose(W1, W + lr * (v.T @ h_pos - v_neg.T @ h_neg) / B, atol=1e-6)
+    np.testing.assert_allclose(c1, c + lr * (h_pos.mean(0) - h_neg.mean(0)), atol=1e-6)
+    np.testing.assert_allclose(b1, b + lr * (v.mean(0) - v_neg.mean(0)), atol=1e-6)
+    free_energy = -v @ b - np.logaddexp(0, v @ W + c).sum(1)  # logged before the update
+    np.testing.assert_allclose(logs["free_energy"], free_energy[: int(np.ceil(0.1 * B))].mean(), rtol=1e-5)
+    rbm.train_on_batch(v)  # a second call continues from the first
+    assert int(rbm.optimizer.iterations) == 2
+
+
+def test_evaluate_on_an_unbuilt_rbm_builds_it():
+    x = _binary_digits()[:50]
+    rbm = _RecordsInitialWeights(8, seed=0)
+    rbm.compile(optimizer="sgd")
+    logs = rbm.evaluate(x, verbose=0, return_dict=True)
+    W, c, b = rbm.initial
+    np.testing.assert_allclose(logs["free_energy"], (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5)
+    fresh = BernoulliRBM(8, seed=0)
+    fresh.compile(optimizer="sgd")
+    assert set(fresh.test_on_batch(x, return_dict=True)) == set(logs)
+
+
+def _trained_weights(rbm, n_visible, seed):
+    rbm.build((None, n_visible))
+    rng = np.random.default_rng(seed)
+    rbm.kernel.assign(rng.normal(0, 0.3, (n_visible, rbm.n_hidden)).astype("float32"))
+    rbm.hidden_bias.assign(rng.normal(0, 0.3, rbm.n_hidden).astype("float32"))
+    rbm.visible_bias.assign(rng.normal(0, 0.5, n_visible).astype("float32"))
+    return _weights(rbm)
+
+
+def test_score_samples_is_the_numpy_pseudo_log_likelihood_with_the_same_flipped_units():
+    x = _binary_digits()[:300]
+    u = np.random.default_rng(3).uniform(size=len(x)).astype("float32")
+
+    class Fixed(BernoulliRBM):
+        def _uniform(self, shape):
+            return keras.ops.convert_to_tensor(u)
+
+    rbm = Fixed(16, seed=0)
+    W, c, b = _trained_weights(rbm, 64, seed=1)
+    index = np.minimum((u * 64).astype(int), 63)
+    flipped = x.copy()
+    flipped[np.arange(len(x)), index] = 1 - flipped[np.arange(len(x)), index]
+
+    def fe(v):
+        return -v @ b - np.logaddexp(0, v @ W + c).sum(1)
+
+    expected = 64 * -np.logaddexp(0, -(fe(flipped) - fe(x)))  # n_visible * log sigmoid(F(flip) - F)
+    scores = rbm.score_samples(x)
+    assert scores.shape == (len(x),)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_score_samples_mean_matches_scikit_learn_on_the_same_weights():
+    """Independent random flips on both sides: the means of two unbiased estimates of the same
+    expectation differ by less than 4 standard errors of the difference."""
+    x = np.tile(_binary_digits(), (2, 1))
+    rbm = BernoulliRBM(16, seed=0)
+    W, c, b = _trained_weights(rbm, 64, seed=2)
+    sk = SkBernoulliRBM(n_components=16, random_state=0)
+    sk.components_, sk.intercept_hidden_, sk.intercept_visible_ = W.T, c, b
+    ours, theirs = rbm.score_samples(x), sk.score_samples(x)
+    bound = 4 * np.sqrt((ours.var() + theirs.var()) / len(x))
+    assert abs(ours.mean() - theirs.mean()) < bound, (ours.mean(), theirs.mean(), bound)
+    assert abs(ours.mean() - _expected_pll(W, c, b, x)) < 4 * ours.std() / np.sqrt(len(x))
+
+
+def test_score_samples_refuses_bad_input():
+    rbm = BernoulliRBM(4, seed=0)
+    rbm.build((None, 6))
+    with pytest.raises(ValueError, match=r"must have 6 columns.*shape \(2, 5\)"):
+        rbm.score_samples(np.zeros((2, 5), "float32"))
+    with pytest.raises(ValueError, match=r"must be 2-D.*shape \(6,\)"):
+        rbm.score_samples(np.zeros(6, "float32"))
+    with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
+        rbm.score_samples(np.full((2, 6), 2.0, "float32"))

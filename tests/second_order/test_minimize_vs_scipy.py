@@ -139,6 +139,19 @@ def test_matches_scipy_rosenbrock_100d(method):
     _compare("rosenbrock100", method)
 
 
+def test_cg_default_stopping_reaches_scipy_cg_accuracy_on_rosenbrock_100d():
+    """Both sides at their defaults (SciPy: gtol=1e-5 on the infinity norm, no loss-change
+    test) from the standard start: our largest coordinate error must not exceed SciPy's
+    (the minimizer is all ones). With an L-BFGS-B-style ftol of 2.2e-9 as the default, ours
+    stopped at 4.3e-4 while SciPy reaches 2.3e-5."""
+    fn, (f, g, _), x0 = _rosenbrock(100)
+    reference = scipy.optimize.minimize(f, x0, jac=g, method="CG")
+    ours = minimize(fn, x0, method="cg", max_iterations=20000)
+    assert reference.success and ours.converged, ours.message
+    assert np.abs(ours.x - 1.0).max() <= np.abs(reference.x - 1.0).max(), (
+        np.abs(ours.x - 1.0).max(), np.abs(reference.x - 1.0).max())
+
+
 def test_scipy_reference_is_the_true_minimizer():
     """SciPy's quadratic minimizers agree with the closed form (sanity of the harness)."""
     fn, numpy, x0 = _quadratic()

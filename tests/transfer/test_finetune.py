@@ -5,6 +5,7 @@ features; the test asks for well above chance, not for a good classifier.)"""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,7 @@ def test_run_folder(run):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "saved_model" / "saved_model.pb").is_file()
     assert (folder / "tensorboard").is_dir() and (folder / "checkpoints" / "head.keras").is_file()
+    assert not list(folder.parent.glob(f"{folder.name}.*"))  # published: no staging, state or old run left
     metrics = json.loads((folder / "metrics.json").read_text())
     assert json.loads((folder / "class_names.json").read_text()) == ["ants", "bees"]
     recorded = {"val_accuracy", "val_loss", "epochs", "seconds", "images_per_second", "device"}  # per phase
@@ -201,10 +203,37 @@ def test_random_init_baseline_trains_everything_including_batchnorm(small_folder
     data = image_dataset(small_folder, image_size=32, batch_size=16, augment=False)
     base = backbone("mobilenet", weights=None, input_shape=(32, 32, 3), alpha=0.25)
     model = build_classifier(base, 2, inference_backbone=False)
-    (tmp_path / "checkpoints").mkdir()
     strategy = FineTuneStrategy("scratch", 0.3, epochs_head=1, epochs_finetune=1)
-    history, metrics = train_scratch(model, data, strategy, tmp_path, configure_device(), verbose=0)
+    history, metrics = train_scratch(model, data, strategy, configure_device(), verbose=0)
     assert metrics["epochs"] == len(history["loss"]) == 2
     assert len(model.trainable_weights) == len(base.trainable_weights) + 2
     bn = next(layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization))
     assert not np.allclose(bn.moving_mean.numpy(), 0.0)
+
+
+def test_predict_recipe_names_each_broken_image_and_predicts_the_rest(run, small_folder, tmp_path, capsys):
+    """A truncated JPEG and a text file among three photos: both named on stderr, the photos
+    classified as the model classifies them, exit status 1 at the end."""
+    from recipes.predict import main
+
+    result, *_ = run
+    photos = sorted((small_folder / "val" / "ants").glob("*.jpg"))[:3]
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for photo in photos:
+        shutil.copy(photo, folder / photo.name)
+    truncated = folder / "truncated.jpg"
+    truncated.write_bytes(photos[0].read_bytes()[:2000])
+    (folder / "notes.txt").write_text("not an image")
+    images = [folder / photos[0].name, truncated, folder / photos[1].name, folder / "notes.txt", folder / photos[2].name]
+    with pytest.raises(SystemExit) as exit_info:
+        main([str(result.run_dir), *map(str, images), "--top-k", "1"])
+    assert exit_info.value.code == 1
+    out, err = capsys.readouterr()
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 2 and str(truncated) in errors[0] and str(folder / "notes.txt") in errors[1]
+    assert "Traceback" not in err
+    for photo in photos:
+        image = tf.io.decode_jpeg(tf.io.read_file(str(photo)), channels=3)
+        probs = result.model.predict(tf.cast(image, tf.float32)[None], verbose=0)[0]
+        assert f"{folder / photo.name}: {['ants', 'bees'][int(np.argmax(probs))]} {probs.max():.3f}" in out

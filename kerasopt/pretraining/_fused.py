@@ -1,0 +1,113 @@
+"""The fused-epoch driver of the RBMs (TensorFlow backend): the epoch loop, the per-update
+counters and the random bits. The RBM's energies, conditionals and CD statistics stay in
+`rbm.py`; this module only decides which rows, which seed and which noise each update gets.
+
+A fused epoch is ONE compiled call: Keras hands the train step the whole in-memory array once
+per epoch and `epoch` loops over the minibatches in a `tf.while_loop` of static-shaped slices
+(the idea of `steps_per_execution` taken to the whole epoch, without Keras' per-batch data
+iterator); the last partial batch, if any, is one more update, so the updates equal Keras'
+unfused ones batch for batch.
+
+Random bits: every update derives ONE Philox key from the seed generator's state for that
+update (the state the generator's i-th `next()` would give, as unfused training does) and
+every draw inside the update uses that key with its own counter block, so draws never overlap
+and an update spends one seed, not one per draw (under XLA on CPU the default ThreeFry
+generator costs more than the RBM's matrix products).
+"""
+
+import keras
+from keras import ops
+
+PHILOX = 1  # TensorFlow's id of the Philox algorithm (tf.random.Algorithm.PHILOX)
+KERAS_FIT_ONLY = ("steps_per_epoch", "sample_weight", "class_weight")
+
+
+def philox_key(seed):
+    """The Philox key TensorFlow's stateless ops derive from a seed-generator state."""
+    import tensorflow as tf
+
+    seed = tf.cast(tf.math.floormod(seed, tf.int32.max - 1), "int32")
+    return tf.raw_ops.StatelessRandomGetKeyCounter(seed=seed)[0]
+
+
+def draw(kind, shape, key, block, dtype):
+    """`uniform` or `normal` noise of `shape` from Philox `key`, counter block `block`."""
+    import tensorflow as tf
+
+    op = tf.raw_ops.StatelessRandomUniformV2 if kind == "uniform" else tf.raw_ops.StatelessRandomNormalV2
+    shape = tf.stack([tf.cast(d, "int32") for d in shape])
+    counter = tf.constant([0, block], "uint64")  # (low, high) words: draws never overlap
+    return op(shape=shape, key=key, counter=counter, alg=PHILOX, dtype=dtype)
+
+
+def unfit_reason(x, y, validation_split, kwargs):
+    """Why `fit` cannot run fused on these arguments (a message), or None when it can."""
+    if keras.backend.backend() != "tensorflow":
+        return f"`fused=True` needs the TensorFlow backend. Received: the {keras.backend.backend()} backend"
+    if getattr(x, "element_spec", None) is not None or not hasattr(x, "shape") or len(x.shape) != 2:
+        return (
+            "`fused=True` needs `x` as an in-memory 2-D array or tensor (samples, visible units); "
+            f"use fused=False for datasets and generators. Received: x of type {type(x).__name__}"
+            + (f" and shape {tuple(x.shape)}" if hasattr(x, "shape") else "")
+        )
+    if y is not None:
+        return f"`y` must be None with fused=True (RBMs are unsupervised). Received: y of type {type(y).__name__}"
+    if validation_split:
+        return (
+            "`validation_split` must be 0 with fused=True (pass `validation_data`). "
+            f"Received: validation_split={validation_split!r}"
+        )
+    for name in KERAS_FIT_ONLY:
+        if kwargs.get(name) is not None:
+            return f"`{name}` must be None with fused=True. Received: {name}={kwargs[name]!r}"
+    return None
+
+
+def epoch_dataset(x, dtype):
+    """The whole array (converted once) repeated, one element per epoch: no per-batch
+    iterator, no per-epoch copy, and with `steps_per_epoch=1` Keras keeps ONE iterator for
+    the whole fit."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensors((ops.convert_to_tensor(x, dtype=dtype),)).repeat()
+
+
+def epoch(rbm, x, batch_size, shuffle, n):
+    """One epoch of `rbm._update` over the whole array `x` (n rows) inside the compiled step:
+    full batches in a `tf.while_loop` over static-shaped slices (of an in-graph permutation
+    when shuffling), then the last partial batch, if any, as one more update. Returns the
+    epoch's metric statistics (summed over batches)."""
+    import tensorflow as tf
+
+    x = tf.ensure_shape(x, (n,) + tuple(x.shape[1:]))
+    order = tf.argsort(rbm._uniform((n,)), stable=True) if shuffle else None
+    full, rest = divmod(n, batch_size)
+
+    def batch(start, size):
+        if order is None:
+            # Explicit sizes: with -1 XLA pads the whole array to make the dynamic slice safe.
+            return x[start : start + size] if isinstance(start, int) else tf.slice(x, [start, 0], [size, x.shape[1]])
+        return tf.gather(x, tf.slice(order, [start], [size]))
+
+    def add(stats, new):
+        return [(t + nt, c + nc) for (t, c), (nt, nc) in zip(stats, new, strict=True)]
+
+    # Update i uses the seed the generator's i-th `next()` would give, as unfused training
+    # does; the generator then advances past the epoch's updates.
+    state = rbm.seed_generator.state
+    start = ops.convert_to_tensor(state)
+
+    def seed(i):
+        return start + ops.cast(ops.stack([0, i]), start.dtype)
+
+    stats = [(tf.zeros((), x.dtype), tf.zeros((), x.dtype)) for _ in rbm.metrics]
+    if full:
+
+        def body(i, stats):
+            return i + 1, add(stats, rbm._update(batch(i * batch_size, batch_size), seed(i)))
+
+        _, stats = tf.while_loop(lambda i, _: i < full, body, (tf.constant(0), stats))
+    if rest:
+        stats = add(stats, rbm._update(batch(full * batch_size, rest), seed(full)))
+    state.assign(seed(full + (1 if rest else 0)))
+    return stats

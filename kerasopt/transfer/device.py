@@ -1,0 +1,52 @@
+"""Where and how a fine-tuning run computes: distribution strategy, precision, XLA.
+
+Source: mixed precision (Micikevicius et al., 2018) and XLA compilation on a GPU; several GPUs:
+`tf.distribute.MirroredStrategy` (TensorFlow's distributed-training guide). TensorFlow backend.
+"""
+
+import dataclasses
+import os
+
+import keras
+import tensorflow as tf
+
+from kerasopt._platform import cpuinfo
+from kerasopt._validation import check_choice
+
+_AUTO = ("auto", True, False)
+
+
+@dataclasses.dataclass
+class DeviceSetup:
+    """What `configure_device` chose: the distribution strategy, precision and compilation."""
+
+    distribution: tf.distribute.Strategy
+    mixed_precision: bool
+    jit_compile: bool
+    description: str
+
+
+def describe_device():
+    """"GPU: <name> xN" when GPUs are visible, else "CPU: <model> (N cores)"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        return f"GPU: {name} x{len(gpus)}"
+    return f"CPU: {cpuinfo('model name')} ({os.cpu_count()} cores)"
+
+
+def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
+    """Pick precision, XLA and distribution; sets Keras' global dtype policy.
+
+    Each argument is "auto" (on when a GPU is visible; `distribute`: when more than one is),
+    True or False. Returns a `DeviceSetup`.
+    """
+    for name, value in (("mixed_precision", mixed_precision), ("xla", xla), ("distribute", distribute)):
+        check_choice(name, value, _AUTO)
+    gpus = tf.config.list_physical_devices("GPU")
+    use_mp = bool(gpus) if mixed_precision == "auto" else mixed_precision
+    use_xla = bool(gpus) if xla == "auto" else xla
+    use_mirrored = len(gpus) > 1 if distribute == "auto" else distribute
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
+    distribution = tf.distribute.MirroredStrategy() if use_mirrored else tf.distribute.get_strategy()
+    return DeviceSetup(distribution, bool(use_mp), bool(use_xla), describe_device())

@@ -1,0 +1,285 @@
+"""The phases of fine-tuning and their decisions, without file I/O.
+
+Source: the course's transfer-learning section and Keras' transfer-learning guide (Chollet):
+phase 1 trains a new head on the frozen ImageNet backbone; phase 2 unfreezes the top of the
+backbone (BatchNormalization kept frozen) and trains on with a lower learning rate, the backbone
+slower than the head (Howard & Ruder, ULMFiT, 2018), warm-up then cosine decay (Goyal et al.,
+2017; Loshchilov & Hutter, SGDR, 2017). Phase 2 options: weight averaging of the iterates
+(`average`: Polyak & Juditsky, 1992; EMA; SWA, Izmailov et al., 2018) or a snapshot ensemble
+(`snapshots`: Huang et al., 2017).
+
+Everything that writes files (checkpoints, logs, the resume state, exports) comes in from
+`kerasopt.transfer.run_folder` as callbacks and a `progress` object; the functions here decide
+what to train, how, and for how long.
+"""
+
+import math
+import time
+
+import keras
+import numpy as np
+
+from kerasopt._validation import check_choice, check_int, check_positive, check_range
+from kerasopt.callbacks.averaging import SwapAveragedWeights
+from kerasopt.callbacks.snapshot import SnapshotEnsemble
+from kerasopt.optimizers.averaging import Averaged
+from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze_fraction
+
+AVERAGING = ("polyak", "ema", "swa")
+
+
+class PhaseTimer(keras.callbacks.Callback):
+    """Training-only time and images of a phase (validation passes excluded), and the wall time
+    of its epochs (validation included). `state()` / `load_state()` carry them over a resume."""
+
+    def __init__(self, n_train):
+        super().__init__()
+        self.n_train, self.seconds, self.images, self.wall = n_train, 0.0, 0, 0.0
+        self._start = self._epoch_start = None
+
+    def state(self):
+        return {"seconds": self.seconds, "images": self.images, "wall": self.wall}
+
+    def load_state(self, state):
+        self.seconds, self.images, self.wall = state["seconds"], state["images"], state["wall"]
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = self._epoch_start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self.images += self.n_train
+            self._start = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._epoch_start is not None:
+            self.wall += time.perf_counter() - self._epoch_start
+            self._epoch_start = None
+
+
+def warmup_cosine(peak, total_steps, warmup_fraction):
+    """`keras.optimizers.schedules.CosineDecay` from 0 up to `peak` over the warm-up, then to 0."""
+    check_positive("peak", peak)
+    check_int("total_steps", total_steps, minimum=1)
+    check_range("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
+    warmup = int(warmup_fraction * total_steps)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup
+    )
+
+
+def fit_phase(model, data, epochs, initial_epoch, patience, device, callbacks=(), verbose="auto", progress=None):
+    """Train the compiled `model` for `epochs` epochs from `initial_epoch` (the epochs of earlier
+    phases), then evaluate it on `data.val`.
+
+    EarlyStopping on val_loss restores the best weights (none when `patience` is None).
+    `progress` (optional, from `kerasopt.transfer.run_folder`) resumes the phase: it loads the
+    weights, optimizer and callback state of the last completed epoch, `fit` goes on from
+    there, and its history starts with the earlier epochs. Returns (history dict, metrics).
+    """
+    timer = PhaseTimer(data.n_train)
+    stopper = None if patience is None else keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+    all_callbacks = [timer, *([stopper] if stopper else []), *callbacks]
+    done, stopped = 0, False
+    if progress is not None:
+        progress.track(model, timer, stopper)
+        all_callbacks.append(progress)
+        done, stopped = progress.epochs_done, progress.stopped
+    if done < epochs and not stopped:
+        history = model.fit(
+            data.train,
+            validation_data=data.val,
+            epochs=initial_epoch + epochs,
+            initial_epoch=initial_epoch + done,
+            callbacks=all_callbacks,
+            verbose=verbose,
+        ).history
+    elif stopper is not None and stopper.best_weights is not None:
+        model.set_weights(stopper.best_weights)  # what EarlyStopping does at the end of a fit
+    if progress is not None:
+        history = progress.history
+    val_loss, val_accuracy = model.evaluate(data.val, verbose=0)
+    metrics = {
+        "val_accuracy": float(val_accuracy),
+        "val_loss": float(val_loss),
+        "epochs": len(history["loss"]),
+        "seconds": round(timer.wall, 2),
+        "images_per_second": round(timer.images / timer.seconds, 2) if timer.seconds else None,
+        "device": device.description,
+        "mixed_precision": device.mixed_precision,
+        "xla": device.jit_compile,
+    }
+    return history, metrics
+
+
+def compile_head(model, base, strategy, device):
+    """Phase 1's setup: `base` frozen, Adam at `strategy.head_learning_rate` for the rest."""
+    freeze(base)
+    model.compile(
+        optimizer=keras.optimizers.Adam(strategy.head_learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=device.jit_compile,
+    )
+
+
+def train_head(model, base, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None):
+    """Phase 1: freeze `base`, train the rest of `model` with Adam at `strategy.head_learning_rate`
+    for `strategy.epochs_head` epochs (`fit_phase`: early stopping, `callbacks`, `progress`).
+
+    Returns (Keras history dict, phase metrics dict).
+    """
+    compile_head(model, base, strategy, device)
+    return fit_phase(model, data, strategy.epochs_head, 0, patience, device, callbacks, verbose, progress)
+
+
+class _DiscriminativeSnapshots(SnapshotEnsemble):
+    """`SnapshotEnsemble` for phase 2: epochs are counted from `initial_epoch` (the phase's
+    start), and it drives a discriminative `MultiOptimizer`, which has no single learning rate
+    to set: before each batch, each (optimizer, factor) of `scaled` gets factor times the cyclic
+    rate (the head 1, the backbone `backbone_lr_factor`)."""
+
+    def __init__(self, directory, n_snapshots, max_lr, scaled, initial_epoch):
+        super().__init__(directory, n_snapshots, max_lr, min_lr=0.0)
+        self.scaled, self.initial_epoch = list(scaled), initial_epoch
+
+    def on_train_begin(self, logs=None):
+        self.params = {**self.params, "epochs": self.params["epochs"] - self.initial_epoch}
+        super().on_train_begin(logs)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        super().on_epoch_begin(epoch - self.initial_epoch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch - self.initial_epoch, logs)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        rate = self.schedule(self._epoch * self._steps + batch)
+        for optimizer, factor in self.scaled:
+            optimizer.learning_rate.assign(rate * factor)
+
+
+def check_phase2_options(average, snapshots):
+    """`average` is None or one of `AVERAGING`, `snapshots` None or >= 1, not both."""
+    check_choice("average", average, (None, *AVERAGING))
+    if snapshots is not None:
+        check_int("snapshots", snapshots, minimum=1)
+    if average is not None and snapshots is not None:
+        raise ValueError(
+            "Arguments `average` and `snapshots` cannot be combined (an ensemble of snapshots, or one "
+            f"averaged model: choose one). Received: average={average!r}, snapshots={snapshots!r}"
+        )
+
+
+def finetune_epochs(strategy, snapshots):
+    """Phase 2's epochs: `strategy.epochs_finetune`, rounded up to a multiple of `snapshots`."""
+    epochs = strategy.epochs_finetune
+    if snapshots is not None and epochs % snapshots:
+        epochs = math.ceil(epochs / snapshots) * snapshots
+    return epochs
+
+
+def _averaged(optimizer, method, steps_per_epoch):
+    """`Averaged(optimizer, method)` with settings scaled to the epoch: polyak averages every
+    step; swa records once per epoch (Izmailov et al.); ema has decay 1 - 1/steps_per_epoch
+    (at least 0.9, at most 0.999), a window of about one epoch."""
+    if method == "swa":
+        return Averaged(optimizer, "swa", every=steps_per_epoch)
+    if method == "ema":
+        return Averaged(optimizer, "ema", decay=min(max(1.0 - 1.0 / steps_per_epoch, 0.9), 0.999))
+    return Averaged(optimizer, "polyak")
+
+
+def train_finetune(model, base, data, strategy, device, initial_epoch, patience=3, callbacks=(),
+                   verbose="auto", average=None, snapshots=None, snapshot_dir=None, progress=None):
+    """Phase 2: unfreeze the top `strategy.unfreeze_fraction` of `base` (BatchNormalization
+    frozen) and train with Adam, the backbone at `backbone_lr_factor` times the head's rate
+    (a `MultiOptimizer`), by default on a warm-up/cosine schedule.
+
+    Args:
+        initial_epoch: the epochs of phase 1 (phase 2's epochs are numbered after them).
+        average: None, or "polyak", "ema" or "swa": each of the two Adam optimizers is wrapped in
+            `kerasopt.optimizers.Averaged` (finalize on), so at the end of the phase the model
+            holds the averaged weights (model.keras and the SavedModel then store them);
+            validation during the phase runs on the averages (`SwapAveragedWeights`). No
+            BatchNormalization statistics need recomputing (`recompute_batchnorm`): the
+            backbone's BatchNormalization layers stay frozen and run in inference mode, and the
+            head has none, so the ImageNet statistics still fit the averaged weights.
+        snapshots: None, or K >= 1: a snapshot ensemble (`kerasopt.callbacks.SnapshotEnsemble`):
+            K cosine cycles from `finetune_learning_rate` down to 0 replace the warm-up/cosine
+            schedule, the backbone's rate staying `backbone_lr_factor` times the head's at every
+            step; the phase's epochs are rounded up to a multiple of K (`finetune_epochs`; printed). The
+            K models go to `snapshot_dir` (the manifest counts epochs from the phase's start).
+            The model itself ends as the last snapshot.
+        snapshot_dir: the snapshots' folder; required with `snapshots`.
+        progress: see `fit_phase`.
+        With `average` or `snapshots` the phase has no early stopping (it would cut the cycles,
+        or put back raw, unaveraged weights); `average` and `snapshots` cannot be combined.
+
+    Returns (history dict, phase metrics dict, names of the unfrozen layers).
+    """
+    check_phase2_options(average, snapshots)
+    if snapshots is not None and snapshot_dir is None:
+        raise ValueError(f"Argument `snapshot_dir` must be a folder when `snapshots` is set. Received: snapshot_dir=None, snapshots={snapshots}")
+    epochs = finetune_epochs(strategy, snapshots)
+    if epochs != strategy.epochs_finetune:
+        print(f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}.")
+    unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
+    steps_per_epoch = int(data.train.cardinality())
+    if steps_per_epoch <= 0:
+        steps_per_epoch = math.ceil(data.n_train / data.batch_size)
+    peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
+    extra = list(callbacks)
+    if snapshots is None:
+        steps = epochs * steps_per_epoch
+        head = keras.optimizers.Adam(warmup_cosine(peak, steps, strategy.warmup_fraction))
+        body = keras.optimizers.Adam(warmup_cosine(peak * factor, steps, strategy.warmup_fraction))
+    else:
+        head, body = keras.optimizers.Adam(peak), keras.optimizers.Adam(peak * factor)
+        extra.append(_DiscriminativeSnapshots(
+            snapshot_dir, snapshots, peak, [(head, 1.0), (body, factor)], initial_epoch
+        ))
+    if average is not None:
+        head, body = _averaged(head, average, steps_per_epoch), _averaged(body, average, steps_per_epoch)
+        extra.insert(0, SwapAveragedWeights())
+    model.compile(
+        optimizer=discriminative_optimizer(model, base, head_optimizer=head, backbone_optimizer=body),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=device.jit_compile,
+    )
+    if average is not None or snapshots is not None:
+        patience = None
+    history, metrics = fit_phase(model, data, epochs, initial_epoch, patience, device, extra, verbose, progress)
+    metrics["unfrozen_layers"] = len(unfrozen)
+    metrics["average"] = average
+    metrics["snapshots"] = snapshots
+    return history, metrics, unfrozen
+
+
+def train_scratch(model, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None):
+    """The random-initialization baseline: every layer trained from the start (BatchNormalization
+    included) with Adam at `strategy.head_learning_rate` for `epochs_head + epochs_finetune`
+    epochs, the budget of the two phases. Returns (history dict, phase metrics dict).
+    """
+    model.trainable = True
+    model.compile(
+        optimizer=keras.optimizers.Adam(strategy.head_learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+        jit_compile=device.jit_compile,
+    )
+    epochs = strategy.epochs_head + strategy.epochs_finetune
+    return fit_phase(model, data, epochs, 0, patience, device, callbacks, verbose, progress)
+
+
+def confusion_matrix(model, dataset, n_classes):
+    """Counts (true class, predicted class) of `model` on a dataset of (images, labels)."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for images, labels in dataset:
+        predicted = np.argmax(model.predict_on_batch(images), axis=-1)
+        np.add.at(matrix, (labels.numpy(), predicted), 1)
+    return matrix
