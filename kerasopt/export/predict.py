@@ -1,7 +1,8 @@
 """Batch prediction over image files, folders and globs, streamed in batches.
 
-Files are decoded with TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP); a file
-that is not an image is skipped with a warning naming it. When the predictor knows its
+Files are decoded with TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP). In a
+folder or a glob, files without an image suffix are skipped with a warning naming them; a file
+that cannot be decoded is skipped with a warning too, or passed to the caller's `on_error`. When the predictor knows its
 input size, each image is first resized to it (bilinear, as the model's own `Resizing`
 layer does, so the model's resize is then the identity and the prediction is the one the
 model gives the raw image) and a batch holds `batch_size` images; otherwise each image is a
@@ -23,12 +24,15 @@ def find_images(inputs):
     """The files named by `inputs` (files, folders searched recursively, glob patterns), sorted
     within each input, without duplicates.
 
+    A file named explicitly is always kept (if it is not an image, `predict_files` reports
+    it); a file found in a folder or by a pattern whose suffix is not an image's
+    (`IMAGE_SUFFIXES`) is skipped with a warning naming it.
+
     Args:
         inputs: an iterable of paths or glob patterns (str or Path).
 
     Returns:
-        A list of `Path`; every file a folder holds is listed (non-images are skipped later,
-        with a warning, by `predict_files`).
+        A list of `Path`.
 
     Raises:
         FileNotFoundError: an input matches nothing (the message names it).
@@ -48,14 +52,16 @@ def find_images(inputs):
     found, seen = [], set()
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            matches = sorted(p for p in path.rglob("*") if p.is_file())
-        elif path.is_file():
+        if path.is_file():
             matches = [path]
         else:
-            matches = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
-            if not matches:
+            listed = path.rglob("*") if path.is_dir() else map(Path, glob.glob(str(item), recursive=True))
+            matches = sorted(p for p in listed if p.is_file())
+            if not matches and not path.is_dir():
                 raise FileNotFoundError(f"No file or folder matches {str(item)!r}")
+            for other in [p for p in matches if p.suffix.lower() not in IMAGE_SUFFIXES]:
+                warnings.warn(f"Skipping {str(other)!r}: not an image file (suffix {other.suffix!r})", stacklevel=2)
+            matches = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
         for match in matches:
             key = match.resolve()
             if key not in seen:
@@ -64,15 +70,20 @@ def find_images(inputs):
     return found
 
 
-def _decode(path):
-    """float32 (H, W, 3) RGB array, or None (with a warning) when `path` is not an image."""
+def _warn(path, message):
+    warnings.warn(f"Skipping {str(path)!r}: {message}", stacklevel=4)
+
+
+def _decode(path, on_error):
+    """float32 (H, W, 3) RGB array, or None (after `on_error(path, message)`) when `path`
+    cannot be read or decoded."""
     import tensorflow as tf
 
     try:
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        warnings.warn(f"Skipping {str(path)!r}: not an image ({reason[:120]})", stacklevel=3)
+    except (tf.errors.OpError, OSError) as error:
+        reason = " ".join((getattr(error, "message", None) or str(error)).split()) or type(error).__name__
+        on_error(path, f"not a readable JPEG, PNG, GIF, BMP or WebP image ({reason[:200]})")
         return None
     return tf.cast(image, tf.float32)
 
@@ -99,19 +110,19 @@ def read_images(paths, image_size):
         >>> images.shape, float(images.max()), kept == [path]
         ((1, 4, 4, 3), 7.0, True)
     """
-    batches = list(_batches(list(paths), tuple(image_size), batch_size=1 << 30))
+    batches = list(_batches(list(paths), tuple(image_size), 1 << 30, _warn))
     if not batches:
         return np.zeros((0, *image_size, 3), "float32"), []
     names, images, _ = batches[0]
     return images, names
 
 
-def _batches(paths, image_size, batch_size):
+def _batches(paths, image_size, batch_size, on_error):
     import tensorflow as tf
 
     names, images = [], []
     for consumed, path in enumerate(paths, start=1):
-        image = _decode(path)
+        image = _decode(path, on_error)
         if image is None:
             continue
         if image_size is not None:
@@ -125,16 +136,18 @@ def _batches(paths, image_size, batch_size):
         yield names, np.stack(images), len(paths)
 
 
-def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None):
+def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None, on_error=None):
     """Yield one row per image: {"file", "top": [(class, probability), ...], "probabilities"}.
 
     Args:
         predictor: a `kerasopt.export.Predictor` (e.g. from `load_predictor`).
-        paths: image files (e.g. from `find_images`); non-images are skipped with a warning.
+        paths: image files (e.g. from `find_images`).
         batch_size: images per call of the model, >= 1.
         top_k: classes kept per image, >= 1 (at most the number of classes).
         progress: None, or a callable receiving the number of files read after each batch
             (e.g. a `keras.utils.Progbar`'s `update`).
+        on_error: None (a file that cannot be read or decoded is skipped with a warning), or a
+            callable receiving (path, message) for each such file, which is then skipped.
 
     Example:
         >>> import tempfile, numpy as np, tensorflow as tf
@@ -149,7 +162,7 @@ def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None):
     batch_size = check_int("batch_size", batch_size, minimum=1)
     top_k = check_int("top_k", top_k, minimum=1)
     paths = list(paths)
-    for names, batch, done in _batches(paths, predictor.image_size, batch_size):
+    for names, batch, done in _batches(paths, predictor.image_size, batch_size, on_error or _warn):
         probabilities = predictor(batch)
         labels = predictor.class_names or [str(i) for i in range(probabilities.shape[-1])]
         k = min(top_k, probabilities.shape[-1])

@@ -50,11 +50,11 @@ def load_run(path, ensemble=False):
         ensemble: for a run folder: its snapshot ensemble, `RUN/ensemble/`.
 
     Returns:
-        The Keras model (loaded with kerasopt's layers registered, not compiled) and the list
-        of class names or None.
+        The Keras model (`kerasopt.load_model`, not compiled) and the list of class names or
+        None.
 
     Raises:
-        ValueError: there is no such model; the message names the file expected.
+        ValueError: there is no such model, or the file is truncated; the message names it.
 
     Example:
         >>> import tempfile, keras
@@ -66,9 +66,7 @@ def load_run(path, ensemble=False):
         >>> model.output_shape, names
         ((None, 2), None)
     """
-    import keras
-
-    import kerasopt  # noqa: F401  (registers kerasopt's layers for loading)
+    from kerasopt.saving import load_model
 
     path = Path(path)
     if path.is_dir():
@@ -80,7 +78,7 @@ def load_run(path, ensemble=False):
         )
     names_file = path.with_name("class_names.json")
     names = json.loads(names_file.read_text()) if names_file.is_file() else None
-    return keras.models.load_model(path, compile=False), names
+    return load_model(path, compile=False), names
 
 
 def _keras_predictor(path, ensemble):
