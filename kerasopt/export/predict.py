@@ -1,6 +1,6 @@
 """Batch prediction over image files, folders and globs, streamed in batches.
 
-Files are decoded with TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP, WebP). In a
+Files are decoded with TensorFlow (`tf.io.decode_image`: JPEG, PNG, GIF, BMP). In a
 folder or a glob, files without an image suffix are skipped with a warning naming them; a file
 that cannot be decoded is skipped with a warning too, or passed to the caller's `on_error`. When the predictor knows its
 input size, each image is first resized to it (bilinear, as the model's own `Resizing`
@@ -17,7 +17,7 @@ import numpy as np
 
 from kerasopt._validation import check_int
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
 
 
 def find_images(inputs):
@@ -83,7 +83,7 @@ def _decode(path, on_error):
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
     except (tf.errors.OpError, OSError) as error:
         reason = " ".join((getattr(error, "message", None) or str(error)).split()) or type(error).__name__
-        on_error(path, f"not a readable JPEG, PNG, GIF, BMP or WebP image ({reason[:200]})")
+        on_error(path, f"not a readable JPEG, PNG, GIF or BMP image ({reason[:200]})")
         return None
     return tf.cast(image, tf.float32)
 
