@@ -22,6 +22,8 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_optimizer_tour",
     "plot_curriculum",
+    "plot_search_rounds",
+    "plot_search_comparison",
 ]
 
 
@@ -403,4 +405,59 @@ def plot_curriculum(curves, pools, path, title=None):
     right.legend(fontsize=7)
     if title:
         fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+# Hyperparameter search (kerasopt.search)
+def plot_search_rounds(rows, hyperparameters, path, score="score", log_axes=(), title=None):
+    """Score against each hyperparameter, one colour per coarse-to-fine round; a PNG.
+
+    Args:
+        rows: list of dicts with "round", `score` and every name in `hyperparameters`
+            (a trial may lack conditional ones).
+        hyperparameters: names of the numeric hyperparameters to plot, one panel each.
+        score: key of the score in `rows`.
+        log_axes: names drawn on a log axis (log-sampled rates).
+    """
+    import numpy as np
+
+    if not rows or not hyperparameters:
+        raise ValueError(f"Arguments `rows` and `hyperparameters` must be non-empty. Received: "
+                         f"{len(rows)} rows, hyperparameters={list(hyperparameters)!r}")
+    fig, axes = new_figure(1, len(hyperparameters), figsize=(3.6 * len(hyperparameters), 3.4))
+    axes = np.atleast_1d(axes)
+    rounds = sorted({r["round"] for r in rows})
+    for ax, name in zip(axes, hyperparameters, strict=True):
+        for k in rounds:
+            points = [(r[name], r[score]) for r in rows if r["round"] == k and r.get(name) is not None]
+            if points:
+                x, y = zip(*points, strict=True)
+                ax.scatter(x, y, s=18, color=f"C{k % 10}", label=f"round {k}", alpha=0.8)
+        if name in log_axes:
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(score)
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
+
+
+def plot_search_comparison(distances, path, title=None, ylabel="distance to the optimum"):
+    """One box (with the points) per search method: `distances` = {method: [values]}; a PNG."""
+    import numpy as np
+
+    if not distances:
+        raise ValueError("Argument `distances` must be a non-empty {method: values} dict. Received: {}")
+    names = list(distances)
+    fig, ax = new_figure(figsize=(1.8 + 1.6 * len(names), 3.6))
+    ax.boxplot([distances[n] for n in names], showfliers=False)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(names, start=1):
+        values = np.asarray(distances[name], dtype=float)
+        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=12, color="black", alpha=0.6)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
     return save_figure(fig, path)

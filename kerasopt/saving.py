@@ -22,6 +22,17 @@ def load_model(path, **kwargs):
       saying to `import kerasopt` before `keras.models.load_model` (importing kerasopt registers
       all its classes), or that this kerasopt version lacks it.
 
+    Args:
+        path: the model file (`.keras`, or what `keras.models.load_model` accepts).
+        **kwargs: passed to `keras.models.load_model` (e.g. `compile=False`).
+
+    Returns:
+        The loaded `keras.Model`.
+
+    Raises:
+        FileNotFoundError: no file at `path`.
+        ValueError: a truncated `.keras` file, or an unknown kerasopt class (see above).
+
     Example:
         >>> import os, tempfile, keras, kerasopt
         >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")

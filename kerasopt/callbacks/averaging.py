@@ -27,6 +27,18 @@ class SwapAveragedWeights(keras.callbacks.Callback):
 
     Does nothing while no iterate has been recorded (e.g. before `start_step`).
 
+    In a hyperparameter search the tuner scores the validation metrics, i.e. the averaged
+    weights, and checkpoints the model at the end of its best epoch. The tuners of
+    `kerasopt.search` call `configure_for_trial`, which turns `swap_on_epoch` on for the
+    trial's copy, so the checkpoint holds the same averaged weights the tuner scored and
+    `tuner.get_best_models()` returns the models whose scores it reports.
+
+    Example:
+        >>> cb = SwapAveragedWeights()
+        >>> cb.configure_for_trial("0")
+        >>> cb.swap_on_epoch
+        True
+
     Args:
         swap_on_epoch: bool.
 
@@ -54,6 +66,10 @@ class SwapAveragedWeights(keras.callbacks.Callback):
         self.swap_on_epoch = swap_on_epoch
         self._raw = None
         self._swapped_for_test = False
+
+    def configure_for_trial(self, trial_id, execution=0):
+        """In a search: checkpoint what the tuner scores (see the class docstring)."""
+        self.swap_on_epoch = True
 
     def _optimizers(self):
         optimizers = averaged_optimizers(self.model.optimizer)
@@ -104,3 +120,7 @@ class SwapAveragedWeights(keras.callbacks.Callback):
 
     def get_config(self):
         return {"swap_on_epoch": self.swap_on_epoch}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -10,7 +10,6 @@ from kerasopt import diagnostics
 from kerasopt._validation import check_int, check_positive
 
 
-@keras.saving.register_keras_serializable(package="kerasopt")
 class CurvatureMonitor(keras.callbacks.Callback):
     """Log g^T g, g^T H g and the top Hessian eigenvalue every `every_n_steps` steps.
 
@@ -27,6 +26,10 @@ class CurvatureMonitor(keras.callbacks.Callback):
     into the epoch logs (so History, CSVLogger and a later TensorBoard callback see them);
     with `log_dir` they also go to TensorBoard directly as `curvature/*` scalars against the
     optimizer's step. `self.history` keeps every measurement (with its `step`).
+
+    Not registered as a serializable Keras object: its `data` is a batch of arrays, not
+    configuration, so `get_config` leaves it out and `deserialize_keras_object` could not
+    rebuild it; rebuild it with `CurvatureMonitor(data=..., **config)`.
 
     Args:
         every_n_steps: measure after optimizer steps 1, 1 + n, 1 + 2n, ..., integer n >= 1.

@@ -120,12 +120,17 @@ class LRFinder(keras.callbacks.Callback):
             variable.assign(value)
         self.suggestion = self._suggest()
 
-    def _suggest(self):
+    def lowest_loss_lr(self):
+        """The swept rate with the lowest (finite) smoothed loss; None before a sweep."""
         smoothed = np.asarray(self.history["smoothed_loss"], dtype="float64")
         if not np.isfinite(smoothed).any():
             return None
         lowest = int(np.nanargmin(np.where(np.isfinite(smoothed), smoothed, np.nan)))
-        return max(self.min_lr, self.history["lr"][lowest] / 10.0)
+        return self.history["lr"][lowest]
+
+    def _suggest(self):
+        lowest = self.lowest_loss_lr()
+        return None if lowest is None else max(self.min_lr, lowest / 10.0)
 
     def plot(self, path):
         """Loss and smoothed loss against the rate (log axis), suggestion marked; returns the PNG path."""
@@ -143,3 +148,7 @@ class LRFinder(keras.callbacks.Callback):
             "smoothing": self.smoothing,
             "stop_factor": self.stop_factor,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

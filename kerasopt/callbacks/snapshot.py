@@ -2,10 +2,12 @@
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import keras
 
+from kerasopt import distributed
 from kerasopt._io import atomic_path, write_json
 from kerasopt._validation import check_int, check_positive, check_range
 
@@ -42,8 +44,28 @@ class SnapshotEnsemble(keras.callbacks.Callback):
     resumes where it stopped. The optimizer's learning rate must be a number (the callback
     assigns it before each batch). Load the ensemble with `kerasopt.ensembles.load`.
 
+    Multi-worker training (`tf.distribute.MultiWorkerMirroredStrategy`): only the chief
+    (`kerasopt.distributed.is_chief`) writes snapshots and the manifest; the other workers
+    train the same weights and write nothing.
+
+    In a hyperparameter search (keras-tuner deep-copies the callbacks for every trial), the
+    tuners of `kerasopt.search` call `configure_for_trial`, so that every trial writes its
+    own folder: `directory` may hold the placeholders `{trial_id}` and `{execution}`;
+    without them the trial's folder is `directory/<trial_id>/execution<k>` (keras-tuner's
+    layout for TensorBoard logs). A `directory` still holding a placeholder at the start of
+    training (a tuner without that hook) is refused rather than shared by every trial.
+
+    Example:
+        >>> import tempfile
+        >>> cb = SnapshotEnsemble(tempfile.mkdtemp() + "/{trial_id}", n_snapshots=2, max_lr=0.1)
+        >>> cb.configure_for_trial("07")
+        >>> cb.directory.endswith("/07")
+        True
+        >>> round(float(cb.schedule_for(epochs=4, steps_per_epoch=10)(20)), 6)  # start of cycle 2
+        0.1
+
     Args:
-        directory: folder for the snapshots and the manifest.
+        directory: folder for the snapshots and the manifest (placeholders: see above).
         n_snapshots: number of cycles (= snapshots), integer >= 1.
         max_lr: rate at the start of every cycle, > 0.
         min_lr: rate at the end of every cycle, in [0, max_lr].
@@ -74,11 +96,24 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         self.schedule = None
         self.snapshots = []
 
+    def configure_for_trial(self, trial_id, execution=0):
+        """Point this (per-trial) copy at the trial's own folder (see the class docstring)."""
+        if "{trial_id}" in self.directory or "{execution}" in self.directory:
+            self.directory = self.directory.format(trial_id=trial_id, execution=execution)
+        else:
+            self.directory = os.path.join(self.directory, str(trial_id), f"execution{execution}")
+
     @property
     def manifest_path(self):
         return Path(self.directory) / MANIFEST
 
     def on_train_begin(self, logs=None):
+        if "{trial_id}" in self.directory or "{execution}" in self.directory:
+            raise ValueError(
+                "Argument `directory` holds a per-trial placeholder that no tuner filled in: use a "
+                "tuner of kerasopt.search (or call configure_for_trial). "
+                f"Received: directory={self.directory!r}"
+            )
         epochs, steps = self.params.get("epochs"), self.params.get("steps")
         if not steps:
             raise ValueError(
@@ -131,6 +166,8 @@ class SnapshotEnsemble(keras.callbacks.Callback):
         cycle = (epoch + 1) // self._cycle_epochs
         name = f"snapshot_{cycle:03d}.keras"
         path = Path(self.directory) / name
+        if not distributed.is_chief():
+            return
         with atomic_path(path) as tmp:
             self.model.save(tmp)
         entry = {
@@ -163,6 +200,10 @@ class SnapshotEnsemble(keras.callbacks.Callback):
             "max_lr": self.max_lr,
             "min_lr": self.min_lr,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
 
 def _is_number(value):

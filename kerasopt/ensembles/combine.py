@@ -61,3 +61,53 @@ class MemberAverage(keras.layers.Layer):
             "member_outputs": self.member_outputs,
             "epsilon": self.epsilon,
         }
+
+
+def average_models(members, combine="mean_probabilities", member_outputs="probabilities", name=None):
+    """One Functional model feeding its input to every member and averaging their outputs.
+
+    The members (Keras models with one input and one output, all of the same shapes) become
+    layers of the new model, under their own (distinct) names; `MemberAverage` combines
+    their outputs. `kerasopt.ensembles.load` (snapshots) and `kerasopt.search.top_k_ensemble`
+    (the best trials of a search) both build their ensembles here.
+
+    Example:
+        >>> import numpy as np
+        >>> members = [keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, activation="softmax")],
+        ...                              name=f"m{i}") for i in range(2)]
+        >>> x = np.ones((4, 3), "float32")
+        >>> ensemble = average_models(members)
+        >>> bool(np.allclose(ensemble.predict(x, verbose=0),
+        ...                  (members[0].predict(x, verbose=0) + members[1].predict(x, verbose=0)) / 2, atol=1e-6))
+        True
+    """
+    check_choice("combine", combine, MemberAverage.COMBINE)
+    check_choice("member_outputs", member_outputs, MemberAverage.OUTPUTS)
+    members = list(members)
+    if not members or not all(isinstance(m, keras.Model) for m in members):
+        raise TypeError(f"Argument `members` must be a non-empty list of keras.Model. Received: members={members!r}")
+    signatures = [_signature(m) for m in members]
+    for member, signature in zip(members, signatures, strict=True):
+        if len(signature[0]) != 1 or len(signature[1]) != 1:
+            raise ValueError(f"Argument `members` must hold models with one input and one output. "
+                             f"Received: {member.name} with inputs/outputs {signature}")
+        if signature != signatures[0]:
+            raise ValueError(f"Argument `members` must hold models of the same input/output shapes. "
+                             f"Received: {signature} ({member.name}) vs {signatures[0]} ({members[0].name})")
+    names = [m.name for m in members]
+    if len(set(names)) != len(names):
+        raise ValueError(f"Argument `members` must hold models with distinct names. Received: names={names}")
+    spec = members[0].inputs[0]
+    inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name="inputs")
+    outputs = MemberAverage(combine, member_outputs, name="member_average")([m(inputs) for m in members])
+    return keras.Model(inputs, outputs, name=name or f"ensemble_{len(members)}")
+
+
+def _signature(model):
+    """Input and output shapes (batch axis dropped) of a built model."""
+    if not getattr(model, "inputs", None):
+        raise ValueError(f"Argument `members` must hold built models with known inputs. Received: {model.name}")
+    return (
+        [tuple(t.shape[1:]) for t in model.inputs],
+        [tuple(t.shape[1:]) for t in model.outputs],
+    )

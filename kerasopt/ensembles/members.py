@@ -7,7 +7,7 @@ import keras
 
 from kerasopt._validation import check_choice, check_int
 from kerasopt.callbacks.snapshot import MANIFEST, file_sha256
-from kerasopt.ensembles.combine import MemberAverage
+from kerasopt.ensembles.combine import MemberAverage, _signature, average_models
 
 
 class SnapshotError(ValueError):
@@ -66,13 +66,6 @@ def _load_member(path, entry, custom_objects):
         raise SnapshotError(f"Snapshot file {str(path)!r} could not be loaded: {error}") from error
 
 
-def _signature(model):
-    return (
-        [tuple(t.shape[1:]) for t in model.inputs],
-        [tuple(t.shape[1:]) for t in model.outputs],
-    )
-
-
 def load(directory, top_k=None, combine="mean_probabilities", member_outputs="probabilities",
          metric="val_loss", custom_objects=None):
     """One Functional model feeding its input to every snapshot and averaging their outputs.
@@ -123,7 +116,4 @@ def load(directory, top_k=None, combine="mean_probabilities", member_outputs="pr
         members.append(member)
     if len(members[0].inputs) != 1 or len(members[0].outputs) != 1:
         raise SnapshotError(f"Snapshots in {str(directory)!r} must have one input and one output")
-    spec = members[0].inputs[0]
-    inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name="inputs")
-    outputs = MemberAverage(combine, member_outputs, name="member_average")([m(inputs) for m in members])
-    return keras.Model(inputs, outputs, name=f"snapshot_ensemble_{len(members)}")
+    return average_models(members, combine, member_outputs, name=f"snapshot_ensemble_{len(members)}")

@@ -9,7 +9,13 @@ from kerasopt.transfer.backbones import (
     get_spec,
 )
 from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
-from kerasopt.transfer.data import DataUnavailableError, ImageData, augmentation, image_dataset, image_folder
+from kerasopt.transfer.data import (
+    DataUnavailableError,
+    ImageData,
+    augmentation,
+    image_dataset,
+    image_folder,
+)
 from kerasopt.transfer.device import DeviceSetup, configure_device
 from kerasopt.transfer.finetune import FineTuneResult, fine_tune
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction

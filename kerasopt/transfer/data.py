@@ -35,12 +35,46 @@ _DOWNLOAD_HOST = ("storage.googleapis.com", 443, 3.0)  # TFDS downloads; checked
 
 
 class DataUnavailableError(RuntimeError):
-    """A TFDS dataset is not prepared locally and cannot be downloaded."""
+    """A TFDS dataset is not prepared locally and cannot be downloaded.
+
+    Raised by `image_dataset` for a "tfds:NAME" source, before any training, with a message
+    that says how to supply the data (prepare it elsewhere and copy it, `TFDS_DATA_DIR`, or a
+    local folder). A `RuntimeError`, so `except RuntimeError` also catches it.
+
+    Example:
+        >>> from kerasopt.transfer import DataUnavailableError
+        >>> try:
+        ...     raise DataUnavailableError("TFDS dataset 'x' is not prepared")
+        ... except RuntimeError as error:
+        ...     print(type(error).__name__, "-", error)
+        DataUnavailableError - TFDS dataset 'x' is not prepared
+    """
 
 
 @dataclasses.dataclass
 class ImageData:
-    """Batched `train` and `val` datasets of (float32 images in [0, 255], int labels)."""
+    """Batched `train` and `val` datasets of (float32 images in [0, 255], int labels).
+
+    What `image_dataset` returns: the two pipelines, the class names (label i is
+    `class_names[i]`), the image counts, the image size and batch size, the source, and the
+    images per class (`counts`: {class: (train, val)}, folders only), shown by `count_table()`.
+
+    Example:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import image_dataset
+        >>> root = tempfile.mkdtemp()
+        >>> for name in ("ants", "bees"):
+        ...     os.makedirs(os.path.join(root, name))
+        ...     for i in range(5):
+        ...         png = tf.io.encode_png(np.full((12, 12, 3), 40 * i, "uint8"))
+        ...         _ = tf.io.write_file(os.path.join(root, name, f"{i}.png"), png)
+        >>> data = image_dataset(root, image_size=8, batch_size=4)
+        >>> print(data.count_table())  # validation_split=0.2 holds out 1 of each class's 5 images
+        class   train     val
+        ants        4       1
+        bees        4       1
+        total       8       2
+    """
 
     train: tf.data.Dataset
     val: tf.data.Dataset
@@ -270,7 +304,25 @@ def _count(dataset):
 
 
 def augmentation(seed=None):
-    """The training-time augmentation: random horizontal flip, rotation (+-18 deg) and zoom (+-10%)."""
+    """The training-time augmentation: random horizontal flip, rotation (+-18 deg) and zoom (+-10%).
+
+    A `keras.Sequential` of Keras' random preprocessing layers (reflected borders), active
+    only with `training=True`; `seed` makes the draws reproducible.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.transfer import augmentation
+        >>> layers = augmentation(seed=0)
+        >>> [type(layer).__name__ for layer in layers.layers]
+        ['RandomFlip', 'RandomRotation', 'RandomZoom']
+        >>> images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
+        >>> bool(np.array_equal(layers(images, training=False), images))  # inference: unchanged
+        True
+        >>> flat = np.full((2, 16, 16, 3), 7.0, "float32")  # flips, turns and zooms of a flat image are flat
+        >>> out = np.asarray(layers(flat, training=True))
+        >>> out.shape, bool(np.allclose(out, 7.0, atol=1e-3))
+        ((2, 16, 16, 3), True)
+    """
     return keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed),
@@ -300,6 +352,31 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
     val/. `class_names` fixes the label of each subfolder (those of the `ImageData` the
     model was trained on). Batches of (float32 images in [0, 255], int32 labels), decoded
     and resized once (cached).
+
+    Args:
+        folder: a folder of class subfolders (folder/CLASS/IMAGE).
+        class_names: the class of each label, in order; subfolders not named here are ignored.
+        image_size: int or (height, width) the images are resized to.
+        batch_size: batch size.
+
+    Returns:
+        A `tf.data.Dataset` of (images, labels) batches, in class order, then file-name order.
+
+    Raises:
+        ValueError: `folder` is not a folder, or holds no image in the named subfolders.
+
+    Example:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import image_folder
+        >>> root = tempfile.mkdtemp()
+        >>> for name, count in (("ants", 2), ("bees", 3)):
+        ...     os.makedirs(os.path.join(root, name))
+        ...     for i in range(count):
+        ...         png = tf.io.encode_png(np.zeros((12, 10, 3), "uint8"))
+        ...         _ = tf.io.write_file(os.path.join(root, name, f"{i}.png"), png)
+        >>> images, labels = next(iter(image_folder(root, ["ants", "bees"], image_size=8, batch_size=16)))
+        >>> images.shape, images.dtype.name, labels.numpy().tolist()  # not shuffled: class order
+        (TensorShape([5, 8, 8, 3]), 'float32', [0, 0, 1, 1, 1])
     """
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     check_int("batch_size", batch_size, minimum=1)
@@ -332,12 +409,35 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
         seed: seed of the split, the shuffling and the augmentation.
         augment: apply `augmentation()` to training batches.
 
-    Returns an `ImageData`: decode, resize and cache once (uint8), then shuffle each epoch,
-    batch, augment and prefetch; images come out float32 in [0, 255] (the classifier does the
-    backbone's preprocessing itself).
+    Returns:
+        An `ImageData`: decode, resize and cache once (uint8), then shuffle each epoch, batch,
+        augment and prefetch; images come out float32 in [0, 255] (the classifier does the
+        backbone's preprocessing itself).
 
     Raises:
         DataUnavailableError: a TFDS dataset that is neither prepared nor downloadable.
+        ValueError: an invalid argument, or a folder that cannot give both splits (see the
+            module's checks).
+
+    Example:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import image_dataset
+        >>> root = tempfile.mkdtemp()
+        >>> for name in ("ants", "bees"):
+        ...     os.makedirs(os.path.join(root, name))
+        ...     for i in range(5):
+        ...         png = tf.io.encode_png(np.full((12, 10, 3), 40 * i, "uint8"))
+        ...         _ = tf.io.write_file(os.path.join(root, name, f"{i}.png"), png)
+        >>> data = image_dataset(root, image_size=8, batch_size=4)
+        >>> data.class_names, data.n_train, data.n_val  # 0.2 of each class's 5 images held out
+        (['ants', 'bees'], 8, 2)
+        >>> images, labels = next(iter(data.train))
+        >>> tuple(images.shape), images.dtype.name, labels.dtype.name
+        ((4, 8, 8, 3), 'float32', 'int32')
+        >>> image_dataset(root, validation_split=1.5)
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `validation_split` must be in (0, 1). Received: validation_split=1.5
     """
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2:

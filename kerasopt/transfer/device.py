@@ -18,7 +18,22 @@ _AUTO = ("auto", True, False)
 
 @dataclasses.dataclass
 class DeviceSetup:
-    """What `configure_device` chose: the distribution strategy, precision and compilation."""
+    """What `configure_device` chose: the distribution strategy, precision and compilation.
+
+    `distribution` is the `tf.distribute.Strategy` whose scope builds the model,
+    `mixed_precision` whether Keras' global policy is "mixed_float16", `jit_compile` whether
+    `compile` gets `jit_compile=True`, `description` the device in words (recorded in the
+    phase metrics). The phase functions (`train_head`, ...) read it.
+
+    Example:
+        >>> import tensorflow as tf
+        >>> from kerasopt.transfer import DeviceSetup
+        >>> setup = DeviceSetup(tf.distribute.get_strategy(), mixed_precision=False, jit_compile=False,
+        ...                     description="CPU")
+        >>> with setup.distribution.scope():  # the default strategy: no distribution
+        ...     print(tf.distribute.has_strategy())
+        False
+    """
 
     distribution: tf.distribute.Strategy
     mixed_precision: bool
@@ -39,7 +54,32 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     """Pick precision, XLA and distribution; sets Keras' global dtype policy.
 
     Each argument is "auto" (on when a GPU is visible; `distribute`: when more than one is),
-    True or False. Returns a `DeviceSetup`.
+    True or False.
+
+    Args:
+        mixed_precision: "mixed_float16" as Keras' global dtype policy (else "float32").
+        xla: compile the training step with XLA (`jit_compile=True`).
+        distribute: `tf.distribute.MirroredStrategy` over the visible GPUs (else the default
+            strategy).
+
+    Returns:
+        A `DeviceSetup`.
+
+    Raises:
+        ValueError: an argument that is not "auto", True or False.
+
+    Example:
+        >>> import keras, tensorflow as tf
+        >>> from kerasopt.transfer import configure_device
+        >>> setup = configure_device(mixed_precision=False, xla=False, distribute=False)
+        >>> setup.mixed_precision, setup.jit_compile, keras.mixed_precision.global_policy().name
+        (False, False, 'float32')
+        >>> setup.distribution is tf.distribute.get_strategy()
+        True
+        >>> configure_device(xla="yes")
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `xla` must be one of 'auto', True, False. Received: xla='yes'
     """
     for name, value in (("mixed_precision", mixed_precision), ("xla", xla), ("distribute", distribute)):
         check_choice(name, value, _AUTO)

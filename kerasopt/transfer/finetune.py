@@ -44,7 +44,17 @@ _LABELS = {"scratch": "scratch", "head": "head", "finetune": "fine-tune"}
 
 @dataclasses.dataclass
 class FineTuneResult:
-    """The trained classifier, its backbone (a part of `model`), the run folder and its metrics."""
+    """The trained classifier, its backbone (a part of `model`), the run folder and its metrics.
+
+    What `fine_tune` returns: `model` (also saved as run_dir/model.keras), `backbone`, the
+    published `run_dir` and the `metrics` written to run_dir/metrics.json.
+
+    Example:
+        >>> import dataclasses
+        >>> from kerasopt.transfer import FineTuneResult
+        >>> [field.name for field in dataclasses.fields(FineTuneResult)]
+        ['model', 'backbone', 'run_dir', 'metrics']
+    """
 
     model: keras.Model
     backbone: keras.Model
@@ -99,23 +109,57 @@ def fine_tune(
         backbone_name: a key of `kerasopt.transfer.BACKBONES`.
         strategy: a `FineTuneStrategy`; None: `choose_strategy(similarity, data.n_train)`.
         similarity: "similar" or "different" (to ImageNet), used when `strategy` is None.
-        weights, alpha: passed to `kerasopt.transfer.backbone`.
+        weights: passed to `kerasopt.transfer.backbone`: "imagenet", None (random
+            initialization: the scratch baseline) or a weights file.
+        alpha: passed to `kerasopt.transfer.backbone` (MobileNet width multiplier).
         dropout: dropout rate before the head.
-        mixed_precision, xla, distribute: "auto", True or False (see `configure_device`).
+        mixed_precision: "auto", True or False (see `configure_device`).
+        xla: "auto", True or False (see `configure_device`).
+        distribute: "auto", True or False (see `configure_device`).
         patience: EarlyStopping patience (epochs without a lower val_loss).
         finetune_callbacks: extra Keras callbacks for phase 2.
         verbose: Keras `fit` verbosity.
         average: None or "polyak", "ema", "swa": weight averaging in phase 2 (see
-            `train_finetune`); metrics["average"] records it.
+            `train_finetune`); metrics["average"] records it. Needs `weights` (not None) and a
+            strategy that fine-tunes.
         snapshots: None or K: a snapshot ensemble of K models in phase 2 (see `train_finetune`),
-            written to run_dir/snapshots/ and exported to run_dir/ensemble/.
-        Both act on phase 2, so they need ImageNet (not None) weights and a strategy that
-        fine-tunes.
+            written to run_dir/snapshots/ and exported to run_dir/ensemble/. Needs `weights`
+            (not None) and a strategy that fine-tunes.
         overwrite: replace an existing run folder (only once this run has succeeded), or
             discard an interrupted run's state. Without it, both are refused
             (`RunFolderError`) before any work.
         resume: continue the interrupted run of `run_dir` from the last completed epoch, with
             the same arguments (others are refused).
+
+    Returns:
+        A `FineTuneResult`.
+
+    Raises:
+        RunFolderError: `run_dir` cannot be used as asked (see `overwrite`, `resume`).
+        ValueError: an invalid argument, e.g. `average` or `snapshots` without a phase 2.
+        TypeError: `strategy` is not a `FineTuneStrategy`.
+
+    Example:
+        A full run trains a `keras.applications` backbone and writes a SavedModel (about 30 s on
+        a CPU even at 32x32 pixels), too slow for this example: it shows the checks that come
+        before any work, on the data of a real call.
+
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import FineTuneStrategy, ImageData, fine_tune
+        >>> x = np.zeros((4, 32, 32, 3), "float32")
+        >>> batches = tf.data.Dataset.from_tensor_slices((x, np.array([0, 1, 0, 1]))).batch(2)
+        >>> data = ImageData(batches, batches, ["a", "b"], 4, 4, (32, 32), 2, "memory")
+        >>> run = os.path.join(tempfile.mkdtemp(), "run")
+        >>> fine_tune(data, run, weights=None, average="swa")  # no phase 2 to average
+        Traceback (most recent call last):
+        ...
+        ValueError: Arguments `average` and `snapshots` act on phase 2 (fine-tuning), which this run does not have ...
+        >>> fine_tune(data, run, patience=0)
+        Traceback (most recent call last):
+        ...
+        ValueError: Argument `patience` must be an integer >= 1. Received: patience=0
+        >>> os.path.exists(run)  # nothing was written
+        False
     """
     if strategy is None:
         strategy = choose_strategy(similarity, data.n_train)

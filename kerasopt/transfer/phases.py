@@ -59,7 +59,31 @@ class PhaseTimer(keras.callbacks.Callback):
 
 
 def warmup_cosine(peak, total_steps, warmup_fraction):
-    """`keras.optimizers.schedules.CosineDecay` from 0 up to `peak` over the warm-up, then to 0."""
+    """`keras.optimizers.schedules.CosineDecay` from 0 up to `peak` over the warm-up, then to 0.
+
+    With w = int(warmup_fraction * total_steps) warm-up steps, the rate at step t is
+    peak * t / w for t < w (linear warm-up, Goyal et al., 2017), then
+    peak * (1 + cos(pi * (t - w) / (total_steps - w))) / 2 (cosine decay, Loshchilov & Hutter,
+    2017), reaching 0 at `total_steps`.
+
+    Args:
+        peak: the rate at the end of the warm-up (> 0).
+        total_steps: the steps of the whole schedule (>= 1).
+        warmup_fraction: the share of `total_steps` spent warming up, in [0, 1).
+
+    Returns:
+        A `keras.optimizers.schedules.CosineDecay`.
+
+    Example:
+        >>> from kerasopt.transfer import warmup_cosine
+        >>> schedule = warmup_cosine(1.0, total_steps=10, warmup_fraction=0.2)  # w = 2 steps
+        >>> [round(float(schedule(t)), 6) for t in (0, 1, 2, 6, 10)]  # 0, peak/2, peak, half-way, 0
+        [0.0, 0.5, 1.0, 0.5, 0.0]
+
+    References:
+        Goyal et al., "Accurate, Large Minibatch SGD: Training ImageNet in 1 Hour", 2017;
+        Loshchilov & Hutter, "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017.
+    """
     check_positive("peak", peak)
     check_int("total_steps", total_steps, minimum=1)
     check_range("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
@@ -130,7 +154,44 @@ def train_head(model, base, data, strategy, device, patience=3, callbacks=(), ve
     """Phase 1: freeze `base`, train the rest of `model` with Adam at `strategy.head_learning_rate`
     for `strategy.epochs_head` epochs (`fit_phase`: early stopping, `callbacks`, `progress`).
 
-    Returns (Keras history dict, phase metrics dict).
+    Source: the course's transfer-learning section and Keras' transfer-learning guide: a new
+    head trained on the frozen ImageNet backbone.
+
+    Args:
+        model: the classifier (`build_classifier`), `base` inside it.
+        base: the backbone, frozen here.
+        data: an `ImageData`.
+        strategy: a `FineTuneStrategy`.
+        device: a `DeviceSetup` (`configure_device`).
+        patience: EarlyStopping patience on val_loss (best weights restored); None: no early
+            stopping.
+        callbacks: extra Keras callbacks.
+        verbose: Keras `fit` verbosity.
+        progress: the resume state of `kerasopt.transfer.run_folder`, or None.
+
+    Returns:
+        (Keras history dict, phase metrics dict): val_accuracy, val_loss, epochs, seconds,
+        images_per_second, device, mixed_precision, xla.
+
+    Example:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import DeviceSetup, FineTuneStrategy, ImageData, build_classifier
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv1"),
+        ...                          keras.layers.BatchNormalization(name="bn"),
+        ...                          keras.layers.Conv2D(4, 3, name="conv2")], name="base")
+        >>> model = build_classifier(base, n_classes=2)
+        >>> x = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+        >>> batches = tf.data.Dataset.from_tensor_slices((x, np.array([0, 1] * 4, "int32"))).batch(4)
+        >>> data = ImageData(batches, batches, ["a", "b"], 8, 8, (8, 8), 4, "memory")
+        >>> device = DeviceSetup(tf.distribute.get_strategy(), False, False, "CPU")
+        >>> before = base.get_weights()
+        >>> strategy = FineTuneStrategy("tiny", unfreeze_fraction=0.0, epochs_head=2, epochs_finetune=0)
+        >>> from kerasopt.transfer import train_head
+        >>> history, metrics = train_head(model, base, data, strategy, device, verbose=0)
+        >>> len(history["loss"]), metrics["epochs"], metrics["device"]
+        (2, 2, 'CPU')
+        >>> all(np.array_equal(a, b) for a, b in zip(before, base.get_weights()))  # frozen backbone
+        True
     """
     compile_head(model, base, strategy, device)
     return fit_phase(model, data, strategy.epochs_head, 0, patience, device, callbacks, verbose, progress)
@@ -199,8 +260,24 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
     frozen) and train with Adam, the backbone at `backbone_lr_factor` times the head's rate
     (a `MultiOptimizer`), by default on a warm-up/cosine schedule.
 
+    Source: Keras' transfer-learning guide (fine-tuning the top of the backbone at a low rate,
+    BatchNormalization in inference mode); discriminative rates (Howard & Ruder, ULMFiT, 2018);
+    warm-up then cosine decay (`warmup_cosine`).
+
+    With `average` or `snapshots` the phase has no early stopping (it would cut the cycles,
+    or put back raw, unaveraged weights); `average` and `snapshots` cannot be combined.
+
     Args:
+        model: the classifier (`build_classifier`), `base` inside it, as phase 1 left it.
+        base: the backbone.
+        data: an `ImageData`.
+        strategy: a `FineTuneStrategy`.
+        device: a `DeviceSetup` (`configure_device`).
         initial_epoch: the epochs of phase 1 (phase 2's epochs are numbered after them).
+        patience: EarlyStopping patience on val_loss (best weights restored); None: no early
+            stopping.
+        callbacks: extra Keras callbacks.
+        verbose: Keras `fit` verbosity.
         average: None, or "polyak", "ema" or "swa": each of the two Adam optimizers is wrapped in
             `kerasopt.optimizers.Averaged` (finalize on), so at the end of the phase the model
             holds the averaged weights (model.keras and the SavedModel then store them);
@@ -216,10 +293,39 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
             The model itself ends as the last snapshot.
         snapshot_dir: the snapshots' folder; required with `snapshots`.
         progress: see `fit_phase`.
-        With `average` or `snapshots` the phase has no early stopping (it would cut the cycles,
-        or put back raw, unaveraged weights); `average` and `snapshots` cannot be combined.
 
-    Returns (history dict, phase metrics dict, names of the unfrozen layers).
+    Returns:
+        (history dict, phase metrics dict, names of the unfrozen layers); the metrics are
+        those of `train_head` plus unfrozen_layers, average and snapshots.
+
+    Raises:
+        ValueError: an invalid `average` or `snapshots`, both given, or `snapshots` without
+            `snapshot_dir`.
+
+    Example:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import DeviceSetup, FineTuneStrategy, ImageData, build_classifier
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv1"),
+        ...                          keras.layers.BatchNormalization(name="bn"),
+        ...                          keras.layers.Conv2D(4, 3, name="conv2")], name="base")
+        >>> model = build_classifier(base, n_classes=2)
+        >>> x = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+        >>> batches = tf.data.Dataset.from_tensor_slices((x, np.array([0, 1] * 4, "int32"))).batch(4)
+        >>> data = ImageData(batches, batches, ["a", "b"], 8, 8, (8, 8), 4, "memory")
+        >>> device = DeviceSetup(tf.distribute.get_strategy(), False, False, "CPU")
+        >>> from kerasopt.transfer import train_finetune
+        >>> strategy = FineTuneStrategy("tiny", unfreeze_fraction=1.0, epochs_head=1, epochs_finetune=1)
+        >>> history, metrics, unfrozen = train_finetune(model, base, data, strategy, device,
+        ...                                             initial_epoch=1, verbose=0)
+        >>> unfrozen, metrics["unfrozen_layers"], metrics["epochs"]  # "bn" stays frozen
+        (['conv1', 'conv2'], 2, 1)
+        >>> train_finetune(model, base, data, strategy, device, 1, average="swa", snapshots=2)
+        Traceback (most recent call last):
+        ...
+        ValueError: Arguments `average` and `snapshots` cannot be combined ...
+
+    References:
+        Howard & Ruder, "Universal Language Model Fine-tuning for Text Classification", ACL 2018.
     """
     check_phase2_options(average, snapshots)
     if snapshots is not None and snapshot_dir is None:
@@ -263,7 +369,47 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
 def train_scratch(model, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None):
     """The random-initialization baseline: every layer trained from the start (BatchNormalization
     included) with Adam at `strategy.head_learning_rate` for `epochs_head + epochs_finetune`
-    epochs, the budget of the two phases. Returns (history dict, phase metrics dict).
+    epochs, the budget of the two phases.
+
+    Source: the course's transfer-learning section (the comparison against training from
+    scratch; Yosinski et al., 2014).
+
+    Args:
+        model: the classifier (`build_classifier`, usually on a backbone with `weights=None`).
+        data: an `ImageData`.
+        strategy: a `FineTuneStrategy` (its epochs and `head_learning_rate`).
+        device: a `DeviceSetup` (`configure_device`).
+        patience: EarlyStopping patience on val_loss (best weights restored); None: no early
+            stopping.
+        callbacks: extra Keras callbacks.
+        verbose: Keras `fit` verbosity.
+        progress: the resume state of `kerasopt.transfer.run_folder`, or None.
+
+    Returns:
+        (history dict, phase metrics dict), as `train_head`.
+
+    Example:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import DeviceSetup, FineTuneStrategy, ImageData, build_classifier
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3, name="conv1"),
+        ...                          keras.layers.BatchNormalization(name="bn"),
+        ...                          keras.layers.Conv2D(4, 3, name="conv2")], name="base")
+        >>> model = build_classifier(base, n_classes=2)
+        >>> x = np.random.default_rng(0).uniform(0, 255, (8, 8, 8, 3)).astype("float32")
+        >>> batches = tf.data.Dataset.from_tensor_slices((x, np.array([0, 1] * 4, "int32"))).batch(4)
+        >>> data = ImageData(batches, batches, ["a", "b"], 8, 8, (8, 8), 4, "memory")
+        >>> device = DeviceSetup(tf.distribute.get_strategy(), False, False, "CPU")
+        >>> from kerasopt.transfer import freeze, train_scratch
+        >>> _ = freeze(model)
+        >>> strategy = FineTuneStrategy("tiny", unfreeze_fraction=0.0, epochs_head=1, epochs_finetune=2)
+        >>> history, metrics = train_scratch(model, data, strategy, device, patience=None, verbose=0)
+        >>> metrics["epochs"], model.trainable  # epochs_head + epochs_finetune, all unfrozen
+        (3, True)
+        >>> [w.name for w in model.non_trainable_weights]  # BatchNormalization's statistics only
+        ['moving_mean', 'moving_variance']
+
+    References:
+        Yosinski et al., "How transferable are features in deep neural networks?", NeurIPS 2014.
     """
     model.trainable = True
     model.compile(
@@ -277,7 +423,26 @@ def train_scratch(model, data, strategy, device, patience=3, callbacks=(), verbo
 
 
 def confusion_matrix(model, dataset, n_classes):
-    """Counts (true class, predicted class) of `model` on a dataset of (images, labels)."""
+    """Counts (true class, predicted class) of `model` on a dataset of (images, labels).
+
+    Args:
+        model: a classifier whose outputs are per-class scores (the argmax is the prediction).
+        dataset: batches of (inputs, integer labels), e.g. `ImageData.val`.
+        n_classes: the number of classes.
+
+    Returns:
+        An int64 array of shape (n_classes, n_classes): row = true class, column = predicted.
+
+    Example:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import confusion_matrix
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False,
+        ...                           kernel_initializer="identity")])  # predicts argmax(x)
+        >>> x = np.array([[1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], "float32")  # predicted 0, 1, 1, 0, 1
+        >>> y = np.array([0, 1, 0, 0, 1])
+        >>> confusion_matrix(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(2), 2).tolist()
+        [[2, 1], [0, 2]]
+    """
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     for images, labels in dataset:
         predicted = np.argmax(model.predict_on_batch(images), axis=-1)

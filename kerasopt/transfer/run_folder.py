@@ -56,7 +56,26 @@ _OWNER = "owner"
 
 
 class RunFolderError(ValueError):
-    """The run folder cannot be used as asked (exists, interrupted run, nothing to resume)."""
+    """The run folder cannot be used as asked (exists, interrupted run, nothing to resume).
+
+    `fine_tune` raises it before any work. A `ValueError`.
+
+    Example:
+        >>> import os, tempfile, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import ImageData, fine_tune
+        >>> batches = tf.data.Dataset.from_tensor_slices((np.zeros((4, 32, 32, 3)), [0, 1, 0, 1])).batch(2)
+        >>> data = ImageData(batches, batches, ["a", "b"], 4, 4, (32, 32), 2, "memory")
+        >>> run = tempfile.mkdtemp()  # a folder that already holds something
+        >>> _ = open(os.path.join(run, "metrics.json"), "w").write("{}")
+        >>> fine_tune(data, run, weights=None)
+        Traceback (most recent call last):
+        ...
+        kerasopt.transfer.run_folder.RunFolderError: '...' already holds a run: pass overwrite=True ...
+        >>> fine_tune(data, run, weights=None, resume=True)
+        Traceback (most recent call last):
+        ...
+        kerasopt.transfer.run_folder.RunFolderError: Nothing to resume for '...' (it holds a finished run): ...
+    """
 
 
 def staging_dir(run_dir):
@@ -259,7 +278,30 @@ def _remove_temporaries(folder):
 
 def export_serving(model, path):
     """Write a TensorFlow SavedModel whose `serve` signature maps raw float32 RGB images
-    ([0, 255], shape (batch, height, width, 3), any size) to class probabilities."""
+    ([0, 255], shape (batch, height, width, 3), any size) to class probabilities.
+
+    Source: Keras' `Model.export(format="tf_saved_model")`; written under a temporary name and
+    renamed (`kerasopt._io.atomic_path`).
+
+    Args:
+        model: the classifier (`build_classifier`: preprocessing included, any image size).
+        path: the SavedModel folder to write.
+
+    Returns:
+        `path`, as a `pathlib.Path`.
+
+    Example:
+        >>> import os, tempfile, keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import build_classifier, export_serving
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)], name="base")
+        >>> model = build_classifier(base, n_classes=3)
+        >>> path = export_serving(model, os.path.join(tempfile.mkdtemp(), "saved_model"))
+        >>> images = np.random.default_rng(0).uniform(0, 255, (2, 20, 30, 3)).astype("float32")
+        >>> reloaded = tf.saved_model.load(str(path))
+        >>> served = reloaded.serve(images)  # any size, raw pixels
+        >>> bool(np.allclose(served, model.predict(images, verbose=0), atol=1e-5))
+        True
+    """
     with atomic_path(path) as tmp:
         model.export(str(tmp), format="tf_saved_model", verbose=False)
     return Path(path)
