@@ -11,17 +11,18 @@ raw float32 RGB images in [0, 255] of any size and returns class probabilities:
 - onnx: OUT/NAME.onnx (ONNX Runtime);
 - litert: OUT/NAME.tflite, or OUT/NAME_dynamic.tflite with --quantize dynamic.
 OUT defaults to RUN/export; NAME is "model" or "ensemble". Needs `pip install kerasopt[export]`
-for ONNX and LiteRT.
+for ONNX and LiteRT. Errors print one line, `error: ...`, exit status 2 (--debug: the traceback).
 """
 
-import argparse
 from pathlib import Path
+
+from recipes._cli import ArgumentParser, CliError, run
 
 FORMATS = ("saved_model", "onnx", "litert")
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.export", description=__doc__.split("\n\n")[0])
+def _main(argv=None):
+    parser = ArgumentParser(prog="python -m recipes.export", description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="run folder (model.keras) or a .keras file")
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--quantize", choices=("dynamic",), help="LiteRT only: dynamic-range int8 weights")
@@ -30,12 +31,12 @@ def main(argv=None):
     parser.add_argument("--out", type=Path, help="output folder (default RUN/export)")
     args = parser.parse_args(argv)
     if args.quantize and args.format != "litert":
-        parser.error(f"--quantize applies to --format litert only (received --format {args.format})")
+        raise CliError(f"argument --quantize: applies to --format litert only; received --format {args.format}")
     if args.version is not None and (args.format != "saved_model" or args.version < 1):
-        parser.error(f"--version must be >= 1 and applies to --format saved_model only (received {args.version})")
+        raise CliError(f"argument --version: must be at least 1, with --format saved_model only; received {args.version}")
     source = args.run / "ensemble" if args.ensemble else args.run
     if not ((source / "model.keras").is_file() or (source.suffix == ".keras" and source.is_file())):
-        parser.error(f"{source} has no model.keras: pass a run folder written by recipes.finetune or a .keras file")
+        raise CliError(f"{source} has no model.keras: pass a run folder written by recipes.finetune or a .keras file")
 
     from kerasopt import export
 
@@ -53,6 +54,11 @@ def main(argv=None):
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
     print(f"{args.format}: {path} ({size / 1e6:.2f} MB)")
     return path
+
+
+def main(argv=None):
+    """The recipe, with one-line errors (`recipes._cli.run`)."""
+    return run(_main, argv)
 
 
 if __name__ == "__main__":

@@ -48,17 +48,19 @@ def test_ensemble_flag_exports_the_ensemble(run, tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--format", "onnx", "--quantize", "dynamic"], "--quantize applies to --format litert only"),
-    (["--format", "onnx", "--version", "2"], "--version must be >= 1 and applies to --format saved_model"),
+    (["--format", "onnx", "--quantize", "dynamic"], "argument --quantize: applies to --format litert only"),
+    (["--format", "onnx", "--version", "2"], "argument --version: must be at least 1, with --format saved_model"),
+    (["--format", "saved_model", "--version", "0"], "argument --version: must be at least 1"),
     (["--format", "tflite"], "invalid choice: 'tflite'"),
 ])
 def test_bad_arguments_get_one_line(run, argv, message, capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exit_info:
         main([str(run[0]), *argv])
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and len(err.strip().splitlines()) == 1 and message in err
 
 
 def test_folder_without_model_is_rejected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path), "--format", "onnx"])
-    assert "has no model.keras" in capsys.readouterr().err
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path} has no model.keras")
