@@ -52,7 +52,7 @@ def _main(argv=None):
         path = export.export_litert(model, out / f"{name}{suffix}.tflite", quantize=args.quantize,
                                     class_names=class_names)
     size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
-    print(f"{args.format}: {path} ({size / 1e6:.2f} MB)")
+    print(f"{args.format}: {path} ({size:,} bytes)")
     return path
 
 
