@@ -1,0 +1,125 @@
+"""The one serving graph every export format is made from: raw images in, probabilities out.
+
+The course's fine-tuned classifiers (`kerasopt.transfer.build_classifier`) and their snapshot
+ensembles (`kerasopt.ensembles.load`) already take raw float32 RGB images of any size and
+resize them inside. `serving_model` gives any single-input image model that contract: a fixed
+input size gets a bilinear resize in front, and the model is called in inference mode, so
+training-only layers (Dropout, DropConnect, StochasticDepth, the augmentation layers) export
+their inference form. The export formats also write a small JSON file of metadata (class
+names, input size) that `kerasopt.export.load_predictor` reads back.
+"""
+
+import json
+from pathlib import Path
+
+import keras
+
+from kerasopt._io import write_json
+from kerasopt.transfer.classifier import InferenceMode
+
+IMAGES = "images"
+PROBABILITIES = "probabilities"
+METADATA = "kerasopt.json"
+
+
+def images_spec():
+    """The serving input: float32 RGB images in [0, 255], shape (batch, height, width, 3)."""
+    import tensorflow as tf
+
+    return tf.TensorSpec((None, None, None, 3), tf.float32, name=IMAGES)
+
+
+def _check_image_model(model):
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+    if not model.built or len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
+        raise ValueError(
+            "Argument `model` must be a built model with one input and one output (a Functional or "
+            f"Sequential model). Received: model={model.name!r}"
+        )
+    shape = tuple(model.inputs[0].shape)
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ValueError(
+            "Argument `model` must take RGB images of shape (batch, height, width, 3). "
+            f"Received: model with input shape {shape}"
+        )
+    return shape
+
+
+def image_size(model):
+    """(height, width) the model sees: its fixed input size, else the size of its first
+    `Resizing` layer (a `build_classifier` model), else None."""
+    shape = _check_image_model(model)
+    if None not in shape[1:3]:
+        return tuple(shape[1:3])
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.Resizing):
+            return (layer.height, layer.width)
+    return None
+
+
+def serving_model(model):
+    """A Functional model taking raw images of any size and calling `model` in inference mode.
+
+    When `model` has a fixed input size, a bilinear `Resizing` to it comes first (a model
+    with a dynamic input, like a `build_classifier` model, resizes inside and gets none). The
+    model runs under `kerasopt.transfer.InferenceMode`: training-only layers reduce to their
+    inference form in every exported graph, whatever mode the exporter traces in.
+
+    Args:
+        model: a built Keras model with one input of shape (batch, height, width, 3) and one
+            output (class probabilities).
+
+    Returns:
+        A `keras.Model` with input "images" (float32, shape (batch, None, None, 3)).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.export import serving_model
+        >>> core = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.GlobalAveragePooling2D(),
+        ...                          keras.layers.Dense(2, activation="softmax")])
+        >>> served = serving_model(core)
+        >>> served.input_shape, served.predict(np.ones((1, 30, 20, 3), "float32"), verbose=0).shape
+        ((None, None, None, 3), (1, 2))
+    """
+    shape = _check_image_model(model)
+    images = keras.Input((None, None, 3), dtype="float32", name=IMAGES)
+    x = images
+    if None not in shape[1:3]:
+        x = keras.layers.Resizing(shape[1], shape[2], name="serving_resize")(x)
+    outputs = InferenceMode(model, name="inference")(x)
+    return keras.Model(images, outputs, name=f"{model.name}_serving")
+
+
+def metadata_path(path):
+    """Where the metadata of an export lives: `assets.extra/kerasopt.json` inside a SavedModel
+    folder, `FILE.json` beside an ONNX or LiteRT file."""
+    path = Path(path)
+    return path / "assets.extra" / METADATA if path.is_dir() else path.with_name(path.name + ".json")
+
+
+def write_metadata(path, model, fmt, class_names, **extra):
+    """Write the export's metadata (format, input/output names, class names, input size)."""
+    if class_names is not None:
+        class_names = [str(c) for c in class_names]
+        n_classes = model.outputs[0].shape[-1]
+        if len(class_names) != n_classes:
+            raise ValueError(
+                f"Argument `class_names` must have one name per output ({n_classes}). "
+                f"Received: class_names of length {len(class_names)}"
+            )
+    size = image_size(model)
+    write_json(path, {
+        "format": fmt,
+        "input": f"{IMAGES}: float32 RGB in [0, 255], shape (batch, height, width, 3), any size",
+        "output": f"{PROBABILITIES}: float32 class probabilities, shape (batch, classes)",
+        "class_names": class_names,
+        "image_size": list(size) if size else None,
+        **extra,
+    })
+
+
+def read_metadata(path):
+    """The metadata dict of an export (empty when there is none)."""
+    meta = metadata_path(path)
+    return json.loads(meta.read_text()) if meta.is_file() else {}
