@@ -32,11 +32,25 @@ from pathlib import Path
 
 from kerasopt._validation import check_int, check_positive
 
-TF_CONFIG = "TF_CONFIG"
+__all__ = [
+    "is_chief",
+    "in_cluster",
+    "chief_only",
+    "multi_worker_strategy",
+    "free_port",
+    "local_tf_configs",
+    "WorkerResult",
+    "WorkersFailed",
+    "launch",
+    "launch_local",
+    "keras_tuner_envs",
+]
+
+_TF_CONFIG = "TF_CONFIG"
 
 
 def _task(tf_config=None):
-    raw = os.environ.get(TF_CONFIG, "") if tf_config is None else tf_config
+    raw = os.environ.get(_TF_CONFIG, "") if tf_config is None else tf_config
     if not raw:
         return None, None, {}
     config = json.loads(raw) if isinstance(raw, str) else raw
@@ -158,7 +172,13 @@ def _fix_keras_symbolic_build():
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port the OS reports free on `host` (bound to port 0, then released)."""
+    """A TCP port the OS reports free on `host` (bound to port 0, then released).
+
+    Example:
+        >>> port = free_port()
+        >>> 1024 <= port <= 65535
+        True
+    """
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -184,7 +204,12 @@ def local_tf_configs(n_workers, host="127.0.0.1"):
 
 @dataclass
 class WorkerResult:
-    """What one local worker did: its index, exit code and everything it printed."""
+    """What one local worker did: its index, exit code and everything it printed.
+
+    Example:
+        >>> WorkerResult(index=0, returncode=0, output="done\\n").returncode
+        0
+    """
 
     index: int
     returncode: int
@@ -192,7 +217,16 @@ class WorkerResult:
 
 
 class WorkersFailed(RuntimeError):
-    """A local worker exited with an error or ran past the timeout."""
+    """A local worker exited with an error or ran past the timeout.
+
+    Example:
+        >>> import sys
+        >>> try:
+        ...     launch([[sys.executable, "-c", "raise SystemExit(3)"]], [{}], timeout=60)
+        ... except WorkersFailed as error:
+        ...     print(str(error).splitlines()[0])
+        Local workers failed:
+    """
 
 
 def launch(commands, envs, timeout, cwd=None, log_dir=None):
@@ -203,6 +237,20 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
     raises. Output goes to `log_dir/worker_<i>.log` when given (else a temporary file).
     Returns one `WorkerResult` per command; raises `WorkersFailed` (with the tail of each
     failing worker's output) when one exits non-zero or the time runs out.
+
+    Args:
+        commands: one argument list per process.
+        envs: one dict of extra environment variables per process.
+        timeout: seconds for all of them together, > 0.
+        cwd: working folder of the processes (default: this one's).
+        log_dir: folder for `worker_<i>.log` (default: a temporary folder).
+
+    Example:
+        >>> import sys
+        >>> code = "import os; print(os.environ['ROLE'])"
+        >>> results = launch([[sys.executable, "-c", code]] * 2, [{"ROLE": "a"}, {"ROLE": "b"}], timeout=60)
+        >>> [(r.index, r.returncode, r.output.strip()) for r in results]
+        [(0, 0, 'a'), (1, 0, 'b')]
     """
     import tempfile
 
@@ -266,13 +314,20 @@ def launch_local(module, argv=(), n_workers=2, timeout=600, env=None, log_dir=No
 
     Returns:
         One `WorkerResult` per worker (raises `WorkersFailed` on failure or timeout).
+
+    Example:
+        Two workers of a module that exits at once (the standard library's `timeit`):
+
+        >>> results = launch_local("timeit", ["-n", "1", "pass"], n_workers=2, timeout=60)
+        >>> [(r.index, r.returncode) for r in results]
+        [(0, 0), (1, 0)]
     """
     if not isinstance(module, str) or not module:
         raise TypeError(f"Argument `module` must be a module name. Received: module={module!r}")
     argv = [str(a) for a in argv]
     configs = local_tf_configs(n_workers)
     commands = [[sys.executable, "-m", module, *argv] for _ in configs]
-    envs = [{**(env or {}), TF_CONFIG: json.dumps(c)} for c in configs]
+    envs = [{**(env or {}), _TF_CONFIG: json.dumps(c)} for c in configs]
     return launch(commands, envs, timeout, cwd=os.getcwd(), log_dir=log_dir)
 
 

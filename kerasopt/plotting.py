@@ -418,6 +418,18 @@ def plot_search_rounds(rows, hyperparameters, path, score="score", log_axes=(), 
         hyperparameters: names of the numeric hyperparameters to plot, one panel each.
         score: key of the score in `rows`.
         log_axes: names drawn on a log axis (log-sampled rates).
+        title: optional figure title.
+
+    Returns:
+        `path`, written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_search_rounds
+        >>> rows = [{"round": 0, "score": 0.9, "lr": 1e-3}, {"round": 1, "score": 0.5, "lr": 3e-3}]
+        >>> path = plot_search_rounds(rows, ["lr"], tempfile.mkdtemp() + "/rounds.png", log_axes=["lr"])
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
     """
     import numpy as np
 
@@ -444,7 +456,25 @@ def plot_search_rounds(rows, hyperparameters, path, score="score", log_axes=(), 
 
 
 def plot_search_comparison(distances, path, title=None, ylabel="distance to the optimum"):
-    """One box (with the points) per search method: `distances` = {method: [values]}; a PNG."""
+    """One box (with the points) per search method; a PNG.
+
+    Args:
+        distances: dict method -> list of values (e.g. each seed's distance to the optimum).
+        path: the PNG file to write.
+        title: optional axes title.
+        ylabel: label of the value axis.
+
+    Returns:
+        `path`, written atomically.
+
+    Example:
+        >>> import tempfile
+        >>> from kerasopt.plotting import plot_search_comparison
+        >>> path = plot_search_comparison({"random": [0.4, 0.3], "coarse_to_fine": [0.2, 0.5]},
+        ...                               tempfile.mkdtemp() + "/box.png")
+        >>> open(path, "rb").read(4)[1:]  # a PNG file
+        b'PNG'
+    """
     import numpy as np
 
     if not distances:

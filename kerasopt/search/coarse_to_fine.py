@@ -72,7 +72,10 @@ class CoarseToFine(kt.Oracle):
         margin: widening of the best trials' hull, as a fraction of the current width, in
             (0, 1].
         seed: seed of the sampling.
-        hyperparameters, allow_new_entries, tune_new_entries, max_retries_per_trial,
+        hyperparameters: as for `keras_tuner.Oracle`.
+        allow_new_entries: as for `keras_tuner.Oracle`.
+        tune_new_entries: as for `keras_tuner.Oracle`.
+        max_retries_per_trial: as for `keras_tuner.Oracle`.
         max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
     """
 
