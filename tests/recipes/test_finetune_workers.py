@@ -16,8 +16,6 @@ import pytest
 import recipes.finetune as finetune
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--weights", "none", "--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32",
-        "--batch-size", "4", "--epochs-head", "1", "--epochs-finetune", "1", "--verbose", "0"]
 
 AUDIT = '''
 import json, os, sys
@@ -78,39 +76,69 @@ def test_without_workers_drops_only_the_workers_flags():
     assert finetune.without_workers(argv) == ["--data", "d", "--out", "o", "--verbose", "0"]
 
 
-@pytest.mark.slow
-def test_two_workers_leave_one_complete_run_written_by_the_chief_alone(assets, tmp_path):
-    """~45 s for 2 workers + ~30 s for 1 process on 2 shared cores; bounded by --workers-timeout
-    and the subprocess timeouts (every worker is killed by `launch_local` on any exit)."""
+@pytest.fixture
+def cluster(assets, tmp_path):
+    """(command, env, folders): the recipe on small data, the audit hook on the workers'
+    PYTHONPATH, TMPDIR in the test's folder."""
     data = _small_data(assets, tmp_path / "data")
-    hook, audit, runs, tmp = (tmp_path / d for d in ("hook", "audit", "runs", "tmp"))
-    for folder in (hook, audit, runs, tmp):
+    folders = {d: tmp_path / d for d in ("hook", "audit", "runs", "tmp")}
+    for folder in folders.values():
         folder.mkdir()
-    (hook / "sitecustomize.py").write_text(AUDIT)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(hook), str(ROOT)]), "TMPDIR": str(tmp),
-           "KERASOPT_AUDIT_WATCH": str(runs), "KERASOPT_AUDIT_LOG": str(audit)}
+    (folders["hook"] / "sitecustomize.py").write_text(AUDIT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(folders["hook"]), str(ROOT)]),
+           "TMPDIR": str(folders["tmp"]), "KERASOPT_AUDIT_WATCH": str(folders["runs"]),
+           "KERASOPT_AUDIT_LOG": str(folders["audit"])}
     env.pop("TF_CONFIG", None)
-    command = [sys.executable, "-m", "recipes.finetune", "--data", str(data), *TINY]
+    return [sys.executable, "-m", "recipes.finetune", "--data", str(data), "--verbose", "0"], env, folders
 
-    two = subprocess.run([*command, "--out", str(runs / "two"), "--workers", "2", "--workers-timeout", "300"],
-                         env=env, cwd=ROOT, capture_output=True, text=True, timeout=360)
-    assert two.returncode == 0, two.stderr[-3000:]
-    one = subprocess.run([*command, "--out", str(tmp_path / "one")], env={**env, "KERASOPT_AUDIT_WATCH": "/nonexistent"},
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert one.returncode == 0, one.stderr[-3000:]
 
-    assert sorted(p.name for p in runs.iterdir()) == ["two"]  # no RUN.partial, RUN.resume, RUN.old-*
-    assert _listing(runs / "two") == _listing(tmp_path / "one")
+def _run(command, env, timeout):
+    """The recipe in a subprocess, bounded in time (`launch_local` kills the workers on any exit)."""
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def _check_only_the_chief_wrote(folders, run):
+    assert sorted(p.name for p in folders["runs"].iterdir()) == [run]  # no RUN.partial, RUN.resume, RUN.old-*
+    chief, other = ((folders["audit"] / f"worker_{i}.txt").read_text().splitlines() for i in range(2))
+    assert chief[0] == other[0] == "started"  # the hook ran in both workers
+    assert any(f"{run}.partial" in line for line in chief)  # and sees the chief's writes
+    assert other == ["started"], other[:20]  # the non-chief wrote nothing there
+    assert list(folders["tmp"].iterdir()) == []  # its private folder and the worker logs are removed
+
+
+@pytest.mark.slow
+def test_two_workers_leave_one_complete_run_written_by_the_chief_alone(cluster, tmp_path):
+    """~45 s for 2 workers + ~30 s for 1 process on 2 shared cores."""
+    command, env, folders = cluster
+    tiny = ["--weights", "none", "--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32",
+            "--batch-size", "4", "--epochs-head", "1", "--epochs-finetune", "1"]
+    run = folders["runs"] / "two"
+    two = _run([*command, *tiny, "--out", str(run), "--workers", "2", "--workers-timeout", "300"], env, 360)
+    _run([*command, *tiny, "--out", str(tmp_path / "one")], env, 300)
+
+    _check_only_the_chief_wrote(folders, "two")
+    assert _listing(run) == _listing(tmp_path / "one")
     assert {"model.keras", "metrics.json", "log.csv", "saved_model/saved_model.pb",
-            "training_curves.png", "confusion_matrix.png"} <= set(_listing(runs / "two"))
-    metrics = json.loads((runs / "two" / "metrics.json").read_text())
+            "training_curves.png", "confusion_matrix.png"} <= set(_listing(run))
+    metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["phases"]["scratch"]["device"].endswith(", 2 workers")
     assert len(metrics["history"]["loss"]) == 2  # 1 + 1 epochs, one line each in log.csv
-    assert len((runs / "two" / "log.csv").read_text().splitlines()) == 3
+    assert len((run / "log.csv").read_text().splitlines()) == 3
     assert "Run folder:" in two.stdout  # the chief's summary, printed by the launcher
 
-    chief, other = ((audit / f"worker_{i}.txt").read_text().splitlines() for i in range(2))
-    assert chief[0] == other[0] == "started"  # the hook ran in both workers
-    assert any("two.partial" in line for line in chief)  # and sees the chief's writes
-    assert other == ["started"], other[:20]  # the non-chief wrote nothing there
-    assert list(tmp.iterdir()) == []  # its private folder and the worker logs are removed
+
+@pytest.mark.slow
+def test_two_workers_with_weight_averaging(cluster):
+    """Both phases (ImageNet weights from the offline cache) and --average swa: ~35 s."""
+    command, env, folders = cluster
+    args = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "128", "--batch-size", "4",
+            "--epochs-head", "1", "--epochs-finetune", "2", "--average", "swa"]
+    run = folders["runs"] / "avg"
+    _run([*command, *args, "--out", str(run), "--workers", "2", "--workers-timeout", "300"], env, 360)
+    _check_only_the_chief_wrote(folders, "avg")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["average"] == "swa" and sorted(metrics["phases"]) == ["finetune", "head"]
+    assert len(metrics["history"]["loss"]) == 3
+    assert {"checkpoints/head.keras", "checkpoints/finetune.keras"} <= set(_listing(run))
