@@ -171,7 +171,12 @@ def _fix_keras_symbolic_build():
 
 
 def free_port(host="127.0.0.1"):
-    """A TCP port the OS reports free on `host` (bound to port 0, then released)."""
+    """A TCP port the OS reports free on `host` (bound to port 0, then released).
+
+    Example:
+        >>> 1024 <= free_port() <= 65535
+        True
+    """
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
@@ -197,7 +202,12 @@ def local_tf_configs(n_workers, host="127.0.0.1"):
 
 @dataclass
 class WorkerResult:
-    """What one local worker did: its index, exit code and everything it printed."""
+    """What one local worker did: its index, exit code and everything it printed.
+
+    Example:
+        >>> WorkerResult(0, 0, "done\\n").returncode
+        0
+    """
 
     index: int
     returncode: int
@@ -205,7 +215,16 @@ class WorkerResult:
 
 
 class WorkersFailed(RuntimeError):
-    """A local worker exited with an error or ran past the timeout."""
+    """A local worker exited with an error or ran past the timeout (`launch`, `launch_local`).
+
+    Example:
+        >>> import sys
+        >>> try:
+        ...     launch([[sys.executable, "-c", "import sys; sys.exit(3)"]], [{}], timeout=60)
+        ... except WorkersFailed as error:
+        ...     print(str(error).splitlines()[:2])
+        ['Local workers failed:', '--- worker 0 (exit 3) ---']
+    """
 
 
 def launch(commands, envs, timeout, cwd=None, log_dir=None):
@@ -216,6 +235,12 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
     raises. Output goes to `log_dir/worker_<i>.log` when given (else a temporary file).
     Returns one `WorkerResult` per command; raises `WorkersFailed` (with the tail of each
     failing worker's output) when one exits non-zero or the time runs out.
+
+    Example:
+        >>> import sys
+        >>> [r.output for r in launch([[sys.executable, "-c", "import os; print(os.environ['X'])"]] * 2,
+        ...                           [{"X": "a"}, {"X": "b"}], timeout=60)]
+        ['a\\n', 'b\\n']
     """
     import tempfile
 
@@ -280,6 +305,11 @@ def launch_local(module, argv=(), n_workers=2, timeout=600, env=None, log_dir=No
 
     Returns:
         One `WorkerResult` per worker (raises `WorkersFailed` on failure or timeout).
+
+    Example:
+        >>> results = launch_local("json.tool", ["--help"], n_workers=2, timeout=60)
+        >>> [(r.index, r.returncode, r.output.startswith("usage:")) for r in results]
+        [(0, 0, True), (1, 0, True)]
     """
     if not isinstance(module, str) or not module:
         raise TypeError(f"Argument `module` must be a module name. Received: module={module!r}")
