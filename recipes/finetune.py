@@ -82,8 +82,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
     parser.add_argument("--no-xla", action="store_true", help="no XLA compilation on a GPU")
     parser.add_argument("--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs")
-    parser.add_argument("--workers", type=int, default=1, help="train on N local worker processes (127.0.0.1, MultiWorkerMirroredStrategy; only worker 0 writes)")
-    parser.add_argument("--workers-timeout", type=float, default=86400.0, help="seconds for the whole --workers run; then every worker is stopped (default 86400)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="train on N local worker processes (127.0.0.1, MultiWorkerMirroredStrategy, --batch-size global; only worker 0 writes; not with --resume or --snapshots; across machines: TF_CONFIG, docs/guides/distributed.md)")
+    parser.add_argument("--workers-timeout", type=float, default=86400.0, metavar="SECONDS", help="seconds for the whole --workers run; then every worker is stopped (default 86400)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     return parser, parser.parse_args(argv)
 

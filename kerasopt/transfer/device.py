@@ -99,7 +99,8 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     description = describe_device()
     if multi_worker:
         distribution = distributed.multi_worker_strategy()
-        workers = distribution.cluster_resolver.cluster_spec().num_tasks("worker") or 1
+        jobs = distribution.cluster_resolver.cluster_spec().as_dict()
+        workers = sum(len(jobs.get(job, ())) for job in ("chief", "worker")) or 1
         description += f", {workers} workers"
     elif use_mirrored:
         distribution = tf.distribute.MirroredStrategy()

@@ -76,6 +76,22 @@ def test_without_workers_drops_only_the_workers_flags():
     assert finetune.without_workers(argv) == ["--data", "d", "--out", "o", "--verbose", "0"]
 
 
+def test_configure_device_multi_worker_and_its_check():
+    """In a fresh process (the strategy must come before any TensorFlow operation)."""
+    code = ("import tensorflow as tf; from kerasopt import distributed; from kerasopt.transfer import configure_device; "
+            "s = configure_device(False, False, 'multi_worker'); "
+            "print(isinstance(s.distribution, tf.distribute.MultiWorkerMirroredStrategy), s.distribution is distributed.multi_worker_strategy(), s.description)")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[:2] == ["True", "True"]
+    assert done.stdout.strip().endswith(", 1 workers")
+    from kerasopt.transfer import configure_device
+
+    with pytest.raises(ValueError, match="Argument `distribute` must be one of .* Received: distribute='cluster'"):
+        configure_device(distribute="cluster")
+
+
 @pytest.fixture
 def cluster(assets, tmp_path):
     """(command, env, folders): the recipe on small data, the audit hook on the workers'
