@@ -119,6 +119,11 @@ def multi_worker_strategy(**kwargs):
 
     Gradients, variable updates and callbacks are Keras' and TensorFlow's own code.
 
+    TensorFlow configures the collective ops once, before its first operation; so the
+    strategy (without `kwargs`) is created once per process and returned again on later
+    calls: a program creates it at its start (before building datasets) and
+    `kerasopt.transfer.configure_device` finds the same one.
+
     Example:
         >>> strategy = multi_worker_strategy()  # no TF_CONFIG: a one-worker cluster
         >>> strategy.num_replicas_in_sync
@@ -126,8 +131,16 @@ def multi_worker_strategy(**kwargs):
     """
     import tensorflow as tf
 
+    global _STRATEGY
     _fix_keras_symbolic_build()
-    return tf.distribute.MultiWorkerMirroredStrategy(**kwargs)
+    if kwargs:
+        return tf.distribute.MultiWorkerMirroredStrategy(**kwargs)
+    if _STRATEGY is None:
+        _STRATEGY = tf.distribute.MultiWorkerMirroredStrategy()
+    return _STRATEGY
+
+
+_STRATEGY = None
 
 
 def _fix_keras_symbolic_build():
@@ -217,15 +230,15 @@ class WorkerResult:
 
 
 class WorkersFailed(RuntimeError):
-    """A local worker exited with an error or ran past the timeout.
+    """A local worker exited with an error or ran past the timeout (`launch`, `launch_local`).
 
     Example:
         >>> import sys
         >>> try:
-        ...     launch([[sys.executable, "-c", "raise SystemExit(3)"]], [{}], timeout=60)
+        ...     launch([[sys.executable, "-c", "import sys; sys.exit(3)"]], [{}], timeout=60)
         ... except WorkersFailed as error:
-        ...     print(str(error).splitlines()[0])
-        Local workers failed:
+        ...     print(str(error).splitlines()[:2])
+        ['Local workers failed:', '--- worker 0 (exit 3) ---']
     """
 
 
@@ -269,13 +282,14 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
             procs.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True))
         deadline = time.monotonic() + timeout
+        timed_out = False
         while any(p.poll() is None for p in procs):
             if time.monotonic() > deadline:
+                timed_out = True
                 break
             if any(p.poll() not in (None, 0) for p in procs):
                 break  # one failed: the others would wait for it forever
             time.sleep(0.2)
-        timed_out = any(p.poll() is None for p in procs)
     finally:
         for proc in procs:
             if proc.poll() is None:

@@ -3,7 +3,7 @@
     python -m recipes.finetune                      # default data, see below
     python -m recipes.finetune --backbone mobilenet_v2 --data PATH_OR_tfds:NAME [--image-size 224]
         [--epochs-head N] [--epochs-finetune M] [--strategy auto] [--weights PATH] [--out DIR]
-        [--average polyak|ema|swa | --snapshots K] [--overwrite | --resume] [--debug]
+        [--average polyak|ema|swa | --snapshots K] [--overwrite | --resume] [--workers N] [--debug]
 
 Phase 1 trains a new head on the frozen backbone; phase 2 unfreezes the top of the backbone as
 the strategy says (BatchNormalization frozen) and trains on with a warm-up/cosine schedule, the
@@ -15,6 +15,15 @@ turn them off); several GPUs train under MirroredStrategy. --average wraps phase
 in kerasopt's weight averaging (the saved model holds the averaged weights); --snapshots K makes
 phase 2 a snapshot ensemble of K models, exported to RUN/ensemble/ (the two do not combine).
 
+--workers N (N >= 2) trains on a local cluster of N worker processes on 127.0.0.1 (for a test
+or a demo; `kerasopt.distributed.launch_local`): each runs this recipe with the same arguments
+under MultiWorkerMirroredStrategy, --batch-size is the global batch (split across the workers),
+and only the chief (worker 0) writes the run folder; each worker's output goes to a temporary
+worker_<i>.log, the chief's is printed at the end. --workers-timeout bounds the whole run (every
+worker is stopped then). Not with --resume or --snapshots. Across real machines, start this
+recipe (without --workers) on each with a TF_CONFIG naming all of them
+(docs/guides/distributed.md).
+
 Reliability (docs/guides/reliability.md): the arguments are checked before any work; every image
 is decoded once before training (unreadable files skipped with a warning naming them) and a
 per-class count table is printed; the run is written to RUN.partial/ and renamed to RUN only when
@@ -25,7 +34,11 @@ and RUN.resume/: --resume (with the same arguments) continues from the last comp
 shows the traceback).
 """
 
+import re
+import shutil
 import socket
+import sys
+import tempfile
 from pathlib import Path
 
 from recipes._cli import ArgumentParser, CliError, run
@@ -69,6 +82,8 @@ def parse_args(argv=None):
     parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
     parser.add_argument("--no-xla", action="store_true", help="no XLA compilation on a GPU")
     parser.add_argument("--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs")
+    parser.add_argument("--workers", type=int, default=1, metavar="N", help="train on N local worker processes (127.0.0.1, MultiWorkerMirroredStrategy, --batch-size global; only worker 0 writes; not with --resume or --snapshots; across machines: TF_CONFIG, docs/guides/distributed.md)")
+    parser.add_argument("--workers-timeout", type=float, default=86400.0, metavar="SECONDS", help="seconds for the whole --workers run; then every worker is stopped (default 86400)")
     parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
     return parser, parser.parse_args(argv)
 
@@ -77,11 +92,16 @@ def check_args(args):
     """The checks that need neither Keras nor the data, in the CLI's words (`CliError`)."""
     minimum = {"--image-size": (args.image_size, 32), "--batch-size": (args.batch_size, 1),
                "--epochs-head": (args.epochs_head, 1), "--epochs-finetune": (args.epochs_finetune, 0),
-               "--patience": (args.patience, 1), "--snapshots": (args.snapshots, 1), "--seed": (args.seed, 0)}
+               "--patience": (args.patience, 1), "--snapshots": (args.snapshots, 1), "--seed": (args.seed, 0),
+               "--workers": (args.workers, 1)}
     for flag, (value, low) in minimum.items():
         if value is not None and value < low:
             why = " (phase 2 starts from the trained head)" if flag == "--epochs-head" else ""
             raise CliError(f"argument {flag}: must be at least {low}{why}; received {value}")
+    if args.workers_timeout <= 0:
+        raise CliError(f"argument --workers-timeout: must be positive; received {args.workers_timeout}")
+    if args.workers > 1 and (args.resume or args.snapshots):
+        raise CliError("argument --workers: not with --resume or --snapshots (not supported across workers)")
     if not 0 < args.validation_split < 1:
         raise CliError(f"argument --validation-split: must be between 0 and 1 (exclusive); received {args.validation_split}")
     weights = args.weights.lower()
@@ -108,10 +128,49 @@ def resolve_data(data):
     raise CliError("no --data given, no network, and no offline assets (../shared/assets or $KERASOPT_ASSETS) to fall back on")
 
 
+def without_workers(argv):
+    """`argv` without the --workers and --workers-timeout flags (and their values)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--workers", "--workers-timeout"):
+            skip = True
+        elif not arg.startswith(("--workers=", "--workers-timeout=")):
+            kept.append(arg)
+    return kept
+
+
+def launch_workers(args, argv):
+    """Run this recipe as `args.workers` local workers; print the chief's output."""
+    from kerasopt import distributed
+
+    logs = Path(tempfile.mkdtemp(prefix="kerasopt_finetune_workers_"))
+    print(f"Starting {args.workers} local workers (logs: {logs}/worker_<i>.log)", flush=True)
+    try:
+        distributed.launch_local("recipes.finetune", without_workers(argv), n_workers=args.workers,
+                                 timeout=args.workers_timeout, log_dir=logs)
+    except distributed.WorkersFailed as error:
+        reason = f"ran past --workers-timeout {args.workers_timeout:g} s" if "ran past" in str(error) else "failed"
+        errors = [m.group(0) for i in range(args.workers) if (logs / f"worker_{i}.log").is_file()
+                  for m in [re.search(r"^error: .*$", (logs / f"worker_{i}.log").read_text(), re.M)] if m]
+        detail = f": {errors[0][len('error: '):]}" if errors else ""
+        raise CliError(f"local workers {reason}{detail} (output: {logs}/worker_<i>.log)") from error
+    print((logs / "worker_0.log").read_text(), end="")
+    shutil.rmtree(logs, ignore_errors=True)
+
+
 def _main(argv=None):
     _, args = parse_args(argv)
     check_args(args)
     source = resolve_data(args.data)
+
+    from kerasopt import distributed
+
+    if args.workers > 1 and not distributed.in_cluster():
+        return launch_workers(args, sys.argv[1:] if argv is None else list(argv))
+    if distributed.in_cluster():
+        distributed.multi_worker_strategy()  # before any TensorFlow operation (collective ops)
 
     import keras
 
@@ -124,7 +183,8 @@ def _main(argv=None):
         raise CliError(f"argument --alpha: a positive width multiplier for the MobileNet family only; received {args.alpha} with --backbone {args.backbone}")
     name = Path(source.rstrip("/")).name.replace("tfds:", "").replace("/", "_")
     out = Path(args.out or f"saved_models/finetune/{args.backbone}-{name}")
-    check_run_dir(out, overwrite=args.overwrite, resume=args.resume)
+    if distributed.is_chief():
+        check_run_dir(out, overwrite=args.overwrite, resume=args.resume)
 
     weights = None if args.weights.lower() == "none" else args.weights
     keras.utils.set_random_seed(args.seed)

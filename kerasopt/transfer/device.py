@@ -1,7 +1,9 @@
 """Where and how a fine-tuning run computes: distribution strategy, precision, XLA.
 
 Source: mixed precision (Micikevicius et al., 2018) and XLA compilation on a GPU; several GPUs:
-`tf.distribute.MirroredStrategy` (TensorFlow's distributed-training guide). TensorFlow backend.
+`tf.distribute.MirroredStrategy` (TensorFlow's distributed-training guide); several workers
+(`TF_CONFIG`): `tf.distribute.MultiWorkerMirroredStrategy` (`kerasopt.distributed`). TensorFlow
+backend.
 """
 
 import dataclasses
@@ -10,10 +12,12 @@ import os
 import keras
 import tensorflow as tf
 
+from kerasopt import distributed
 from kerasopt._platform import cpuinfo
 from kerasopt._validation import check_choice
 
 _AUTO = ("auto", True, False)
+_DISTRIBUTE = ("auto", True, False, "multi_worker")
 
 
 @dataclasses.dataclass
@@ -53,14 +57,16 @@ def describe_device():
 def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     """Pick precision, XLA and distribution; sets Keras' global dtype policy.
 
-    Each argument is "auto" (on when a GPU is visible; `distribute`: when more than one is),
-    True or False.
+    Each argument is "auto" (on when a GPU is visible; `distribute`: when more than one is, or
+    when this process is one worker of a cluster), True or False.
 
     Args:
         mixed_precision: "mixed_float16" as Keras' global dtype policy (else "float32").
         xla: compile the training step with XLA (`jit_compile=True`).
         distribute: `tf.distribute.MirroredStrategy` over the visible GPUs (else the default
-            strategy).
+            strategy); "multi_worker", or "auto" when `TF_CONFIG` names a cluster of several
+            tasks (`kerasopt.distributed.in_cluster`):
+            `kerasopt.distributed.multi_worker_strategy()` (each worker's GPUs included).
 
     Returns:
         A `DeviceSetup`.
@@ -81,12 +87,23 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
         ...
         ValueError: Argument `xla` must be one of 'auto', True, False. Received: xla='yes'
     """
-    for name, value in (("mixed_precision", mixed_precision), ("xla", xla), ("distribute", distribute)):
+    for name, value in (("mixed_precision", mixed_precision), ("xla", xla)):
         check_choice(name, value, _AUTO)
+    check_choice("distribute", distribute, _DISTRIBUTE)
     gpus = tf.config.list_physical_devices("GPU")
     use_mp = bool(gpus) if mixed_precision == "auto" else mixed_precision
     use_xla = bool(gpus) if xla == "auto" else xla
-    use_mirrored = len(gpus) > 1 if distribute == "auto" else distribute
+    multi_worker = distribute == "multi_worker" or (distribute == "auto" and distributed.in_cluster())
+    use_mirrored = len(gpus) > 1 if distribute == "auto" else distribute is True
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
-    distribution = tf.distribute.MirroredStrategy() if use_mirrored else tf.distribute.get_strategy()
-    return DeviceSetup(distribution, bool(use_mp), bool(use_xla), describe_device())
+    description = describe_device()
+    if multi_worker:
+        distribution = distributed.multi_worker_strategy()
+        jobs = distribution.cluster_resolver.cluster_spec().as_dict()
+        workers = sum(len(jobs.get(job, ())) for job in ("chief", "worker")) or 1
+        description += f", {workers} workers"
+    elif use_mirrored:
+        distribution = tf.distribute.MirroredStrategy()
+    else:
+        distribution = tf.distribute.get_strategy()
+    return DeviceSetup(distribution, bool(use_mp), bool(use_xla), description)

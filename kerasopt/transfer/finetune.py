@@ -18,13 +18,22 @@ log.csv, tensorboard/, checkpoints/, training_curves.png and confusion_matrix.pn
 `snapshots`, also snapshots/ (the members and their manifest) and ensemble/ (model.keras and
 saved_model/ of the averaged ensemble, served like the single model). It is written in a
 staging folder and published whole; an interrupted run resumes (`kerasopt.transfer.run_folder`).
+
+Several workers (`TF_CONFIG`, `kerasopt.distributed`): every worker runs `fine_tune` with the
+same arguments under `tf.distribute.MultiWorkerMirroredStrategy`; only the chief writes the run
+folder and its staging and resume siblings. The other workers do the same work (saving and
+exporting included, so that every collective operation has its partner) into a private
+temporary folder, removed when they finish.
 """
 
 import dataclasses
+import shutil
+import tempfile
 from pathlib import Path
 
 import keras
 
+from kerasopt import distributed
 from kerasopt._validation import check_bool, check_int
 from kerasopt.transfer.backbones import backbone, get_spec
 from kerasopt.transfer.classifier import build_classifier
@@ -129,14 +138,15 @@ def fine_tune(
             discard an interrupted run's state. Without it, both are refused
             (`RunFolderError`) before any work.
         resume: continue the interrupted run of `run_dir` from the last completed epoch, with
-            the same arguments (others are refused).
+            the same arguments (others are refused). Not on a cluster of several workers.
 
     Returns:
         A `FineTuneResult`.
 
     Raises:
         RunFolderError: `run_dir` cannot be used as asked (see `overwrite`, `resume`).
-        ValueError: an invalid argument, e.g. `average` or `snapshots` without a phase 2.
+        ValueError: an invalid argument, e.g. `average` or `snapshots` without a phase 2, or
+            `resume` or `snapshots` on a cluster of several workers.
         TypeError: `strategy` is not a `FineTuneStrategy`.
 
     Example:
@@ -180,9 +190,31 @@ def fine_tune(
             "Argument `strategy` must train the head for at least one epoch (phase 2 starts from it). "
             f"Received: epochs_head={strategy.epochs_head}"
         )
+    if distributed.in_cluster() and distribute is not False and (resume or snapshots is not None):
+        raise ValueError(
+            "Arguments `resume` and `snapshots` are not supported on a cluster of several workers "
+            f"(TF_CONFIG). Received: resume={resume!r}, snapshots={snapshots!r}"
+        )
     spec = get_spec(backbone_name)
     run_dir = Path(run_dir)
-    check_run_dir(run_dir, overwrite, resume)
+    private = None if distributed.is_chief() else Path(tempfile.mkdtemp(prefix="kerasopt_worker_"))
+    try:
+        return _fine_tune(
+            data, run_dir, private / run_dir.name if private else run_dir, backbone_name, spec, strategy,
+            weights, alpha, dropout, mixed_precision, xla, distribute, patience, finetune_callbacks,
+            verbose, average, snapshots, overwrite, resume,
+        )
+    finally:
+        if private is not None:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def _fine_tune(data, run_dir, write_dir, backbone_name, spec, strategy, weights, alpha, dropout,
+               mixed_precision, xla, distribute, patience, finetune_callbacks, verbose, average,
+               snapshots, overwrite, resume):
+    """`fine_tune` after its checks; everything is written under `write_dir` (`run_dir` on the
+    chief, a private temporary folder on the other workers)."""
+    check_run_dir(write_dir, overwrite, resume)
     config = {
         "backbone": backbone_name, "strategy": dataclasses.asdict(strategy), "weights": weights, "alpha": alpha,
         "dropout": dropout, "patience": patience, "average": average, "snapshots": snapshots,
@@ -201,7 +233,7 @@ def fine_tune(
                 base, len(data.class_names), dropout=dropout, preprocessing=spec.preprocessing,
                 inference_backbone=weights is not None,
             )
-            folder = RunFolder(run_dir, config, overwrite=overwrite, resume=resume)
+            folder = RunFolder(write_dir, config, overwrite=overwrite, resume=resume)
             _fast_forward(data, folder.epochs_done())
             start, last_completed = 0, None
             for name in plan:

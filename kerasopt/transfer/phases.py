@@ -445,6 +445,8 @@ def confusion_matrix(model, dataset, n_classes):
     """
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     for images, labels in dataset:
-        predicted = np.argmax(model.predict_on_batch(images), axis=-1)
+        # A direct call, not predict_on_batch: under MultiWorkerMirroredStrategy the latter
+        # gathers every worker's predictions into one array, longer than `labels`.
+        predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), axis=-1)
         np.add.at(matrix, (labels.numpy(), predicted), 1)
     return matrix

@@ -82,6 +82,10 @@ def no_work(monkeypatch):
     (["--average", "ema", "--snapshots", "2"], "argument --snapshots: not allowed with argument --average"),
     (["--resume", "--overwrite"], "not allowed with argument"),
     (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+    (["--workers", "0"], "argument --workers: must be at least 1; received 0"),
+    (["--workers", "2", "--resume"], "argument --workers: not with --resume or --snapshots"),
+    (["--workers", "2", "--snapshots", "2"], "argument --workers: not with --resume or --snapshots"),
+    (["--workers", "2", "--workers-timeout", "0"], "argument --workers-timeout: must be positive"),
 ])
 def test_finetune_argument_errors(args, words, capsys, no_work, existing_run, small_folder):
     before = _digest(existing_run)
