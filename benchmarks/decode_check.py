@@ -12,6 +12,7 @@ Writes benchmarks/results/decode_check.{json,md}.
 
 import argparse
 import shutil
+import statistics
 import tempfile
 import time
 import warnings
@@ -36,6 +37,7 @@ def make_folder(root, n_images):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds (medians), after one warm-up of each")
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -47,24 +49,41 @@ def main(argv=None):
         root = Path(tmp)
         broken = make_folder(root, args.images)
         size_mb = sum(p.stat().st_size for p in root.rglob("*.jpg")) / 1e6
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            start = time.perf_counter()
-            found = data_module._list_images(root, ["ants", "bees"])
-            check_seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            data = data_module.image_dataset(root, image_size=160, batch_size=32)
-            dataset_seconds = time.perf_counter() - start
-        caught_broken = any(str(broken) in str(w.message) for w in caught)
-        paths = [p for ps in found.values() for p in ps]
 
         def full(path):
             return tf.shape(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False))
 
-        start = time.perf_counter()
-        for _ in tf.data.Dataset.from_tensor_slices(paths).map(full, num_parallel_calls=tf.data.AUTOTUNE).batch(256):
-            pass
-        full_seconds = time.perf_counter() - start
+        def timed(fn):
+            start = time.perf_counter()
+            value = fn()
+            return time.perf_counter() - start, value
+
+        def check():
+            return data_module._list_images(root, ["ants", "bees"])
+
+        def dataset():
+            return data_module.image_dataset(root, image_size=160, batch_size=32)
+
+        def plain():
+            for _ in tf.data.Dataset.from_tensor_slices(paths).map(full, num_parallel_calls=tf.data.AUTOTUNE).batch(256):
+                pass
+
+        # one untimed warm-up of each (page cache, tf.data and thread-pool start-up), then
+        # interleaved rounds; medians
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = check()
+            data = dataset()
+        caught_broken = any(str(broken) in str(w.message) for w in caught)
+        paths = [p for ps in found.values() for p in ps]
+        plain()
+        times = {"check": [], "dataset": [], "plain": []}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(args.rounds):
+                for name, fn in (("check", check), ("dataset", dataset), ("plain", plain)):
+                    times[name].append(timed(fn)[0])
+        check_seconds, dataset_seconds, full_seconds = (statistics.median(times[k]) for k in ("check", "dataset", "plain"))
     result = {
         "machine": describe(),
         "images": args.images,
@@ -74,6 +93,7 @@ def main(argv=None):
         "plain_full_decode_seconds": round(full_seconds, 2),
         "truncated_jpeg_caught": caught_broken,
         "usable_images": data.n_train + data.n_val,
+        "rounds": args.rounds,
     }
     out = Path(__file__).parent / "results"
     write_json(out / "decode_check.json", result)
@@ -85,9 +105,9 @@ def main(argv=None):
         f"| image_dataset (scan + check + pipelines) | {result['image_dataset_seconds']} |\n"
         f"| for comparison: plain full-size decode of every file | {result['plain_full_decode_seconds']} |\n\n"
         f"Truncated JPEG caught: {caught_broken}; usable images {result['usable_images']}.\n"
-        f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']} "
-        "(shared machine: timings are noisy). Command: `python -m benchmarks.decode_check --images "
-        f"{args.images}`.\n"
+        f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']}"
+        f"; one untimed warm-up of each step, then medians of {args.rounds} interleaved rounds. "
+        f"Command: `python -m benchmarks.decode_check --images {args.images} --rounds {args.rounds}`.\n"
     ))
     print(Path(out / "decode_check.md").read_text())
 

@@ -234,11 +234,14 @@ def render(result):
         "# Serving latency: single model vs snapshot ensemble",
         "",
         f"MobileNetV2 ants-vs-bees classifier, 224x224, raw images in; K = {k} snapshot members. "
-        f"Machine: {info['cpu']}, {info['cores']} cores (shared), TensorFlow {info['tensorflow']}, "
+        f"Machine: {info['cpu']}, {info['cores']} cores, TensorFlow {info['tensorflow']}, "
         f"Keras {info['keras']}; ONNX Runtime and LiteRT with {threads} threads. Load average "
         f"(1/5/15 min) {'/'.join(f'{v:.1f}' for v in info['load_average_at_start'])} at the start, "
         f"{'/'.join(f'{v:.1f}' for v in load_end)} at the end"
-        + (" — a shared, busy machine: read ratios within this table, not absolute times" if load_end[0] > 1.5 else "")
+        # the benchmark itself keeps the 2 cores busy, so only the load before it says whether
+        # something else was running
+        + (" — a busy machine: read ratios within this table, not absolute times"
+           if info["load_average_at_start"][0] > 1.0 else " (a quiet machine: the end load is the benchmark's own)")
         + f". {config['rounds']} interleaved rounds of {config['calls']} batch-1 and {config['batch_calls']} batch-32 "
         f"calls; medians over rounds. Command: `{command}`.",
         "",
