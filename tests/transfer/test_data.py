@@ -188,8 +188,6 @@ def test_count_table(small_folder):
 
 def test_tfds_offline_fails_fast_and_leaves_no_folder(tmp_path, monkeypatch):
     """One connection check (here: refused), no download attempt, no empty tf_flowers/ folder."""
-    import time
-
     from kerasopt.transfer import data as data_module
 
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
@@ -200,8 +198,7 @@ def test_tfds_offline_fails_fast_and_leaves_no_folder(tmp_path, monkeypatch):
         raise AssertionError("no download may be tried offline")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", download)
-    start = time.perf_counter()
     with pytest.raises(DataUnavailableError, match="not prepared.*no connection"):
         image_dataset("tfds:tf_flowers", image_size=32)
-    assert time.perf_counter() - start < 10 and len(checks) == 1
+    assert len(checks) == 1  # one connection check; the stubbed download proves no retry loop ran
     assert list(tmp_path.iterdir()) == []
