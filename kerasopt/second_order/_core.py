@@ -359,13 +359,18 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g), 1e-12))
         ls = line_search.strong_wolfe(objective.value_and_gradient, x, f, g, d, alpha0, self.c1,
                                       self.c2, self.max_line_search_evaluations)
-        ok = tf.not_equal(ls["status"], line_search.FAILED)
         s = ls["alpha"] * d
+        return self.commit(objective, state, ls, x + s, s, f, g, d)
+
+    def commit(self, objective, state, ls, x_new, s, f, g, d):
+        """Take the line search's point `x_new` = x + `s` unless it failed: record the curvature
+        pair, move the state (and the model's weights) there; returns the step's logs."""
+        ok = tf.not_equal(ls["status"], line_search.FAILED)
 
         def accept():
             self.update(state, s, ls["g"] - g, d, g)
             state["f_prev"].assign(f)
-            state["x"].assign(x + s)
+            state["x"].assign(x_new)
             state["f"].assign(ls["f"])
             state["g"].assign(ls["g"])
             return tf.constant(True)

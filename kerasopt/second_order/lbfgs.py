@@ -109,20 +109,7 @@ class LBFGS(LineSearchOptimizer):
         alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g * free), 1e-12))
         ls = line_search.projected_backtracking(objective.value_and_gradient, x, f, g, d, alpha0, lower,
                                                 upper, self.c1, self.max_line_search_evaluations)
-        ok = tf.not_equal(ls["status"], line_search.FAILED)
-
-        def accept():
-            self.update(state, ls["x"] - x, ls["g"] - g, d, g)
-            state["f_prev"].assign(f)
-            state["x"].assign(ls["x"])
-            state["f"].assign(ls["f"])
-            state["g"].assign(ls["g"])
-            return tf.constant(True)
-
-        tf.cond(ok, accept, lambda: tf.constant(False))
-        with tf.control_dependencies([state["x"].read_value()]):
-            objective.assign(state["x"].read_value())
-        return {"evaluations": ls["evaluations"], "status": ls["status"]}
+        return self.commit(objective, state, ls, ls["x"], ls["x"] - x, f, g, d)
 
     def create_state(self, n, dtype):
         m = self.history
