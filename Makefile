@@ -23,8 +23,10 @@ test: $(VENV)/.installed
 slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
 
+# One line length (pyproject's [tool.ruff]) for the linter and the formatter.
 lint: $(VENV)/.installed
-	$(PY) -m ruff check kerasopt recipes tests benchmarks docs/_hooks
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 # mkdocs-material prints a banner about its successor; TensorFlow's C++ logs go to stderr.
 DOCS_ENV := NO_MKDOCS_2_WARNING=1 TF_CPP_MIN_LOG_LEVEL=3

@@ -28,8 +28,15 @@ def pipelines(images):
 
     pca = layers.PCAColorAugmentation(seed=0).adapt(images[:64])
     return {
-        "kerasopt": [layers.RandomResizedCrop(128, 128, seed=0), pca, keras.layers.RandomFlip("horizontal", seed=0)],
-        "kerasopt_crop_only": [layers.RandomResizedCrop(128, 128, seed=0), keras.layers.RandomFlip("horizontal", seed=0)],
+        "kerasopt": [
+            layers.RandomResizedCrop(128, 128, seed=0),
+            pca,
+            keras.layers.RandomFlip("horizontal", seed=0),
+        ],
+        "kerasopt_crop_only": [
+            layers.RandomResizedCrop(128, 128, seed=0),
+            keras.layers.RandomFlip("horizontal", seed=0),
+        ],
         "keras": [
             keras.layers.RandomZoom(0.3, seed=0),
             keras.layers.RandomCrop(128, 128, seed=0),
@@ -46,7 +53,11 @@ def throughput(images, stages, batch_size):
             x = stage(x, training=True)
         return x
 
-    ds = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = (
+        tf.data.Dataset.from_tensor_slices(images)
+        .batch(batch_size)
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    )
     ds = ds.prefetch(tf.data.AUTOTUNE)
     start, count = time.perf_counter(), 0
     for batch in ds:
@@ -55,7 +66,9 @@ def throughput(images, stages, batch_size):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--images", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -94,8 +107,14 @@ def main():
         "",
         "| pipeline | images/s | ratio to Keras built-ins |",
         "|---|---|---|",
-    ] + [f"| {name} | {median[name]:.0f} | {result['ratio_to_keras'][name]:.2f} |" for name in median]
-    lines += ["", "Command: `python -m benchmarks.augmentation_throughput " + f"--images {args.images} --rounds {args.rounds}`"]
+    ] + [
+        f"| {name} | {median[name]:.0f} | {result['ratio_to_keras'][name]:.2f} |" for name in median
+    ]
+    lines += [
+        "",
+        "Command: `python -m benchmarks.augmentation_throughput "
+        + f"--images {args.images} --rounds {args.rounds}`",
+    ]
     write_text(out / "augmentation_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

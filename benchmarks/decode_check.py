@@ -37,7 +37,12 @@ def make_folder(root, n_images):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--images", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds (medians), after one warm-up of each")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved timed rounds (medians), after one warm-up of each",
+    )
     args = parser.parse_args(argv)
 
     import tensorflow as tf
@@ -51,7 +56,9 @@ def main(argv=None):
         size_mb = sum(p.stat().st_size for p in root.rglob("*.jpg")) / 1e6
 
         def full(path):
-            return tf.shape(tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False))
+            return tf.shape(
+                tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+            )
 
         def timed(fn):
             start = time.perf_counter()
@@ -65,7 +72,11 @@ def main(argv=None):
             return data_module.image_dataset(root, image_size=160, batch_size=32)
 
         def plain():
-            for _ in tf.data.Dataset.from_tensor_slices(paths).map(full, num_parallel_calls=tf.data.AUTOTUNE).batch(256):
+            for _ in (
+                tf.data.Dataset.from_tensor_slices(paths)
+                .map(full, num_parallel_calls=tf.data.AUTOTUNE)
+                .batch(256)
+            ):
                 pass
 
         # one untimed warm-up of each (page cache, tf.data and thread-pool start-up), then
@@ -83,7 +94,9 @@ def main(argv=None):
             for _ in range(args.rounds):
                 for name, fn in (("check", check), ("dataset", dataset), ("plain", plain)):
                     times[name].append(timed(fn)[0])
-        check_seconds, dataset_seconds, full_seconds = (statistics.median(times[k]) for k in ("check", "dataset", "plain"))
+        check_seconds, dataset_seconds, full_seconds = (
+            statistics.median(times[k]) for k in ("check", "dataset", "plain")
+        )
     result = {
         "machine": describe(),
         "images": args.images,
@@ -98,17 +111,20 @@ def main(argv=None):
     out = Path(__file__).parent / "results"
     write_json(out / "decode_check.json", result)
     m = result["machine"]
-    write_text(out / "decode_check.md", (
-        f"# Full decode check of {args.images} JPEGs ({result['megabytes']} MB)\n\n"
-        "| step | seconds |\n|---|---|\n"
-        f"| decode check (JPEG at 1/8 scale, every byte read) | {result['decode_check_seconds']} |\n"
-        f"| image_dataset (scan + check + pipelines) | {result['image_dataset_seconds']} |\n"
-        f"| for comparison: plain full-size decode of every file | {result['plain_full_decode_seconds']} |\n\n"
-        f"Truncated JPEG caught: {caught_broken}; usable images {result['usable_images']}.\n"
-        f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']}"
-        f"; one untimed warm-up of each step, then medians of {args.rounds} interleaved rounds. "
-        f"Command: `python -m benchmarks.decode_check --images {args.images} --rounds {args.rounds}`.\n"
-    ))
+    write_text(
+        out / "decode_check.md",
+        (
+            f"# Full decode check of {args.images} JPEGs ({result['megabytes']} MB)\n\n"
+            "| step | seconds |\n|---|---|\n"
+            f"| decode check (JPEG at 1/8 scale, every byte read) | {result['decode_check_seconds']} |\n"
+            f"| image_dataset (scan + check + pipelines) | {result['image_dataset_seconds']} |\n"
+            f"| for comparison: plain full-size decode of every file | {result['plain_full_decode_seconds']} |\n\n"
+            f"Truncated JPEG caught: {caught_broken}; usable images {result['usable_images']}.\n"
+            f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']}"
+            f"; one untimed warm-up of each step, then medians of {args.rounds} interleaved rounds. "
+            f"Command: `python -m benchmarks.decode_check --images {args.images} --rounds {args.rounds}`.\n"
+        ),
+    )
     print(Path(out / "decode_check.md").read_text())
 
 

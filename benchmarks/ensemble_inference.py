@@ -24,8 +24,12 @@ from kerasopt.ensembles import MemberAverage  # noqa: E402
 
 def member(i, width):
     return keras.Sequential(
-        [keras.Input((784,)), keras.layers.Dense(width, activation="relu"), keras.layers.Dense(width, activation="relu"),
-         keras.layers.Dense(10, activation="softmax")],
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ],
         name=f"member_{i}",
     )
 
@@ -40,7 +44,9 @@ def median_time(fn, repeats):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=5)
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=10)
@@ -69,11 +75,17 @@ def main(argv=None):
             fused_times.append(median_time(run_fused, args.repeats))
             separate_times.append(median_time(run_separate, args.repeats))
         f, s = float(np.median(fused_times)), float(np.median(separate_times))
-        rows.append({"batch_size": batch, "fused_ms": 1e3 * f, "separate_ms": 1e3 * s, "speedup": s / f})
-        print(f"batch {batch}: fused {1e3 * f:.2f} ms, {args.members} separate predict calls {1e3 * s:.2f} ms, x{s / f:.2f}")
+        rows.append(
+            {"batch_size": batch, "fused_ms": 1e3 * f, "separate_ms": 1e3 * s, "speedup": s / f}
+        )
+        print(
+            f"batch {batch}: fused {1e3 * f:.2f} ms, {args.members} separate predict calls {1e3 * s:.2f} ms, x{s / f:.2f}"
+        )
 
-    write_json(args.out / "ensemble_inference.json", {"machine": info, "config": {k: str(v) for k, v in vars(args).items()},
-                                                       "results": rows})
+    write_json(
+        args.out / "ensemble_inference.json",
+        {"machine": info, "config": {k: str(v) for k, v in vars(args).items()}, "results": rows},
+    )
     lines = [
         f"Ensemble of {args.members} MLPs (784-{args.width}-{args.width}-10), `predict` latency, median of 3 x "
         f"{args.repeats} calls. Machine: {info['cpu']}, {info['cores']} cores, TensorFlow {info['tensorflow']}, "
@@ -82,7 +94,10 @@ def main(argv=None):
         f"| batch size | fused model (ms) | {args.members} separate predict calls (ms) | speed-up |",
         "|---|---|---|---|",
     ]
-    lines += [f"| {r['batch_size']} | {r['fused_ms']:.2f} | {r['separate_ms']:.2f} | x{r['speedup']:.2f} |" for r in rows]
+    lines += [
+        f"| {r['batch_size']} | {r['fused_ms']:.2f} | {r['separate_ms']:.2f} | x{r['speedup']:.2f} |"
+        for r in rows
+    ]
     write_text(args.out / "ensemble_inference.md", "\n".join(lines) + "\n")
 
 

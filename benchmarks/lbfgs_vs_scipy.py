@@ -54,8 +54,13 @@ def _mnist_problem():
     images, labels = datasets.mnist_t10k(find_assets())
     x = (images.reshape(len(images), -1) / 255.0).astype("float32")
     y = labels.astype("int32")
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(128, activation="relu"),
-                              keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(128, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     return model, x, y, "sparse_categorical_crossentropy"
 
 
@@ -65,9 +70,17 @@ def _smooth_problem(adam_steps=500):
     grid = np.linspace(-1.0, 1.0, 64, dtype="float32")
     xx, yy = np.meshgrid(grid, grid)
     x = np.stack([xx.ravel(), yy.ravel()], axis=1)
-    y = (np.sin(np.pi * x[:, :1]) * np.sin(np.pi * x[:, 1:]) + 0.5 * np.exp(-(x ** 2).sum(1, keepdims=True)))
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(64, activation="tanh"),
-                              keras.layers.Dense(64, activation="tanh"), keras.layers.Dense(1)])
+    y = np.sin(np.pi * x[:, :1]) * np.sin(np.pi * x[:, 1:]) + 0.5 * np.exp(
+        -(x**2).sum(1, keepdims=True)
+    )
+    model = keras.Sequential(
+        [
+            keras.Input((2,)),
+            keras.layers.Dense(64, activation="tanh"),
+            keras.layers.Dense(64, activation="tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
     model.fit(x, y.astype("float32"), batch_size=len(x), epochs=adam_steps, verbose=0)
     return model, x, y.astype("float32"), "mse"
@@ -76,8 +89,14 @@ def _smooth_problem(adam_steps=500):
 def _mlp_problem():
     x = np.linspace(-2.0, 2.0, 256, dtype="float32")[:, None]
     y = (np.sin(3.0 * x) + x).astype("float32")
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(32, activation="tanh"),
-                              keras.layers.Dense(32, activation="tanh"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(32, activation="tanh"),
+            keras.layers.Dense(32, activation="tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
     return model, x, y, "mse"
 
 
@@ -85,7 +104,9 @@ def _logistic_problem():
     data = load_breast_cancer()
     x = ((data.data - data.data.mean(0)) / data.data.std(0)).astype("float32")
     y = data.target.astype("float32")[:, None]
-    model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(1, activation="sigmoid")])
+    model = keras.Sequential(
+        [keras.Input((x.shape[1],)), keras.layers.Dense(1, activation="sigmoid")]
+    )
     return model, x, y, "binary_crossentropy"
 
 
@@ -115,8 +136,13 @@ def _scipy_lbfgsb(model, x, y, iterations, jit_compile):
         log.append((time.perf_counter() - start, float(loss)))
         return float(loss), grad.numpy().astype(np.float64)
 
-    result = scipy.optimize.minimize(f, x0, jac=True, method="L-BFGS-B",
-                                     options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0})
+    result = scipy.optimize.minimize(
+        f,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0},
+    )
     return log, result.nfev, result.nit
 
 
@@ -131,7 +157,14 @@ class _Clock(keras.callbacks.Callback):
         self.start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.log.append((time.perf_counter() - self.start, logs["loss"], logs["evaluations"], logs["iterations"]))
+        self.log.append(
+            (
+                time.perf_counter() - self.start,
+                logs["loss"],
+                logs["evaluations"],
+                logs["iterations"],
+            )
+        )
         if self.target is not None and logs["loss"] <= self.target:
             self.model.stop_training = True
 
@@ -169,13 +202,19 @@ def _first_reach(log, target):
     return next(((i, entry) for i, entry in enumerate(log) if entry[1] <= target), (None, None))
 
 
-def _kerasopt(model, initial, loss, x, y, target, iterations, per_call, jit_compile, repeats, budget=3):
+def _kerasopt(
+    model, initial, loss, x, y, target, iterations, per_call, jit_compile, repeats, budget=3
+):
     """Fastest of `repeats` runs of `fit` stopped at the first call reaching `target`."""
     runs = []
     for _ in range(repeats):
         model.set_weights(initial)
-        model.compile(optimizer=LBFGS(gtol=0.0, ftol=0.0), loss=loss, steps_per_execution=per_call,
-                      jit_compile=jit_compile)
+        model.compile(
+            optimizer=LBFGS(gtol=0.0, ftol=0.0),
+            loss=loss,
+            steps_per_execution=per_call,
+            jit_compile=jit_compile,
+        )
         clock = _Clock(target)
         history = fit(model, x, y, max_iterations=budget * iterations, callbacks=[clock], verbose=0)
         _, hit = _first_reach(clock.log, target)
@@ -183,17 +222,33 @@ def _kerasopt(model, initial, loss, x, y, target, iterations, per_call, jit_comp
         first_seconds, first_iterations = clock.log[0][0], clock.log[0][3]
         # Steady state: the iteration rate after the first call (which traces and compiles),
         # applied to every iteration up to the target.
-        steady = (last[0] - first_seconds) / (last[3] - first_iterations) * last[3] if last[3] > first_iterations else None
-        runs.append({"reached_target": hit is not None, "seconds_to_target": last[0], "steady_seconds_to_target": steady,
-                     "first_call_seconds": first_seconds, "evaluations_to_target": int(last[2]),
-                     "iterations_to_target": int(last[3]), "final_loss": clock.log[-1][1],
-                     "message": history.convergence.message})
+        steady = (
+            (last[0] - first_seconds) / (last[3] - first_iterations) * last[3]
+            if last[3] > first_iterations
+            else None
+        )
+        runs.append(
+            {
+                "reached_target": hit is not None,
+                "seconds_to_target": last[0],
+                "steady_seconds_to_target": steady,
+                "first_call_seconds": first_seconds,
+                "evaluations_to_target": int(last[2]),
+                "iterations_to_target": int(last[3]),
+                "final_loss": clock.log[-1][1],
+                "message": history.convergence.message,
+            }
+        )
     if any(r["steady_seconds_to_target"] is None for r in runs):
-        raise SystemExit(f"kerasopt reached the target within its first call of {per_call} iterations: "
-                         "lower --per-call to measure a steady-state rate")
+        raise SystemExit(
+            f"kerasopt reached the target within its first call of {per_call} iterations: "
+            "lower --per-call to measure a steady-state rate"
+        )
     best = min(runs, key=lambda r: r["seconds_to_target"])
-    return best | {"steady_seconds_to_target": min(r["steady_seconds_to_target"] for r in runs),
-                   "all_runs": [(r["seconds_to_target"], r["steady_seconds_to_target"]) for r in runs]}
+    return best | {
+        "steady_seconds_to_target": min(r["steady_seconds_to_target"] for r in runs),
+        "all_runs": [(r["seconds_to_target"], r["steady_seconds_to_target"]) for r in runs],
+    }
 
 
 VARIANTS = {"XLA": True, "graph": False}
@@ -221,111 +276,204 @@ def _case(name, make, iterations, repeats, per_call):
             index, hit = _first_reach(log, target)
             if hit is not None:
                 times.append((hit[0], hit[0] - log[0][0], index))
-        scipy_by_variant[label] = {"seconds_to_target": min(t[0] for t in times) if times else None,
-                                   "steady_seconds_to_target": min(t[1] for t in times) if times else None,
-                                   "evaluations_to_target": times[0][2] + 1 if times else None, "all_runs": times}
+        scipy_by_variant[label] = {
+            "seconds_to_target": min(t[0] for t in times) if times else None,
+            "steady_seconds_to_target": min(t[1] for t in times) if times else None,
+            "evaluations_to_target": times[0][2] + 1 if times else None,
+            "all_runs": times,
+        }
     reached = {k: v for k, v in scipy_by_variant.items() if v["seconds_to_target"] is not None}
     scipy_label = min(reached, key=lambda k: reached[k]["seconds_to_target"])
     scipy_best = reached[scipy_label]
-    scipy_total, scipy_steady = scipy_best["seconds_to_target"], min(v["steady_seconds_to_target"] for v in reached.values())
+    scipy_total, scipy_steady = (
+        scipy_best["seconds_to_target"],
+        min(v["steady_seconds_to_target"] for v in reached.values()),
+    )
     scipy_nfev, scipy_nit = scipy_runs["graph"][0][1], scipy_runs["graph"][0][2]
 
-    print(f"{name}: SciPy ({scipy_label}, the faster) {scipy_total:.2f} s to loss {target:.4g} in "
-          f"{scipy_best['evaluations_to_target']} evaluations; "
-          + ", ".join(f"{k} {v['seconds_to_target']}" for k, v in scipy_by_variant.items()), flush=True)
+    print(
+        f"{name}: SciPy ({scipy_label}, the faster) {scipy_total:.2f} s to loss {target:.4g} in "
+        f"{scipy_best['evaluations_to_target']} evaluations; "
+        + ", ".join(f"{k} {v['seconds_to_target']}" for k, v in scipy_by_variant.items()),
+        flush=True,
+    )
     ours = {}
     for label, jit in VARIANTS.items():
-        ours[label] = _kerasopt(model, initial, loss, x, y, target, iterations, per_call, jit, repeats)
-        print(f"  kerasopt ({label}): {ours[label]['seconds_to_target']:.2f} s, "
-              f"{ours[label]['evaluations_to_target']} evaluations, {ours[label]['message']}", flush=True)
+        ours[label] = _kerasopt(
+            model, initial, loss, x, y, target, iterations, per_call, jit, repeats
+        )
+        print(
+            f"  kerasopt ({label}): {ours[label]['seconds_to_target']:.2f} s, "
+            f"{ours[label]['evaluations_to_target']} evaluations, {ours[label]['message']}",
+            flush=True,
+        )
     for row in ours.values():
         row["time_ratio_total"] = row["seconds_to_target"] / scipy_total
         row["time_ratio_steady"] = row["steady_seconds_to_target"] / scipy_steady
     model.set_weights(initial)
     adam_steps, adam_loss = _adam_at_time(model, x, y, ours["XLA"]["steady_seconds_to_target"])
     return {
-        "problem": name, "parameters": int(sum(np.prod(w.shape) for w in initial)), "samples": len(x),
-        "repeats": repeats, "iterations_per_call": per_call,
-        "scipy": {"iterations": scipy_nit, "evaluations_total": scipy_nfev, "target_loss": target,
-                  "objective_compilation": scipy_label, "seconds_to_target": scipy_total,
-                  "steady_seconds_to_target": scipy_steady,
-                  "evaluations_to_target": scipy_best["evaluations_to_target"], "by_compilation": scipy_by_variant},
+        "problem": name,
+        "parameters": int(sum(np.prod(w.shape) for w in initial)),
+        "samples": len(x),
+        "repeats": repeats,
+        "iterations_per_call": per_call,
+        "scipy": {
+            "iterations": scipy_nit,
+            "evaluations_total": scipy_nfev,
+            "target_loss": target,
+            "objective_compilation": scipy_label,
+            "seconds_to_target": scipy_total,
+            "steady_seconds_to_target": scipy_steady,
+            "evaluations_to_target": scipy_best["evaluations_to_target"],
+            "by_compilation": scipy_by_variant,
+        },
         "kerasopt": ours,
         "adam_at_equal_steady_time": {"steps": adam_steps, "loss": adam_loss},
     }
 
 
 def _markdown(results, info):
-    lines = ["| problem | params | samples | target loss (SciPy's) | SciPy L-BFGS-B (faster objective): evals, "
-             "s end to end (steady) | kerasopt L-BFGS | evals, s end to end (steady) | time ratio end to end "
-             "| time ratio steady |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| problem | params | samples | target loss (SciPy's) | SciPy L-BFGS-B (faster objective): evals, "
+        "s end to end (steady) | kerasopt L-BFGS | evals, s end to end (steady) | time ratio end to end "
+        "| time ratio steady |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         s = r["scipy"]
         for label, k in r["kerasopt"].items():
             reached = "" if k["reached_target"] else " (target not reached)"
-            lines.append(f"| {r['problem']} | {r['parameters']} | {r['samples']} | {s['target_loss']:.4g} "
-                         f"| {s['evaluations_to_target']}, {s['seconds_to_target']:.2f} ({s['steady_seconds_to_target']:.2f}), "
-                         f"{s['objective_compilation']} "
-                         f"| {label} | {k['evaluations_to_target']}, {k['seconds_to_target']:.2f} "
-                         f"({k['steady_seconds_to_target']:.3f}){reached} "
-                         f"| {k['time_ratio_total']:.2f}x | {k['time_ratio_steady']:.3f}x |")
+            lines.append(
+                f"| {r['problem']} | {r['parameters']} | {r['samples']} | {s['target_loss']:.4g} "
+                f"| {s['evaluations_to_target']}, {s['seconds_to_target']:.2f} ({s['steady_seconds_to_target']:.2f}), "
+                f"{s['objective_compilation']} "
+                f"| {label} | {k['evaluations_to_target']}, {k['seconds_to_target']:.2f} "
+                f"({k['steady_seconds_to_target']:.3f}){reached} "
+                f"| {k['time_ratio_total']:.2f}x | {k['time_ratio_steady']:.3f}x |"
+            )
     lines += ["", "| problem | Adam loss at kerasopt's steady XLA time |", "|---|---|"]
-    lines += [f"| {r['problem']} | {r['adam_at_equal_steady_time']['loss']:.4g} "
-              f"({r['adam_at_equal_steady_time']['steps']} steps) |" for r in results]
-    lines += ["", "| problem | SciPy's objective as a plain graph: s end to end | with XLA |", "|---|---|---|"]
-    lines += [f"| {r['problem']} | {_seconds(r['scipy']['by_compilation']['graph'])} | "
-              f"{_seconds(r['scipy']['by_compilation']['XLA'])} |" for r in results]
-    lines += ["", "end to end = from the start of the run, tracing and compilation included, to the first "
-              "evaluation (SciPy) or compiled call (kerasopt) at or below the target. "
-              "steady = without the one-time tf.function tracing and XLA compilation: SciPy's wall time "
-              "after its first evaluation; kerasopt's iteration rate after its first compiled call, times the "
-              "iterations to the target. kerasopt runs "
-              + ", ".join(f"{r['iterations_per_call']} ({r['problem'].split(',')[0]})" for r in results)
-              + " iterations per compiled call and is stopped after the first call that reaches the target "
-              f"(the evaluations of that whole call count). Times: fastest of {results[0]['repeats']} runs per side."]
-    lines += ["", f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
-              f"{info['tensorflow']}, Keras {info['keras']}, SciPy {info['scipy']}; 1-minute load average at the "
-              f"start {info['load_average_at_start'][0]:.1f}."]
+    lines += [
+        f"| {r['problem']} | {r['adam_at_equal_steady_time']['loss']:.4g} "
+        f"({r['adam_at_equal_steady_time']['steps']} steps) |"
+        for r in results
+    ]
+    lines += [
+        "",
+        "| problem | SciPy's objective as a plain graph: s end to end | with XLA |",
+        "|---|---|---|",
+    ]
+    lines += [
+        f"| {r['problem']} | {_seconds(r['scipy']['by_compilation']['graph'])} | "
+        f"{_seconds(r['scipy']['by_compilation']['XLA'])} |"
+        for r in results
+    ]
+    lines += [
+        "",
+        "end to end = from the start of the run, tracing and compilation included, to the first "
+        "evaluation (SciPy) or compiled call (kerasopt) at or below the target. "
+        "steady = without the one-time tf.function tracing and XLA compilation: SciPy's wall time "
+        "after its first evaluation; kerasopt's iteration rate after its first compiled call, times the "
+        "iterations to the target. kerasopt runs "
+        + ", ".join(f"{r['iterations_per_call']} ({r['problem'].split(',')[0]})" for r in results)
+        + " iterations per compiled call and is stopped after the first call that reaches the target "
+        f"(the evaluations of that whole call count). Times: fastest of {results[0]['repeats']} runs per side.",
+    ]
+    lines += [
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
+        f"{info['tensorflow']}, Keras {info['keras']}, SciPy {info['scipy']}; 1-minute load average at the "
+        f"start {info['load_average_at_start'][0]:.1f}.",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def _seconds(entry):
-    return "not reached" if entry["seconds_to_target"] is None else f"{entry['seconds_to_target']:.2f}"
+    return (
+        "not reached" if entry["seconds_to_target"] is None else f"{entry['seconds_to_target']:.2f}"
+    )
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mnist-iterations", type=int, default=200,
-                        help="SciPy's iteration budget on the MNIST MLP")
-    parser.add_argument("--smooth-iterations", type=int, default=300,
-                        help="SciPy's iteration budget on the smooth regression")
-    parser.add_argument("--mlp-iterations", type=int, default=300, help="SciPy's iteration budget on the small MLP")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--mnist-iterations",
+        type=int,
+        default=200,
+        help="SciPy's iteration budget on the MNIST MLP",
+    )
+    parser.add_argument(
+        "--smooth-iterations",
+        type=int,
+        default=300,
+        help="SciPy's iteration budget on the smooth regression",
+    )
+    parser.add_argument(
+        "--mlp-iterations", type=int, default=300, help="SciPy's iteration budget on the small MLP"
+    )
     parser.add_argument("--logistic-iterations", type=int, default=100)
-    parser.add_argument("--per-call", type=int, default=10,
-                        help="kerasopt iterations per compiled call on the small problems")
-    parser.add_argument("--realistic-per-call", type=int, default=1,
-                        help="kerasopt iterations per compiled call on the MNIST and smooth-regression problems, "
-                             "where one evaluation costs far more than a call (finer stop at the target)")
+    parser.add_argument(
+        "--per-call",
+        type=int,
+        default=10,
+        help="kerasopt iterations per compiled call on the small problems",
+    )
+    parser.add_argument(
+        "--realistic-per-call",
+        type=int,
+        default=1,
+        help="kerasopt iterations per compiled call on the MNIST and smooth-regression problems, "
+        "where one evaluation costs far more than a call (finer stop at the target)",
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per side; the fastest counts")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: 1 repeat and a tenth of every iteration budget")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: 1 repeat and a tenth of every iteration budget",
+    )
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
-        for name in ("mnist_iterations", "smooth_iterations", "mlp_iterations", "logistic_iterations"):
+        for name in (
+            "mnist_iterations",
+            "smooth_iterations",
+            "mlp_iterations",
+            "logistic_iterations",
+        ):
             setattr(args, name, max(20, getattr(args, name) // 10))
     info = describe(scipy=scipy.__version__)
-    cases = [("MLP 784-128-10, MNIST test set", _mnist_problem, args.mnist_iterations, args.realistic_per_call),
-             ("smooth 2-D regression after 500 Adam steps, MLP 2-64-64-1", _smooth_problem, args.smooth_iterations,
-              args.realistic_per_call),
-             ("MLP 1-32-32-1, sin(3x)+x, 256 points", _mlp_problem, args.mlp_iterations, args.per_call),
-             ("logistic regression, breast cancer (569 x 30)", _logistic_problem, args.logistic_iterations,
-              args.per_call)]
-    results = [_case(name, make, iterations, args.repeats, per_call) for name, make, iterations, per_call in cases]
-    write_json(os.path.join(args.out, "lbfgs_vs_scipy.json"), {"results": results, "machine": info,
-                                                               "command": vars(args)})
+    cases = [
+        (
+            "MLP 784-128-10, MNIST test set",
+            _mnist_problem,
+            args.mnist_iterations,
+            args.realistic_per_call,
+        ),
+        (
+            "smooth 2-D regression after 500 Adam steps, MLP 2-64-64-1",
+            _smooth_problem,
+            args.smooth_iterations,
+            args.realistic_per_call,
+        ),
+        ("MLP 1-32-32-1, sin(3x)+x, 256 points", _mlp_problem, args.mlp_iterations, args.per_call),
+        (
+            "logistic regression, breast cancer (569 x 30)",
+            _logistic_problem,
+            args.logistic_iterations,
+            args.per_call,
+        ),
+    ]
+    results = [
+        _case(name, make, iterations, args.repeats, per_call)
+        for name, make, iterations, per_call in cases
+    ]
+    write_json(
+        os.path.join(args.out, "lbfgs_vs_scipy.json"),
+        {"results": results, "machine": info, "command": vars(args)},
+    )
     table = _markdown(results, info)
     write_text(os.path.join(args.out, "lbfgs_vs_scipy.md"), table)
     print(table)

@@ -34,8 +34,10 @@ N, FEATURES, GLOBAL_BATCH = 512, 16, 32
 def problem():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(N, FEATURES)).astype("float32")
-    y = (np.tanh(x @ rng.normal(size=(FEATURES, 4))) @ rng.normal(size=(4, 1))
-         + 0.1 * rng.normal(size=(N, 1))).astype("float32")
+    y = (
+        np.tanh(x @ rng.normal(size=(FEATURES, 4))) @ rng.normal(size=(4, 1))
+        + 0.1 * rng.normal(size=(N, 1))
+    ).astype("float32")
     return x, y
 
 
@@ -79,9 +81,13 @@ def worker(out, epochs):
 
     def network(seed):
         init = keras.initializers.GlorotUniform(seed=seed)
-        return keras.Sequential([keras.Input((FEATURES,)),
-                                 keras.layers.Dense(16, activation="tanh", kernel_initializer=init),
-                                 keras.layers.Dense(1, kernel_initializer=init)])
+        return keras.Sequential(
+            [
+                keras.Input((FEATURES,)),
+                keras.layers.Dense(16, activation="tanh", kernel_initializer=init),
+                keras.layers.Dense(1, kernel_initializer=init),
+            ]
+        )
 
     with strategy.scope():
         model_a = network(1)
@@ -90,7 +96,9 @@ def worker(out, epochs):
         model_b = network(2)
         model_b.compile(Lookahead(RMSpropNesterov(0.01), sync_period=3), "mse")
     timer = Timer()
-    history_a = model_a.fit(data, epochs=epochs, verbose=0, callbacks=[SwapAveragedWeights(), timer])
+    history_a = model_a.fit(
+        data, epochs=epochs, verbose=0, callbacks=[SwapAveragedWeights(), timer]
+    )
     raw_a = model_a.get_weights()
     model_a.optimizer.assign_average_to()
     averages_a = model_a.get_weights()
@@ -98,22 +106,37 @@ def worker(out, epochs):
     model_b.fit(data, epochs=epochs, verbose=0, callbacks=[snapshots])
     seconds = sum(timer.epoch_seconds[1:]) or timer.epoch_seconds[0]
     throughput = N * max(epochs - 1, 1) / seconds
-    distributed.chief_only(_save_npz, folder / "weights.npz",
-                           **{f"a_raw_{i}": w for i, w in enumerate(raw_a)},
-                           **{f"a_average_{i}": w for i, w in enumerate(averages_a)},
-                           **{f"b_{i}": w for i, w in enumerate(model_b.get_weights())})
-    distributed.chief_only(write_json, folder / "metrics.json", {
-        "loss_a": [float(v) for v in history_a.history["loss"]],
-        "examples_per_second": throughput,
-        "workers": strategy.num_replicas_in_sync,
-    })
-    print(f"worker {task['index']}: done, chief={distributed.is_chief()}, "
-          f"{throughput:.0f} examples/s", flush=True)
+    distributed.chief_only(
+        _save_npz,
+        folder / "weights.npz",
+        **{f"a_raw_{i}": w for i, w in enumerate(raw_a)},
+        **{f"a_average_{i}": w for i, w in enumerate(averages_a)},
+        **{f"b_{i}": w for i, w in enumerate(model_b.get_weights())},
+    )
+    distributed.chief_only(
+        write_json,
+        folder / "metrics.json",
+        {
+            "loss_a": [float(v) for v in history_a.history["loss"]],
+            "examples_per_second": throughput,
+            "workers": strategy.num_replicas_in_sync,
+        },
+    )
+    print(
+        f"worker {task['index']}: done, chief={distributed.is_chief()}, "
+        f"{throughput:.0f} examples/s",
+        flush=True,
+    )
 
 
 def run(n_workers, out, epochs, timeout):
-    distributed.launch_local("benchmarks.multi_worker", ["--worker", "--out", out, "--epochs", epochs],
-                             n_workers=n_workers, timeout=timeout, log_dir=Path(out) / "logs")
+    distributed.launch_local(
+        "benchmarks.multi_worker",
+        ["--worker", "--out", out, "--epochs", epochs],
+        n_workers=n_workers,
+        timeout=timeout,
+        log_dir=Path(out) / "logs",
+    )
     chief = Path(out) / "worker_0"
     return dict(np.load(chief / "weights.npz")), json.loads((chief / "metrics.json").read_text())
 
@@ -121,12 +144,16 @@ def run(n_workers, out, epochs, timeout):
 def compare(one, two):
     """Largest absolute difference of the final raw weights, Averaged's averages and model B."""
     keys = {"raw": "a_raw_", "average": "a_average_", "lookahead": "b_"}
-    return {name: max(float(np.max(np.abs(one[k] - two[k]))) for k in one if k.startswith(prefix))
-            for name, prefix in keys.items()}
+    return {
+        name: max(float(np.max(np.abs(one[k] - two[k]))) for k in one if k.startswith(prefix))
+        for name, prefix in keys.items()
+    }
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", action="store_true", help="run as one worker of a cluster")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--epochs", type=int, default=4)
@@ -134,7 +161,9 @@ def main():
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     if args.epochs < 2 or args.epochs % 2:
-        parser.error(f"--epochs must be an even number >= 2 (two snapshots). Received: {args.epochs}")
+        parser.error(
+            f"--epochs must be an even number >= 2 (two snapshots). Received: {args.epochs}"
+        )
     if args.worker:
         if args.out is None:
             parser.error("--worker needs --out")
@@ -146,17 +175,32 @@ def main():
     two_w, two = run(2, base / "two", args.epochs, args.timeout)
     diffs = compare(one_w, two_w)
     rows = [{"workers": 1, **one}, {"workers": 2, **two}]
-    result = {"machine": describe(), "epochs": args.epochs, "examples": N, "global_batch": GLOBAL_BATCH,
-              "max_abs_difference": diffs, "runs": rows,
-              "non_chief_files": sorted(str(p) for p in (base / "two" / "worker_1").rglob("*"))}
+    result = {
+        "machine": describe(),
+        "epochs": args.epochs,
+        "examples": N,
+        "global_batch": GLOBAL_BATCH,
+        "max_abs_difference": diffs,
+        "runs": rows,
+        "non_chief_files": sorted(str(p) for p in (base / "two" / "worker_1").rglob("*")),
+    }
     write_json(args.results / "multi_worker.json", result)
-    lines = ["# Multi-worker (MultiWorkerMirroredStrategy, CPU, 127.0.0.1)", "",
-             "`python -m benchmarks.multi_worker` (shared machine: timings are noisy)", "",
-             "| workers | examples/s (epochs 2..E) |", "|---|---|"]
+    lines = [
+        "# Multi-worker (MultiWorkerMirroredStrategy, CPU, 127.0.0.1)",
+        "",
+        "`python -m benchmarks.multi_worker` (shared machine: timings are noisy)",
+        "",
+        "| workers | examples/s (epochs 2..E) |",
+        "|---|---|",
+    ]
     lines += [f"| {r['workers']} | {r['examples_per_second']:.0f} |" for r in rows]
-    lines += ["", "Largest |1 worker - 2 workers| after training: "
-              + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()),
-              f"Files written by the non-chief worker: {len(result['non_chief_files'])}", ""]
+    lines += [
+        "",
+        "Largest |1 worker - 2 workers| after training: "
+        + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()),
+        f"Files written by the non-chief worker: {len(result['non_chief_files'])}",
+        "",
+    ]
     write_text(args.results / "multi_worker.md", "\n".join(lines))
     print("\n".join(lines))
 

@@ -22,7 +22,9 @@ from benchmarks._machine import describe
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--batch-size", type=int, default=64)
@@ -46,31 +48,50 @@ def configurations(keras):
     return [
         ("Adam", adam, None, None),
         ("Nadam [Keras reference]", lambda: keras.optimizers.Nadam(1e-3), "Adam", None),
-        ("Adam(use_ema=True) [Keras reference]", lambda: keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.999), "Adam", None),
+        (
+            "Adam(use_ema=True) [Keras reference]",
+            lambda: keras.optimizers.Adam(1e-3, use_ema=True, ema_momentum=0.999),
+            "Adam",
+            None,
+        ),
         ("DeltaBarDelta", lambda: DeltaBarDelta(1e-3), "Adam", 1.15),
         ("RMSpropNesterov", lambda: RMSpropNesterov(1e-3), "Adam", 1.15),
         ("Averaged(Adam, polyak)", lambda: Averaged(adam()), "Adam", 1.10),
         ("Averaged(Adam, ema)", lambda: Averaged(adam(), "ema"), "Adam", 1.10),
         ("Lookahead(Adam)", lambda: Lookahead(adam()), "Adam", 1.10),
-        ("BlockCoordinate(Adam, 2 blocks)", lambda: BlockCoordinate(adam(), ["kernel", "bias"]), "Adam", 1.10),
+        (
+            "BlockCoordinate(Adam, 2 blocks)",
+            lambda: BlockCoordinate(adam(), ["kernel", "bias"]),
+            "Adam",
+            1.10,
+        ),
     ]
 
 
 def models(keras):
     def mlp():
-        return keras.Sequential([
-            keras.Input((28, 28, 1)), keras.layers.Flatten(),
-            keras.layers.Dense(1024, activation="relu"), keras.layers.Dense(192, activation="relu"),
-            keras.layers.Dense(10),
-        ])
+        return keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                keras.layers.Flatten(),
+                keras.layers.Dense(1024, activation="relu"),
+                keras.layers.Dense(192, activation="relu"),
+                keras.layers.Dense(10),
+            ]
+        )
 
     def cnn():
-        return keras.Sequential([
-            keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(16, 3, activation="relu"), keras.layers.MaxPooling2D(),
-            keras.layers.Conv2D(32, 3, activation="relu"), keras.layers.MaxPooling2D(),
-            keras.layers.Flatten(), keras.layers.Dense(10),
-        ])
+        return keras.Sequential(
+            [
+                keras.Input((28, 28, 1)),
+                keras.layers.Conv2D(16, 3, activation="relu"),
+                keras.layers.MaxPooling2D(),
+                keras.layers.Conv2D(32, 3, activation="relu"),
+                keras.layers.MaxPooling2D(),
+                keras.layers.Flatten(),
+                keras.layers.Dense(10),
+            ]
+        )
 
     return {"mlp": mlp, "cnn": cnn}
 
@@ -106,10 +127,18 @@ def main():
         for _, factory, *_ in configs:
             model = make()
             model.set_weights(initial)
-            model.compile(optimizer=factory(), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                          jit_compile=True)
-            model.fit(x[: 2 * args.batch_size], y[: 2 * args.batch_size], batch_size=args.batch_size,
-                      epochs=1, verbose=0)  # compile and warm up
+            model.compile(
+                optimizer=factory(),
+                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                jit_compile=True,
+            )
+            model.fit(
+                x[: 2 * args.batch_size],
+                y[: 2 * args.batch_size],
+                batch_size=args.batch_size,
+                epochs=1,
+                verbose=0,
+            )  # compile and warm up
             compiled.append(model)
             progress.add(1)
         params = compiled[0].count_params()
@@ -117,7 +146,15 @@ def main():
         for _ in range(args.rounds):
             for (name, *_), model in zip(configs, compiled, strict=True):
                 timer = StepTimes()
-                model.fit(x, y, batch_size=args.batch_size, epochs=1, verbose=0, shuffle=False, callbacks=[timer])
+                model.fit(
+                    x,
+                    y,
+                    batch_size=args.batch_size,
+                    epochs=1,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[timer],
+                )
                 times[name].append((timer.ends[-1] - timer.ends[0]) / (len(timer.ends) - 1))
                 progress.add(1)
         medians = {name: statistics.median(t) for name, t in times.items()}
@@ -125,12 +162,20 @@ def main():
         rows = []
         for name, _, baseline, target in configs:
             ratio = None if baseline is None else fastest[name] / fastest[baseline]
-            rows.append({
-                "optimizer": name, "baseline": baseline, "min_step_ms": 1e3 * fastest[name],
-                "median_step_ms": 1e3 * medians[name],
-                "round_step_ms": [1e3 * t for t in times[name]], "ratio": ratio, "target": target,
-                "meets_target": None if ratio is None or target is None else bool(ratio <= target),
-            })
+            rows.append(
+                {
+                    "optimizer": name,
+                    "baseline": baseline,
+                    "min_step_ms": 1e3 * fastest[name],
+                    "median_step_ms": 1e3 * medians[name],
+                    "round_step_ms": [1e3 * t for t in times[name]],
+                    "ratio": ratio,
+                    "target": target,
+                    "meets_target": None
+                    if ratio is None or target is None
+                    else bool(ratio <= target),
+                }
+            )
         results[model_name] = {"parameters": params, "rows": rows}
 
     info["load_average_at_end"] = os.getloadavg()
@@ -148,19 +193,30 @@ def main():
         f"Command: `python -m benchmarks.optimizer_overhead --rounds {args.rounds} --steps {args.steps}`",
     ]
     for model_name, result in results.items():
-        lines += ["", f"## {model_name} ({result['parameters']:,} parameters)", "",
-                  "| optimizer | min ms/step | median ms/step | vs | ratio | target | met |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {model_name} ({result['parameters']:,} parameters)",
+            "",
+            "| optimizer | min ms/step | median ms/step | vs | ratio | target | met |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for row in result["rows"]:
             ratio = "" if row["ratio"] is None else f"{row['ratio']:.3f}"
             target = "" if row["target"] is None else f"<= {row['target']:.2f}"
-            met = "" if row["meets_target"] is None else ("yes" if row["meets_target"] else "**no**")
-            lines.append(f"| {row['optimizer']} | {row['min_step_ms']:.2f} | {row['median_step_ms']:.2f} | "
-                         f"{row['baseline'] or ''} | "
-                         f"{ratio} | {target} | {met} |")
+            met = (
+                "" if row["meets_target"] is None else ("yes" if row["meets_target"] else "**no**")
+            )
+            lines.append(
+                f"| {row['optimizer']} | {row['min_step_ms']:.2f} | {row['median_step_ms']:.2f} | "
+                f"{row['baseline'] or ''} | "
+                f"{ratio} | {target} | {met} |"
+            )
     markdown = "\n".join(lines) + "\n"
     write_text(Path(args.out) / "optimizer_overhead.md", markdown)
-    write_json(Path(args.out) / "optimizer_overhead.json", {"machine": info, "args": vars(args), "results": results})
+    write_json(
+        Path(args.out) / "optimizer_overhead.json",
+        {"machine": info, "args": vars(args), "results": results},
+    )
     print(markdown)
 
 

@@ -63,12 +63,17 @@ def gemm_peak(repeats=3):
     rates = {}
     rng = np.random.default_rng(0)
     for n in GEMM_SIZES:
-        a, b = rng.standard_normal((n, n), dtype="float32"), rng.standard_normal((n, n), dtype="float32")
+        a, b = (
+            rng.standard_normal((n, n), dtype="float32"),
+            rng.standard_normal((n, n), dtype="float32"),
+        )
         for threads in sorted({1, os.cpu_count()}):
             with threadpool_limits(limits=threads, user_api="blas"):
                 a @ b
                 best = min(_timed(np.matmul, a, b) for _ in range(repeats))
-            rates[f"NumPy {n}x{n}, {threads} thread{'s' if threads > 1 else ''}"] = 2 * n**3 / best / 1e9
+            rates[f"NumPy {n}x{n}, {threads} thread{'s' if threads > 1 else ''}"] = (
+                2 * n**3 / best / 1e9
+            )
         ta, tb = tf.constant(a), tf.constant(b)
         tf.linalg.matmul(ta, tb).numpy()
         best = min(_timed(_tf_matmul, ta, tb) for _ in range(repeats))
@@ -113,7 +118,11 @@ class _EpochTimer(keras.callbacks.Callback):
 def pseudo_log_likelihood(components, hidden_bias, visible_bias, x, repeats=5):
     """scikit-learn's `score_samples` mean for the given parameters, over `repeats` flips."""
     scorer = SkBernoulliRBM(n_components=components.shape[0])
-    scorer.components_, scorer.intercept_hidden_, scorer.intercept_visible_ = components, hidden_bias, visible_bias
+    scorer.components_, scorer.intercept_hidden_, scorer.intercept_visible_ = (
+        components,
+        hidden_bias,
+        visible_bias,
+    )
     scores = []
     for seed in range(repeats):
         scorer.random_state = seed
@@ -129,7 +138,13 @@ def run_sklearn(x, n_hidden, batch_size, lr, epochs, seed, repeats, blas_threads
     batches_per_epoch = int(np.ceil(len(x) / batch_size))
     with threadpool_limits(limits=blas_threads, user_api="blas"):
         for _ in range(repeats):
-            rbm = SkBernoulliRBM(n_components=n_hidden, learning_rate=lr, batch_size=batch_size, n_iter=epochs, random_state=seed)
+            rbm = SkBernoulliRBM(
+                n_components=n_hidden,
+                learning_rate=lr,
+                batch_size=batch_size,
+                n_iter=epochs,
+                random_state=seed,
+            )
             batch_times = []
             update = rbm._fit  # scikit-learn's one-minibatch update
 
@@ -142,13 +157,31 @@ def run_sklearn(x, n_hidden, batch_size, lr, epochs, seed, repeats, blas_threads
             start = time.perf_counter()
             rbm.fit(x)
             whole.append((time.perf_counter() - start) / epochs)
-            epoch_times += [sum(batch_times[i : i + batches_per_epoch]) for i in range(0, len(batch_times), batches_per_epoch)]
+            epoch_times += [
+                sum(batch_times[i : i + batches_per_epoch])
+                for i in range(0, len(batch_times), batches_per_epoch)
+            ]
     pll = pseudo_log_likelihood(rbm.components_, rbm.intercept_hidden_, rbm.intercept_visible_, x)
-    return {"seconds_per_epoch": min(whole), "steady_seconds_per_epoch": min(epoch_times), "pseudo_log_likelihood": pll}
+    return {
+        "seconds_per_epoch": min(whole),
+        "steady_seconds_per_epoch": min(epoch_times),
+        "pseudo_log_likelihood": pll,
+    }
 
 
-def run_kerasopt(x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit_compile=None, fused=None,
-                 monitor_fraction=None):
+def run_kerasopt(
+    x,
+    n_hidden,
+    batch_size,
+    lr,
+    epochs,
+    seed,
+    repeats,
+    persistent,
+    jit_compile=None,
+    fused=None,
+    monitor_fraction=None,
+):
     """Best of `repeats` fits, in array order like scikit-learn (`shuffle=False`).
     `fused=None, jit_compile=None`: the default path (`compile(optimizer=SGD(lr))`,
     `fit(x, batch_size=...)`). Unfused (`fused=False`): Keras feeds minibatches, one
@@ -163,47 +196,101 @@ def run_kerasopt(x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent,
         compile_options["steps_per_execution"] = int(np.ceil(len(x) / batch_size))
     for _ in range(repeats):
         keras.utils.set_random_seed(seed)
-        rbm = BernoulliRBM(n_hidden, persistent=persistent, n_chains=batch_size, seed=seed, **options)
+        rbm = BernoulliRBM(
+            n_hidden, persistent=persistent, n_chains=batch_size, seed=seed, **options
+        )
         rbm.compile(optimizer=keras.optimizers.SGD(lr), **compile_options)
         timer = _EpochTimer()
         start = time.perf_counter()
-        rbm.fit(x, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0, callbacks=[timer], **fit_options)
+        rbm.fit(
+            x,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=False,
+            verbose=0,
+            callbacks=[timer],
+            **fit_options,
+        )
         whole.append((time.perf_counter() - start) / epochs)
         steady.append(min(timer.times[1:]))
-    pll = pseudo_log_likelihood(*(ops.convert_to_numpy(w) for w in (ops.transpose(rbm.kernel), rbm.hidden_bias, rbm.visible_bias)), x)
-    return {"seconds_per_epoch": min(whole), "steady_seconds_per_epoch": min(steady), "pseudo_log_likelihood": pll}
+    pll = pseudo_log_likelihood(
+        *(
+            ops.convert_to_numpy(w)
+            for w in (ops.transpose(rbm.kernel), rbm.hidden_bias, rbm.visible_bias)
+        ),
+        x,
+    )
+    return {
+        "seconds_per_epoch": min(whole),
+        "steady_seconds_per_epoch": min(steady),
+        "pseudo_log_likelihood": pll,
+    }
 
 
 def pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds):
     """Final pseudo-log-likelihood of PCD on both sides (ours: the default fit, fused under
     XLA, and the fused plain graph) for each seed: one seed's value moves with its random
     stream, so compare means and spreads."""
-    runs = {"scikit-learn PCD": [run_sklearn(x, n_hidden, batch_size, lr, epochs, s, 1, 2)["pseudo_log_likelihood"] for s in seeds]}
+    runs = {
+        "scikit-learn PCD": [
+            run_sklearn(x, n_hidden, batch_size, lr, epochs, s, 1, 2)["pseudo_log_likelihood"]
+            for s in seeds
+        ]
+    }
     for label, jit in (("default fit(x): fused, XLA", None), ("graph, fused=True", False)):
         runs[f"kerasopt PCD ({label})"] = [
-            run_kerasopt(x, n_hidden, batch_size, lr, epochs, s, 1, True, jit, None if jit is None else True)[
-                "pseudo_log_likelihood"] for s in seeds
+            run_kerasopt(
+                x, n_hidden, batch_size, lr, epochs, s, 1, True, jit, None if jit is None else True
+            )["pseudo_log_likelihood"]
+            for s in seeds
         ]
-    return {label: {"mean": float(np.mean(v)), "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "per_seed": v} for label, v in runs.items()}
+    return {
+        label: {
+            "mean": float(np.mean(v)),
+            "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+            "per_seed": v,
+        }
+        for label, v in runs.items()
+    }
 
 
 def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_seeds):
-    print(f"== {name}: {x.shape[1]} visible, {n_hidden} hidden, batch {batch_size}, lr {lr}, {epochs} epochs", flush=True)
+    print(
+        f"== {name}: {x.shape[1]} visible, {n_hidden} hidden, batch {batch_size}, lr {lr}, {epochs} epochs",
+        flush=True,
+    )
     rows = {
-        f"scikit-learn PCD ({n} BLAS thread{'s' if n > 1 else ''})": run_sklearn(x, n_hidden, batch_size, lr, epochs, seed, repeats, n)
+        f"scikit-learn PCD ({n} BLAS thread{'s' if n > 1 else ''})": run_sklearn(
+            x, n_hidden, batch_size, lr, epochs, seed, repeats, n
+        )
         for n in (1, 2)
     }
     for algorithm, persistent in (("PCD", True), ("CD-1", False)):
         rows[f"kerasopt {algorithm} (default fit(x): fused, XLA)"] = run_kerasopt(
-            x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent)
+            x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent
+        )
         for fused in (True, False):
             for jit in (True, False):
                 label = f"kerasopt {algorithm} ({'XLA' if jit else 'graph'}{', fused=True' if fused else ''})"
-                rows[label] = run_kerasopt(x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit, fused)
+                rows[label] = run_kerasopt(
+                    x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit, fused
+                )
         if persistent:  # every row monitored: PCD's reconstruction_error costs a sixth product
             for jit in (True, False):
-                rows[f"kerasopt PCD ({'XLA' if jit else 'graph'}, fused=True, monitor_fraction=1.0)"] = run_kerasopt(
-                    x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent, jit, True, monitor_fraction=1.0
+                rows[
+                    f"kerasopt PCD ({'XLA' if jit else 'graph'}, fused=True, monitor_fraction=1.0)"
+                ] = run_kerasopt(
+                    x,
+                    n_hidden,
+                    batch_size,
+                    lr,
+                    epochs,
+                    seed,
+                    repeats,
+                    persistent,
+                    jit,
+                    True,
+                    monitor_fraction=1.0,
                 )
     # Five matrix products of 2*B*V*H FLOP per batch (positive hiddens, negative visibles,
     # negative hiddens, two outer-product statistics).
@@ -221,10 +308,22 @@ def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_see
     seeds = list(range(seed, seed + pll_seeds))
     over_seeds = pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds) if pll_seeds else {}
     for label, r in over_seeds.items():
-        print(f"  pseudo-log-likelihood over seeds {seeds}: {label:32s} {r['mean']:.2f} +- {r['sd']:.2f}", flush=True)
-    return {"visible": x.shape[1], "hidden": n_hidden, "batch_size": batch_size, "learning_rate": lr,
-            "epochs": epochs, "samples": len(x), "flop_per_epoch": flop_per_epoch, "results": rows,
-            "pll_seeds": seeds if pll_seeds else [], "pll_over_seeds": over_seeds}
+        print(
+            f"  pseudo-log-likelihood over seeds {seeds}: {label:32s} {r['mean']:.2f} +- {r['sd']:.2f}",
+            flush=True,
+        )
+    return {
+        "visible": x.shape[1],
+        "hidden": n_hidden,
+        "batch_size": batch_size,
+        "learning_rate": lr,
+        "epochs": epochs,
+        "samples": len(x),
+        "flop_per_epoch": flop_per_epoch,
+        "results": rows,
+        "pll_seeds": seeds if pll_seeds else [],
+        "pll_over_seeds": over_seeds,
+    }
 
 
 def to_markdown(report):
@@ -270,15 +369,28 @@ def to_markdown(report):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--epochs", type=int, default=5, help="epochs at MNIST scale (digits: 4x as many)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=5, help="epochs at MNIST scale (digits: 4x as many)"
+    )
     parser.add_argument("--repeats", type=int, default=1, help="fits per run; the fastest is kept")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--pll-seeds", type=int, default=5, help="seeds (from --seed) of the pseudo-log-likelihood comparison; 0 skips it")
+    parser.add_argument(
+        "--pll-seeds",
+        type=int,
+        default=5,
+        help="seeds (from --seed) of the pseudo-log-likelihood comparison; 0 skips it",
+    )
     parser.add_argument("--only", choices=["mnist", "digits"], help="run one case only")
-    parser.add_argument("--out", default="benchmarks/results", help="folder for rbm_vs_sklearn.json/.md")
-    parser.add_argument("--note", default="", help="free text stored with the results (e.g. machine load)")
+    parser.add_argument(
+        "--out", default="benchmarks/results", help="folder for rbm_vs_sklearn.json/.md"
+    )
+    parser.add_argument(
+        "--note", default="", help="free text stored with the results (e.g. machine load)"
+    )
     args = parser.parse_args()
     info = machine()
     cases = {}
@@ -287,20 +399,57 @@ def main():
     elif args.only != "digits":
         images, _ = datasets.mnist_t10k(ASSETS)
         x = (images.reshape(len(images), -1) > 127).astype("float32")
-        cases["MNIST scale"] = case("MNIST scale", x, 500, 100, args.lr, args.epochs, args.seed, args.repeats, info["peak_gflops_fp32"], args.pll_seeds)
+        cases["MNIST scale"] = case(
+            "MNIST scale",
+            x,
+            500,
+            100,
+            args.lr,
+            args.epochs,
+            args.seed,
+            args.repeats,
+            info["peak_gflops_fp32"],
+            args.pll_seeds,
+        )
     if args.only != "mnist":
         images, _ = datasets.digits()
         x = (images.reshape(len(images), -1) > 8).astype("float32")
-        cases["digits"] = case("digits", x, 128, 64, args.lr, 4 * args.epochs, args.seed, args.repeats, info["peak_gflops_fp32"], args.pll_seeds)
+        cases["digits"] = case(
+            "digits",
+            x,
+            128,
+            64,
+            args.lr,
+            4 * args.epochs,
+            args.seed,
+            args.repeats,
+            info["peak_gflops_fp32"],
+            args.pll_seeds,
+        )
         full = x[: len(x) // 64 * 64]  # 1,792 rows: 28 equal batches, no partial last batch
         cases["digits, equal full batches"] = case(
-            "digits, equal full batches", full, 128, 64, args.lr, 4 * args.epochs, args.seed, args.repeats,
-            info["peak_gflops_fp32"], args.pll_seeds)
+            "digits, equal full batches",
+            full,
+            128,
+            64,
+            args.lr,
+            4 * args.epochs,
+            args.seed,
+            args.repeats,
+            info["peak_gflops_fp32"],
+            args.pll_seeds,
+        )
     load = os.getloadavg()
     report = {
         "machine": info,
-        "command": "python -m benchmarks.rbm_vs_sklearn " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "note" and v is not None),
-        "note": (args.note + " " if args.note else "") + f"Load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min).",
+        "command": "python -m benchmarks.rbm_vs_sklearn "
+        + " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in vars(args).items()
+            if k != "note" and v is not None
+        ),
+        "note": (args.note + " " if args.note else "")
+        + f"Load average at the end: {load[0]:.1f} (1 min), {load[1]:.1f} (5 min).",
         "cases": cases,
     }
     out = Path(args.out)

@@ -64,7 +64,9 @@ CLASSES = ("ants", "bees")
 def load_split(folder):
     images, labels = [], []
     for label, cls in enumerate(CLASSES):
-        x, _ = read_images([p for p in find_images([folder / cls]) if p.suffix == ".jpg"], (SIZE, SIZE))
+        x, _ = read_images(
+            [p for p in find_images([folder / cls]) if p.suffix == ".jpg"], (SIZE, SIZE)
+        )
         images.append(x)
         labels += [label] * len(x)
     return np.concatenate(images), np.array(labels)
@@ -73,12 +75,23 @@ def load_split(folder):
 def snapshot_heads(features, labels, members, epochs_per_cycle, folder):
     """K softmax heads on the pooled features, the snapshots of K cosine cycles (Huang et al.)."""
     keras.utils.set_random_seed(0)
-    head = keras.Sequential([keras.Input((features.shape[-1],)), keras.layers.Dense(len(CLASSES), activation="softmax")])
+    head = keras.Sequential(
+        [keras.Input((features.shape[-1],)), keras.layers.Dense(len(CLASSES), activation="softmax")]
+    )
     head.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
-    head.fit(features, labels, batch_size=32, epochs=members * epochs_per_cycle, verbose=0,
-             callbacks=[SnapshotEnsemble(folder, members, max_lr=0.01)])
+    head.fit(
+        features,
+        labels,
+        batch_size=32,
+        epochs=members * epochs_per_cycle,
+        verbose=0,
+        callbacks=[SnapshotEnsemble(folder, members, max_lr=0.01)],
+    )
     manifest = json.loads((folder / MANIFEST).read_text())
-    return [keras.models.load_model(folder / entry["file"]).layers[-1].get_weights() for entry in manifest["snapshots"]]
+    return [
+        keras.models.load_model(folder / entry["file"]).layers[-1].get_weights()
+        for entry in manifest["snapshots"]
+    ]
 
 
 def member(base, head_weights, index):
@@ -91,23 +104,33 @@ def member(base, head_weights, index):
 
 def fused(members):
     images = keras.Input((None, None, 3), name="images")
-    return keras.Model(images, MemberAverage(name="member_average")([m(images) for m in members]), name="ensemble")
+    return keras.Model(
+        images, MemberAverage(name="member_average")([m(images) for m in members]), name="ensemble"
+    )
 
 
 def size_of(paths):
     total = 0
     for path in paths:
-        total += sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else path.stat().st_size
+        total += (
+            sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+            if path.is_dir()
+            else path.stat().st_size
+        )
     return total
 
 
 def saved_models_in_one_function(folders):
-    loaded = [tf.saved_model.load(str(f)) for f in folders]  # kept alive: the signatures use their variables
+    loaded = [
+        tf.saved_model.load(str(f)) for f in folders
+    ]  # kept alive: the signatures use their variables
     signatures = [model.signatures["serving_default"] for model in loaded]
 
     @tf.function(input_signature=[tf.TensorSpec((None, None, None, 3), tf.float32)])
     def average(images):
-        return tf.reduce_mean(tf.stack([s(images=images)["probabilities"] for s in signatures]), axis=0)
+        return tf.reduce_mean(
+            tf.stack([s(images=images)["probabilities"] for s in signatures]), axis=0
+        )
 
     return lambda x, keep=loaded: average(tf.constant(x)).numpy()
 
@@ -131,18 +154,32 @@ def nll(probs, labels):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--epochs-per-cycle", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--calls", type=int, default=50, help="timed batch-1 calls per pair and round")
-    parser.add_argument("--batch-calls", type=int, default=5, help="timed batch-32 calls per pair and round")
-    parser.add_argument("--quick", action="store_true", help="3 rounds, 15 and 2 calls (noisy, for a shared machine)")
+    parser.add_argument(
+        "--calls", type=int, default=50, help="timed batch-1 calls per pair and round"
+    )
+    parser.add_argument(
+        "--batch-calls", type=int, default=5, help="timed batch-32 calls per pair and round"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="3 rounds, 15 and 2 calls (noisy, for a shared machine)",
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    parser.add_argument("--render", action="store_true", help="only redo OUT/serving.md from OUT/serving.json")
+    parser.add_argument(
+        "--render", action="store_true", help="only redo OUT/serving.md from OUT/serving.json"
+    )
     args = parser.parse_args(argv)
     if args.render:
-        write_text(args.out / "serving.md", render(json.loads((args.out / "serving.json").read_text())))
+        write_text(
+            args.out / "serving.md", render(json.loads((args.out / "serving.json").read_text()))
+        )
         return
     if args.quick:
         args.rounds, args.calls, args.batch_calls = 3, 15, 2
@@ -159,22 +196,32 @@ def main(argv=None):
     probe = build_classifier(base, len(CLASSES), dropout=0.0)
     features = keras.Model(probe.input, probe.get_layer("head_pool").output)
     work = Path(tempfile.mkdtemp(prefix="serving-bench-"))
-    heads = snapshot_heads(features.predict(x_train, verbose=0), y_train, args.members, args.epochs_per_cycle,
-                           work / "snapshots")
+    heads = snapshot_heads(
+        features.predict(x_train, verbose=0),
+        y_train,
+        args.members,
+        args.epochs_per_cycle,
+        work / "snapshots",
+    )
     members = [member(base, w, i) for i, w in enumerate(heads)]
     ensemble = fused(members)
     single = members[-1]
     quality = {}
     for name, model in (("single", single), (f"ensemble of {args.members}", ensemble)):
         probs = model.predict(x_val, batch_size=32, verbose=0)
-        quality[name] = {"val_accuracy": float((probs.argmax(1) == y_val).mean()), "val_nll": nll(probs, y_val)}
+        quality[name] = {
+            "val_accuracy": float((probs.argmax(1) == y_val).mean()),
+            "val_nll": nll(probs, y_val),
+        }
         print(name, quality[name], flush=True)
 
     exporters = {
         "SavedModel": lambda m, stem: export_saved_model(m, work / "saved_model" / stem),
         "ONNX Runtime": lambda m, stem: export_onnx(m, work / f"{stem}.onnx"),
         "LiteRT": lambda m, stem: export_litert(m, work / f"{stem}.tflite"),
-        "LiteRT dynamic-range": lambda m, stem: export_litert(m, work / f"{stem}_dynamic.tflite", quantize="dynamic"),
+        "LiteRT dynamic-range": lambda m, stem: export_litert(
+            m, work / f"{stem}_dynamic.tflite", quantize="dynamic"
+        ),
     }
     pairs, sizes = {}, {}
     for runtime, export in exporters.items():
@@ -182,11 +229,19 @@ def main(argv=None):
         paths = {"single": export(single, "single"), "fused": export(ensemble, "fused")}
         pairs[("single", runtime)] = load_predictor(paths["single"], threads=threads)
         pairs[("fused", runtime)] = load_predictor(paths["fused"], threads=threads)
-        sizes[("single", runtime)], sizes[("fused", runtime)] = size_of([paths["single"]]), size_of([paths["fused"]])
+        sizes[("single", runtime)], sizes[("fused", runtime)] = (
+            size_of([paths["single"]]),
+            size_of([paths["fused"]]),
+        )
         if runtime != "LiteRT dynamic-range":
-            files = [export(m, f"member_{i}") for i, m in enumerate(members[:-1])] + [paths["single"]]
-            separate = (saved_models_in_one_function(files) if runtime == "SavedModel"
-                        else average_of([load_predictor(f, threads=threads) for f in files]))
+            files = [export(m, f"member_{i}") for i, m in enumerate(members[:-1])] + [
+                paths["single"]
+            ]
+            separate = (
+                saved_models_in_one_function(files)
+                if runtime == "SavedModel"
+                else average_of([load_predictor(f, threads=threads) for f in files])
+            )
             pairs[("separate", runtime)] = separate
             sizes[("separate", runtime)] = size_of(files)
         print(f"exported {runtime} in {time.perf_counter() - t:.0f} s", flush=True)
@@ -194,31 +249,58 @@ def main(argv=None):
     x1, x32 = x_val[:1], x_val[:32]
     reference = ensemble.predict(x32, verbose=0)
     for (row, runtime), fn in pairs.items():
-        if row != "single" and "dynamic" not in runtime:  # the three ways to serve the ensemble agree
+        if (
+            row != "single" and "dynamic" not in runtime
+        ):  # the three ways to serve the ensemble agree
             np.testing.assert_allclose(fn(x32), reference, atol=1e-4, err_msg=f"{row} {runtime}")
         for _ in range(3):
             fn(x1), fn(x32)
     per_round = {key: [] for key in pairs}
     keys = list(pairs)
     for r in range(args.rounds):
-        for key in keys[r % len(keys):] + keys[:r % len(keys)]:
+        for key in keys[r % len(keys) :] + keys[: r % len(keys)]:
             one = timed(pairs[key], x1, args.calls)
             many = timed(pairs[key], x32, args.batch_calls)
-            per_round[key].append((np.percentile(one, 50), np.percentile(one, 99), 32 / np.median(many)))
-        print(f"round {r + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}", flush=True)
+            per_round[key].append(
+                (np.percentile(one, 50), np.percentile(one, 99), 32 / np.median(many))
+            )
+        print(
+            f"round {r + 1}/{args.rounds} done, load average {os.getloadavg()[0]:.1f}", flush=True
+        )
 
     rows = []
     for (row, runtime), values in per_round.items():
         p50, p99, throughput = np.median(np.array(values), axis=0)
-        rows.append({"row": row, "runtime": runtime, "size_bytes": sizes[(row, runtime)], "p50_ms": 1e3 * p50,
-                     "p99_ms": 1e3 * p99, "throughput_images_per_s": throughput})
-    rows.sort(key=lambda r: (["single", "fused", "separate"].index(r["row"]), list(exporters).index(r["runtime"])))
+        rows.append(
+            {
+                "row": row,
+                "runtime": runtime,
+                "size_bytes": sizes[(row, runtime)],
+                "p50_ms": 1e3 * p50,
+                "p99_ms": 1e3 * p99,
+                "throughput_images_per_s": throughput,
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            ["single", "fused", "separate"].index(r["row"]),
+            list(exporters).index(r["runtime"]),
+        )
+    )
     load_end = os.getloadavg()
     config = {k: str(v) for k, v in vars(args).items()}
-    write_json(args.out / "serving.json", {
-        "machine": info, "load_average_at_end": load_end, "config": config, "threads": threads,
-        "seconds": round(time.perf_counter() - started, 1), "quality": quality, "results": rows,
-    })
+    write_json(
+        args.out / "serving.json",
+        {
+            "machine": info,
+            "load_average_at_end": load_end,
+            "config": config,
+            "threads": threads,
+            "seconds": round(time.perf_counter() - started, 1),
+            "quality": quality,
+            "results": rows,
+        },
+    )
     markdown = render(json.loads((args.out / "serving.json").read_text()))
     write_text(args.out / "serving.md", markdown)
     print(markdown)
@@ -226,10 +308,23 @@ def main(argv=None):
 
 def render(result):
     """The Markdown tables of a serving.json (`--render` redoes them from the committed JSON)."""
-    info, config, quality, rows = result["machine"], result["config"], result["quality"], result["results"]
+    info, config, quality, rows = (
+        result["machine"],
+        result["config"],
+        result["quality"],
+        result["results"],
+    )
     k, threads, load_end = int(config["members"]), result["threads"], result["load_average_at_end"]
-    label = {"single": "single model", "fused": f"fused ensemble of {k}", "separate": f"{k} separate models"}
-    command = "python -m benchmarks.serving" + (" --quick" if config["quick"] == "True" else "") + (f" --members {k}" if k != 3 else "")
+    label = {
+        "single": "single model",
+        "fused": f"fused ensemble of {k}",
+        "separate": f"{k} separate models",
+    }
+    command = (
+        "python -m benchmarks.serving"
+        + (" --quick" if config["quick"] == "True" else "")
+        + (f" --members {k}" if k != 3 else "")
+    )
     lines = [
         "# Serving latency: single model vs snapshot ensemble",
         "",
@@ -240,8 +335,11 @@ def render(result):
         f"{'/'.join(f'{v:.1f}' for v in load_end)} at the end"
         # the benchmark itself keeps the 2 cores busy, so only the load before it says whether
         # something else was running
-        + (" — a busy machine: read ratios within this table, not absolute times"
-           if info["load_average_at_start"][0] > 1.0 else " (a quiet machine: the end load is the benchmark's own)")
+        + (
+            " — a busy machine: read ratios within this table, not absolute times"
+            if info["load_average_at_start"][0] > 1.0
+            else " (a quiet machine: the end load is the benchmark's own)"
+        )
         + f". {config['rounds']} interleaved rounds of {config['calls']} batch-1 and {config['batch_calls']} batch-32 "
         f"calls; medians over rounds. Command: `{command}`.",
         "",
@@ -255,8 +353,10 @@ def render(result):
         "| model | val accuracy | val NLL |",
         "|---|---|---|",
     ]
-    lines += [f"| {name} | {q['val_accuracy']:.4f} | {q['val_nll']:.4f} |"
-              for name, q in sorted(quality.items(), key=lambda item: item[0] != "single")]
+    lines += [
+        f"| {name} | {q['val_accuracy']:.4f} | {q['val_nll']:.4f} |"
+        for name, q in sorted(quality.items(), key=lambda item: item[0] != "single")
+    ]
     lines += [
         "",
         "| model | runtime | size (MB) | p50 batch 1 (ms) | p99 batch 1 (ms) | batch 32 (images/s) |",

@@ -84,7 +84,7 @@ def remove_stale(folder, prefix):
     for entry in folder.iterdir():
         if not entry.name.startswith(prefix):
             continue
-        digits = entry.name[len(prefix):].split("-", 1)[0]
+        digits = entry.name[len(prefix) :].split("-", 1)[0]
         if not digits.isdigit() or pid_alive(int(digits)):
             continue
         if entry.is_dir() and not entry.is_symlink():

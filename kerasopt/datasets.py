@@ -46,10 +46,12 @@ def load_idx(path):
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise ValueError(f"Argument `path` must be an IDX file. Received: path={str(path)!r}")
     ndim = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     array = np.frombuffer(data, dtype=_IDX_DTYPES[data[2]], offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise ValueError(f"IDX file {str(path)!r} is truncated: header says {shape}, found {array.size} values")
+        raise ValueError(
+            f"IDX file {str(path)!r} is truncated: header says {shape}, found {array.size} values"
+        )
     return array.reshape(shape)
 
 
@@ -66,9 +68,13 @@ def mnist_t10k(assets):
         ValueError: Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None
     """
     if assets is None:
-        raise ValueError("Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None")
+        raise ValueError(
+            "Argument `assets` must be the offline assets folder (../shared/assets or $KERASOPT_ASSETS). Received: assets=None"
+        )
     folder = Path(assets) / "datasets" / "mnist_t10k"
-    return load_idx(folder / "t10k-images-idx3-ubyte.gz"), load_idx(folder / "t10k-labels-idx1-ubyte.gz")
+    return load_idx(folder / "t10k-images-idx3-ubyte.gz"), load_idx(
+        folder / "t10k-labels-idx1-ubyte.gz"
+    )
 
 
 def digits():

@@ -159,7 +159,9 @@ def model_loss_fn(model, x, y, sample_weight=None, training=False):
 
     def loss_fn():
         y_pred = model(x, training=training)
-        return model.compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training)
+        return model.compute_loss(
+            x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=training
+        )
 
     return loss_fn
 
@@ -232,19 +234,23 @@ def scale_report(model, x, y=None):
 
     check_graph_model("model", model)
     if y is not None and getattr(model, "compiled", False) is False:
-        raise ValueError(f"Argument `model` must be compiled when `y` is given (its loss is used). Received: model={model.name!r}")
+        raise ValueError(
+            f"Argument `model` must be compiled when `y` is given (its loss is used). Received: model={model.name!r}"
+        )
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = submodel(model, [layer.output for layer in layers] + list(model.outputs))
     kernels = [getattr(layer, "kernel", None) for layer in layers]
     with tf.GradientTape() as tape:
         values = probe(x, training=False)
-        outputs, y_pred = values[: len(layers)], values[len(layers):]
+        outputs, y_pred = values[: len(layers)], values[len(layers) :]
         if y is not None:
-            loss = model.compute_loss(x=x, y=y, y_pred=y_pred[0] if len(y_pred) == 1 else y_pred, training=False)
+            loss = model.compute_loss(
+                x=x, y=y, y_pred=y_pred[0] if len(y_pred) == 1 else y_pred, training=False
+            )
     if y is not None:
         with_kernel = [k for k in kernels if k is not None]
         grads = tape.gradient(loss, outputs + with_kernel)
-        kernel_grads = iter(grads[len(outputs):])
+        kernel_grads = iter(grads[len(outputs) :])
     report = []
     for i, (layer, out) in enumerate(zip(layers, outputs, strict=True)):
         out = tf.cast(out, "float32")
@@ -260,12 +266,22 @@ def scale_report(model, x, y=None):
         }
         if name == "relu":
             flat = tf.reshape(out, (-1, out.shape[-1]))
-            row["dead_fraction"] = float(tf.reduce_mean(tf.cast(tf.reduce_all(flat == 0, axis=0), "float32")))
+            row["dead_fraction"] = float(
+                tf.reduce_mean(tf.cast(tf.reduce_all(flat == 0, axis=0), "float32"))
+            )
         elif name in _SATURATION:
-            row["saturated_fraction"] = float(tf.reduce_mean(tf.cast(_SATURATION[name](out), "float32")))
+            row["saturated_fraction"] = float(
+                tf.reduce_mean(tf.cast(_SATURATION[name](out), "float32"))
+            )
         if y is not None:
-            row["grad_std"] = None if grads[i] is None else float(tf.math.reduce_std(tf.cast(grads[i], "float32")))
+            row["grad_std"] = (
+                None
+                if grads[i] is None
+                else float(tf.math.reduce_std(tf.cast(grads[i], "float32")))
+            )
             kernel_grad = None if kernels[i] is None else next(kernel_grads)
-            row["kernel_grad_std"] = None if kernel_grad is None else float(tf.math.reduce_std(kernel_grad))
+            row["kernel_grad_std"] = (
+                None if kernel_grad is None else float(tf.math.reduce_std(kernel_grad))
+            )
         report.append(row)
     return report

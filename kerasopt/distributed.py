@@ -154,12 +154,17 @@ def _fix_keras_symbolic_build():
     original_reduce = trainer.reduce_per_replica
 
     def reduce_per_replica(values, strategy, reduction):
-        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or reduction not in ("auto", "mean"):
+        if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or reduction not in (
+            "auto",
+            "mean",
+        ):
             return original_reduce(values, strategy, reduction)
 
         def reduce_one(v):
-            if all(getattr(t, "shape", None) is not None and t.shape.rank == 0
-                   for t in strategy.experimental_local_results(v)):
+            if all(
+                getattr(t, "shape", None) is not None and t.shape.rank == 0
+                for t in strategy.experimental_local_results(v)
+            ):
                 return strategy.reduce("MEAN", v, axis=None)
             return original_reduce(v, strategy, reduction)
 
@@ -173,8 +178,11 @@ def _fix_keras_symbolic_build():
             batch = next(batches)
             break
         local = tf.nest.map_structure(
-            lambda v: strategy.experimental_local_results(v)[0]
-            if isinstance(v, tf.distribute.DistributedValues) else v,
+            lambda v: (
+                strategy.experimental_local_results(v)[0]
+                if isinstance(v, tf.distribute.DistributedValues)
+                else v
+            ),
             batch,
         )
         return original(self, data_batch=local)
@@ -269,9 +277,13 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
 
     check_positive("timeout", timeout)
     if len(commands) != len(envs):
-        raise ValueError(f"Arguments `commands` and `envs` must have the same length. Received: "
-                         f"{len(commands)} and {len(envs)}")
-    log_root = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="kerasopt_workers_"))
+        raise ValueError(
+            f"Arguments `commands` and `envs` must have the same length. Received: "
+            f"{len(commands)} and {len(envs)}"
+        )
+    log_root = (
+        Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="kerasopt_workers_"))
+    )
     log_root.mkdir(parents=True, exist_ok=True)
     procs, logs = [], []
     try:
@@ -279,8 +291,16 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
             log = open(log_root / f"worker_{i}.log", "w")  # noqa: SIM115 (closed in finally)
             logs.append(log)
             env = {**os.environ, **{k: str(v) for k, v in extra.items()}}
-            procs.append(subprocess.Popen(command, env=env, cwd=cwd, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
+            procs.append(
+                subprocess.Popen(
+                    command,
+                    env=env,
+                    cwd=cwd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
         deadline = time.monotonic() + timeout
         timed_out = False
         while any(p.poll() is None for p in procs):
@@ -298,13 +318,17 @@ def launch(commands, envs, timeout, cwd=None, log_dir=None):
                 proc.wait()
         for log in logs:
             log.close()
-    results = [WorkerResult(i, p.returncode, (log_root / f"worker_{i}.log").read_text())
-               for i, p in enumerate(procs)]
+    results = [
+        WorkerResult(i, p.returncode, (log_root / f"worker_{i}.log").read_text())
+        for i, p in enumerate(procs)
+    ]
     failed = [r for r in results if r.returncode != 0]
     if timed_out or failed:
         reason = f"ran past {timeout} s" if timed_out else "failed"
-        tails = "\n".join(f"--- worker {r.index} (exit {r.returncode}) ---\n{r.output[-3000:]}"
-                          for r in (failed or results))
+        tails = "\n".join(
+            f"--- worker {r.index} (exit {r.returncode}) ---\n{r.output[-3000:]}"
+            for r in (failed or results)
+        )
         raise WorkersFailed(f"Local workers {reason}:\n{tails}")
     return results
 
@@ -358,5 +382,11 @@ def keras_tuner_envs(n_workers, host="127.0.0.1"):
     check_int("n_workers", n_workers, minimum=1)
     port = free_port(host)
     ids = ["chief"] + [f"tuner{i}" for i in range(n_workers)]
-    return [{"KERASTUNER_TUNER_ID": i, "KERASTUNER_ORACLE_IP": host,
-             "KERASTUNER_ORACLE_PORT": str(port)} for i in ids]
+    return [
+        {
+            "KERASTUNER_TUNER_ID": i,
+            "KERASTUNER_ORACLE_IP": host,
+            "KERASTUNER_ORACLE_PORT": str(port),
+        }
+        for i in ids
+    ]

@@ -82,9 +82,13 @@ def plot_scale_report(report, path, title="Scale report"):
         b'PNG'
     """
     if not report:
-        raise ValueError(f"Argument `report` must be a non-empty scale report. Received: report={report!r}")
+        raise ValueError(
+            f"Argument `report` must be a non-empty scale report. Received: report={report!r}"
+        )
     has_grad = "grad_std" in report[0]
-    fig, axes = new_figure(3 if has_grad else 2, 1, figsize=(max(6.4, 0.35 * len(report)), 8 if has_grad else 5.6))
+    fig, axes = new_figure(
+        3 if has_grad else 2, 1, figsize=(max(6.4, 0.35 * len(report)), 8 if has_grad else 5.6)
+    )
     idx = list(range(len(report)))
     names = [row["layer"] for row in report]
     axes[0].plot(idx, [r["mean"] for r in report], "o-", label="mean")
@@ -93,7 +97,10 @@ def plot_scale_report(report, path, title="Scale report"):
     axes[0].legend(loc="best")
     axes[0].set_title(title)
     dead = [r["dead_fraction"] if r["dead_fraction"] is not None else float("nan") for r in report]
-    sat = [r["saturated_fraction"] if r["saturated_fraction"] is not None else float("nan") for r in report]
+    sat = [
+        r["saturated_fraction"] if r["saturated_fraction"] is not None else float("nan")
+        for r in report
+    ]
     axes[1].bar([i - 0.2 for i in idx], dead, width=0.4, label="dead ReLU units")
     axes[1].bar([i + 0.2 for i in idx], sat, width=0.4, label="saturated values")
     axes[1].set_ylim(0, 1)
@@ -101,7 +108,12 @@ def plot_scale_report(report, path, title="Scale report"):
     axes[1].legend(loc="best")
     if has_grad:
         nan = float("nan")
-        axes[2].semilogy(idx, [nan if r["grad_std"] is None else r["grad_std"] for r in report], "o-", label="d loss / d output")
+        axes[2].semilogy(
+            idx,
+            [nan if r["grad_std"] is None else r["grad_std"] for r in report],
+            "o-",
+            label="d loss / d output",
+        )
         kg = [nan if r["kernel_grad_std"] is None else r["kernel_grad_std"] for r in report]
         axes[2].semilogy(idx, kg, "s--", label="d loss / d kernel")
         axes[2].set_ylabel("gradient std")
@@ -140,7 +152,9 @@ def plot_image_grid(rows, path, titles=None, cmap="gray"):
             ax.axis("off")
             if c < len(images):
                 image = images[c]
-                ax.imshow(image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image, cmap=cmap)
+                ax.imshow(
+                    image[..., 0] if image.ndim == 3 and image.shape[-1] == 1 else image, cmap=cmap
+                )
                 if titles:
                     ax.set_title(titles[r][c], fontsize=8)
     return save_figure(fig, path)
@@ -197,7 +211,9 @@ def plot_lr_finder(learning_rates, losses, path, smoothed_losses=None, suggestio
     ax.plot(learning_rates, losses, alpha=0.35, label="loss")
     if smoothed_losses is not None:
         ax.plot(learning_rates, smoothed_losses, label="smoothed loss")
-        values = np.concatenate([np.asarray(losses, "float64"), np.asarray(smoothed_losses, "float64")])
+        values = np.concatenate(
+            [np.asarray(losses, "float64"), np.asarray(smoothed_losses, "float64")]
+        )
         values = values[np.isfinite(values)]
         if values.size:
             low, start = float(values.min()), float(smoothed_losses[0])
@@ -271,7 +287,9 @@ def plot_training_curves(history, path, phase_starts=None, title=None):
                 ax.plot(range(1, len(values) + 1), values, style, marker="o", ms=3, label=key)
         for name, start in (phase_starts or {}).items():
             ax.axvline(start + 0.5, color="grey", ls=":", lw=1)
-            ax.text(start + 0.6, 0.98, name, transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+            ax.text(
+                start + 0.6, 0.98, name, transform=ax.get_xaxis_transform(), va="top", fontsize=8
+            )
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)
         ax.legend()
@@ -303,8 +321,14 @@ def plot_confusion_matrix(matrix, class_names, path, title=None):
     peak = matrix.max() if matrix.size else 0
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center",
-                    color="white" if matrix[i, j] > peak / 2 else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                color="white" if matrix[i, j] > peak / 2 else "black",
+            )
     if title:
         ax.set_title(title)
     return save_figure(fig, path)
@@ -351,7 +375,16 @@ def plot_optimizer_tour(surfaces, trajectories, groups, path, levels=30):
                 if points is None:
                     continue
                 color = colors.setdefault(member, palette[len(colors) % len(palette)])
-                ax.plot(points[:, 0], points[:, 1], "-", color=color, lw=1.2, marker=".", ms=2.5, label=member)
+                ax.plot(
+                    points[:, 0],
+                    points[:, 1],
+                    "-",
+                    color=color,
+                    lw=1.2,
+                    marker=".",
+                    ms=2.5,
+                    label=member,
+                )
             ax.plot(*points[0], "k*", ms=9)
             ax.set_xlim(xmin, xmax)
             ax.set_ylim(ymin, ymax)
@@ -398,7 +431,9 @@ def plot_curriculum(curves, pools, path, title=None):
     for arm, (share, noisy) in pools.items():
         epochs = np.arange(1, len(share) + 1)
         (line,) = right.plot(epochs, share, label=f"{arm}: pool share")
-        right.plot(epochs, noisy, ls="--", color=line.get_color(), label=f"{arm}: noisy labels in pool")
+        right.plot(
+            epochs, noisy, ls="--", color=line.get_color(), label=f"{arm}: noisy labels in pool"
+        )
     right.set_xlabel("epoch")
     right.set_ylabel("share")
     right.set_ylim(0, 1.05)
@@ -434,14 +469,18 @@ def plot_search_rounds(rows, hyperparameters, path, score="score", log_axes=(), 
     import numpy as np
 
     if not rows or not hyperparameters:
-        raise ValueError(f"Arguments `rows` and `hyperparameters` must be non-empty. Received: "
-                         f"{len(rows)} rows, hyperparameters={list(hyperparameters)!r}")
+        raise ValueError(
+            f"Arguments `rows` and `hyperparameters` must be non-empty. Received: "
+            f"{len(rows)} rows, hyperparameters={list(hyperparameters)!r}"
+        )
     fig, axes = new_figure(1, len(hyperparameters), figsize=(3.6 * len(hyperparameters), 3.4))
     axes = np.atleast_1d(axes)
     rounds = sorted({r["round"] for r in rows})
     for ax, name in zip(axes, hyperparameters, strict=True):
         for k in rounds:
-            points = [(r[name], r[score]) for r in rows if r["round"] == k and r.get(name) is not None]
+            points = [
+                (r[name], r[score]) for r in rows if r["round"] == k and r.get(name) is not None
+            ]
             if points:
                 x, y = zip(*points, strict=True)
                 ax.scatter(x, y, s=18, color=f"C{k % 10}", label=f"round {k}", alpha=0.8)
@@ -478,7 +517,9 @@ def plot_search_comparison(distances, path, title=None, ylabel="distance to the 
     import numpy as np
 
     if not distances:
-        raise ValueError("Argument `distances` must be a non-empty {method: values} dict. Received: {}")
+        raise ValueError(
+            "Argument `distances` must be a non-empty {method: values} dict. Received: {}"
+        )
     names = list(distances)
     fig, ax = new_figure(figsize=(1.8 + 1.6 * len(names), 3.6))
     ax.boxplot([distances[n] for n in names], showfliers=False)
@@ -486,7 +527,9 @@ def plot_search_comparison(distances, path, title=None, ylabel="distance to the 
     rng = np.random.default_rng(0)
     for i, name in enumerate(names, start=1):
         values = np.asarray(distances[name], dtype=float)
-        ax.scatter(i + rng.uniform(-0.12, 0.12, len(values)), values, s=12, color="black", alpha=0.6)
+        ax.scatter(
+            i + rng.uniform(-0.12, 0.12, len(values)), values, s=12, color="black", alpha=0.6
+        )
     ax.set_ylabel(ylabel)
     if title:
         ax.set_title(title)

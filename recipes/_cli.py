@@ -35,7 +35,9 @@ def _anticipated(error):
     if isinstance(error, (CliError, ValueError, TypeError, OSError)):
         return True
     transfer = sys.modules.get("kerasopt.transfer")
-    return transfer is not None and isinstance(error, (transfer.DataUnavailableError, transfer.WeightsUnavailableError))
+    return transfer is not None and isinstance(
+        error, (transfer.DataUnavailableError, transfer.WeightsUnavailableError)
+    )
 
 
 def one_line(error):

@@ -28,7 +28,11 @@ CACHE_PREFIX = "kerasopt-keras-home-"
 def find_assets():
     """The offline assets folder, or None: `$KERASOPT_ASSETS`, else `../shared/assets`."""
     env = os.environ.get("KERASOPT_ASSETS")
-    candidates = [Path(env)] if env else [PROJECT_ROOT.parent / "shared" / "assets", Path.cwd().parent / "shared" / "assets"]
+    candidates = (
+        [Path(env)]
+        if env
+        else [PROJECT_ROOT.parent / "shared" / "assets", Path.cwd().parent / "shared" / "assets"]
+    )
     for path in candidates:
         if path.is_dir():
             return path.resolve()
@@ -58,7 +62,7 @@ def remove_stale_caches():
     """Remove the Keras cache copies of processes that no longer exist; return their names."""
     removed = []
     for entry in Path(tempfile.gettempdir()).glob(f"{CACHE_PREFIX}*"):
-        pid = entry.name[len(CACHE_PREFIX):].split("-", 1)[0]
+        pid = entry.name[len(CACHE_PREFIX) :].split("-", 1)[0]
         if not pid.isdigit() or _alive(int(pid)):
             continue
         shutil.rmtree(entry, ignore_errors=True)

@@ -20,7 +20,9 @@ COLUMNS = ["final", "polyak+bn", "ema+bn", "swa", "swa+bn"]
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", choices=["digits", "mnist"], default="digits")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=40)
@@ -28,7 +30,9 @@ def parse_args():
     parser.add_argument("--learning-rate", type=float, default=0.1)
     parser.add_argument("--ema-decay", type=float, default=0.99)
     parser.add_argument("--out", default="saved_models/averaging")
-    parser.add_argument("--docs", default="docs/averaging", help="copy the tables here ('' to skip)")
+    parser.add_argument(
+        "--docs", default="docs/averaging", help="copy the tables here ('' to skip)"
+    )
     return parser.parse_args()
 
 
@@ -40,12 +44,19 @@ def load(dataset, seed):
 
 
 def build_model(shape, keras):
-    return keras.Sequential([
-        keras.Input(shape), keras.layers.Flatten(),
-        keras.layers.Dense(128), keras.layers.BatchNormalization(), keras.layers.ReLU(),
-        keras.layers.Dense(64), keras.layers.BatchNormalization(), keras.layers.ReLU(),
-        keras.layers.Dense(10),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input(shape),
+            keras.layers.Flatten(),
+            keras.layers.Dense(128),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Dense(64),
+            keras.layers.BatchNormalization(),
+            keras.layers.ReLU(),
+            keras.layers.Dense(10),
+        ]
+    )
 
 
 def run_seed(args, seed, keras):
@@ -55,19 +66,31 @@ def run_seed(args, seed, keras):
     x_train, y_train, x_test, y_test = load(args.dataset, seed)
     steps_per_epoch = -(-len(x_train) // args.batch_size)
     half = steps_per_epoch * args.epochs // 2
-    polyak = Averaged(keras.optimizers.SGD(args.learning_rate, momentum=0.9),
-                      "polyak", start_step=half, finalize=False)
+    polyak = Averaged(
+        keras.optimizers.SGD(args.learning_rate, momentum=0.9),
+        "polyak",
+        start_step=half,
+        finalize=False,
+    )
     ema = Averaged(polyak, "ema", decay=args.ema_decay, finalize=False)
     swa = Averaged(ema, "swa", start_step=half, every=steps_per_epoch, finalize=False)
     model = build_model(x_train.shape[1:], keras)
-    model.compile(optimizer=swa, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"], jit_compile=True)
+    model.compile(
+        optimizer=swa,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        jit_compile=True,
+    )
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
 
     raw = model.get_weights()
     result = {"final": model.evaluate(x_test, y_test, verbose=0)[1]}
-    for name, averaged, recompute in [("polyak+bn", polyak, True), ("ema+bn", ema, True),
-                                      ("swa", swa, False), ("swa+bn", swa, True)]:
+    for name, averaged, recompute in [
+        ("polyak+bn", polyak, True),
+        ("ema+bn", ema, True),
+        ("swa", swa, False),
+        ("swa+bn", swa, True),
+    ]:
         averaged.assign_average_to()
         if recompute:
             recompute_batchnorm(model, x_train, batch_size=args.batch_size)
@@ -92,10 +115,16 @@ def table(results, args):
     summary = {}
     for column in COLUMNS:
         values = np.array([r[column] for r in results])
-        summary[column] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)),
-                           "per_seed": values.tolist()}
-        lines.append(f"| {column} | {values.mean():.4f} | {values.std(ddof=1):.4f} | "
-                     + " | ".join(f"{v:.4f}" for v in values) + " |")
+        summary[column] = {
+            "mean": float(values.mean()),
+            "std": float(values.std(ddof=1)),
+            "per_seed": values.tolist(),
+        }
+        lines.append(
+            f"| {column} | {values.mean():.4f} | {values.std(ddof=1):.4f} | "
+            + " | ".join(f"{v:.4f}" for v in values)
+            + " |"
+        )
     return "\n".join(lines) + "\n", summary
 
 

@@ -41,8 +41,14 @@ ARMS = ("curriculum", "anti", "random", "all data")
 
 def mlp(seed, width=256):
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(width, activation="relu"),
-                              keras.layers.Dense(width, activation="relu"), keras.layers.Dense(10, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((784,)),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(width, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
     return model
 
@@ -77,7 +83,9 @@ class HeldOut(keras.callbacks.Callback):
         self.x, self.y, self.accuracy, self.nll = x, y, [], []
 
     def on_epoch_end(self, epoch, logs=None):
-        p = np.clip(self.model.predict(self.x, batch_size=1024, verbose=0).astype("float64"), 1e-12, 1)
+        p = np.clip(
+            self.model.predict(self.x, batch_size=1024, verbose=0).astype("float64"), 1e-12, 1
+        )
         self.accuracy.append(float(np.mean(p.argmax(-1) == self.y)))
         self.nll.append(float(-np.mean(np.log(p[np.arange(len(self.y)), self.y]))))
         if logs is not None:
@@ -95,7 +103,8 @@ def run_arm(arm, pacing, scores, x, y, noisy, x_test, y_test, seed, epochs, verb
     model.fit(sampler.py_dataset(x, y), epochs=epochs, verbose=verbose, callbacks=[held_out])
     pools = [sampler.pool(e) for e in range(epochs)]
     return {
-        "accuracy": held_out.accuracy, "nll": held_out.nll,
+        "accuracy": held_out.accuracy,
+        "nll": held_out.nll,
         "pool_share": [len(p) / len(y) for p in pools],
         "noisy_in_pool": [float(noisy[p].mean()) for p in pools],
     }
@@ -124,31 +133,46 @@ def markdown(summary, args, n_train, n_test, pacing):
 
 
 def stat(values):
-    return {"mean": float(np.mean(values)), "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "per_seed": [float(v) for v in values]}
+    return {
+        "mean": float(np.mean(values)),
+        "sd": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "per_seed": [float(v) for v in values],
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.curriculum_study", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes.curriculum_study", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--noise", type=float, default=0.4, help="share of training labels made wrong")
+    parser.add_argument(
+        "--noise", type=float, default=0.4, help="share of training labels made wrong"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--score-epochs", type=int, default=3)
     parser.add_argument("--pacing", choices=sorted(curriculum.PACINGS), default="exponential")
-    parser.add_argument("--start", type=float, default=0.2, help="the pacing function's first share")
+    parser.add_argument(
+        "--start", type=float, default=0.2, help="the pacing function's first share"
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/curriculum"))
     args = parser.parse_args(argv)
     if ASSETS is None:
-        sys.exit("error: the MNIST test set needs the offline assets (../shared/assets or $KERASOPT_ASSETS)")
+        sys.exit(
+            "error: the MNIST test set needs the offline assets (../shared/assets or $KERASOPT_ASSETS)"
+        )
     if not 0 <= args.noise < 0.9:
         sys.exit(f"error: --noise must be in [0, 0.9). Received: {args.noise}")
-    pacing = {"exponential": curriculum.ExponentialPacing(args.start, 1.5, 2),
-              "linear": curriculum.LinearPacing(args.start, args.epochs // 2),
-              "root": curriculum.RootPacing(args.start, args.epochs // 2),
-              "step": curriculum.StepPacing(args.start, args.epochs // 2)}[args.pacing]
+    pacing = {
+        "exponential": curriculum.ExponentialPacing(args.start, 1.5, 2),
+        "linear": curriculum.LinearPacing(args.start, args.epochs // 2),
+        "root": curriculum.RootPacing(args.start, args.epochs // 2),
+        "step": curriculum.StepPacing(args.start, args.epochs // 2),
+    }[args.pacing]
     verbose = 1 if sys.stdout.isatty() else 2
     x, y = datasets.load("mnist", ASSETS)
-    x_train, y_train, x_test, y_test = datasets.split(x.reshape(len(x), -1), y, test_fraction=0.3, seed=0)
+    x_train, y_train, x_test, y_test = datasets.split(
+        x.reshape(len(x), -1), y, test_fraction=0.3, seed=0
+    )
     runs = []
     for seed in args.seeds:
         labels, noisy = noisy_labels(y_train, args.noise, seed)
@@ -156,8 +180,22 @@ def main(argv=None):
         run = {}
         for arm in ARMS:
             print(f"seed {seed}: {arm}")
-            run[arm] = run_arm(arm, pacing, scores, x_train, labels, noisy, x_test, y_test, seed, args.epochs, verbose)
-            print(f"  held-out accuracy per epoch: {' '.join(f'{a:.3f}' for a in run[arm]['accuracy'])}")
+            run[arm] = run_arm(
+                arm,
+                pacing,
+                scores,
+                x_train,
+                labels,
+                noisy,
+                x_test,
+                y_test,
+                seed,
+                args.epochs,
+                verbose,
+            )
+            print(
+                f"  held-out accuracy per epoch: {' '.join(f'{a:.3f}' for a in run[arm]['accuracy'])}"
+            )
         runs.append(run)
     summary = {
         arm: {
@@ -169,17 +207,41 @@ def main(argv=None):
         }
         for arm in ARMS
     }
-    command = "python -m recipes.curriculum_study " + " ".join(sys.argv[1:] if argv is None else argv)
-    write_json(args.out / "results.json", {"config": vars(args) | {"out": str(args.out), "pacing": repr(pacing)},
-                                           "per_seed": runs, "summary": summary, "command": command})
-    curves = {arm: (np.mean([r[arm]["accuracy"] for r in runs], axis=0), np.std([r[arm]["accuracy"] for r in runs], axis=0))
-              for arm in ARMS}
-    pools = {arm: (runs[0][arm]["pool_share"], np.mean([r[arm]["noisy_in_pool"] for r in runs], axis=0)) for arm in ARMS}
-    plotting.plot_curriculum(curves, pools, args.out / "curves.png",
-                             title=f"MNIST, {args.noise:.0%} noisy labels: held-out accuracy by training order")
+    command = "python -m recipes.curriculum_study " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    write_json(
+        args.out / "results.json",
+        {
+            "config": vars(args) | {"out": str(args.out), "pacing": repr(pacing)},
+            "per_seed": runs,
+            "summary": summary,
+            "command": command,
+        },
+    )
+    curves = {
+        arm: (
+            np.mean([r[arm]["accuracy"] for r in runs], axis=0),
+            np.std([r[arm]["accuracy"] for r in runs], axis=0),
+        )
+        for arm in ARMS
+    }
+    pools = {
+        arm: (runs[0][arm]["pool_share"], np.mean([r[arm]["noisy_in_pool"] for r in runs], axis=0))
+        for arm in ARMS
+    }
+    plotting.plot_curriculum(
+        curves,
+        pools,
+        args.out / "curves.png",
+        title=f"MNIST, {args.noise:.0%} noisy labels: held-out accuracy by training order",
+    )
     text = markdown(summary, args, len(y_train), len(y_test), pacing)
-    write_text(args.out / "results.md", f"# Curriculum learning on MNIST with noisy labels\n\n{text}\n"
-                                        f"![held-out accuracy per epoch](curves.png)\n\nCommand: `{command}`\n")
+    write_text(
+        args.out / "results.md",
+        f"# Curriculum learning on MNIST with noisy labels\n\n{text}\n"
+        f"![held-out accuracy per epoch](curves.png)\n\nCommand: `{command}`\n",
+    )
     print("\n" + text)
 
 

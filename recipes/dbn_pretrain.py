@@ -40,9 +40,18 @@ INITS = ("dbn", "glorot", "he")
 
 
 def random_mlp(hidden, init, n_classes, seed):
-    activation, initializer = ("sigmoid", keras.initializers.GlorotUniform) if init == "glorot" else ("relu", keras.initializers.HeNormal)
-    layers = [keras.layers.Dense(n, activation, kernel_initializer=initializer(seed + i)) for i, n in enumerate(hidden)]
-    head = keras.layers.Dense(n_classes, "softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 99))
+    activation, initializer = (
+        ("sigmoid", keras.initializers.GlorotUniform)
+        if init == "glorot"
+        else ("relu", keras.initializers.HeNormal)
+    )
+    layers = [
+        keras.layers.Dense(n, activation, kernel_initializer=initializer(seed + i))
+        for i, n in enumerate(hidden)
+    ]
+    head = keras.layers.Dense(
+        n_classes, "softmax", kernel_initializer=keras.initializers.GlorotUniform(seed + 99)
+    )
     return keras.Sequential([keras.Input((784,)), *layers, head])
 
 
@@ -53,7 +62,12 @@ def fine_tune(model, x, y, x_test, y_test, args, seed):
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed).repeat().batch(args.batch_size)
+    data = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed)
+        .repeat()
+        .batch(args.batch_size)
+    )
     model.fit(data, epochs=1, steps_per_epoch=args.steps, verbose=0)
     return float(model.evaluate(x_test, y_test, batch_size=500, verbose=0)[1])
 
@@ -69,35 +83,57 @@ def label_subset(y, n, seed):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer sizes")
-    parser.add_argument("--labels", type=int, nargs="+", default=[100, 1000, 8000], help="labelled training images")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=[256, 256], help="hidden layer sizes"
+    )
+    parser.add_argument(
+        "--labels", type=int, nargs="+", default=[100, 1000, 8000], help="labelled training images"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--pretrain-epochs", type=int, default=10)
     parser.add_argument("--pretrain-lr", type=float, default=0.05)
-    parser.add_argument("--steps", type=int, default=1000, help="fine-tuning updates (the same for every model)")
+    parser.add_argument(
+        "--steps", type=int, default=1000, help="fine-tuning updates (the same for every model)"
+    )
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=0.05, help="fine-tuning SGD learning rate (momentum 0.9)")
+    parser.add_argument(
+        "--lr", type=float, default=0.05, help="fine-tuning SGD learning rate (momentum 0.9)"
+    )
     parser.add_argument("--out", default="saved_models/dbn_pretrain")
     args = parser.parse_args()
     if ASSETS is None:
-        raise SystemExit("offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets")
+        raise SystemExit(
+            "offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets"
+        )
 
     images, labels = datasets.load("mnist", ASSETS)
-    x_train, y_train, x_test, y_test = datasets.split(images.reshape(len(images), -1), labels, test_fraction=0.2, seed=0)
+    x_train, y_train, x_test, y_test = datasets.split(
+        images.reshape(len(images), -1), labels, test_fraction=0.2, seed=0
+    )
     out = Path(args.out)
     runs = []
     for seed in args.seeds:
-        print(f"== seed {seed}: pretraining DBN {args.hidden} on {len(x_train)} unlabelled images", flush=True)
+        print(
+            f"== seed {seed}: pretraining DBN {args.hidden} on {len(x_train)} unlabelled images",
+            flush=True,
+        )
         keras.utils.set_random_seed(seed)
         dbn = DBN(args.hidden, seed=seed)
         dbn.pretrain(
-            x_train, epochs=args.pretrain_epochs, batch_size=100,
-            optimizer=keras.optimizers.SGD(args.pretrain_lr, momentum=0.5), verbose=2,
+            x_train,
+            epochs=args.pretrain_epochs,
+            batch_size=100,
+            optimizer=keras.optimizers.SGD(args.pretrain_lr, momentum=0.5),
+            verbose=2,
         )
         if seed == args.seeds[0]:
             plotting.plot_filters(
-                keras.ops.convert_to_numpy(dbn.rbms[0].kernel), out / "first_layer_filters.png", (28, 28),
+                keras.ops.convert_to_numpy(dbn.rbms[0].kernel),
+                out / "first_layer_filters.png",
+                (28, 28),
                 title=f"First RBM: 64 of {args.hidden[0]} filters",
             )
         progress = keras.utils.Progbar(len(args.labels) * len(INITS), stateful_metrics=["accuracy"])
@@ -105,9 +141,15 @@ def main():
             idx = label_subset(y_train, n, seed)
             for init in INITS:
                 keras.utils.set_random_seed(seed)
-                model = dbn.to_classifier(10, seed=seed + 99) if init == "dbn" else random_mlp(args.hidden, init, 10, seed)
+                model = (
+                    dbn.to_classifier(10, seed=seed + 99)
+                    if init == "dbn"
+                    else random_mlp(args.hidden, init, 10, seed)
+                )
                 accuracy = fine_tune(model, x_train[idx], y_train[idx], x_test, y_test, args, seed)
-                runs.append({"seed": seed, "labels": len(idx), "init": init, "test_accuracy": accuracy})
+                runs.append(
+                    {"seed": seed, "labels": len(idx), "init": init, "test_accuracy": accuracy}
+                )
                 progress.add(1, values=[("accuracy", accuracy)])
 
     table = ["| labels | " + " | ".join(INITS) + " |", "|---|" + "---|" * len(INITS)]
@@ -115,8 +157,14 @@ def main():
     for n in sorted({r["labels"] for r in runs}):
         cells = []
         for init in INITS:
-            acc = np.array([r["test_accuracy"] for r in runs if r["labels"] == n and r["init"] == init])
-            summary[f"{n}/{init}"] = {"mean": acc.mean(), "std": acc.std(ddof=1) if len(acc) > 1 else 0.0, "n": len(acc)}
+            acc = np.array(
+                [r["test_accuracy"] for r in runs if r["labels"] == n and r["init"] == init]
+            )
+            summary[f"{n}/{init}"] = {
+                "mean": acc.mean(),
+                "std": acc.std(ddof=1) if len(acc) > 1 else 0.0,
+                "n": len(acc),
+            }
             cells.append(f"{100 * acc.mean():.1f} ± {100 * summary[f'{n}/{init}']['std']:.1f}")
         table.append(f"| {n} | " + " | ".join(cells) + " |")
     header = (

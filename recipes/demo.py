@@ -22,7 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--init", choices=["he", "lsuv"], default="he", help="initialization of the kernels")
+    parser.add_argument(
+        "--init", choices=["he", "lsuv"], default="he", help="initialization of the kernels"
+    )
     parser.add_argument("--out", type=Path, default=Path("saved_models/demo"))
     parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args()
@@ -36,13 +38,19 @@ def build(y_train, seed):
     return keras.Sequential(
         [
             keras.Input((64,)),
-            keras.layers.Dense(128, activation="relu", kernel_initializer=initializers.he(seed=seed)),
-            keras.layers.Dense(64, activation="relu", kernel_initializer=initializers.he(seed=seed + 1)),
+            keras.layers.Dense(
+                128, activation="relu", kernel_initializer=initializers.he(seed=seed)
+            ),
+            keras.layers.Dense(
+                64, activation="relu", kernel_initializer=initializers.he(seed=seed + 1)
+            ),
             keras.layers.Dense(
                 10,
                 activation="softmax",
                 kernel_initializer=initializers.glorot(seed=seed + 2),
-                bias_initializer=initializers.PriorBias(initializers.prior_bias(y_train, "softmax")),
+                bias_initializer=initializers.PriorBias(
+                    initializers.prior_bias(y_train, "softmax")
+                ),
             ),
         ],
         name="digits_mlp",
@@ -61,22 +69,40 @@ def main():
     x, y = datasets.digits()
     x_train, y_train, x_test, y_test = datasets.split(x.reshape(-1, 64) / 16.0, y, 0.2, args.seed)
     model = build(y_train, args.seed)
-    model.compile(keras.optimizers.SGD(0.05, momentum=0.9), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    lsuv_report = initializers.lsuv(model, x_train[:256], seed=args.seed) if args.init == "lsuv" else None
+    model.compile(
+        keras.optimizers.SGD(0.05, momentum=0.9),
+        "sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    lsuv_report = (
+        initializers.lsuv(model, x_train[:256], seed=args.seed) if args.init == "lsuv" else None
+    )
     initial_loss = float(model.evaluate(x_train, y_train, verbose=0)[0])
-    plotting.plot_scale_report(diagnostics.scale_report(model, x_train[:256], y_train[:256]),
-                               args.out / "scale_report_init.png", title=f"digits MLP at initialization ({args.init})")
-    history = model.fit(x_train, y_train, batch_size=32, epochs=args.epochs, validation_split=0.1, verbose=1)
+    plotting.plot_scale_report(
+        diagnostics.scale_report(model, x_train[:256], y_train[:256]),
+        args.out / "scale_report_init.png",
+        title=f"digits MLP at initialization ({args.init})",
+    )
+    history = model.fit(
+        x_train, y_train, batch_size=32, epochs=args.epochs, validation_split=0.1, verbose=1
+    )
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
-    plotting.plot_scale_report(diagnostics.scale_report(model, x_train[:256], y_train[:256]),
-                               args.out / "scale_report_trained.png", title="digits MLP after training")
+    plotting.plot_scale_report(
+        diagnostics.scale_report(model, x_train[:256], y_train[:256]),
+        args.out / "scale_report_trained.png",
+        title="digits MLP after training",
+    )
 
     path = args.out / "model.keras"
     with atomic_path(path) as tmp:
         model.save(tmp)
     reloaded = keras.models.load_model(path)
-    identical = bool(np.array_equal(model.predict(x_test, verbose=0), reloaded.predict(x_test, verbose=0)))
-    label_entropy = float(-np.sum(np.bincount(y_train) / len(y_train) * np.log(np.bincount(y_train) / len(y_train))))
+    identical = bool(
+        np.array_equal(model.predict(x_test, verbose=0), reloaded.predict(x_test, verbose=0))
+    )
+    label_entropy = float(
+        -np.sum(np.bincount(y_train) / len(y_train) * np.log(np.bincount(y_train) / len(y_train)))
+    )
     metrics = {
         "init": args.init,
         "epochs": args.epochs,
@@ -90,9 +116,13 @@ def main():
         "seconds": time.time() - start,
     }
     write_json(args.out / "metrics.json", metrics)
-    print(f"\nInitial loss {initial_loss:.3f} (entropy of the label prior {label_entropy:.3f}); "
-          f"test accuracy {test_accuracy:.4f}; reloaded model predicts identically: {identical}")
-    print(f"Results in {args.out.resolve()}: model.keras, metrics.json, scale_report_init.png, scale_report_trained.png")
+    print(
+        f"\nInitial loss {initial_loss:.3f} (entropy of the label prior {label_entropy:.3f}); "
+        f"test accuracy {test_accuracy:.4f}; reloaded model predicts identically: {identical}"
+    )
+    print(
+        f"Results in {args.out.resolve()}: model.keras, metrics.json, scale_report_init.png, scale_report_trained.png"
+    )
     if not identical:
         raise SystemExit("the reloaded model's predictions differ from the trained model's")
 

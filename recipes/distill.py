@@ -37,23 +37,45 @@ from kerasopt.distill import Distiller  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.distill", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes.distill", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("run", type=Path, help="a recipes.finetune run folder")
     parser.add_argument("--student", default="mobilenet", help="a kerasopt.transfer.BACKBONES key")
-    parser.add_argument("--alpha-width", type=float, default=0.25, help="the student's width multiplier (MobileNet family)")
-    parser.add_argument("--teacher", choices=("auto", "ensemble", "model"), default="auto", help="auto: the ensemble when the run has one")
-    parser.add_argument("--data", type=Path, help="folder with train/ and val/ (and test/); default: the run's metrics.json source")
+    parser.add_argument(
+        "--alpha-width",
+        type=float,
+        default=0.25,
+        help="the student's width multiplier (MobileNet family)",
+    )
+    parser.add_argument(
+        "--teacher",
+        choices=("auto", "ensemble", "model"),
+        default="auto",
+        help="auto: the ensemble when the run has one",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="folder with train/ and val/ (and test/); default: the run's metrics.json source",
+    )
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--temperature", type=float, default=4.0)
     parser.add_argument("--alpha", type=float, default=0.1, help="weight of the hard-label term")
     parser.add_argument("--epochs-head", type=int, default=8)
     parser.add_argument("--epochs-finetune", type=int, default=4)
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="phase 1 (Adam); phase 2 uses a tenth")
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="phase 1 (Adam); phase 2 uses a tenth"
+    )
     parser.add_argument("--unfreeze-fraction", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="default saved_models/distill/RUN-STUDENT")
-    parser.add_argument("--report", type=Path, help="also write results.{json,md} here (e.g. docs/distillation/ants_bees)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        help="also write results.{json,md} here (e.g. docs/distillation/ants_bees)",
+    )
     args = parser.parse_args(argv)
     return parser, args
 
@@ -65,7 +87,9 @@ def teacher_path(parser, run, choice):
     else:
         path = single
     if not path.is_file() or not (run / "class_names.json").is_file():
-        parser.error(f"{run} is not a fine-tune run with {path.relative_to(run)} and class_names.json")
+        parser.error(
+            f"{run} is not a fine-tune run with {path.relative_to(run)} and class_names.json"
+        )
     return path
 
 
@@ -105,11 +129,18 @@ def latency_ms(model, image, repeats=20):
 def train_student(args, data, teacher, distil, verbose):
     keras.utils.set_random_seed(args.seed)
     spec = transfer.get_spec(args.student)
-    base = transfer.backbone(args.student, input_shape=(args.image_size, args.image_size, 3), alpha=args.alpha_width)
-    student = transfer.build_classifier(base, len(data.class_names), preprocessing=spec.preprocessing, name="student")
+    base = transfer.backbone(
+        args.student, input_shape=(args.image_size, args.image_size, 3), alpha=args.alpha_width
+    )
+    student = transfer.build_classifier(
+        base, len(data.class_names), preprocessing=spec.preprocessing, name="student"
+    )
     trainer = Distiller(student, teacher, args.temperature, args.alpha) if distil else student
     loss = None if distil else "sparse_categorical_crossentropy"
-    phases = ((args.epochs_head, args.learning_rate, 0.0), (args.epochs_finetune, args.learning_rate / 10, args.unfreeze_fraction))
+    phases = (
+        (args.epochs_head, args.learning_rate, 0.0),
+        (args.epochs_finetune, args.learning_rate / 10, args.unfreeze_fraction),
+    )
     epoch = 0
     for epochs, rate, fraction in phases:
         if epochs == 0:
@@ -118,7 +149,13 @@ def train_student(args, data, teacher, distil, verbose):
         if fraction:
             transfer.unfreeze_fraction(base, fraction)
         trainer.compile(optimizer=keras.optimizers.Adam(rate), loss=loss, metrics=["accuracy"])
-        trainer.fit(data.train, validation_data=data.val, initial_epoch=epoch, epochs=epoch + epochs, verbose=verbose)
+        trainer.fit(
+            data.train,
+            validation_data=data.val,
+            initial_epoch=epoch,
+            epochs=epoch + epochs,
+            verbose=verbose,
+        )
         epoch += epochs
     return student
 
@@ -135,11 +172,21 @@ def markdown(result):
         "| model | accuracy | NLL | parameters | latency, batch 1 (ms, rough) |",
         "|---|---|---|---|---|",
     ]
-    for name, row in (("teacher", teacher), ("student, labels", labels), ("student, distilled", distilled)):
-        lines.append(f"| {name} | {row['accuracy']:.4f} | {row['nll']:.4f} | {row['parameters']:,} | {row['latency_ms_batch1']} |")
+    for name, row in (
+        ("teacher", teacher),
+        ("student, labels", labels),
+        ("student, distilled", distilled),
+    ):
+        lines.append(
+            f"| {name} | {row['accuracy']:.4f} | {row['nll']:.4f} | {row['parameters']:,} | {row['latency_ms_batch1']} |"
+        )
     share = result["nll_gain_recovered"]
-    lines += ["", f"Share of the teacher's NLL gain over the label-trained student that the distilled student "
-                  f"recovers: {'n/a (the teacher is not better)' if share is None else f'{share:.2f}'}.", ""]
+    lines += [
+        "",
+        f"Share of the teacher's NLL gain over the label-trained student that the distilled student "
+        f"recovers: {'n/a (the teacher is not better)' if share is None else f'{share:.2f}'}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -154,39 +201,64 @@ def main(argv=None):
     except (ValueError, transfer.DataUnavailableError) as error:
         sys.exit(f"error: {error}")
     if data.class_names != class_names:
-        sys.exit(f"error: the data's classes {data.class_names} differ from the teacher's {class_names}")
+        sys.exit(
+            f"error: the data's classes {data.class_names} differ from the teacher's {class_names}"
+        )
     if (source / "test").is_dir():
-        test, scored_on = transfer.image_folder(source / "test", class_names, args.image_size, args.batch_size), "test/"
+        test, scored_on = (
+            transfer.image_folder(source / "test", class_names, args.image_size, args.batch_size),
+            "test/",
+        )
     else:
-        test, scored_on = data.val, "val/ (no test/ folder: the teacher's fine-tuning monitored it, so its row is optimistic)"
+        test, scored_on = (
+            data.val,
+            "val/ (no test/ folder: the teacher's fine-tuning monitored it, so its row is optimistic)",
+        )
         print(f"warning: {source} has no test/ folder; scoring on val/", file=sys.stderr)
     out = args.out or Path("saved_models/distill") / f"{args.run.resolve().name}-{args.student}"
     teacher = keras.models.load_model(path, compile=False)
-    print(f"Teacher: {path} ({teacher.count_params():,} parameters); data: {source}; scored on {scored_on}")
+    print(
+        f"Teacher: {path} ({teacher.count_params():,} parameters); data: {source}; scored on {scored_on}"
+    )
 
     models = {"teacher": scores(teacher, test)}
     for name, distil in (("student_labels", False), ("student_distilled", True)):
         print(f"\n{name}")
         student = train_student(args, data, teacher, distil, verbose)
         models[name] = scores(student, test)
-        models[name]["export"] = {k: str(v) for k, v in ensembles.export(student, out / name).items()}
+        models[name]["export"] = {
+            k: str(v) for k, v in ensembles.export(student, out / name).items()
+        }
     gain = models["student_labels"]["nll"] - models["teacher"]["nll"]
     recovered = models["student_labels"]["nll"] - models["student_distilled"]["nll"]
     result = {
-        "teacher": str(path), "student": f"{args.student} alpha={args.alpha_width}", "data": str(source),
-        "scored_on": scored_on, "n_train": data.n_train, "n_test": int(sum(len(y) for _, y in test)),
-        "temperature": args.temperature, "alpha": args.alpha, "epochs_head": args.epochs_head,
-        "epochs_finetune": args.epochs_finetune, "seed": args.seed, "models": models,
+        "teacher": str(path),
+        "student": f"{args.student} alpha={args.alpha_width}",
+        "data": str(source),
+        "scored_on": scored_on,
+        "n_train": data.n_train,
+        "n_test": int(sum(len(y) for _, y in test)),
+        "temperature": args.temperature,
+        "alpha": args.alpha,
+        "epochs_head": args.epochs_head,
+        "epochs_finetune": args.epochs_finetune,
+        "seed": args.seed,
+        "models": models,
         "nll_gain_recovered": recovered / gain if gain > 0 else None,
         "command": "python -m recipes.distill " + " ".join(sys.argv[1:] if argv is None else argv),
     }
     text = markdown(result)
     for folder in filter(None, (out, args.report)):
         write_json(Path(folder) / "results.json", result)
-        write_text(Path(folder) / "results.md", f"# Distillation: {result['student']} from {path.parent.name}\n\n{text}"
-                   f"\nCommand: `{result['command']}`\n")
+        write_text(
+            Path(folder) / "results.md",
+            f"# Distillation: {result['student']} from {path.parent.name}\n\n{text}"
+            f"\nCommand: `{result['command']}`\n",
+        )
     print("\n" + text)
-    print(f"Students exported to {out.resolve()}/student_labels and /student_distilled (model.keras, saved_model/)")
+    print(
+        f"Students exported to {out.resolve()}/student_labels and /student_distilled (model.keras, saved_model/)"
+    )
     return result
 
 

@@ -59,56 +59,143 @@ def has_network(host="storage.googleapis.com", port=443, timeout=3.0):
 
 def parse_args(argv=None):
     parser = ArgumentParser(prog="python -m recipes.finetune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--backbone", default="mobilenet_v2", help="a kerasopt.transfer.BACKBONES key (mobilenet, mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50, convnext_tiny, ...)")
-    parser.add_argument("--data", help="folder of class subfolders (optionally train/ and val/) or tfds:NAME[/CONFIG]; default: see above")
-    parser.add_argument("--image-size", type=int, default=224, help="input size in pixels, at least 32 (default 224, the MobileNetV2 weights' size)")
+    parser.add_argument(
+        "--backbone",
+        default="mobilenet_v2",
+        help="a kerasopt.transfer.BACKBONES key (mobilenet, mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50, convnext_tiny, ...)",
+    )
+    parser.add_argument(
+        "--data",
+        help="folder of class subfolders (optionally train/ and val/) or tfds:NAME[/CONFIG]; default: see above",
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=224,
+        help="input size in pixels, at least 32 (default 224, the MobileNetV2 weights' size)",
+    )
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--validation-split", type=float, default=0.2, help="held-out share of each class when the data has no validation split")
-    parser.add_argument("--strategy", choices=STRATEGIES, default="auto", help="auto: the course's table by --similarity and dataset size; else a preset")
-    parser.add_argument("--similarity", choices=("similar", "different"), default="similar", help="how close the images are to ImageNet photos (for --strategy auto)")
-    parser.add_argument("--epochs-head", type=int, help="phase-1 epochs, at least 1 (default: the strategy's)")
-    parser.add_argument("--epochs-finetune", type=int, help="phase-2 epochs (default: the strategy's; 0 = head only)")
+    parser.add_argument(
+        "--validation-split",
+        type=float,
+        default=0.2,
+        help="held-out share of each class when the data has no validation split",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=STRATEGIES,
+        default="auto",
+        help="auto: the course's table by --similarity and dataset size; else a preset",
+    )
+    parser.add_argument(
+        "--similarity",
+        choices=("similar", "different"),
+        default="similar",
+        help="how close the images are to ImageNet photos (for --strategy auto)",
+    )
+    parser.add_argument(
+        "--epochs-head", type=int, help="phase-1 epochs, at least 1 (default: the strategy's)"
+    )
+    parser.add_argument(
+        "--epochs-finetune",
+        type=int,
+        help="phase-2 epochs (default: the strategy's; 0 = head only)",
+    )
     parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs")
-    parser.add_argument("--weights", default="imagenet", help="'imagenet' (Keras cache, else download), 'none' (random init) or a weights file")
+    parser.add_argument(
+        "--weights",
+        default="imagenet",
+        help="'imagenet' (Keras cache, else download), 'none' (random init) or a weights file",
+    )
     parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family only)")
     phase2 = parser.add_mutually_exclusive_group()
-    phase2.add_argument("--snapshots", type=int, help="snapshot ensemble of K models in phase 2 (cyclic rate; epochs rounded up to a multiple of K; RUN/snapshots/, RUN/ensemble/)")
-    phase2.add_argument("--average", choices=("polyak", "ema", "swa"), help="weight averaging of phase 2's iterates; the saved model holds the averages")
+    phase2.add_argument(
+        "--snapshots",
+        type=int,
+        help="snapshot ensemble of K models in phase 2 (cyclic rate; epochs rounded up to a multiple of K; RUN/snapshots/, RUN/ensemble/)",
+    )
+    phase2.add_argument(
+        "--average",
+        choices=("polyak", "ema", "swa"),
+        help="weight averaging of phase 2's iterates; the saved model holds the averages",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder (default saved_models/finetune/BACKBONE-DATA)")
     existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--overwrite", action="store_true", help="replace an existing run folder (once this run has succeeded), or discard an interrupted run")
-    existing.add_argument("--resume", action="store_true", help="continue the interrupted run of --out (same arguments) from its last completed epoch")
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing run folder (once this run has succeeded), or discard an interrupted run",
+    )
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the interrupted run of --out (same arguments) from its last completed epoch",
+    )
     parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
     parser.add_argument("--no-xla", action="store_true", help="no XLA compilation on a GPU")
-    parser.add_argument("--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs")
-    parser.add_argument("--workers", type=int, default=1, metavar="N", help="train on N local worker processes (127.0.0.1, MultiWorkerMirroredStrategy, --batch-size global; only worker 0 writes; not with --resume or --snapshots; across machines: TF_CONFIG, docs/guides/distributed.md)")
-    parser.add_argument("--workers-timeout", type=float, default=86400.0, metavar="SECONDS", help="seconds for the whole --workers run; then every worker is stopped (default 86400)")
-    parser.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity")
+    parser.add_argument(
+        "--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train on N local worker processes (127.0.0.1, MultiWorkerMirroredStrategy, --batch-size global; only worker 0 writes; not with --resume or --snapshots; across machines: TF_CONFIG, docs/guides/distributed.md)",
+    )
+    parser.add_argument(
+        "--workers-timeout",
+        type=float,
+        default=86400.0,
+        metavar="SECONDS",
+        help="seconds for the whole --workers run; then every worker is stopped (default 86400)",
+    )
+    parser.add_argument(
+        "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity"
+    )
     return parser, parser.parse_args(argv)
 
 
 def check_args(args):
     """The checks that need neither Keras nor the data, in the CLI's words (`CliError`)."""
-    minimum = {"--image-size": (args.image_size, 32), "--batch-size": (args.batch_size, 1),
-               "--epochs-head": (args.epochs_head, 1), "--epochs-finetune": (args.epochs_finetune, 0),
-               "--patience": (args.patience, 1), "--snapshots": (args.snapshots, 1), "--seed": (args.seed, 0),
-               "--workers": (args.workers, 1)}
+    minimum = {
+        "--image-size": (args.image_size, 32),
+        "--batch-size": (args.batch_size, 1),
+        "--epochs-head": (args.epochs_head, 1),
+        "--epochs-finetune": (args.epochs_finetune, 0),
+        "--patience": (args.patience, 1),
+        "--snapshots": (args.snapshots, 1),
+        "--seed": (args.seed, 0),
+        "--workers": (args.workers, 1),
+    }
     for flag, (value, low) in minimum.items():
         if value is not None and value < low:
             why = " (phase 2 starts from the trained head)" if flag == "--epochs-head" else ""
             raise CliError(f"argument {flag}: must be at least {low}{why}; received {value}")
     if args.workers_timeout <= 0:
-        raise CliError(f"argument --workers-timeout: must be positive; received {args.workers_timeout}")
+        raise CliError(
+            f"argument --workers-timeout: must be positive; received {args.workers_timeout}"
+        )
     if args.workers > 1 and (args.resume or args.snapshots):
-        raise CliError("argument --workers: not with --resume or --snapshots (not supported across workers)")
+        raise CliError(
+            "argument --workers: not with --resume or --snapshots (not supported across workers)"
+        )
     if not 0 < args.validation_split < 1:
-        raise CliError(f"argument --validation-split: must be between 0 and 1 (exclusive); received {args.validation_split}")
+        raise CliError(
+            f"argument --validation-split: must be between 0 and 1 (exclusive); received {args.validation_split}"
+        )
     weights = args.weights.lower()
     if weights not in ("imagenet", "none") and not Path(args.weights).is_file():
-        raise CliError(f"argument --weights: 'imagenet', 'none' or an existing weights file; received {args.weights!r}")
-    if (args.average or args.snapshots) and (weights == "none" or args.epochs_finetune == 0 or args.strategy == "head"):
-        raise CliError("arguments --average and --snapshots act on phase 2, which this run does not have (--weights none, --epochs-finetune 0 or --strategy head)")
+        raise CliError(
+            f"argument --weights: 'imagenet', 'none' or an existing weights file; received {args.weights!r}"
+        )
+    if (args.average or args.snapshots) and (
+        weights == "none" or args.epochs_finetune == 0 or args.strategy == "head"
+    ):
+        raise CliError(
+            "arguments --average and --snapshots act on phase 2, which this run does not have (--weights none, --epochs-finetune 0 or --strategy head)"
+        )
     if args.data and not args.data.startswith("tfds:") and not Path(args.data).is_dir():
         raise CliError(f"argument --data: not a folder or tfds:NAME; received {args.data!r}")
 
@@ -125,7 +212,9 @@ def resolve_data(data):
         return "tfds:tf_flowers"
     if assets is not None and (assets / OFFLINE_DATA).is_dir():
         return str(assets / OFFLINE_DATA)
-    raise CliError("no --data given, no network, and no offline assets (../shared/assets or $KERASOPT_ASSETS) to fall back on")
+    raise CliError(
+        "no --data given, no network, and no offline assets (../shared/assets or $KERASOPT_ASSETS) to fall back on"
+    )
 
 
 def without_workers(argv):
@@ -148,13 +237,27 @@ def launch_workers(args, argv):
     logs = Path(tempfile.mkdtemp(prefix="kerasopt_finetune_workers_"))
     print(f"Starting {args.workers} local workers (logs: {logs}/worker_<i>.log)", flush=True)
     try:
-        distributed.launch_local("recipes.finetune", without_workers(argv), n_workers=args.workers,
-                                 timeout=args.workers_timeout, log_dir=logs)
+        distributed.launch_local(
+            "recipes.finetune",
+            without_workers(argv),
+            n_workers=args.workers,
+            timeout=args.workers_timeout,
+            log_dir=logs,
+        )
     except distributed.WorkersFailed as error:
-        reason = f"ran past --workers-timeout {args.workers_timeout:g} s" if "ran past" in str(error) else "failed"
-        errors = [m.group(0) for i in range(args.workers) if (logs / f"worker_{i}.log").is_file()
-                  for m in [re.search(r"^error: .*$", (logs / f"worker_{i}.log").read_text(), re.M)] if m]
-        detail = f": {errors[0][len('error: '):]}" if errors else ""
+        reason = (
+            f"ran past --workers-timeout {args.workers_timeout:g} s"
+            if "ran past" in str(error)
+            else "failed"
+        )
+        errors = [
+            m.group(0)
+            for i in range(args.workers)
+            if (logs / f"worker_{i}.log").is_file()
+            for m in [re.search(r"^error: .*$", (logs / f"worker_{i}.log").read_text(), re.M)]
+            if m
+        ]
+        detail = f": {errors[0][len('error: ') :]}" if errors else ""
         raise CliError(f"local workers {reason}{detail} (output: {logs}/worker_<i>.log)") from error
     print((logs / "worker_0.log").read_text(), end="")
     shutil.rmtree(logs, ignore_errors=True)
@@ -178,9 +281,13 @@ def _main(argv=None):
     from kerasopt.transfer.run_folder import check_run_dir
 
     if args.backbone not in transfer.BACKBONES:
-        raise CliError(f"argument --backbone: unknown backbone {args.backbone!r}; choose from {', '.join(transfer.BACKBONES)}")
+        raise CliError(
+            f"argument --backbone: unknown backbone {args.backbone!r}; choose from {', '.join(transfer.BACKBONES)}"
+        )
     if args.alpha is not None and (args.alpha <= 0 or not args.backbone.startswith("mobilenet")):
-        raise CliError(f"argument --alpha: a positive width multiplier for the MobileNet family only; received {args.alpha} with --backbone {args.backbone}")
+        raise CliError(
+            f"argument --alpha: a positive width multiplier for the MobileNet family only; received {args.alpha} with --backbone {args.backbone}"
+        )
     name = Path(source.rstrip("/")).name.replace("tfds:", "").replace("/", "_")
     out = Path(args.out or f"saved_models/finetune/{args.backbone}-{name}")
     if distributed.is_chief():
@@ -188,8 +295,14 @@ def _main(argv=None):
 
     weights = None if args.weights.lower() == "none" else args.weights
     keras.utils.set_random_seed(args.seed)
-    data = transfer.image_dataset(source, args.image_size, args.batch_size, args.validation_split, args.seed)
-    overrides = {k: v for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune)) if v is not None}
+    data = transfer.image_dataset(
+        source, args.image_size, args.batch_size, args.validation_split, args.seed
+    )
+    overrides = {
+        k: v
+        for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune))
+        if v is not None
+    }
     if args.strategy == "auto":
         strategy = transfer.choose_strategy(args.similarity, data.n_train, **overrides)
     else:
@@ -197,24 +310,41 @@ def _main(argv=None):
     print(f"Data: {source}\n{data.count_table()}")
     print(f"Strategy: {strategy}")
     result = transfer.fine_tune(
-        data, out, backbone_name=args.backbone, strategy=strategy, weights=weights, alpha=args.alpha,
+        data,
+        out,
+        backbone_name=args.backbone,
+        strategy=strategy,
+        weights=weights,
+        alpha=args.alpha,
         mixed_precision=False if args.no_mixed_precision else "auto",
         xla=False if args.no_xla else "auto",
         distribute=False if args.no_distribute else "auto",
-        patience=args.patience, verbose=args.verbose, average=args.average, snapshots=args.snapshots,
-        overwrite=args.overwrite, resume=args.resume,
+        patience=args.patience,
+        verbose=args.verbose,
+        average=args.average,
+        snapshots=args.snapshots,
+        overwrite=args.overwrite,
+        resume=args.resume,
     )
 
     print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
     for phase, m in result.metrics["phases"].items():
-        print(f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']!s:>14}  {m['device']}")
+        print(
+            f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']!s:>14}  {m['device']}"
+        )
         if "ensemble" in m:
             e = m["ensemble"]
-            print(f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})")
+            print(
+                f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})"
+            )
     example = None
     if Path(source).is_dir():
-        example = next(Path(source).glob("val*/*/*.jpg"), None) or next(Path(source).glob("**/*.jpg"), None)
-    print(f"\nRun folder: {out.resolve()}  (model.keras, saved_model/, metrics.json, training_curves.png, confusion_matrix.png)")
+        example = next(Path(source).glob("val*/*/*.jpg"), None) or next(
+            Path(source).glob("**/*.jpg"), None
+        )
+    print(
+        f"\nRun folder: {out.resolve()}  (model.keras, saved_model/, metrics.json, training_curves.png, confusion_matrix.png)"
+    )
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")
     return result

@@ -21,10 +21,17 @@ from kerasopt.datasets import split
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.holdout_split", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes.holdout_split", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("source", type=Path, help="folder with train/ and val/ of class subfolders")
     parser.add_argument("destination", type=Path, help="new folder: train/ val/ test/ of links")
-    parser.add_argument("--test-fraction", type=float, default=0.5, help="share of each class of val/ that goes to test/")
+    parser.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.5,
+        help="share of each class of val/ that goes to test/",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     source = args.source.resolve()
@@ -47,7 +54,9 @@ def main(argv=None):
             os.symlink(f, tmp / part / Path(f).parent.name / Path(f).name)
     os.symlink(source / "train", tmp / "train")
     os.replace(tmp, args.destination)
-    print(f"{args.destination}: train/ -> {source / 'train'}, val/ {len(val)} and test/ {len(test)} images of {source / 'val'}")
+    print(
+        f"{args.destination}: train/ -> {source / 'train'}, val/ {len(val)} and test/ {len(test)} images of {source / 'val'}"
+    )
 
 
 if __name__ == "__main__":

@@ -42,12 +42,16 @@ def gallery(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--min-lr", type=float, default=1e-4)
     parser.add_argument("--max-lr", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=3, help="training epochs of each check of the suggestion")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="training epochs of each check of the suggestion"
+    )
     parser.add_argument("--width", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
@@ -59,12 +63,16 @@ def main(argv=None):
     initial = model.get_weights()
     finder = LRFinder(args.min_lr, args.max_lr, args.steps)
     epochs = int(np.ceil(args.steps / np.ceil(len(x_train) / args.batch_size)))
-    model.fit(x_train, y_train, batch_size=args.batch_size, epochs=epochs, callbacks=[finder], verbose=1)
+    model.fit(
+        x_train, y_train, batch_size=args.batch_size, epochs=epochs, callbacks=[finder], verbose=1
+    )
     finder.plot(args.out / "lr_finder.png")
     gallery(args.out / "schedules.png")
     lowest = float(finder.history["lr"][int(np.nanargmin(finder.history["smoothed_loss"]))])
-    print(f"suggested learning rate {finder.suggestion:.3g}; smoothed loss lowest at {lowest:.3g}; "
-          f"stopped after {len(finder.history['lr'])} steps (diverged: {finder.diverged})")
+    print(
+        f"suggested learning rate {finder.suggestion:.3g}; smoothed loss lowest at {lowest:.3g}; "
+        f"stopped after {len(finder.history['lr'])} steps (diverged: {finder.diverged})"
+    )
 
     checks = []
     for factor in (0.1, 1.0, 10.0):
@@ -73,14 +81,27 @@ def main(argv=None):
         trial.set_weights(initial)
         trial.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=0)
         loss, accuracy = trial.evaluate(x_test, y_test, verbose=0)
-        checks.append({"factor": factor, "learning_rate": lr, "test_loss": float(loss), "test_accuracy": float(accuracy)})
+        checks.append(
+            {
+                "factor": factor,
+                "learning_rate": lr,
+                "test_loss": float(loss),
+                "test_accuracy": float(accuracy),
+            }
+        )
         print(f"lr {lr:.3g} ({factor} x suggestion): test accuracy {accuracy:.4f}, loss {loss:.4f}")
 
-    write_json(args.out / "results.json", {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "suggestion": finder.suggestion, "lr_at_lowest_smoothed_loss": lowest, "diverged": finder.diverged,
-        "sweep_steps": len(finder.history["lr"]), "checks": checks,
-    })
+    write_json(
+        args.out / "results.json",
+        {
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "suggestion": finder.suggestion,
+            "lr_at_lowest_smoothed_loss": lowest,
+            "diverged": finder.diverged,
+            "sweep_steps": len(finder.history["lr"]),
+            "checks": checks,
+        },
+    )
     lines = [
         f"LR range test on {args.dataset} ({len(x_train)} training images), SGD momentum 0.9, sweep "
         f"{args.min_lr:g} to {args.max_lr:g} over at most {args.steps} steps: stopped after "
@@ -90,8 +111,11 @@ def main(argv=None):
         "| learning rate | test accuracy | test loss |",
         "|---|---|---|",
     ]
-    lines += [f"| {c['learning_rate']:.3g} ({c['factor']:g} x suggestion) | {c['test_accuracy']:.4f} | "
-              f"{c['test_loss']:.4f} |" for c in checks]
+    lines += [
+        f"| {c['learning_rate']:.3g} ({c['factor']:g} x suggestion) | {c['test_accuracy']:.4f} | "
+        f"{c['test_loss']:.4f} |"
+        for c in checks
+    ]
     write_text(args.out / "results.md", "\n".join(lines) + "\n")
 
 

@@ -55,11 +55,21 @@ def _best_first_order(make, surface, steps, grid, tolerance):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=2000, help="iterations for first-order optimizers")
-    parser.add_argument("--max-iterations", type=int, default=500, help="iterations for second-order methods")
-    parser.add_argument("--tolerance", type=float, default=1e-6, help="loss - minimum counted as reached")
-    parser.add_argument("--lr-grid", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--steps", type=int, default=2000, help="iterations for first-order optimizers"
+    )
+    parser.add_argument(
+        "--max-iterations", type=int, default=500, help="iterations for second-order methods"
+    )
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-6, help="loss - minimum counted as reached"
+    )
+    parser.add_argument(
+        "--lr-grid", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
+    )
     parser.add_argument("--out", default="saved_models/optimizer_tour")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -67,23 +77,49 @@ def main(argv=None):
     progress = keras.utils.Progbar(len(tour.SURFACES) * (len(FIRST_ORDER) + len(SECOND_ORDER)))
     for surface_name, surface in tour.SURFACES.items():
         for name, make in FIRST_ORDER.items():
-            lr, points, hit, gap = _best_first_order(make, surface, args.steps, args.lr_grid, args.tolerance)
+            lr, points, hit, gap = _best_first_order(
+                make, surface, args.steps, args.lr_grid, args.tolerance
+            )
             trajectories[surface_name][name] = points
-            rows.append({"surface": surface_name, "optimizer": name, "learning_rate": lr, "iterations": hit,
-                         "budget": args.steps, "final_gap": gap, "final_point": points[-1].tolist()})
+            rows.append(
+                {
+                    "surface": surface_name,
+                    "optimizer": name,
+                    "learning_rate": lr,
+                    "iterations": hit,
+                    "budget": args.steps,
+                    "final_gap": gap,
+                    "final_point": points[-1].tolist(),
+                }
+            )
             progress.add(1)
         for name, method in SECOND_ORDER.items():
             points = tour.second_order_trajectory(method, surface, args.max_iterations, gtol=1e-10)
             trajectories[surface_name][name] = points
-            rows.append({"surface": surface_name, "optimizer": name, "learning_rate": None,
-                         "iterations": tour.iterations_to_tolerance(points, surface, args.tolerance),
-                         "budget": args.max_iterations, "final_gap": float(surface.fn(points[-1]) - surface.minimum),
-                         "final_point": points[-1].tolist()})
+            rows.append(
+                {
+                    "surface": surface_name,
+                    "optimizer": name,
+                    "learning_rate": None,
+                    "iterations": tour.iterations_to_tolerance(points, surface, args.tolerance),
+                    "budget": args.max_iterations,
+                    "final_gap": float(surface.fn(points[-1]) - surface.minimum),
+                    "final_point": points[-1].tolist(),
+                }
+            )
             progress.add(1)
-    plotting.plot_optimizer_tour(tour.SURFACES, trajectories,
-                                 {"first-order (Keras, kerasopt)": list(FIRST_ORDER), "second-order (kerasopt)": list(SECOND_ORDER)},
-                                 out / "trajectories.png")
-    write_json(out / "iterations.json", {"tolerance": args.tolerance, "rows": rows, "command": vars(args)})
+    plotting.plot_optimizer_tour(
+        tour.SURFACES,
+        trajectories,
+        {
+            "first-order (Keras, kerasopt)": list(FIRST_ORDER),
+            "second-order (kerasopt)": list(SECOND_ORDER),
+        },
+        out / "trajectories.png",
+    )
+    write_json(
+        out / "iterations.json", {"tolerance": args.tolerance, "rows": rows, "command": vars(args)}
+    )
     write_text(out / "iterations.md", _table(rows, args.tolerance))
     print(_table(rows, args.tolerance))
     print(json.dumps({"out": str(out)}))
@@ -91,14 +127,22 @@ def main(argv=None):
 
 def _table(rows, tolerance):
     surfaces = list(tour.SURFACES)
-    lines = [f"Iterations until loss - minimum <= {tolerance:g} (learning rate in brackets; "
-             "'> N (gap)' = not reached in N iterations, final gap shown)", "",
-             "| optimizer | " + " | ".join(surfaces) + " |", "|---|" + "---|" * len(surfaces)]
+    lines = [
+        f"Iterations until loss - minimum <= {tolerance:g} (learning rate in brackets; "
+        "'> N (gap)' = not reached in N iterations, final gap shown)",
+        "",
+        "| optimizer | " + " | ".join(surfaces) + " |",
+        "|---|" + "---|" * len(surfaces),
+    ]
     for name in dict.fromkeys(r["optimizer"] for r in rows):
         cells = []
         for surface in surfaces:
             r = next(r for r in rows if r["optimizer"] == name and r["surface"] == surface)
-            cell = str(r["iterations"]) if r["iterations"] is not None else f"> {r['budget']} ({r['final_gap']:.2g})"
+            cell = (
+                str(r["iterations"])
+                if r["iterations"] is not None
+                else f"> {r['budget']} ({r['final_gap']:.2g})"
+            )
             if r["learning_rate"] is not None:
                 cell += f" [{r['learning_rate']:g}]"
             cells.append(cell)

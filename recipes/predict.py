@@ -40,7 +40,9 @@ def _check_model(path):
 def _csv(rows, k):
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["file"] + [f"{field}_{i + 1}" for i in range(k) for field in ("class", "probability")])
+    writer.writerow(
+        ["file"] + [f"{field}_{i + 1}" for i in range(k) for field in ("class", "probability")]
+    )
     for row in rows:
         writer.writerow([row["file"]] + [v for c, p in row["top"] for v in (c, f"{p:.6f}")])
     return out.getvalue()
@@ -48,11 +50,15 @@ def _csv(rows, k):
 
 def _main(argv=None):
     parser = ArgumentParser(prog="python -m recipes.predict", description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path, help="run folder, .keras file, SavedModel folder, .onnx or .tflite file")
+    parser.add_argument(
+        "model", type=Path, help="run folder, .keras file, SavedModel folder, .onnx or .tflite file"
+    )
     parser.add_argument("inputs", nargs="+", help="image files, folders or glob patterns")
     parser.add_argument("--top-k", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--ensemble", action="store_true", help="a run folder's snapshot ensemble (RUN/ensemble/)")
+    parser.add_argument(
+        "--ensemble", action="store_true", help="a run folder's snapshot ensemble (RUN/ensemble/)"
+    )
     parser.add_argument("--json", type=Path, help="write the predictions to this JSON file")
     parser.add_argument("--csv", type=Path, help="write the predictions to this CSV file")
     args = parser.parse_args(argv)
@@ -77,19 +83,32 @@ def _main(argv=None):
         failed.append(str(path))
 
     bar = keras.utils.Progbar(len(paths), unit_name="file", verbose=1 if sys.stderr.isatty() else 0)
-    stdout, sys.stdout = sys.stdout, sys.stderr  # the progress bar goes to stderr, the results to stdout
+    stdout, sys.stdout = (
+        sys.stdout,
+        sys.stderr,
+    )  # the progress bar goes to stderr, the results to stdout
     try:
-        rows = list(predict_files(predictor, paths, args.batch_size, args.top_k, bar.update, report))
+        rows = list(
+            predict_files(predictor, paths, args.batch_size, args.top_k, bar.update, report)
+        )
     finally:
         sys.stdout = stdout
     for row in rows:
         if not (args.json or args.csv):
             print(f"{row['file']}: " + ", ".join(f"{c} {p:.3f}" for c, p in row["top"]))
     if args.json:
-        write_json(args.json, [{"file": r["file"], "top": [{"class": c, "probability": p} for c, p in r["top"]]}
-                               for r in rows])
+        write_json(
+            args.json,
+            [
+                {"file": r["file"], "top": [{"class": c, "probability": p} for c, p in r["top"]]}
+                for r in rows
+            ],
+        )
     if args.csv:
-        write_text(args.csv, _csv(rows, min(args.top_k, len(rows[0]["probabilities"])) if rows else args.top_k))
+        write_text(
+            args.csv,
+            _csv(rows, min(args.top_k, len(rows[0]["probabilities"])) if rows else args.top_k),
+        )
     if failed:
         print(f"{len(failed)} of {len(paths)} images failed: {', '.join(failed)}", file=sys.stderr)
         sys.exit(1)

@@ -29,14 +29,25 @@ VARIANTS = ("none", "dropout", "dropconnect", "stochastic_depth", "augmentation"
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--train-size", type=int, default=2500, help="training images taken from the 7,000-image split")
-    parser.add_argument("--test-size", type=int, default=3000, help="test images (the split holds 3,000)")
+    parser.add_argument(
+        "--train-size",
+        type=int,
+        default=2500,
+        help="training images taken from the 7,000-image split",
+    )
+    parser.add_argument(
+        "--test-size", type=int, default=3000, help="test images (the split holds 3,000)"
+    )
     parser.add_argument("--out", default="saved_models/regularization")
-    parser.add_argument("--docs", default="docs/regularization", help="folder the tables are copied to ('' to skip)")
+    parser.add_argument(
+        "--docs", default="docs/regularization", help="folder the tables are copied to ('' to skip)"
+    )
     return parser.parse_args()
 
 
@@ -46,7 +57,11 @@ def build(variant, x_train, seed):
     from kerasopt import layers
 
     blocks = 3
-    survival = layers.linear_decay_survival_probabilities(blocks, 0.5) if variant == "stochastic_depth" else None
+    survival = (
+        layers.linear_decay_survival_probabilities(blocks, 0.5)
+        if variant == "stochastic_depth"
+        else None
+    )
     inputs = keras.Input((28, 28, 1))
     if variant == "augmentation":
         x = layers.PCAColorAugmentation(channels=1, seed=seed).adapt(x_train)(inputs)
@@ -58,7 +73,11 @@ def build(variant, x_train, seed):
     for b in range(blocks):
         branch = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(h)
         branch = keras.layers.Conv2D(16, 3, padding="same")(branch)
-        joined = layers.StochasticDepth(survival[b], seed=seed + b)([h, branch]) if survival else keras.layers.Add()([h, branch])
+        joined = (
+            layers.StochasticDepth(survival[b], seed=seed + b)([h, branch])
+            if survival
+            else keras.layers.Add()([h, branch])
+        )
         h = keras.layers.ReLU()(joined)
         if b < 2:
             h = keras.layers.MaxPooling2D(2)(h)
@@ -71,7 +90,9 @@ def build(variant, x_train, seed):
         h = keras.layers.Dropout(0.5, seed=seed)(h)
     core = keras.Model(core_in, keras.layers.Dense(10, activation="softmax")(h), name="core")
     model = keras.Model(inputs, core(x))
-    model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(
+        keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
     return model, core
 
 
@@ -79,7 +100,9 @@ def main():
     args = parse_args()
     assets = find_assets()
     if assets is None:
-        raise SystemExit("offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets")
+        raise SystemExit(
+            "offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets"
+        )
     use_offline_keras_home(assets)
     import keras
     import numpy as np
@@ -95,18 +118,33 @@ def main():
 
     out = Path(args.out)
     digit = x_test[:1]
-    augment = keras.Sequential([
-        layers.PCAColorAugmentation(channels=1, seed=0).adapt(x_train),
-        layers.RandomResizedCrop(24, 24, scale=(0.5, 1.0), seed=0),
-    ])
-    plot_image_grid(
-        [[digit[0]] + [np.asarray(augment(digit, training=True))[0] for _ in range(9)],
-         [np.asarray(v)[0] for v in layers.TestTimeAugmentation(None, "ten_crop", 24).views(digit)]],
-        out / "augmentation_views.png",
-        [["original"] + [f"train {i}" for i in range(1, 10)],
-         [f"{name}{flip}" for flip in ("", " flip") for name in ("TL", "TR", "BL", "BR", "centre")]],
+    augment = keras.Sequential(
+        [
+            layers.PCAColorAugmentation(channels=1, seed=0).adapt(x_train),
+            layers.RandomResizedCrop(24, 24, scale=(0.5, 1.0), seed=0),
+        ]
     )
-    rows = {v: [] for v in VARIANTS + ("augmentation + TTA five-crop", "augmentation + TTA ten-crop")}
+    plot_image_grid(
+        [
+            [digit[0]] + [np.asarray(augment(digit, training=True))[0] for _ in range(9)],
+            [
+                np.asarray(v)[0]
+                for v in layers.TestTimeAugmentation(None, "ten_crop", 24).views(digit)
+            ],
+        ],
+        out / "augmentation_views.png",
+        [
+            ["original"] + [f"train {i}" for i in range(1, 10)],
+            [
+                f"{name}{flip}"
+                for flip in ("", " flip")
+                for name in ("TL", "TR", "BL", "BR", "centre")
+            ],
+        ],
+    )
+    rows = {
+        v: [] for v in VARIANTS + ("augmentation + TTA five-crop", "augmentation + TTA ten-crop")
+    }
     bar = keras.utils.Progbar(len(VARIANTS) * args.seeds, unit_name="run")
     start = time.time()
     for seed in range(args.seeds):
@@ -117,29 +155,46 @@ def main():
             rows[variant].append(model.evaluate(x_test, y_test, verbose=0)[1])
             if variant == "augmentation":
                 for mode, name in (("five_crop", "five-crop"), ("ten_crop", "ten-crop")):
-                    probs = layers.TestTimeAugmentation(core, mode, crop_size=24).predict(x_test, verbose=0)
-                    rows[f"augmentation + TTA {name}"].append(float(np.mean(probs.argmax(-1) == y_test)))
+                    probs = layers.TestTimeAugmentation(core, mode, crop_size=24).predict(
+                        x_test, verbose=0
+                    )
+                    rows[f"augmentation + TTA {name}"].append(
+                        float(np.mean(probs.argmax(-1) == y_test))
+                    )
             bar.add(1, [("test_acc", rows[variant][-1])])
 
     command = "python -m recipes.regularization " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k in ("seeds", "epochs", "batch_size", "train_size", "test_size")
+        f"--{k.replace('_', '-')} {v}"
+        for k, v in vars(args).items()
+        if k in ("seeds", "epochs", "batch_size", "train_size", "test_size")
     )
     results = {
         "command": command,
         "runtime_s": round(time.time() - start, 1),
         "data": f"MNIST t10k, stratified split (seed 0): {len(x_train)} train / {len(x_test)} test images",
-        "accuracy": {k: {"mean": float(np.mean(v)), "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0, "per_seed": v} for k, v in rows.items()},
+        "accuracy": {
+            k: {
+                "mean": float(np.mean(v)),
+                "std": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "per_seed": v,
+            }
+            for k, v in rows.items()
+        },
     }
-    lines = [
-        f"Test accuracy, {args.seeds} seeds (mean ± sample std), {results['data']}, "
-        f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3.",
-        "",
-        "| variant | test accuracy | per seed |",
-        "|---|---|---|",
-    ] + [
-        f"| {k} | {r['mean']:.4f} ± {r['std']:.4f} | {', '.join(f'{a:.4f}' for a in r['per_seed'])} |"
-        for k, r in results["accuracy"].items()
-    ] + ["", f"Command: `{command}` ({results['runtime_s']} s)."]
+    lines = (
+        [
+            f"Test accuracy, {args.seeds} seeds (mean ± sample std), {results['data']}, "
+            f"{args.epochs} epochs, batch {args.batch_size}, Adam 1e-3.",
+            "",
+            "| variant | test accuracy | per seed |",
+            "|---|---|---|",
+        ]
+        + [
+            f"| {k} | {r['mean']:.4f} ± {r['std']:.4f} | {', '.join(f'{a:.4f}' for a in r['per_seed'])} |"
+            for k, r in results["accuracy"].items()
+        ]
+        + ["", f"Command: `{command}` ({results['runtime_s']} s)."]
+    )
     write_json(out / "results.json", results)
     write_text(out / "results.md", "\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -36,8 +36,12 @@ from kerasopt.search.report import write_report  # noqa: E402
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", required=True, help="digits, mnist, or a folder of class subfolders")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", required=True, help="digits, mnist, or a folder of class subfolders"
+    )
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--top-k", type=int, default=3, help="trials that set each round's ranges")
@@ -45,7 +49,9 @@ def parse(argv):
     parser.add_argument("--epochs", type=int, default=10, help="epochs per trial (digits/mnist)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr-range-test", action="store_true")
-    parser.add_argument("--backbone", default="mobilenet_v2", help="FOLDER data: the ImageNet backbone")
+    parser.add_argument(
+        "--backbone", default="mobilenet_v2", help="FOLDER data: the ImageNet backbone"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("saved_models/search"))
     args = parser.parse_args(argv)
@@ -53,9 +59,13 @@ def parse(argv):
         parser.error(f"--data must be digits, mnist or an existing folder. Received: {args.data!r}")
     for name in ("trials", "rounds", "top_k", "ensemble", "epochs", "batch_size"):
         if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}")
+            parser.error(
+                f"--{name.replace('_', '-')} must be >= 1. Received: {getattr(args, name)}"
+            )
     if args.rounds > args.trials or args.ensemble > args.trials:
-        parser.error(f"--rounds and --ensemble must be <= --trials. Received: {args.rounds}, {args.ensemble}, {args.trials}")
+        parser.error(
+            f"--rounds and --ensemble must be <= --trials. Received: {args.rounds}, {args.ensemble}, {args.trials}"
+        )
     return args
 
 
@@ -73,8 +83,15 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     keras.utils.set_random_seed(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
-    common = {"max_trials": args.trials, "trials_per_round": -(-args.trials // args.rounds), "top_k": args.top_k,
-              "seed": args.seed, "directory": args.out, "project_name": "tuner", "objective": "val_loss"}
+    common = {
+        "max_trials": args.trials,
+        "trials_per_round": -(-args.trials // args.rounds),
+        "top_k": args.top_k,
+        "seed": args.seed,
+        "directory": args.out,
+        "project_name": "tuner",
+        "objective": "val_loss",
+    }
     log = keras.callbacks.CSVLogger(str(args.out / "search.log"), append=True)
     if args.data in ("digits", "mnist"):
         x, y = datasets.load(args.data, ASSETS)
@@ -86,24 +103,49 @@ def main(argv=None):
             print(f"LR range test: learning_rate in [{low:.3g}, {high:.3g}]")
             hypermodel = SmallClassifier(x.shape[1:], 10, learning_rate_range=(low, high))
         tuner = CoarseToFineSearch(hypermodel, **common)
-        tuner.search(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs,
-                     batch_size=args.batch_size, callbacks=[log], verbose=2)
+        tuner.search(
+            x_train,
+            y_train,
+            validation_data=(x_val, y_val),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            callbacks=[log],
+            verbose=2,
+        )
         rates = [f"{o}_learning_rate" for o in hypermodel.optimizers]
-        summary = write_report(tuner, args.out, rates + ["units", "dropout"],
-                               log_axes=(*rates, "units"), k=args.ensemble,
-                               test_data=(x_test, y_test))
+        summary = write_report(
+            tuner,
+            args.out,
+            rates + ["units", "dropout"],
+            log_axes=(*rates, "units"),
+            k=args.ensemble,
+            test_data=(x_test, y_test),
+        )
     else:
         from kerasopt.transfer import image_dataset
 
         data = image_dataset(args.data, batch_size=args.batch_size, seed=args.seed)
         n = len(data.class_names)
         tuner = CoarseToFineSearch(FineTuneHyperModel(args.backbone, n), **common)
-        tuner.search(one_hot(data.train, n), validation_data=one_hot(data.val, n), callbacks=[log], verbose=2)
-        summary = write_report(tuner, args.out, ["head_learning_rate", "finetune_learning_rate",
-                                                 "label_smoothing", "unfreeze_fraction"],
-                               log_axes=("head_learning_rate", "finetune_learning_rate"), k=args.ensemble)
-    write_json(args.out / "summary.json", {"command": ["python", "-m", "recipes.search", *(argv or sys.argv[1:])],
-                                           **summary})
+        tuner.search(
+            one_hot(data.train, n), validation_data=one_hot(data.val, n), callbacks=[log], verbose=2
+        )
+        summary = write_report(
+            tuner,
+            args.out,
+            [
+                "head_learning_rate",
+                "finetune_learning_rate",
+                "label_smoothing",
+                "unfreeze_fraction",
+            ],
+            log_axes=("head_learning_rate", "finetune_learning_rate"),
+            k=args.ensemble,
+        )
+    write_json(
+        args.out / "summary.json",
+        {"command": ["python", "-m", "recipes.search", *(argv or sys.argv[1:])], **summary},
+    )
     print(summary)
 
 

@@ -54,11 +54,16 @@ def compile_model(model, learning_rate):
 
 def scores(model, x, y):
     p = np.clip(model.predict(x, batch_size=1024, verbose=0), 1e-12, 1.0)
-    return {"accuracy": float(np.mean(p.argmax(-1) == y)), "nll": float(-np.mean(np.log(p[np.arange(len(y)), y])))}
+    return {
+        "accuracy": float(np.mean(p.argmax(-1) == y)),
+        "nll": float(-np.mean(np.log(p[np.arange(len(y)), y]))),
+    }
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dataset", choices=["mnist", "digits"], default="mnist")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--snapshots", type=int, default=5)
@@ -77,27 +82,47 @@ def main(argv=None):
     single_schedule = keras.optimizers.schedules.CosineDecay(args.max_lr, decay_steps=total)
     top_k = max(1, args.snapshots // 2 + 1)
     best = f"best {top_k} snapshots by val_loss"
-    rows = {"single model (cosine decay)": [], "snapshot ensemble (all)": [], best: [], "last snapshot alone": []}
+    rows = {
+        "single model (cosine decay)": [],
+        "snapshot ensemble (all)": [],
+        best: [],
+        "last snapshot alone": [],
+    }
     for seed in args.seeds:
         print(f"seed {seed}: single model, cosine decay over {args.epochs} epochs")
         single = compile_model(network(x_fit.shape[1], args.width, seed), single_schedule)
-        single.fit(x_fit, y_fit, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose)
+        single.fit(
+            x_fit, y_fit, batch_size=args.batch_size, epochs=args.epochs, verbose=args.verbose
+        )
         rows["single model (cosine decay)"].append(scores(single, x_test, y_test))
 
         print(f"seed {seed}: snapshot ensemble, {args.snapshots} cycles over {args.epochs} epochs")
         directory = args.out / f"seed_{seed}"
         snap = compile_model(network(x_fit.shape[1], args.width, seed), args.max_lr)
         snap.fit(
-            x_fit, y_fit, batch_size=args.batch_size, epochs=args.epochs, validation_data=(x_val, y_val),
-            verbose=args.verbose, callbacks=[SnapshotEnsemble(directory, args.snapshots, args.max_lr)],
+            x_fit,
+            y_fit,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            validation_data=(x_val, y_val),
+            verbose=args.verbose,
+            callbacks=[SnapshotEnsemble(directory, args.snapshots, args.max_lr)],
         )
         rows["snapshot ensemble (all)"].append(scores(ensembles.load(directory), x_test, y_test))
-        rows[best].append(scores(ensembles.load(directory, top_k=top_k, metric="val_loss"), x_test, y_test))
+        rows[best].append(
+            scores(ensembles.load(directory, top_k=top_k, metric="val_loss"), x_test, y_test)
+        )
         rows["last snapshot alone"].append(scores(snap, x_test, y_test))
 
     summary = {
-        name: {m: {"mean": float(np.mean([r[m] for r in runs])), "std": float(np.std([r[m] for r in runs], ddof=1))
-                   if len(runs) > 1 else 0.0, "runs": [r[m] for r in runs]} for m in ("accuracy", "nll")}
+        name: {
+            m: {
+                "mean": float(np.mean([r[m] for r in runs])),
+                "std": float(np.std([r[m] for r in runs], ddof=1)) if len(runs) > 1 else 0.0,
+                "runs": [r[m] for r in runs],
+            }
+            for m in ("accuracy", "nll")
+        }
         for name, runs in rows.items()
     }
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
@@ -112,13 +137,29 @@ def main(argv=None):
     ]
     for name, s in summary.items():
         acc, nll = s["accuracy"], s["nll"]
-        lines.append(f"| {name} | {acc['mean']:.4f} ± {acc['std']:.4f} | {nll['mean']:.4f} ± {nll['std']:.4f} |")
+        lines.append(
+            f"| {name} | {acc['mean']:.4f} ± {acc['std']:.4f} | {nll['mean']:.4f} ± {nll['std']:.4f} |"
+        )
     write_text(args.out / "results.md", "\n".join(lines) + "\n")
-    snapshot_schedule = SnapshotEnsemble(args.out, args.snapshots, args.max_lr).schedule_for(args.epochs, steps)
-    plotting.plot_schedule([single_schedule, snapshot_schedule], total, args.out / "schedules.png",
-                           title="cosine decay (single model) vs snapshot cycles")
+    snapshot_schedule = SnapshotEnsemble(args.out, args.snapshots, args.max_lr).schedule_for(
+        args.epochs, steps
+    )
+    plotting.plot_schedule(
+        [single_schedule, snapshot_schedule],
+        total,
+        args.out / "schedules.png",
+        title="cosine decay (single model) vs snapshot cycles",
+    )
     print("\n".join(lines))
-    print(json.dumps({"written": [str(args.out / f) for f in ("results.md", "results.json", "schedules.png")]}))
+    print(
+        json.dumps(
+            {
+                "written": [
+                    str(args.out / f) for f in ("results.md", "results.json", "schedules.png")
+                ]
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,13 +16,17 @@ from pathlib import Path
 
 from recipes._offline import find_assets, use_offline_keras_home
 
-ROWS = (("head only (frozen ImageNet backbone)", "pretrained", "head"),
-        ("head + fine-tune (top 10%, BN frozen)", "pretrained", "finetune"),
-        ("random init, same epochs", "scratch", "scratch"))
+ROWS = (
+    ("head only (frozen ImageNet backbone)", "pretrained", "head"),
+    ("head + fine-tune (top 10%, BN frozen)", "pretrained", "finetune"),
+    ("random init, same epochs", "scratch", "scratch"),
+)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m recipes.transfer_study", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m recipes.transfer_study", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--data", help="folder of class subfolders (default: offline ants vs bees)")
     parser.add_argument("--backbone", default="mobilenet_v2")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -43,36 +47,63 @@ def main(argv=None):
     from kerasopt import transfer
     from kerasopt._io import write_json, write_text
 
-    strategy = transfer.preset("top", epochs_head=args.epochs_head, epochs_finetune=args.epochs_finetune)
+    strategy = transfer.preset(
+        "top", epochs_head=args.epochs_head, epochs_finetune=args.epochs_finetune
+    )
     runs = []
     for seed in args.seeds:
         for kind, weights in (("pretrained", "imagenet"), ("scratch", None)):
             keras.utils.set_random_seed(seed)
             data = transfer.image_dataset(source, args.image_size, args.batch_size, seed=seed)
             print(f"seed {seed}: {kind}")
-            result = transfer.fine_tune(data, args.out / f"{kind}-seed{seed}", args.backbone, strategy=strategy,
-                                        weights=weights, patience=max(args.epochs_head, args.epochs_finetune) + 1, verbose=2,
-                                        overwrite=True)
+            result = transfer.fine_tune(
+                data,
+                args.out / f"{kind}-seed{seed}",
+                args.backbone,
+                strategy=strategy,
+                weights=weights,
+                patience=max(args.epochs_head, args.epochs_finetune) + 1,
+                verbose=2,
+                overwrite=True,
+            )
             runs.append({"seed": seed, "kind": kind, "phases": result.metrics["phases"]})
 
-    lines = [f"| setting | val accuracy, mean ± sd over seeds {args.seeds} | per seed | epochs | train images/s |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"| setting | val accuracy, mean ± sd over seeds {args.seeds} | per seed | epochs | train images/s |",
+        "|---|---|---|---|---|",
+    ]
     table = []
     for label, kind, phase in ROWS:
         ms = [r["phases"][phase] for r in runs if r["kind"] == kind]
         accs = [m["val_accuracy"] for m in ms]
         sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
         ips = statistics.mean(m["images_per_second"] for m in ms)
-        table.append({"setting": label, "phase": phase, "val_accuracy": accs, "mean": statistics.mean(accs), "sd": sd,
-                      "epochs": [m["epochs"] for m in ms], "images_per_second": ips})
-        lines.append(f"| {label} | {statistics.mean(accs):.3f} ± {sd:.3f} | {', '.join(f'{a:.3f}' for a in accs)} | "
-                     f"{', '.join(str(m['epochs']) for m in ms)} | {ips:.1f} |")
+        table.append(
+            {
+                "setting": label,
+                "phase": phase,
+                "val_accuracy": accs,
+                "mean": statistics.mean(accs),
+                "sd": sd,
+                "epochs": [m["epochs"] for m in ms],
+                "images_per_second": ips,
+            }
+        )
+        lines.append(
+            f"| {label} | {statistics.mean(accs):.3f} ± {sd:.3f} | {', '.join(f'{a:.3f}' for a in accs)} | "
+            f"{', '.join(str(m['epochs']) for m in ms)} | {ips:.1f} |"
+        )
     device = runs[0]["phases"]["head"]["device"]
-    note = (f"\n{args.backbone}, {args.image_size} px, batch {args.batch_size}, data {source}; head {args.epochs_head} "
-            f"epochs + fine-tune {args.epochs_finetune} epochs vs scratch {args.epochs_head + args.epochs_finetune} "
-            f"epochs; patience above the epoch count, so no run stops early, and every setting keeps the weights "
-            f"of its lowest-val_loss epoch (EarlyStopping restore_best_weights); device: {device}.\n")
-    write_json(args.out / "study.json", {"args": {k: str(v) for k, v in vars(args).items()}, "rows": table, "runs": runs})
+    note = (
+        f"\n{args.backbone}, {args.image_size} px, batch {args.batch_size}, data {source}; head {args.epochs_head} "
+        f"epochs + fine-tune {args.epochs_finetune} epochs vs scratch {args.epochs_head + args.epochs_finetune} "
+        f"epochs; patience above the epoch count, so no run stops early, and every setting keeps the weights "
+        f"of its lowest-val_loss epoch (EarlyStopping restore_best_weights); device: {device}.\n"
+    )
+    write_json(
+        args.out / "study.json",
+        {"args": {k: str(v) for k, v in vars(args).items()}, "rows": table, "runs": runs},
+    )
     write_text(args.out / "study.md", "\n".join(lines) + "\n" + note)
     print("\n".join(lines) + note)
     print(f"Results: {args.out / 'study.md'}")

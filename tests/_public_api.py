@@ -14,7 +14,9 @@ import kerasopt
 def namespaces():
     """Every public subpackage or module directly under `kerasopt`, e.g. "kerasopt.optimizers"."""
     return sorted(
-        f"kerasopt.{m.name}" for m in pkgutil.iter_modules(kerasopt.__path__) if not m.name.startswith("_")
+        f"kerasopt.{m.name}"
+        for m in pkgutil.iter_modules(kerasopt.__path__)
+        if not m.name.startswith("_")
     )
 
 
@@ -25,8 +27,10 @@ def exported_names(namespace):
     names = getattr(module, "__all__", None)
     if names is None:
         names = [
-            n for n, o in vars(module).items()
-            if not n.startswith("_") and (inspect.isclass(o) or inspect.isfunction(o))
+            n
+            for n, o in vars(module).items()
+            if not n.startswith("_")
+            and (inspect.isclass(o) or inspect.isfunction(o))
             and o.__module__ == namespace
         ]
     return list(names)

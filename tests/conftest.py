@@ -38,7 +38,9 @@ def _fixed_seeds():
 def assets():
     """Path of the offline assets; skips the test (with the reason) when they are absent."""
     if ASSETS is None:
-        pytest.skip("offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets")
+        pytest.skip(
+            "offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets"
+        )
     return ASSETS
 
 
@@ -59,4 +61,6 @@ def strategy():
     a second MirroredStrategy in the same process fails with a collective shape mismatch
     (TensorFlow reuses collective instance keys across strategies).
     """
-    return tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice())
+    return tf.distribute.MirroredStrategy(
+        ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
+    )

@@ -9,7 +9,9 @@ from kerasopt import datasets
 
 
 def _idx_bytes(array, code):
-    header = bytes([0, 0, code, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    header = bytes([0, 0, code, array.ndim]) + b"".join(
+        int(n).to_bytes(4, "big") for n in array.shape
+    )
     return header + array.tobytes()
 
 

@@ -58,7 +58,11 @@ def _alive(pid):
 
 
 def test_launch_kills_every_worker_on_timeout(tmp_path):
-    sleeper = [sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"]
+    sleeper = [
+        sys.executable,
+        "-c",
+        "import os, time; print(os.getpid(), flush=True); time.sleep(60)",
+    ]
     start = time.monotonic()
     with pytest.raises(distributed.WorkersFailed, match="ran past"):
         distributed.launch([sleeper, sleeper], [{}, {}], timeout=3, log_dir=tmp_path)
@@ -83,16 +87,30 @@ def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path):
     args = ["--worker", "--epochs", "2", "--out"]
     one, two = tmp_path / "one", tmp_path / "two"
     distributed.launch_local("benchmarks.multi_worker", args + [one], n_workers=1, timeout=240)
-    results = distributed.launch_local("benchmarks.multi_worker", args + [two], n_workers=2, timeout=240)
-    assert [("chief=True" in r.output, "chief=False" in r.output) for r in results] == [(True, False), (False, True)]
+    results = distributed.launch_local(
+        "benchmarks.multi_worker", args + [two], n_workers=2, timeout=240
+    )
+    assert [("chief=True" in r.output, "chief=False" in r.output) for r in results] == [
+        (True, False),
+        (False, True),
+    ]
     a, b = np.load(one / "worker_0" / "weights.npz"), np.load(two / "worker_0" / "weights.npz")
     assert sorted(a.files) == sorted(b.files) and any(k.startswith("a_average_") for k in a.files)
     for key in a.files:
         np.testing.assert_allclose(b[key], a[key], atol=1e-5, rtol=0, err_msg=key)
     assert not (two / "worker_1").exists()  # the non-chief wrote nothing
-    written = sorted(p.relative_to(two / "worker_0").as_posix() for p in (two / "worker_0").rglob("*") if p.is_file())
-    assert written == ["metrics.json", "snapshots/manifest.json", "snapshots/snapshot_001.keras",
-                       "snapshots/snapshot_002.keras", "weights.npz"]
+    written = sorted(
+        p.relative_to(two / "worker_0").as_posix()
+        for p in (two / "worker_0").rglob("*")
+        if p.is_file()
+    )
+    assert written == [
+        "metrics.json",
+        "snapshots/manifest.json",
+        "snapshots/snapshot_001.keras",
+        "snapshots/snapshot_002.keras",
+        "weights.npz",
+    ]
     assert json.loads((two / "worker_0" / "metrics.json").read_text())["workers"] == 2
 
 
@@ -102,10 +120,15 @@ def test_distributed_keras_tuner_search_with_two_workers(tmp_path):
     envs = [{**e, "PYTHONPATH": str(ROOT)} for e in distributed.keras_tuner_envs(2)]
     command = [sys.executable, str(ROOT / "tests" / "distributed" / "kt_worker.py"), str(tmp_path)]
     results = distributed.launch([command] * 3, envs, timeout=300, cwd=ROOT)
-    ran = {r.index: [line.split()[-1] for line in r.output.splitlines() if " runs trial " in line] for r in results}
+    ran = {
+        r.index: [line.split()[-1] for line in r.output.splitlines() if " runs trial " in line]
+        for r in results
+    }
     assert ran[0] == [] and ran[1] and ran[2]  # the chief only serves the oracle
     assert sorted(ran[1] + ran[2]) == [str(i) for i in range(6)]
     state = json.loads((tmp_path / "distributed" / "oracle.json").read_text())
-    assert sorted(state["coarse_to_fine"]["round_of"].items()) == [(str(i), i // 3) for i in range(6)]
+    assert sorted(state["coarse_to_fine"]["round_of"].items()) == [
+        (str(i), i // 3) for i in range(6)
+    ]
     for trial in (tmp_path / "distributed").glob("trial_*/trial.json"):
         assert json.loads(trial.read_text())["status"] == "COMPLETED"

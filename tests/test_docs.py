@@ -53,8 +53,11 @@ def test_api_page_is_title_and_mkdocstrings_block(namespace):
 
 def test_every_page_is_in_the_navigation():
     pages = {p.relative_to(ROOT / "docs").as_posix() for p in (ROOT / "docs").glob("*.md")}
-    pages |= {p.relative_to(ROOT / "docs").as_posix() for sub in ("api", "guides", "evidence")
-              for p in (ROOT / "docs" / sub).glob("*.md")}
+    pages |= {
+        p.relative_to(ROOT / "docs").as_posix()
+        for sub in ("api", "guides", "evidence")
+        for p in (ROOT / "docs" / sub).glob("*.md")
+    }
     nav = nav_pages()
     assert pages - nav == set(), "pages missing from mkdocs.yml's nav"
     assert {p for p in nav if p != "benchmarks.md"} <= pages, "nav entries without a page"
@@ -65,8 +68,14 @@ def site(tmp_path_factory):
     """The site, built once with --strict into a temporary folder."""
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return out
 
@@ -77,7 +86,9 @@ def test_every_exported_name_is_in_the_api_reference(site, namespace):
     rendered = set(re.findall(r'id="(kerasopt\.[\w.]+)"', html))
     missing = [n for n in exported_names(namespace) if f"{namespace}.{n}" not in rendered]
     assert not missing, f"exported but not in the API reference: {missing}"
-    unexported = {r.split(".")[2] for r in rendered if r.count(".") == 2} - set(exported_names(namespace))
+    unexported = {r.split(".")[2] for r in rendered if r.count(".") == 2} - set(
+        exported_names(namespace)
+    )
     assert not unexported, f"in the API reference but not exported: {sorted(unexported)}"
 
 
@@ -85,7 +96,11 @@ def test_benchmarks_page_is_generated_from_every_result(site):
     html = (site / "benchmarks" / "index.html").read_text()
     for result in (ROOT / "benchmarks" / "results").glob("*.md"):
         assert f'id="{result.stem}"' in html, result.name
-        first_row = next(line for line in result.read_text().splitlines() if line.startswith("| ") and "---" not in line)
+        first_row = next(
+            line
+            for line in result.read_text().splitlines()
+            if line.startswith("| ") and "---" not in line
+        )
         assert first_row.split("|")[1].strip() in html
 
 
@@ -95,6 +110,9 @@ def test_evidence_pages_include_the_recipe_tables(site):
         assert includes, f"{page.name} includes no committed table"
         html = (site / "evidence" / page.stem / "index.html").read_text()
         for include in includes:
-            table_row = next(line for line in (ROOT / "docs" / include).read_text().splitlines()
-                             if line.startswith("| ") and "---" not in line)
+            table_row = next(
+                line
+                for line in (ROOT / "docs" / include).read_text().splitlines()
+                if line.startswith("| ") and "---" not in line
+            )
             assert table_row.split("|")[2].strip().split()[0] in html, include

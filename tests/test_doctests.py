@@ -21,9 +21,7 @@ FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 def all_modules():
     """Every importable module of the package, private ones included (examples can live there)."""
-    return sorted(
-        m.name for m in pkgutil.walk_packages(kerasopt.__path__, prefix="kerasopt.")
-    )
+    return sorted(m.name for m in pkgutil.walk_packages(kerasopt.__path__, prefix="kerasopt."))
 
 
 def examples_of(obj):
@@ -52,8 +50,11 @@ def test_top_level_objects_are_covered_through_their_namespace():
     # `kerasopt.load_model` and any other class or function exported by the package itself is the
     # same object as an export of one of its namespaces, so the checks above (and the API
     # reference, one page per namespace) cover it
-    top = [name for name in kerasopt.__all__
-           if inspect.isclass(getattr(kerasopt, name)) or inspect.isfunction(getattr(kerasopt, name))]
+    top = [
+        name
+        for name in kerasopt.__all__
+        if inspect.isclass(getattr(kerasopt, name)) or inspect.isfunction(getattr(kerasopt, name))
+    ]
     assert "load_model" in top
     covered = {id(obj) for namespace in namespaces() for _, obj in public_objects(namespace)}
     missing = [name for name in top if id(getattr(kerasopt, name)) not in covered]
@@ -70,4 +71,6 @@ def test_docstring_examples_run(module_name, tmp_path, monkeypatch):
     for test in tests:
         runner.run(test)
     result = runner.summarize(verbose=False)
-    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {module_name} (output above)"
+    assert result.failed == 0, (
+        f"{result.failed} of {result.attempted} examples failed in {module_name} (output above)"
+    )

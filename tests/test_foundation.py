@@ -12,8 +12,19 @@ import kerasopt
 from kerasopt import _io, _validation, diagnostics
 
 NAMESPACES = [
-    "initializers", "optimizers", "schedules", "callbacks", "layers", "ensembles",
-    "pretraining", "transfer", "diagnostics", "plotting", "second_order", "distill", "curriculum",
+    "initializers",
+    "optimizers",
+    "schedules",
+    "callbacks",
+    "layers",
+    "ensembles",
+    "pretraining",
+    "transfer",
+    "diagnostics",
+    "plotting",
+    "second_order",
+    "distill",
+    "curriculum",
 ]
 
 
@@ -32,9 +43,18 @@ def test_version_matches_installed_metadata():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: _validation.check_range("phi", 1.5, 0, 1, high_inclusive=False), "Argument `phi` must be in [0, 1). Received: phi=1.5"),
-        (lambda: _validation.check_int("k", 0, minimum=1), "Argument `k` must be an integer >= 1. Received: k=0"),
-        (lambda: _validation.check_choice("mode", "x", ("a", "b")), "Argument `mode` must be one of 'a', 'b'. Received: mode='x'"),
+        (
+            lambda: _validation.check_range("phi", 1.5, 0, 1, high_inclusive=False),
+            "Argument `phi` must be in [0, 1). Received: phi=1.5",
+        ),
+        (
+            lambda: _validation.check_int("k", 0, minimum=1),
+            "Argument `k` must be an integer >= 1. Received: k=0",
+        ),
+        (
+            lambda: _validation.check_choice("mode", "x", ("a", "b")),
+            "Argument `mode` must be one of 'a', 'b'. Received: mode='x'",
+        ),
         (lambda: _validation.check_pair("scale", (0.9, 0.1)), "Received: scale=(0.9, 0.1)"),
         (lambda: _validation.check_positive("lr", -1.0), "Received: lr=-1.0"),
     ],
@@ -85,8 +105,14 @@ def _quadratic(n, seed):
 def test_hessian_vector_product_matches_closed_form():
     a, b = _quadratic(6, 0)
     w = tf.Variable(np.random.default_rng(1).normal(size=6))
+
     def loss_fn():
-        return 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1) - tf.tensordot(b, w, 1) + tf.reduce_sum(w**4) / 4
+        return (
+            0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1)
+            - tf.tensordot(b, w, 1)
+            + tf.reduce_sum(w**4) / 4
+        )
+
     v = np.random.default_rng(2).normal(size=6)
     (hv,) = diagnostics.hessian_vector_product(loss_fn, [w], [tf.constant(v)])
     dense = a + np.diag(3 * w.numpy() ** 2)  # Hessian of the closed form
@@ -101,22 +127,30 @@ def test_hessian_vector_product_matches_closed_form():
 def test_top_eigenvalue_by_power_iteration():
     a, _ = _quadratic(8, 3)
     w = tf.Variable(np.zeros(8))
-    eig, vec = diagnostics.top_hessian_eigenvalue(lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1), [w], iterations=500, tol=1e-12)
+    eig, vec = diagnostics.top_hessian_eigenvalue(
+        lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1), [w], iterations=500, tol=1e-12
+    )
     np.testing.assert_allclose(eig, np.linalg.eigvalsh(a).max(), rtol=1e-6)
 
 
 def test_model_loss_fn_includes_regularization():
     import keras
 
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(0.1))])
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(0.1))]
+    )
     model.compile(loss="mse")
     x = np.ones((4, 3), "float32")
     y = np.zeros((4, 1), "float32")
     kernel = model.layers[0].kernel.numpy()
     expected = np.mean((x @ kernel) ** 2) + 0.1 * np.sum(kernel**2)
-    np.testing.assert_allclose(diagnostics.model_loss_fn(model, x, y)().numpy(), expected, rtol=1e-5)
+    np.testing.assert_allclose(
+        diagnostics.model_loss_fn(model, x, y)().numpy(), expected, rtol=1e-5
+    )
     with pytest.raises(ValueError, match="must be compiled"):
-        diagnostics.model_loss_fn(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), x, y)
+        diagnostics.model_loss_fn(
+            keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), x, y
+        )
 
 
 def test_two_logical_cpus(strategy):
@@ -124,6 +158,8 @@ def test_two_logical_cpus(strategy):
 
 
 def test_offline_helper_is_keras_free():
-    code = "import sys, recipes._offline; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    code = (
+        "import sys, recipes._offline; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -28,7 +28,7 @@ def snippets():
     out = {}
     for i, match in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        blocks = CODE.findall(text[match.end():end])
+        blocks = CODE.findall(text[match.end() : end])
         assert len(blocks) == 1, f"section {match['id']} must hold exactly one python block"
         out[match["id"]] = blocks[0]
     return out
@@ -44,4 +44,7 @@ def test_every_row_has_exactly_one_snippet_and_every_snippet_a_row():
 def test_migration_snippet_runs(row, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code = snippets()[row]
-    exec(compile(code, f"{PAGE.name}#{row}", "exec"), {"__name__": f"migration_{row.replace('-', '_')}"})
+    exec(
+        compile(code, f"{PAGE.name}#{row}", "exec"),
+        {"__name__": f"migration_{row.replace('-', '_')}"},
+    )

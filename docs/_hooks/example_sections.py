@@ -14,5 +14,7 @@ def on_startup(command, dirty):
     try:
         from griffe._internal.docstrings import google
     except ImportError as error:  # pragma: no cover - depends on griffe's layout
-        raise SystemExit(f"docs/_hooks/example_sections.py: griffe's Google parser moved ({error})") from error
+        raise SystemExit(
+            f"docs/_hooks/example_sections.py: griffe's Google parser moved ({error})"
+        ) from error
     google._section_kind.setdefault("example", DocstringSectionKind.examples)

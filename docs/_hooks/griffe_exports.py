@@ -26,7 +26,10 @@ class ExportedOverSubmodule(griffe.Extension):
             for name in module.exports or ():
                 obj = getattr(runtime, name, None)
                 submodule = f"{module.path}.{name}"
-                if not (inspect.isfunction(obj) or inspect.isclass(obj)) or obj.__module__ != submodule:
+                if (
+                    not (inspect.isfunction(obj) or inspect.isclass(obj))
+                    or obj.__module__ != submodule
+                ):
                     continue
                 for alias in [m for m in module.members.values() if m.is_alias and m.name != name]:
                     try:
@@ -34,12 +37,16 @@ class ExportedOverSubmodule(griffe.Extension):
                     except griffe.AliasResolutionError:
                         pass  # resolved, or reported, by mkdocstrings later as usual
                 inspected = griffe.inspect(
-                    name, parent=module, docstring_parser=loader.docstring_parser,
+                    name,
+                    parent=module,
+                    docstring_parser=loader.docstring_parser,
                     docstring_options=loader.docstring_options,
                 )
                 module.set_member(name, griffe.Alias(name, inspected.members[name], parent=module))
             if module.exports is not None:
-                for name in [n for n, m in module.members.items() if m.is_alias and n not in module.exports]:
+                for name in [
+                    n for n, m in module.members.items() if m.is_alias and n not in module.exports
+                ]:
                     module.del_member(name)
 
     def _submodules(self, module):

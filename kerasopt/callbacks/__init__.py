@@ -6,4 +6,10 @@ from kerasopt.callbacks.lr_finder import LRFinder
 from kerasopt.callbacks.momentum_cycle import MomentumCycle
 from kerasopt.callbacks.snapshot import SnapshotEnsemble
 
-__all__ = ["CurvatureMonitor", "LRFinder", "MomentumCycle", "SnapshotEnsemble", "SwapAveragedWeights"]
+__all__ = [
+    "CurvatureMonitor",
+    "LRFinder",
+    "MomentumCycle",
+    "SnapshotEnsemble",
+    "SwapAveragedWeights",
+]

@@ -81,7 +81,9 @@ class CurvatureMonitor(keras.callbacks.Callback):
     def measure(self):
         """The curvature quantities at the model's current weights, as Python floats."""
         x, y, *rest = self.data
-        loss_fn = diagnostics.model_loss_fn(self.model, x, y, sample_weight=rest[0] if rest else None)
+        loss_fn = diagnostics.model_loss_fn(
+            self.model, x, y, sample_weight=rest[0] if rest else None
+        )
         variables = [v.value for v in self.model.trainable_variables]  # the backing tf.Variables
         curvature = diagnostics.gradient_curvature(loss_fn, variables)
         eigenvalue, _ = diagnostics.top_hessian_eigenvalue(
@@ -107,7 +109,9 @@ class CurvatureMonitor(keras.callbacks.Callback):
             "grad_sq": values["grad_sq"],
             "gHg": values["gHg"],
             "top_eigenvalue": values["top_eigenvalue"],
-            "gHg_over_grad_sq": values["gHg"] / values["grad_sq"] if values["grad_sq"] else float("nan"),
+            "gHg_over_grad_sq": values["gHg"] / values["grad_sq"]
+            if values["grad_sq"]
+            else float("nan"),
         }
         if logs is not None:
             logs.update(self._latest)

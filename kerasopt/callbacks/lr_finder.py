@@ -116,7 +116,9 @@ class LRFinder(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         for variable, value in zip(self.model.weights, self._saved_weights, strict=True):
             variable.assign(value)
-        for variable, value in zip(self.model.optimizer.variables, self._saved_optimizer, strict=True):
+        for variable, value in zip(
+            self.model.optimizer.variables, self._saved_optimizer, strict=True
+        ):
             variable.assign(value)
         self.suggestion = self._suggest()
 
@@ -135,9 +137,15 @@ class LRFinder(keras.callbacks.Callback):
     def plot(self, path):
         """Loss and smoothed loss against the rate (log axis), suggestion marked; returns the PNG path."""
         if not self.history["lr"]:
-            raise ValueError("LRFinder.plot needs a finished sweep: call model.fit with this callback first")
+            raise ValueError(
+                "LRFinder.plot needs a finished sweep: call model.fit with this callback first"
+            )
         return plotting.plot_lr_finder(
-            self.history["lr"], self.history["loss"], path, self.history["smoothed_loss"], self.suggestion
+            self.history["lr"],
+            self.history["loss"],
+            path,
+            self.history["smoothed_loss"],
+            self.suggestion,
         )
 
     def get_config(self):

@@ -102,14 +102,20 @@ class MomentumCycle(keras.callbacks.Callback):
                 f"Argument `schedule` must be a kerasopt.schedules.OneCycle. Received: schedule={schedule!r}"
             )
         self.schedule = schedule
-        self.base_momentum = check_range("base_momentum", base_momentum, low=0, high=1, high_inclusive=False)
-        self.max_momentum = check_range("max_momentum", max_momentum, low=base_momentum, high=1, high_inclusive=False)
+        self.base_momentum = check_range(
+            "base_momentum", base_momentum, low=0, high=1, high_inclusive=False
+        )
+        self.max_momentum = check_range(
+            "max_momentum", max_momentum, low=base_momentum, high=1, high_inclusive=False
+        )
         self._attribute = None
         self._value = None
 
     def momentum(self, step):
         """The momentum for `step`: the OneCycle shape through max, base, max."""
-        return self.schedule.interpolate(step, self.max_momentum, self.base_momentum, self.max_momentum)
+        return self.schedule.interpolate(
+            step, self.max_momentum, self.base_momentum, self.max_momentum
+        )
 
     def on_train_begin(self, logs=None):
         optimizer = self.model.optimizer
@@ -124,7 +130,9 @@ class MomentumCycle(keras.callbacks.Callback):
         object.__setattr__(optimizer, self._attribute, self._value)
         # a save during fit (ModelCheckpoint) records the current value as a plain float
         plain_config = optimizer.get_config
-        object.__setattr__(optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)})
+        object.__setattr__(
+            optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)}
+        )
         self.model.make_train_function(force=True)
 
     def on_train_batch_begin(self, batch, logs=None):

@@ -125,7 +125,9 @@ class SnapshotEnsemble(keras.callbacks.Callback):
                 "Argument `n_snapshots` must divide the number of epochs so each cycle ends at an "
                 f"epoch end. Received: n_snapshots={self.n_snapshots}, epochs={epochs}"
             )
-        if isinstance(self.model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+        if isinstance(
+            self.model.optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule
+        ):
             raise ValueError(
                 "SnapshotEnsemble sets the learning rate itself: the optimizer's `learning_rate` "
                 f"must be a number. Received: learning_rate={self.model.optimizer._learning_rate!r}"

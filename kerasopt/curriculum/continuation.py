@@ -48,17 +48,23 @@ class SmoothedCrossentropy(keras.losses.Loss):
         CVPR, sec. 7.
     """
 
-    def __init__(self, smoothing=0.0, from_logits=False, sparse=True, name="smoothed_crossentropy", **kwargs):
+    def __init__(
+        self, smoothing=0.0, from_logits=False, sparse=True, name="smoothed_crossentropy", **kwargs
+    ):
         check_range("smoothing", smoothing, 0.0, 1.0)
         self.from_logits = check_bool("from_logits", from_logits)
         self.sparse = check_bool("sparse", sparse)
         super().__init__(name=name, **kwargs)
-        self.smoothing = keras.Variable(float(smoothing), trainable=False, dtype="float32", name="smoothing")
+        self.smoothing = keras.Variable(
+            float(smoothing), trainable=False, dtype="float32", name="smoothing"
+        )
 
     def call(self, y_true, y_pred):
         classes = y_pred.shape[-1]
         if self.sparse:
-            y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes, dtype=y_pred.dtype)
+            y_true = ops.one_hot(
+                ops.cast(ops.reshape(y_true, (-1,)), "int32"), classes, dtype=y_pred.dtype
+            )
         eps = ops.cast(self.smoothing, y_pred.dtype)
         target = (1.0 - eps) * ops.cast(y_true, y_pred.dtype) + eps / classes
         if self.from_logits:
@@ -130,12 +136,16 @@ class Continuation(keras.callbacks.Callback):
     def __init__(self, variable, start, end=0.0, epochs=5, schedule="linear", log_name="smoothing"):
         super().__init__()
         if not isinstance(variable, keras.Variable) or tuple(variable.shape) != ():
-            raise TypeError(f"Argument `variable` must be a scalar keras.Variable. Received: variable={variable!r}")
+            raise TypeError(
+                f"Argument `variable` must be a scalar keras.Variable. Received: variable={variable!r}"
+            )
         self.variable = variable
         self.start = float(check_number("start", start))
         self.end = float(check_number("end", end))
         if not (math.isfinite(self.start) and math.isfinite(self.end)):
-            raise ValueError(f"Arguments `start` and `end` must be finite. Received: start={start!r}, end={end!r}")
+            raise ValueError(
+                f"Arguments `start` and `end` must be finite. Received: start={start!r}, end={end!r}"
+            )
         self.epochs = check_int("epochs", epochs, minimum=1)
         self.schedule = check_choice("schedule", schedule, SCHEDULES)
         self.log_name = log_name
@@ -151,5 +161,10 @@ class Continuation(keras.callbacks.Callback):
             logs[self.log_name] = float(ops.convert_to_numpy(self.variable))
 
     def get_config(self):
-        return {"start": self.start, "end": self.end, "epochs": self.epochs, "schedule": self.schedule,
-                "log_name": self.log_name}
+        return {
+            "start": self.start,
+            "end": self.end,
+            "epochs": self.epochs,
+            "schedule": self.schedule,
+            "log_name": self.log_name,
+        }

@@ -182,7 +182,12 @@ class ExponentialPacing(_Pacing):
         return {**super().get_config(), "increase": self.increase, "step_length": self.step_length}
 
 
-PACINGS = {"linear": LinearPacing, "root": RootPacing, "step": StepPacing, "exponential": ExponentialPacing}
+PACINGS = {
+    "linear": LinearPacing,
+    "root": RootPacing,
+    "step": StepPacing,
+    "exponential": ExponentialPacing,
+}
 
 
 def get_pacing(identifier, **kwargs):

@@ -163,7 +163,7 @@ class CurriculumPyDataset(keras.utils.PyDataset):
         return self.sampler.steps_per_epoch
 
     def __getitem__(self, index):
-        idx = self._indices[index * self.sampler.batch_size: (index + 1) * self.sampler.batch_size]
+        idx = self._indices[index * self.sampler.batch_size : (index + 1) * self.sampler.batch_size]
         return self.x[idx], self.y[idx]
 
     def on_epoch_begin(self):

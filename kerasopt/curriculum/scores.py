@@ -24,7 +24,9 @@ def _label_probabilities(model, x, y, batch_size, outputs):
     check_int("batch_size", batch_size, minimum=1)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"Argument `y` must hold one integer label per example of `x`. Received: y with shape {y.shape}")
+        raise ValueError(
+            f"Argument `y` must hold one integer label per example of `x`. Received: y with shape {y.shape}"
+        )
     predictions = model.predict(x, batch_size=batch_size, verbose=0)
     if outputs == "logits":
         predictions = np.asarray(ops.softmax(predictions, axis=-1))

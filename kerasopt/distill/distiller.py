@@ -56,8 +56,16 @@ class Distiller(FixedLossModel):
         Buciluǎ, Caruana & Niculescu-Mizil 2006, "Model Compression".
     """
 
-    def __init__(self, student, teacher, temperature=4.0, alpha=0.1, student_outputs="probabilities",
-                 teacher_outputs="probabilities", **kwargs):
+    def __init__(
+        self,
+        student,
+        teacher,
+        temperature=4.0,
+        alpha=0.1,
+        student_outputs="probabilities",
+        teacher_outputs="probabilities",
+        **kwargs,
+    ):
         check_instance("student", student, keras.Model, "a keras.Model")
         check_instance("teacher", teacher, keras.Model, "a keras.Model")
         check_positive("temperature", temperature)
@@ -65,7 +73,9 @@ class Distiller(FixedLossModel):
         check_choice("student_outputs", student_outputs, OUTPUTS)
         check_choice("teacher_outputs", teacher_outputs, OUTPUTS)
         if student is teacher:
-            raise ValueError("Argument `teacher` must be a different model from `student`. Received: teacher=student")
+            raise ValueError(
+                "Argument `teacher` must be a different model from `student`. Received: teacher=student"
+            )
         super().__init__(**kwargs)
         self.student = student
         self.teacher = teacher
@@ -85,7 +95,13 @@ class Distiller(FixedLossModel):
         teacher = self.teacher(x, training=False)
         student = self.student(x, training=training)
         cross_entropy, scaled_kl = distillation_terms(
-            y, student, teacher, self.temperature, self.student_outputs, self.teacher_outputs, sample_weight
+            y,
+            student,
+            teacher,
+            self.temperature,
+            self.student_outputs,
+            self.teacher_outputs,
+            sample_weight,
         )
         loss = self.alpha * cross_entropy + (1.0 - self.alpha) * scaled_kl
         if training and self.student.losses:

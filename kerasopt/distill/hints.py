@@ -14,7 +14,9 @@ from kerasopt.distill._base import FixedLossModel, num_replicas
 
 def _layer_output(model, argument, name):
     if not isinstance(name, str):
-        raise TypeError(f"Argument `{argument}` must be a layer name (str). Received: {argument}={name!r}")
+        raise TypeError(
+            f"Argument `{argument}` must be a layer name (str). Received: {argument}={name!r}"
+        )
     names = [layer.name for layer in model.layers]
     if name not in names:
         raise ValueError(

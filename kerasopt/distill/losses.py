@@ -48,8 +48,15 @@ def _mean(values, sample_weight):
     return ops.sum(values * weight) / ops.maximum(ops.sum(weight), _EPSILON)
 
 
-def distillation_terms(labels, student_outputs, teacher_outputs, temperature, student_kind="probabilities",
-                       teacher_kind="probabilities", sample_weight=None):
+def distillation_terms(
+    labels,
+    student_outputs,
+    teacher_outputs,
+    temperature,
+    student_kind="probabilities",
+    teacher_kind="probabilities",
+    sample_weight=None,
+):
     """`(cross_entropy, scaled_kl)`: the two terms of the distillation loss, batch means.
 
     cross_entropy = mean_i -log q_i[y_i], the student's ordinary loss at T = 1 on the labels
@@ -75,16 +82,28 @@ def distillation_terms(labels, student_outputs, teacher_outputs, temperature, st
     if len(labels.shape) == len(log_q.shape) and labels.shape[-1] == log_q.shape[-1]:
         target = ops.cast(labels, log_q.dtype)
     else:
-        target = ops.one_hot(ops.cast(ops.reshape(labels, (-1,)), "int32"), log_q.shape[-1], dtype=log_q.dtype)
+        target = ops.one_hot(
+            ops.cast(ops.reshape(labels, (-1,)), "int32"), log_q.shape[-1], dtype=log_q.dtype
+        )
     cross_entropy = _mean(-ops.sum(target * log_q, axis=-1), sample_weight)
-    log_p_t = ops.stop_gradient(tempered_log_probabilities(teacher_outputs, temperature, teacher_kind))
+    log_p_t = ops.stop_gradient(
+        tempered_log_probabilities(teacher_outputs, temperature, teacher_kind)
+    )
     log_q_t = tempered_log_probabilities(student_outputs, temperature, student_kind)
     kl = ops.sum(ops.exp(log_p_t) * (log_p_t - log_q_t), axis=-1)
     return cross_entropy, temperature**2 * _mean(kl, sample_weight)
 
 
-def distillation_loss(labels, student_outputs, teacher_outputs, temperature=4.0, alpha=0.1,
-                      student_kind="probabilities", teacher_kind="probabilities", sample_weight=None):
+def distillation_loss(
+    labels,
+    student_outputs,
+    teacher_outputs,
+    temperature=4.0,
+    alpha=0.1,
+    student_kind="probabilities",
+    teacher_kind="probabilities",
+    sample_weight=None,
+):
     """alpha · CE(labels, student) + (1 − alpha) · T² · KL(teacher_T ‖ student_T), batch mean.
 
     Hinton et al. 2015 (sec. 2): a weighted average of the cross entropy with the hard labels
@@ -116,6 +135,12 @@ def distillation_loss(labels, student_outputs, teacher_outputs, temperature=4.0,
     check_choice("student_kind", student_kind, OUTPUTS)
     check_choice("teacher_kind", teacher_kind, OUTPUTS)
     cross_entropy, scaled_kl = distillation_terms(
-        labels, student_outputs, teacher_outputs, temperature, student_kind, teacher_kind, sample_weight
+        labels,
+        student_outputs,
+        teacher_outputs,
+        temperature,
+        student_kind,
+        teacher_kind,
+        sample_weight,
     )
     return alpha * cross_entropy + (1.0 - alpha) * scaled_kl

@@ -37,7 +37,9 @@ class MemberAverage(keras.layers.Layer):
     COMBINE = ("mean_probabilities", "mean_logits")
     OUTPUTS = ("probabilities", "logits")
 
-    def __init__(self, combine="mean_probabilities", member_outputs="probabilities", epsilon=1e-12, **kwargs):
+    def __init__(
+        self, combine="mean_probabilities", member_outputs="probabilities", epsilon=1e-12, **kwargs
+    ):
         super().__init__(**kwargs)
         self.combine = check_choice("combine", combine, self.COMBINE)
         self.member_outputs = check_choice("member_outputs", member_outputs, self.OUTPUTS)
@@ -63,7 +65,9 @@ class MemberAverage(keras.layers.Layer):
         }
 
 
-def average_models(members, combine="mean_probabilities", member_outputs="probabilities", name=None):
+def average_models(
+    members, combine="mean_probabilities", member_outputs="probabilities", name=None
+):
     """One Functional model feeding its input to every member and averaging their outputs.
 
     The members (Keras models with one input and one output, all of the same shapes) become
@@ -85,28 +89,40 @@ def average_models(members, combine="mean_probabilities", member_outputs="probab
     check_choice("member_outputs", member_outputs, MemberAverage.OUTPUTS)
     members = list(members)
     if not members or not all(isinstance(m, keras.Model) for m in members):
-        raise TypeError(f"Argument `members` must be a non-empty list of keras.Model. Received: members={members!r}")
+        raise TypeError(
+            f"Argument `members` must be a non-empty list of keras.Model. Received: members={members!r}"
+        )
     signatures = [_signature(m) for m in members]
     for member, signature in zip(members, signatures, strict=True):
         if len(signature[0]) != 1 or len(signature[1]) != 1:
-            raise ValueError(f"Argument `members` must hold models with one input and one output. "
-                             f"Received: {member.name} with inputs/outputs {signature}")
+            raise ValueError(
+                f"Argument `members` must hold models with one input and one output. "
+                f"Received: {member.name} with inputs/outputs {signature}"
+            )
         if signature != signatures[0]:
-            raise ValueError(f"Argument `members` must hold models of the same input/output shapes. "
-                             f"Received: {signature} ({member.name}) vs {signatures[0]} ({members[0].name})")
+            raise ValueError(
+                f"Argument `members` must hold models of the same input/output shapes. "
+                f"Received: {signature} ({member.name}) vs {signatures[0]} ({members[0].name})"
+            )
     names = [m.name for m in members]
     if len(set(names)) != len(names):
-        raise ValueError(f"Argument `members` must hold models with distinct names. Received: names={names}")
+        raise ValueError(
+            f"Argument `members` must hold models with distinct names. Received: names={names}"
+        )
     spec = members[0].inputs[0]
     inputs = keras.Input(shape=spec.shape[1:], dtype=spec.dtype, name="inputs")
-    outputs = MemberAverage(combine, member_outputs, name="member_average")([m(inputs) for m in members])
+    outputs = MemberAverage(combine, member_outputs, name="member_average")(
+        [m(inputs) for m in members]
+    )
     return keras.Model(inputs, outputs, name=name or f"ensemble_{len(members)}")
 
 
 def _signature(model):
     """Input and output shapes (batch axis dropped) of a built model."""
     if not getattr(model, "inputs", None):
-        raise ValueError(f"Argument `members` must hold built models with known inputs. Received: {model.name}")
+        raise ValueError(
+            f"Argument `members` must hold built models with known inputs. Received: {model.name}"
+        )
     return (
         [tuple(t.shape[1:]) for t in model.inputs],
         [tuple(t.shape[1:]) for t in model.outputs],

@@ -47,7 +47,9 @@ def _rank(entries, top_k, metric):
         return entries
     missing = [e["file"] for e in entries if metric not in e.get("metrics", {})]
     if missing:
-        raise SnapshotError(f"Argument `metric` must be recorded in the manifest for every snapshot; missing for {missing}. Received: metric={metric!r}")
+        raise SnapshotError(
+            f"Argument `metric` must be recorded in the manifest for every snapshot; missing for {missing}. Received: metric={metric!r}"
+        )
     lower_is_better = "loss" in metric or "error" in metric
     ranked = sorted(entries, key=lambda e: e["metrics"][metric], reverse=not lower_is_better)
     return sorted(ranked[:top_k], key=lambda e: e["cycle"])
@@ -66,8 +68,14 @@ def _load_member(path, entry, custom_objects):
         raise SnapshotError(f"Snapshot file {str(path)!r} could not be loaded: {error}") from error
 
 
-def load(directory, top_k=None, combine="mean_probabilities", member_outputs="probabilities",
-         metric="val_loss", custom_objects=None):
+def load(
+    directory,
+    top_k=None,
+    combine="mean_probabilities",
+    member_outputs="probabilities",
+    metric="val_loss",
+    custom_objects=None,
+):
     """One Functional model feeding its input to every snapshot and averaging their outputs.
 
     Huang et al. 2017 (sec. 3): the ensemble's prediction is the average of the snapshots'
@@ -116,4 +124,6 @@ def load(directory, top_k=None, combine="mean_probabilities", member_outputs="pr
         members.append(member)
     if len(members[0].inputs) != 1 or len(members[0].outputs) != 1:
         raise SnapshotError(f"Snapshots in {str(directory)!r} must have one input and one output")
-    return average_models(members, combine, member_outputs, name=f"snapshot_ensemble_{len(members)}")
+    return average_models(
+        members, combine, member_outputs, name=f"snapshot_ensemble_{len(members)}"
+    )

@@ -29,7 +29,9 @@ def export(model, path):
         [[3.0]]
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+        raise TypeError(
+            f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}"
+        )
     path = Path(path)
     keras_file, saved_model = path / "model.keras", path / "saved_model"
     with atomic_path(keras_file) as tmp:

@@ -21,15 +21,30 @@ class ExportError(RuntimeError):
 
 # class name -> (what the export contains, what to do when a conversion fails)
 LAYER_SUPPORT = {
-    "DropConnectDense": ("the plain Dense layer (no weights dropped)", "nothing: inference is deterministic"),
-    "DropConnectConv2D": ("the plain Conv2D layer (no weights dropped)", "nothing: inference is deterministic"),
-    "StochasticDepth": ("shortcut + branch (every branch kept)", "nothing: inference is deterministic"),
+    "DropConnectDense": (
+        "the plain Dense layer (no weights dropped)",
+        "nothing: inference is deterministic",
+    ),
+    "DropConnectConv2D": (
+        "the plain Conv2D layer (no weights dropped)",
+        "nothing: inference is deterministic",
+    ),
+    "StochasticDepth": (
+        "shortcut + branch (every branch kept)",
+        "nothing: inference is deterministic",
+    ),
     "FractionalMaxPooling2D": (
         "max pooling over the fixed middle-phase regions",
         "give it a static spatial size (a Resizing or a fixed Input before it)",
     ),
-    "RandomResizedCrop": ("the centre crop resized to (height, width)", "nothing: inference is deterministic"),
-    "PCAColorAugmentation": ("the identity", "remove it from the serving model if the converter rejects it"),
+    "RandomResizedCrop": (
+        "the centre crop resized to (height, width)",
+        "nothing: inference is deterministic",
+    ),
+    "PCAColorAugmentation": (
+        "the identity",
+        "remove it from the serving model if the converter rejects it",
+    ),
     "TestTimeAugmentation": (
         "all its views (crops/flips) and their mean, in one batch",
         "give it a static input size: the crops are static slices",
@@ -68,7 +83,9 @@ def explain_failure(model, fmt, error):
     advice = LAYER_SUPPORT.get(kind, (None, None))[1] or (
         "replace it with Keras/TensorFlow ops the converter supports, or export to another format"
     )
-    return ExportError(f"{fmt} export failed in layer {layer.name!r} ({kind}): {first_line}. What to do: {advice}.")
+    return ExportError(
+        f"{fmt} export failed in layer {layer.name!r} ({kind}): {first_line}. What to do: {advice}."
+    )
 
 
 def support_table():
@@ -82,4 +99,3 @@ def support_table():
     rows = ["| layer | exported as (ONNX and LiteRT) | if a conversion fails |", "|---|---|---|"]
     rows += [f"| `{name}` | {form} | {advice} |" for name, (form, advice) in LAYER_SUPPORT.items()]
     return "\n".join(rows)
-

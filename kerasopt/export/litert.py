@@ -50,8 +50,12 @@ def export_litert(model, path, quantize=None, class_names=None):
     options = {"optimizations": [tf.lite.Optimize.DEFAULT]} if quantize == "dynamic" else {}
     with atomic_path(path) as tmp:
         try:
-            served.export(str(tmp), format="litert", input_signature=[images_spec()], verbose=False, **options)
+            served.export(
+                str(tmp), format="litert", input_signature=[images_spec()], verbose=False, **options
+            )
         except Exception as error:  # the converter's message, with the layer named
             raise explain_failure(served, "LiteRT", error) from error
-    write_metadata(path.with_name(path.name + ".json"), model, "litert", class_names, quantize=quantize)
+    write_metadata(
+        path.with_name(path.name + ".json"), model, "litert", class_names, quantize=quantize
+    )
     return path

@@ -53,8 +53,13 @@ def export_onnx(model, path, class_names=None, opset=None):
     served = serving_model(model)
     with atomic_path(path) as tmp:
         try:
-            served.export(str(tmp), format="onnx", input_signature=[images_spec()], opset_version=opset,
-                          verbose=False)
+            served.export(
+                str(tmp),
+                format="onnx",
+                input_signature=[images_spec()],
+                opset_version=opset,
+                verbose=False,
+            )
         except Exception as error:  # the converter's message, with the layer named
             raise explain_failure(served, "ONNX", error) from error
         _check_loads(tmp, served)

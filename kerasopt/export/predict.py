@@ -55,12 +55,19 @@ def find_images(inputs):
         if path.is_file():
             matches = [path]
         else:
-            listed = path.rglob("*") if path.is_dir() else map(Path, glob.glob(str(item), recursive=True))
+            listed = (
+                path.rglob("*")
+                if path.is_dir()
+                else map(Path, glob.glob(str(item), recursive=True))
+            )
             matches = sorted(p for p in listed if p.is_file())
             if not matches and not path.is_dir():
                 raise FileNotFoundError(f"No file or folder matches {str(item)!r}")
             for other in [p for p in matches if p.suffix.lower() not in IMAGE_SUFFIXES]:
-                warnings.warn(f"Skipping {str(other)!r}: not an image file (suffix {other.suffix!r})", stacklevel=2)
+                warnings.warn(
+                    f"Skipping {str(other)!r}: not an image file (suffix {other.suffix!r})",
+                    stacklevel=2,
+                )
             matches = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
         for match in matches:
             key = match.resolve()
@@ -82,7 +89,10 @@ def _decode(path, on_error):
     try:
         image = tf.io.decode_image(tf.io.read_file(str(path)), channels=3, expand_animations=False)
     except (tf.errors.OpError, OSError) as error:
-        reason = " ".join((getattr(error, "message", None) or str(error)).split()) or type(error).__name__
+        reason = (
+            " ".join((getattr(error, "message", None) or str(error)).split())
+            or type(error).__name__
+        )
         on_error(path, f"not a readable JPEG, PNG, GIF or BMP image ({reason[:200]})")
         return None
     return tf.cast(image, tf.float32)
@@ -168,7 +178,10 @@ def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None, on_er
         k = min(top_k, probabilities.shape[-1])
         for name, probs in zip(names, probabilities, strict=True):
             order = np.argsort(-probs, kind="stable")[:k]
-            yield {"file": str(name), "top": [(labels[i], float(probs[i])) for i in order],
-                   "probabilities": probs.tolist()}
+            yield {
+                "file": str(name),
+                "top": [(labels[i], float(probs[i])) for i in order],
+                "probabilities": probs.tolist(),
+            }
         if progress is not None:
             progress(done)

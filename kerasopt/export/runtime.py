@@ -111,7 +111,12 @@ def _onnx_predictor(path, meta, threads):
         options.intra_op_num_threads = threads
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return Predictor(lambda x: session.run(None, {name: x})[0], "onnx", meta.get("class_names"), meta.get("image_size"))
+    return Predictor(
+        lambda x: session.run(None, {name: x})[0],
+        "onnx",
+        meta.get("class_names"),
+        meta.get("image_size"),
+    )
 
 
 def _litert_predictor(path, meta, threads):

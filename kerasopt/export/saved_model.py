@@ -14,11 +14,17 @@ from kerasopt.export.serving import PROBABILITIES, images_spec, serving_model, w
 
 
 def _next_version(base):
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    versions = (
+        [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+        if base.is_dir()
+        else []
+    )
     return max(versions, default=0) + 1
 
 
-def export_saved_model(model, base_dir, version=None, class_names=None, signature="serving_default"):
+def export_saved_model(
+    model, base_dir, version=None, class_names=None, signature="serving_default"
+):
     """Write `model` as `base_dir/VERSION/` (a SavedModel) for TensorFlow Serving.
 
     The signature `signature` (also kept as `serve` and, Keras' default, `serving_default`)
@@ -56,7 +62,9 @@ def export_saved_model(model, base_dir, version=None, class_names=None, signatur
         version = _next_version(base)
     check_int("version", version, minimum=1)
     if not signature or not str(signature).isidentifier():
-        raise ValueError(f"Argument `signature` must be a Python identifier. Received: signature={signature!r}")
+        raise ValueError(
+            f"Argument `signature` must be a Python identifier. Received: signature={signature!r}"
+        )
     target = base / str(version)
     if target.exists():
         raise FileExistsError(
@@ -78,6 +86,11 @@ def export_saved_model(model, base_dir, version=None, class_names=None, signatur
             archive.write_out(str(tmp), verbose=False)
         except Exception as error:  # the converter's message, with the layer named
             raise explain_failure(served, "SavedModel", error) from error
-        write_metadata(Path(tmp) / "assets.extra" / "kerasopt.json", model, "saved_model", class_names,
-                       signature=signature)
+        write_metadata(
+            Path(tmp) / "assets.extra" / "kerasopt.json",
+            model,
+            "saved_model",
+            class_names,
+            signature=signature,
+        )
     return target

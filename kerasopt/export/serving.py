@@ -31,7 +31,9 @@ def images_spec():
 
 def _check_image_model(model):
     if not isinstance(model, keras.Model):
-        raise TypeError(f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}")
+        raise TypeError(
+            f"Argument `model` must be a keras.Model. Received: model={type(model).__name__}"
+        )
     if not model.built or len(model.inputs or []) != 1 or len(model.outputs or []) != 1:
         raise ValueError(
             "Argument `model` must be a built model with one input and one output (a Functional or "
@@ -95,7 +97,9 @@ def metadata_path(path):
     """Where the metadata of an export lives: `assets.extra/kerasopt.json` inside a SavedModel
     folder, `FILE.json` beside an ONNX or LiteRT file."""
     path = Path(path)
-    return path / "assets.extra" / METADATA if path.is_dir() else path.with_name(path.name + ".json")
+    return (
+        path / "assets.extra" / METADATA if path.is_dir() else path.with_name(path.name + ".json")
+    )
 
 
 def write_metadata(path, model, fmt, class_names, **extra):
@@ -109,14 +113,17 @@ def write_metadata(path, model, fmt, class_names, **extra):
                 f"Received: class_names of length {len(class_names)}"
             )
     size = image_size(model)
-    write_json(path, {
-        "format": fmt,
-        "input": f"{IMAGES}: float32 RGB in [0, 255], shape (batch, height, width, 3), any size",
-        "output": f"{PROBABILITIES}: float32 class probabilities, shape (batch, classes)",
-        "class_names": class_names,
-        "image_size": list(size) if size else None,
-        **extra,
-    })
+    write_json(
+        path,
+        {
+            "format": fmt,
+            "input": f"{IMAGES}: float32 RGB in [0, 255], shape (batch, height, width, 3), any size",
+            "output": f"{PROBABILITIES}: float32 class probabilities, shape (batch, classes)",
+            "class_names": class_names,
+            "image_size": list(size) if size else None,
+            **extra,
+        },
+    )
 
 
 def read_metadata(path):

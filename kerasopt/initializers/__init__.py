@@ -6,4 +6,15 @@ from kerasopt.initializers.gain import gain, glorot, he, lecun, orthogonal
 from kerasopt.initializers.lsuv import lsuv
 from kerasopt.initializers.sparse import Sparse
 
-__all__ = ["DeltaOrthogonal", "PriorBias", "Sparse", "gain", "glorot", "he", "lecun", "lsuv", "orthogonal", "prior_bias"]
+__all__ = [
+    "DeltaOrthogonal",
+    "PriorBias",
+    "Sparse",
+    "gain",
+    "glorot",
+    "he",
+    "lecun",
+    "lsuv",
+    "orthogonal",
+    "prior_bias",
+]

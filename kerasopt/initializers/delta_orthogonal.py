@@ -8,7 +8,6 @@ position as an orthogonal map of the channels, so the input-output Jacobian is o
 and signals keep their norm across very deep networks.
 """
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -70,5 +69,3 @@ class DeltaOrthogonal(SeededInitializer):
 
     def get_config(self):
         return {"gain": self.gain, **super().get_config()}
-
-

@@ -75,10 +75,16 @@ def lsuv(model, x, target_variance=1.0, tol=0.05, max_iter=10, seed=None, measur
     check_choice("measure", measure, ("affine", "output"))
     layers = [layer for layer in model.layers if isinstance(layer, _LAYERS)]
     if not layers:
-        raise ValueError(f"Argument `model` must contain a Dense or Conv layer. Received: model={model.name!r}")
-    generator = seed if isinstance(seed, keras.random.SeedGenerator) else keras.random.SeedGenerator(seed)
+        raise ValueError(
+            f"Argument `model` must contain a Dense or Conv layer. Received: model={model.name!r}"
+        )
+    generator = (
+        seed if isinstance(seed, keras.random.SeedGenerator) else keras.random.SeedGenerator(seed)
+    )
     for layer in layers:
-        layer.kernel.assign(keras.initializers.Orthogonal(seed=generator)(layer.kernel.shape, layer.kernel.dtype))
+        layer.kernel.assign(
+            keras.initializers.Orthogonal(seed=generator)(layer.kernel.shape, layer.kernel.dtype)
+        )
     report = []
     for layer in layers:
         inputs = submodel(model, layer.input)(x)

@@ -45,7 +45,9 @@ class _DropConnectKernel:
         if not self._drop_weights:
             return kernel
         kernel = ops.cast(kernel, self.compute_dtype)
-        return kernel * inverted_keep_mask(ops.shape(kernel), 1.0 - self.rate, self.seed_generator, self.compute_dtype)
+        return kernel * inverted_keep_mask(
+            ops.shape(kernel), 1.0 - self.rate, self.seed_generator, self.compute_dtype
+        )
 
     def call(self, inputs, training=None):
         if not training or self.rate == 0:

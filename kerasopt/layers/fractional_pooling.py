@@ -56,11 +56,19 @@ class FractionalMaxPooling2D(keras.layers.Layer):
         Graham, "Fractional Max-Pooling", arXiv:1412.6071, 2014.
     """
 
-    def __init__(self, pooling_ratio=(1.44, 1.44), pseudo_random=True, overlapping=True, seed=None, **kwargs):
+    def __init__(
+        self, pooling_ratio=(1.44, 1.44), pseudo_random=True, overlapping=True, seed=None, **kwargs
+    ):
         super().__init__(**kwargs)
-        ratios = tuple(pooling_ratio) if isinstance(pooling_ratio, (tuple, list)) else (pooling_ratio,) * 2
+        ratios = (
+            tuple(pooling_ratio)
+            if isinstance(pooling_ratio, (tuple, list))
+            else (pooling_ratio,) * 2
+        )
         if len(ratios) != 2:
-            raise ValueError(f"Argument `pooling_ratio` must be a number or a pair. Received: pooling_ratio={pooling_ratio!r}")
+            raise ValueError(
+                f"Argument `pooling_ratio` must be a number or a pair. Received: pooling_ratio={pooling_ratio!r}"
+            )
         for r in ratios:
             check_number("pooling_ratio", r)
             check_range("pooling_ratio", r, low=1.0)
@@ -72,10 +80,14 @@ class FractionalMaxPooling2D(keras.layers.Layer):
 
     def _output_size(self, size, ratio):
         if size is None:
-            raise ValueError("Argument `inputs` must have static height and width for FractionalMaxPooling2D. Received: a dimension of size None")
+            raise ValueError(
+                "Argument `inputs` must have static height and width for FractionalMaxPooling2D. Received: a dimension of size None"
+            )
         out = int(math.floor(size / ratio))
         if out < 1:
-            raise ValueError(f"Argument `pooling_ratio` is too large for an input size {size}. Received: pooling_ratio={ratio!r}")
+            raise ValueError(
+                f"Argument `pooling_ratio` is too large for an input size {size}. Received: pooling_ratio={ratio!r}"
+            )
         return out
 
     def _boundaries(self, size, out, training):
@@ -97,21 +109,31 @@ class FractionalMaxPooling2D(keras.layers.Layer):
         span = size // out + 1 + int(self.overlapping)  # longest region
         starts = bounds[:-1]
         lasts = ops.minimum(bounds[1:] - 1 + int(self.overlapping), size - 1)
-        index = ops.minimum(starts[:, None] + ops.arange(span, dtype="int32")[None, :], lasts[:, None])
+        index = ops.minimum(
+            starts[:, None] + ops.arange(span, dtype="int32")[None, :], lasts[:, None]
+        )
         gathered = ops.take(x, ops.reshape(index, (-1,)), axis=axis)
         shape = [-1] + list(ops.shape(x))[1:]
-        shape[axis:axis + 1] = [out, span]
+        shape[axis : axis + 1] = [out, span]
         return ops.max(ops.reshape(gathered, shape), axis=axis + 1)
 
     def call(self, inputs, training=None):
         _, height, width, _ = inputs.shape
-        out_h, out_w = (self._output_size(s, r) for s, r in zip((height, width), self.pooling_ratio, strict=True))
+        out_h, out_w = (
+            self._output_size(s, r)
+            for s, r in zip((height, width), self.pooling_ratio, strict=True)
+        )
         x = self._pool_axis(inputs, 1, height, out_h, training)
         return self._pool_axis(x, 2, width, out_w, training)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
-        return (b, self._output_size(h, self.pooling_ratio[0]), self._output_size(w, self.pooling_ratio[1]), c)
+        return (
+            b,
+            self._output_size(h, self.pooling_ratio[0]),
+            self._output_size(w, self.pooling_ratio[1]),
+            c,
+        )
 
     def get_config(self):
         return {

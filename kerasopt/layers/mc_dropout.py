@@ -42,7 +42,11 @@ def mc_predict(model, x, samples=30, batch_size=256):
     """
     samples = check_int("samples", samples, minimum=2)
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    norms = [layer for layer in _all_layers(model) if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+    norms = [
+        layer
+        for layer in _all_layers(model)
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable
+    ]
     for layer in norms:
         layer.trainable = False
     forward = _forward(model)
@@ -50,10 +54,15 @@ def mc_predict(model, x, samples=30, batch_size=256):
         n = len(keras.tree.flatten(x)[0])
         total = total_sq = None
         for _ in range(samples):
-            out = np.concatenate([
-                np.asarray(keras.ops.convert_to_numpy(forward(_rows(x, i, i + batch_size))), dtype="float64")
-                for i in range(0, n, batch_size)
-            ])
+            out = np.concatenate(
+                [
+                    np.asarray(
+                        keras.ops.convert_to_numpy(forward(_rows(x, i, i + batch_size))),
+                        dtype="float64",
+                    )
+                    for i in range(0, n, batch_size)
+                ]
+            )
             total = out if total is None else total + out
             total_sq = out**2 if total_sq is None else total_sq + out**2
     finally:
@@ -79,4 +88,8 @@ def _forward(model):
 
 
 def _all_layers(model):
-    return model._flatten_layers(include_self=True, recursive=True) if hasattr(model, "_flatten_layers") else [model]
+    return (
+        model._flatten_layers(include_self=True, recursive=True)
+        if hasattr(model, "_flatten_layers")
+        else [model]
+    )

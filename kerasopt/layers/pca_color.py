@@ -60,10 +60,17 @@ class PCAColorAugmentation(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.eigenvalues = self.add_weight(
-            name="eigenvalues", shape=(self.channels,), initializer="zeros", trainable=False, dtype="float32"
+            name="eigenvalues",
+            shape=(self.channels,),
+            initializer="zeros",
+            trainable=False,
+            dtype="float32",
         )
         self.eigenvectors = self.add_weight(
-            name="eigenvectors", shape=(self.channels, self.channels), initializer="identity", trainable=False,
+            name="eigenvectors",
+            shape=(self.channels, self.channels),
+            initializer="identity",
+            trainable=False,
             dtype="float32",
         )
 
@@ -91,13 +98,17 @@ class PCAColorAugmentation(keras.layers.Layer):
             total += pixels.sum(axis=0)
             outer += pixels.T @ pixels
         if count < 2:
-            raise ValueError(f"Argument `data` must hold at least 2 pixels. Received: data with {count} pixel(s)")
+            raise ValueError(
+                f"Argument `data` must hold at least 2 pixels. Received: data with {count} pixel(s)"
+            )
         mean = total / count
         covariance = (outer - count * np.outer(mean, mean)) / (count - 1)
         values, vectors = np.linalg.eigh(covariance)
         order = np.argsort(values)[::-1]
         values, vectors = np.maximum(values[order], 0.0), vectors[:, order]
-        vectors *= np.where(vectors.sum(axis=0) < 0, -1.0, 1.0)  # sign convention: components sum >= 0
+        vectors *= np.where(
+            vectors.sum(axis=0) < 0, -1.0, 1.0
+        )  # sign convention: components sum >= 0
         self.eigenvalues.assign(values.astype("float32"))
         self.eigenvectors.assign(vectors.astype("float32"))
         return self
@@ -107,7 +118,9 @@ class PCAColorAugmentation(keras.layers.Layer):
         if not training:
             return images
         batch_shape = tuple(ops.shape(images)[:-3])
-        coefficients = keras.random.normal(batch_shape + (self.channels,), stddev=self.stddev, seed=self.seed_generator)
+        coefficients = keras.random.normal(
+            batch_shape + (self.channels,), stddev=self.stddev, seed=self.seed_generator
+        )
         eigenvalues = ops.cast(self.eigenvalues, "float32")
         eigenvectors = ops.cast(self.eigenvectors, "float32")
         delta = ops.matmul(coefficients * eigenvalues, ops.transpose(eigenvectors))
@@ -118,4 +131,9 @@ class PCAColorAugmentation(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "stddev": self.stddev, "channels": self.channels, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "stddev": self.stddev,
+            "channels": self.channels,
+            "seed": self.seed,
+        }

@@ -57,7 +57,9 @@ class RandomResizedCrop(keras.layers.Layer):
         self.width = check_int("width", width, minimum=1)
         self.scale = check_pair("scale", scale, positive=True)
         if self.scale[1] > 1:
-            raise ValueError(f"Argument `scale` must be a pair in (0, 1]. Received: scale={scale!r}")
+            raise ValueError(
+                f"Argument `scale` must be a pair in (0, 1]. Received: scale={scale!r}"
+            )
         self.ratio = check_pair("ratio", ratio, positive=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -65,7 +67,12 @@ class RandomResizedCrop(keras.layers.Layer):
     def _random_boxes(self, batch, in_h, in_w):
         area = float(in_h * in_w)
         s = keras.random.uniform((batch, _TRIES), *self.scale, seed=self.seed_generator)
-        log_r = keras.random.uniform((batch, _TRIES), math.log(self.ratio[0]), math.log(self.ratio[1]), seed=self.seed_generator)
+        log_r = keras.random.uniform(
+            (batch, _TRIES),
+            math.log(self.ratio[0]),
+            math.log(self.ratio[1]),
+            seed=self.seed_generator,
+        )
         r = ops.exp(log_r)
         box_w, box_h = ops.sqrt(s * area * r), ops.sqrt(s * area / r)
         fits = ops.logical_and(box_w <= in_w, box_h <= in_h)

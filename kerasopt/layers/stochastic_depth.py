@@ -56,14 +56,20 @@ class StochasticDepth(keras.layers.Layer):
         shortcut, branch = inputs
         if training and self.survival_probability < 1.0:
             mask_shape = (ops.shape(branch)[0],) + (1,) * (len(branch.shape) - 1)
-            branch = branch * inverted_keep_mask(mask_shape, self.survival_probability, self.seed_generator, branch.dtype)
+            branch = branch * inverted_keep_mask(
+                mask_shape, self.survival_probability, self.seed_generator, branch.dtype
+            )
         return shortcut + branch
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "survival_probability": self.survival_probability, "seed": self.seed}
+        return {
+            **super().get_config(),
+            "survival_probability": self.survival_probability,
+            "seed": self.seed,
+        }
 
 
 def linear_decay_survival_probabilities(num_blocks, final_survival_probability=0.5):
@@ -80,5 +86,7 @@ def linear_decay_survival_probabilities(num_blocks, final_survival_probability=0
         Huang et al., "Deep Networks with Stochastic Depth", ECCV 2016, eq. 4.
     """
     num_blocks = check_int("num_blocks", num_blocks, minimum=1)
-    p_last = check_range("final_survival_probability", final_survival_probability, 0.0, 1.0, low_inclusive=False)
+    p_last = check_range(
+        "final_survival_probability", final_survival_probability, 0.0, 1.0, low_inclusive=False
+    )
     return [1.0 - (block / num_blocks) * (1.0 - p_last) for block in range(1, num_blocks + 1)]

@@ -55,11 +55,17 @@ class TestTimeAugmentation(keras.Model):
         super().__init__(**kwargs)
         self.mode = check_choice("mode", mode, _MODES)
         if crop_size is None and mode != "flip":
-            raise ValueError(f"Argument `crop_size` must be given for mode={mode!r}. Received: crop_size=None")
+            raise ValueError(
+                f"Argument `crop_size` must be given for mode={mode!r}. Received: crop_size=None"
+            )
         if crop_size is not None:
-            pair = tuple(crop_size) if isinstance(crop_size, (tuple, list)) else (crop_size, crop_size)
+            pair = (
+                tuple(crop_size) if isinstance(crop_size, (tuple, list)) else (crop_size, crop_size)
+            )
             if len(pair) != 2:
-                raise ValueError(f"Argument `crop_size` must be an int or a pair. Received: crop_size={crop_size!r}")
+                raise ValueError(
+                    f"Argument `crop_size` must be an int or a pair. Received: crop_size={crop_size!r}"
+                )
             crop_size = tuple(check_int("crop_size", c, minimum=1) for c in pair)
         self.crop_size = crop_size
         self.model = model
@@ -71,9 +77,17 @@ class TestTimeAugmentation(keras.Model):
         in_h, in_w = images.shape[1], images.shape[2]
         h, w = self.crop_size
         if h > in_h or w > in_w:
-            raise ValueError(f"Argument `crop_size` must fit in the input ({in_h}, {in_w}). Received: crop_size={self.crop_size!r}")
-        origins = [(0, 0), (0, in_w - w), (in_h - h, 0), (in_h - h, in_w - w), ((in_h - h) // 2, (in_w - w) // 2)]
-        crops = [images[:, top:top + h, left:left + w, :] for top, left in origins]
+            raise ValueError(
+                f"Argument `crop_size` must fit in the input ({in_h}, {in_w}). Received: crop_size={self.crop_size!r}"
+            )
+        origins = [
+            (0, 0),
+            (0, in_w - w),
+            (in_h - h, 0),
+            (in_h - h, in_w - w),
+            ((in_h - h) // 2, (in_w - w) // 2),
+        ]
+        crops = [images[:, top : top + h, left : left + w, :] for top, left in origins]
         if self.mode == "ten_crop":
             crops += [ops.flip(c, axis=2) for c in crops]
         return crops
@@ -96,5 +110,7 @@ class TestTimeAugmentation(keras.Model):
     @classmethod
     def from_config(cls, config, custom_objects=None):
         config = dict(config)
-        config["model"] = keras.saving.deserialize_keras_object(config["model"], custom_objects=custom_objects)
+        config["model"] = keras.saving.deserialize_keras_object(
+            config["model"], custom_objects=custom_objects
+        )
         return cls(**config)

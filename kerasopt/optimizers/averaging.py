@@ -69,8 +69,16 @@ class Averaged(OptimizerWrapper):
         and better generalization", UAI 2018; Goodfellow et al., Deep Learning, sec. 8.7.3.
     """
 
-    def __init__(self, optimizer, method="polyak", start_step=0, decay=0.999, every=1,
-                 finalize=True, name=None):
+    def __init__(
+        self,
+        optimizer,
+        method="polyak",
+        start_step=0,
+        decay=0.999,
+        every=1,
+        finalize=True,
+        name=None,
+    ):
         check_choice("method", method, ("polyak", "ema", "swa"))
         check_int("start_step", start_step, minimum=0)
         check_range("decay", decay, 0, 1, high_inclusive=False)
@@ -103,7 +111,9 @@ class Averaged(OptimizerWrapper):
             average = self._averages[index]
             dtype = average.dtype
             if self.method == "ema":
-                weight = ops.where(count <= 1, ops.cast(1.0, dtype), ops.cast(1.0 - self.decay, dtype))
+                weight = ops.where(
+                    count <= 1, ops.cast(1.0, dtype), ops.cast(1.0 - self.decay, dtype)
+                )
             else:
                 weight = ops.divide(ops.cast(1.0, dtype), ops.cast(ops.maximum(count, 1), dtype))
             # Branch-free (weight 0 leaves the average exactly as it was): a conditional
@@ -131,10 +141,15 @@ class Averaged(OptimizerWrapper):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "method": self.method, "start_step": self.start_step, "decay": self.decay,
-            "every": self.every, "finalize": self.finalize,
-        })
+        config.update(
+            {
+                "method": self.method,
+                "start_step": self.start_step,
+                "decay": self.decay,
+                "every": self.every,
+                "finalize": self.finalize,
+            }
+        )
         return config
 
 
@@ -145,6 +160,8 @@ def averaged_optimizers(optimizer):
         return [optimizer]
     found = []
     inner = getattr(optimizer, "inner_optimizer", None)
-    for child in ([inner] if inner is not None else []) + list(getattr(optimizer, "optimizers", [])):
+    for child in ([inner] if inner is not None else []) + list(
+        getattr(optimizer, "optimizers", [])
+    ):
         found.extend(averaged_optimizers(child))
     return found

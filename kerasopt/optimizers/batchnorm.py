@@ -45,7 +45,8 @@ def recompute_batchnorm(model, data, batch_size=128):
     check_instance("model", model, keras.Model, "a keras.Model")
     check_int("batch_size", batch_size, minimum=1)
     layers = [
-        layer for layer in model._flatten_layers(include_self=False, recursive=True)
+        layer
+        for layer in model._flatten_layers(include_self=False, recursive=True)
         if isinstance(layer, keras.layers.BatchNormalization)
     ]
     if not layers:
@@ -54,7 +55,7 @@ def recompute_batchnorm(model, data, batch_size=128):
         data = data[0]
     if hasattr(data, "shape"):
         array = np.asarray(data)
-        batches = (array[i:i + batch_size] for i in range(0, len(array), batch_size))
+        batches = (array[i : i + batch_size] for i in range(0, len(array), batch_size))
     else:
         batches = (b[0] if isinstance(b, (tuple, list)) else b for b in data)
     momenta = [layer.momentum for layer in layers]

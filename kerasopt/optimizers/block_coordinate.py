@@ -59,8 +59,17 @@ class BlockCoordinate(OptimizerWrapper):
 
     def __init__(self, optimizer, blocks, order="cyclic", steps_per_block=1, seed=0, name=None):
         if not callable(blocks):
-            if not isinstance(blocks, (list, tuple)) or not blocks or not all(isinstance(b, str) for b in blocks):
-                _fail("blocks", "a non-empty list of regular expressions or a callable", blocks, TypeError)
+            if (
+                not isinstance(blocks, (list, tuple))
+                or not blocks
+                or not all(isinstance(b, str) for b in blocks)
+            ):
+                _fail(
+                    "blocks",
+                    "a non-empty list of regular expressions or a callable",
+                    blocks,
+                    TypeError,
+                )
             for pattern in blocks:
                 try:
                     re.compile(pattern)
@@ -84,13 +93,19 @@ class BlockCoordinate(OptimizerWrapper):
             for v in var_list:
                 matches = [i for i, p in enumerate(self.blocks) if re.search(p, v.path)]
                 if not matches:
-                    _fail("blocks", f"patterns covering every variable (none matches {v.path!r})",
-                          self.blocks)
+                    _fail(
+                        "blocks",
+                        f"patterns covering every variable (none matches {v.path!r})",
+                        self.blocks,
+                    )
                 assignment.append(matches[0])
             empty = sorted(set(range(len(self.blocks))) - set(assignment))
             if empty:
-                _fail("blocks", f"patterns that each match a variable (block {empty[0]} matches none)",
-                      self.blocks)
+                _fail(
+                    "blocks",
+                    f"patterns that each match a variable (block {empty[0]} matches none)",
+                    self.blocks,
+                )
             self.num_blocks = len(self.blocks)
         self._block_of = {self._var_key(v): b for v, b in zip(var_list, assignment, strict=True)}
 
@@ -112,11 +127,16 @@ class BlockCoordinate(OptimizerWrapper):
         def merge_fn(distribution, grads, variables):
             def branch(block):
                 def run():
-                    pairs = [(g, v) for g, v, b in zip(grads, variables, blocks, strict=True) if b == block]
+                    pairs = [
+                        (g, v)
+                        for g, v, b in zip(grads, variables, blocks, strict=True)
+                        if b == block
+                    ]
                     distribution.extended.call_for_each_replica(
                         self.inner_optimizer.apply,
                         args=([g for g, _ in pairs], [v for _, v in pairs]),
                     )
+
                 return run
 
             ops.switch(self.current_block(), [branch(b) for b in range(self.num_blocks)])
@@ -128,10 +148,14 @@ class BlockCoordinate(OptimizerWrapper):
         blocks = self.blocks
         if callable(blocks):
             blocks = keras.saving.serialize_keras_object(blocks)
-        config.update({
-            "blocks": blocks, "order": self.order,
-            "steps_per_block": self.steps_per_block, "seed": self.seed,
-        })
+        config.update(
+            {
+                "blocks": blocks,
+                "order": self.order,
+                "steps_per_block": self.steps_per_block,
+                "seed": self.seed,
+            }
+        )
         return config
 
     @classmethod

@@ -52,8 +52,9 @@ class DeltaBarDelta(keras.optimizers.Optimizer):
         Networks 1(4), 1988; Goodfellow et al., Deep Learning, sec. 8.5.
     """
 
-    def __init__(self, learning_rate=0.01, kappa=1e-4, phi=0.1, theta=0.7,
-                 name="delta_bar_delta", **kwargs):
+    def __init__(
+        self, learning_rate=0.01, kappa=1e-4, phi=0.1, theta=0.7, name="delta_bar_delta", **kwargs
+    ):
         if isinstance(learning_rate, (int, float)):
             learning_rate = float(check_positive("learning_rate", learning_rate))
         check_range("kappa", kappa, low=0)

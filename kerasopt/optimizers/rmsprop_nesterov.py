@@ -53,8 +53,15 @@ class RMSpropNesterov(keras.optimizers.Optimizer):
         Goodfellow, Bengio & Courville, Deep Learning, 2016, Algorithm 8.6.
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.9, epsilon=1e-7,
-                 name="rmsprop_nesterov", **kwargs):
+    def __init__(
+        self,
+        learning_rate=0.001,
+        rho=0.9,
+        momentum=0.9,
+        epsilon=1e-7,
+        name="rmsprop_nesterov",
+        **kwargs,
+    ):
         if isinstance(learning_rate, (int, float)):
             learning_rate = float(check_positive("learning_rate", learning_rate))
         check_range("rho", rho, 0, 1, high_inclusive=False)
@@ -80,9 +87,13 @@ class RMSpropNesterov(keras.optimizers.Optimizer):
         rho = ops.cast(self.rho, dtype)
         alpha = ops.cast(self.momentum, dtype)
         new_r = ops.add(ops.multiply(rho, r), ops.multiply(1.0 - rho, ops.square(g)))
-        step = ops.divide(ops.multiply(lr, g), ops.add(ops.sqrt(new_r), ops.cast(self.epsilon, dtype)))
+        step = ops.divide(
+            ops.multiply(lr, g), ops.add(ops.sqrt(new_r), ops.cast(self.epsilon, dtype))
+        )
         new_v = ops.subtract(ops.multiply(alpha, v), step)
-        self.assign_add(variable, ops.subtract(ops.multiply(1.0 + alpha, new_v), ops.multiply(alpha, v)))
+        self.assign_add(
+            variable, ops.subtract(ops.multiply(1.0 + alpha, new_v), ops.multiply(alpha, v))
+        )
         self.assign(r, new_r)
         self.assign(v, new_v)
 

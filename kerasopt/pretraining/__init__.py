@@ -9,4 +9,11 @@ from kerasopt.pretraining.dbn import DBN
 from kerasopt.pretraining.greedy import greedy_supervised, stacked_autoencoder
 from kerasopt.pretraining.rbm import RBM, BernoulliRBM, GaussianBernoulliRBM
 
-__all__ = ["RBM", "BernoulliRBM", "GaussianBernoulliRBM", "DBN", "greedy_supervised", "stacked_autoencoder"]
+__all__ = [
+    "RBM",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "DBN",
+    "greedy_supervised",
+    "stacked_autoencoder",
+]

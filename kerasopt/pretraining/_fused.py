@@ -34,7 +34,11 @@ def draw(kind, shape, key, block, dtype):
     """`uniform` or `normal` noise of `shape` from Philox `key`, counter block `block`."""
     import tensorflow as tf
 
-    op = tf.raw_ops.StatelessRandomUniformV2 if kind == "uniform" else tf.raw_ops.StatelessRandomNormalV2
+    op = (
+        tf.raw_ops.StatelessRandomUniformV2
+        if kind == "uniform"
+        else tf.raw_ops.StatelessRandomNormalV2
+    )
     shape = tf.stack([tf.cast(d, "int32") for d in shape])
     counter = tf.constant([0, block], "uint64")  # (low, high) words: draws never overlap
     return op(shape=shape, key=key, counter=counter, alg=PHILOX, dtype=dtype)
@@ -86,7 +90,11 @@ def epoch(rbm, x, batch_size, shuffle, n):
     def batch(start, size):
         if order is None:
             # Explicit sizes: with -1 XLA pads the whole array to make the dynamic slice safe.
-            return x[start : start + size] if isinstance(start, int) else tf.slice(x, [start, 0], [size, x.shape[1]])
+            return (
+                x[start : start + size]
+                if isinstance(start, int)
+                else tf.slice(x, [start, 0], [size, x.shape[1]])
+            )
         return tf.gather(x, tf.slice(order, [start], [size]))
 
     def add(stats, new):

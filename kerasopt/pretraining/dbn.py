@@ -81,7 +81,9 @@ class DBN(keras.Model):
             raise ValueError(
                 f"Argument `hidden_sizes` must be a non-empty list of integers. Received: hidden_sizes={hidden_sizes!r}"
             )
-        hidden_sizes = [check_int(f"hidden_sizes[{i}]", n, minimum=1) for i, n in enumerate(hidden_sizes)]
+        hidden_sizes = [
+            check_int(f"hidden_sizes[{i}]", n, minimum=1) for i, n in enumerate(hidden_sizes)
+        ]
         check_choice("visible", visible, ("auto", "bernoulli", "gaussian"))
         self.rbm_options = dict(
             k=k,
@@ -118,7 +120,16 @@ class DBN(keras.Model):
             inputs = rbm(inputs)
         return inputs
 
-    def pretrain(self, x, epochs=10, batch_size=100, optimizer=None, validation_data=None, compile_kwargs=None, **fit_kwargs):
+    def pretrain(
+        self,
+        x,
+        epochs=10,
+        batch_size=100,
+        optimizer=None,
+        validation_data=None,
+        compile_kwargs=None,
+        **fit_kwargs,
+    ):
         """Greedy layer-wise training: RBM i is fit on RBM i-1's hidden probabilities.
 
         Args:
@@ -141,8 +152,14 @@ class DBN(keras.Model):
         check_int("batch_size", batch_size, minimum=1)
         x = np.asarray(x, dtype="float32")
         if x.ndim != 2:
-            raise ValueError(f"Argument `x` must be 2-D (n_samples, n_visible). Received: x with shape {x.shape}")
-        optimizers = list(optimizer) if isinstance(optimizer, (list, tuple)) else [optimizer] * len(self.hidden_sizes)
+            raise ValueError(
+                f"Argument `x` must be 2-D (n_samples, n_visible). Received: x with shape {x.shape}"
+            )
+        optimizers = (
+            list(optimizer)
+            if isinstance(optimizer, (list, tuple))
+            else [optimizer] * len(self.hidden_sizes)
+        )
         if len(optimizers) != len(self.hidden_sizes):
             raise ValueError(
                 f"Argument `optimizer` must be one optimizer or one per RBM ({len(self.hidden_sizes)}). "
@@ -160,7 +177,11 @@ class DBN(keras.Model):
             opt = keras.optimizers.get(keras.optimizers.serialize(keras.optimizers.get(opt)))
             rbm.compile(optimizer=opt, **(compile_kwargs or {}))
             history = rbm.fit(
-                x, epochs=epochs, batch_size=batch_size, validation_data=None if val is None else (val,), **fit_kwargs
+                x,
+                epochs=epochs,
+                batch_size=batch_size,
+                validation_data=None if val is None else (val,),
+                **fit_kwargs,
             )
             histories.append(history.history)
             x = rbm.transform(x)
@@ -180,13 +201,23 @@ class DBN(keras.Model):
         n_classes = check_int("n_classes", n_classes, minimum=2)
         self._require_pretrained()
         layers = [
-            _dense_from(ops.convert_to_numpy(r.kernel), ops.convert_to_numpy(r.hidden_bias), "sigmoid", f"hidden_{i}")
+            _dense_from(
+                ops.convert_to_numpy(r.kernel),
+                ops.convert_to_numpy(r.hidden_bias),
+                "sigmoid",
+                f"hidden_{i}",
+            )
             for i, r in enumerate(self.rbms)
         ]
         head = keras.layers.Dense(
-            n_classes, activation="softmax", kernel_initializer=keras.initializers.GlorotUniform(seed), name="softmax"
+            n_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed),
+            name="softmax",
         )
-        return keras.Sequential([keras.Input((self.rbms[0].kernel.shape[0],)), *layers, head], name=name)
+        return keras.Sequential(
+            [keras.Input((self.rbms[0].kernel.shape[0],)), *layers, head], name=name
+        )
 
     def to_autoencoder(self, name="dbn_autoencoder"):
         """The unrolled deep autoencoder of Hinton & Salakhutdinov (2006): encoder Dense
@@ -196,7 +227,12 @@ class DBN(keras.Model):
         as in the paper); the code layer is logistic here (the paper used linear code units)."""
         self._require_pretrained()
         encoder = [
-            _dense_from(ops.convert_to_numpy(r.kernel), ops.convert_to_numpy(r.hidden_bias), "sigmoid", f"encoder_{i}")
+            _dense_from(
+                ops.convert_to_numpy(r.kernel),
+                ops.convert_to_numpy(r.hidden_bias),
+                "sigmoid",
+                f"encoder_{i}",
+            )
             for i, r in enumerate(self.rbms)
         ]
         decoder = []
@@ -211,9 +247,16 @@ class DBN(keras.Model):
                     f"decoder_{i}",
                 )
             )
-        return keras.Sequential([keras.Input((self.rbms[0].kernel.shape[0],)), *encoder, *decoder], name=name)
+        return keras.Sequential(
+            [keras.Input((self.rbms[0].kernel.shape[0],)), *encoder, *decoder], name=name
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update(hidden_sizes=list(self.hidden_sizes), visible=self.visible, seed=self.seed, **self.rbm_options)
+        config.update(
+            hidden_sizes=list(self.hidden_sizes),
+            visible=self.visible,
+            seed=self.seed,
+            **self.rbm_options,
+        )
         return config

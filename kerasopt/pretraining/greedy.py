@@ -31,7 +31,9 @@ def _check_sizes(hidden_sizes):
 def _as_matrix(x):
     x = np.asarray(x, dtype="float32")
     if x.ndim != 2:
-        raise ValueError(f"Argument `x` must be 2-D (n_samples, n_features). Received: x with shape {x.shape}")
+        raise ValueError(
+            f"Argument `x` must be 2-D (n_samples, n_features). Received: x with shape {x.shape}"
+        )
     return x
 
 
@@ -43,12 +45,18 @@ def _copy(layer, name):
 
 def _dense(units, activation, seed, name):
     return keras.layers.Dense(
-        units, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed), name=name
+        units,
+        activation=activation,
+        kernel_initializer=keras.initializers.GlorotUniform(seed),
+        name=name,
     )
 
 
 def _fit(model, optimizer, loss, x, y, epochs, batch_size, verbose):
-    model.compile(optimizer=keras.optimizers.get(keras.optimizers.serialize(keras.optimizers.get(optimizer))), loss=loss)
+    model.compile(
+        optimizer=keras.optimizers.get(keras.optimizers.serialize(keras.optimizers.get(optimizer))),
+        loss=loss,
+    )
     return model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=verbose)
 
 
@@ -57,7 +65,16 @@ def _stack(n_inputs, layers, name):
 
 
 def greedy_supervised(
-    x, y, hidden_sizes, n_classes, epochs=5, batch_size=32, optimizer="adam", activation="sigmoid", seed=None, verbose=0
+    x,
+    y,
+    hidden_sizes,
+    n_classes,
+    epochs=5,
+    batch_size=32,
+    optimizer="adam",
+    activation="sigmoid",
+    seed=None,
+    verbose=0,
 ):
     """Greedy layer-wise supervised pretraining (Bengio et al. 2007).
 
@@ -108,7 +125,16 @@ def greedy_supervised(
         hidden = _dense(units, activation, layer_seed, f"hidden_{i}")
         head = _dense(n_classes, "softmax", layer_seed, "softmax")
         stage = _stack(features.shape[1], [hidden, head], f"greedy_stage_{i}")
-        _fit(stage, optimizer, "sparse_categorical_crossentropy", features, y, epochs, batch_size, verbose)
+        _fit(
+            stage,
+            optimizer,
+            "sparse_categorical_crossentropy",
+            features,
+            y,
+            epochs,
+            batch_size,
+            verbose,
+        )
         trained.append(hidden)
         features = ops.convert_to_numpy(hidden(features))
     layers = [_copy(layer, layer.name) for layer in trained] + [_copy(head, "softmax")]
@@ -176,8 +202,14 @@ def stacked_autoencoder(
         layer_seed = None if seed is None else seed + i
         binary = bool(features.min() >= 0.0 and features.max() <= 1.0)
         encoder = _dense(units, activation, layer_seed, f"encoder_{i}")
-        decoder = _dense(features.shape[1], "sigmoid" if binary else "linear", layer_seed, f"decoder_{i}")
-        corrupt = [keras.layers.Dropout(noise, seed=layer_seed), keras.layers.Rescaling(1.0 - noise)] if noise else []
+        decoder = _dense(
+            features.shape[1], "sigmoid" if binary else "linear", layer_seed, f"decoder_{i}"
+        )
+        corrupt = (
+            [keras.layers.Dropout(noise, seed=layer_seed), keras.layers.Rescaling(1.0 - noise)]
+            if noise
+            else []
+        )
         autoencoder = _stack(features.shape[1], [*corrupt, encoder, decoder], f"autoencoder_{i}")
         loss = "binary_crossentropy" if binary else "mean_squared_error"
         _fit(autoencoder, optimizer, loss, features, features, epochs, batch_size, verbose)

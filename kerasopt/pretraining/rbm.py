@@ -51,7 +51,9 @@ def _matmul(a, b, transpose_a=False, transpose_b=False):
         import tensorflow as tf
 
         return tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-    return ops.matmul(ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b)
+    return ops.matmul(
+        ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b
+    )
 
 
 def _head(t, rows):
@@ -150,7 +152,9 @@ class RBM(keras.Model):
         n_chains = check_int("n_chains", n_chains, minimum=1)
         check_range("weight_decay", weight_decay, low=0)
         if sparsity_target is not None:
-            check_range("sparsity_target", sparsity_target, 0, 1, low_inclusive=False, high_inclusive=False)
+            check_range(
+                "sparsity_target", sparsity_target, 0, 1, low_inclusive=False, high_inclusive=False
+            )
         check_range("sparsity_cost", sparsity_cost, low=0)
         if seed is not None:
             seed = check_int("seed", seed, minimum=0)
@@ -162,7 +166,9 @@ class RBM(keras.Model):
         self.seed = seed
         self.monitor_fraction = float(monitor_fraction)
         self._fused = None  # (batch_size, shuffle, n_samples) while `fit(..., fused=True)` runs
-        self._train_mode = None  # the (fused, jit_compile) mode the cached `train_function` was traced for
+        self._train_mode = (
+            None  # the (fused, jit_compile) mode the cached `train_function` was traced for
+        )
         self._jit_auto = False  # compiled with jit_compile="auto": XLA for the fused epoch
         self._key, self._draws = None, 0  # the current update's Philox key and draws so far
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -177,11 +183,18 @@ class RBM(keras.Model):
             initializer=keras.initializers.RandomNormal(stddev=0.01, seed=self.seed),
             name="kernel",
         )
-        self.hidden_bias = self.add_weight(shape=(self.n_hidden,), initializer="zeros", name="hidden_bias")
-        self.visible_bias = self.add_weight(shape=(n_visible,), initializer="zeros", name="visible_bias")
+        self.hidden_bias = self.add_weight(
+            shape=(self.n_hidden,), initializer="zeros", name="hidden_bias"
+        )
+        self.visible_bias = self.add_weight(
+            shape=(n_visible,), initializer="zeros", name="visible_bias"
+        )
         if self.persistent:
             self.chain = self.add_weight(
-                shape=(self.n_chains, self.n_hidden), initializer="zeros", trainable=False, name="chain"
+                shape=(self.n_chains, self.n_hidden),
+                initializer="zeros",
+                trainable=False,
+                name="chain",
             )
 
     @property
@@ -202,7 +215,9 @@ class RBM(keras.Model):
         backend (TF-only branch) it draws with Philox, and inside an update (`_update`) every
         draw uses that update's one key with its own counter block (`_fused.draw`)."""
         if keras.backend.backend() != "tensorflow":
-            return getattr(keras.random, kind)(shape, dtype=self.kernel.dtype, seed=self.seed_generator)
+            return getattr(keras.random, kind)(
+                shape, dtype=self.kernel.dtype, seed=self.seed_generator
+            )
         if self._key is None:  # outside an update: a fresh key per draw
             key, block = _fused.philox_key(self.seed_generator.next()), 0
         else:
@@ -257,7 +272,9 @@ class RBM(keras.Model):
         free_energy = self._free_energy_from(v, hidden_logits)
         stats = [(ops.mean(ops.square(v - reconstruction)), 1.0), (ops.sum(free_energy), rows)]
         if self._tracks_pseudo_likelihood:
-            stats.append((ops.sum(self._pseudo_log_likelihood(v, hidden_logits, free_energy)), rows))
+            stats.append(
+                (ops.sum(self._pseudo_log_likelihood(v, hidden_logits, free_energy)), rows)
+            )
         return stats
 
     def _record(self, stats):
@@ -276,7 +293,9 @@ class RBM(keras.Model):
         logits by +-W_i, so no extra matrix product is needed."""
         n_visible = ops.shape(v)[-1]
         uniform = self._uniform(ops.shape(v)[:1])
-        index = ops.minimum(ops.cast(uniform * ops.cast(n_visible, v.dtype), "int32"), n_visible - 1)
+        index = ops.minimum(
+            ops.cast(uniform * ops.cast(n_visible, v.dtype), "int32"), n_visible - 1
+        )
         flip = ops.one_hot(index, n_visible, dtype=v.dtype) * (1.0 - 2.0 * v)
         sign = ops.sum(flip, axis=-1, keepdims=True)
         flipped_logits = hidden_logits + sign * ops.take(self.kernel, index, axis=0)
@@ -290,7 +309,9 @@ class RBM(keras.Model):
             return rows
         if isinstance(rows, int):
             return max(1, int(np.ceil(self.monitor_fraction * rows)))
-        return ops.maximum(1, ops.cast(ops.ceil(self.monitor_fraction * ops.cast(rows, "float32")), "int32"))
+        return ops.maximum(
+            1, ops.cast(ops.ceil(self.monitor_fraction * ops.cast(rows, "float32")), "int32")
+        )
 
     def _gradients(self, v):
         """Negated CD-k / PCD-k statistics for (kernel, hidden_bias, visible_bias), and the
@@ -312,7 +333,11 @@ class RBM(keras.Model):
         if self.persistent:
             # One uniform draw serves the chains' new hidden sample and the monitored data's
             # hidden sample (monitoring only, so the PCD update is unchanged).
-            size = max(self.n_chains, rows) if isinstance(rows, int) else ops.maximum(self.n_chains, rows)
+            size = (
+                max(self.n_chains, rows)
+                if isinstance(rows, int)
+                else ops.maximum(self.n_chains, rows)
+            )
             noise = self._uniform((size, self.n_hidden))
             self.chain.assign(ops.cast(_head(noise, self.n_chains) < h_neg, h_neg.dtype))
             h_data = ops.cast(_head(noise, rows) < _head(h_pos, rows), h_pos.dtype)
@@ -321,7 +346,9 @@ class RBM(keras.Model):
         # v-^T h- / n_neg - v+^T h+ / n_pos as ONE product over the stacked rows: no separate
         # scaling and subtraction passes over the (visible x hidden) matrix.
         grad_kernel = _matmul(
-            ops.concatenate([v_neg, v], axis=0), ops.concatenate([h_neg / n_neg, h_pos / -n_pos], axis=0), transpose_a=True
+            ops.concatenate([v_neg, v], axis=0),
+            ops.concatenate([h_neg / n_neg, h_pos / -n_pos], axis=0),
+            transpose_a=True,
         )
         grad_hidden = ops.mean(h_neg, axis=0) - ops.mean(h_pos, axis=0)
         grad_visible = ops.mean(v_neg, axis=0) - ops.mean(v, axis=0)
@@ -331,16 +358,25 @@ class RBM(keras.Model):
             excess = self.sparsity_cost * (ops.mean(h_pos, axis=0) - self.sparsity_target)
             grad_hidden = grad_hidden + excess
             grad_kernel = grad_kernel + ops.outer(ops.mean(v, axis=0), excess)
-        return [grad_kernel, grad_hidden, grad_visible], (_head(v, rows), _head(positive_logits, rows), reconstruction)
+        return [grad_kernel, grad_hidden, grad_visible], (
+            _head(v, rows),
+            _head(positive_logits, rows),
+            reconstruction,
+        )
 
     def _update(self, v, seed=None):
         """One CD-k / PCD-k update on the batch `v`; returns the batch's metric statistics.
         `seed`: the seed-generator state for this update (default: the generator's next)."""
         if keras.backend.backend() == "tensorflow":
-            self._key, self._draws = _fused.philox_key(self.seed_generator.next() if seed is None else seed), 0
+            self._key, self._draws = (
+                _fused.philox_key(self.seed_generator.next() if seed is None else seed),
+                0,
+            )
         try:
             grads, monitored = self._gradients(v)
-            stats = self._statistics(*monitored)  # before the update: every metric sees one set of parameters
+            stats = self._statistics(
+                *monitored
+            )  # before the update: every metric sees one set of parameters
             self.optimizer.apply(grads, [self.kernel, self.hidden_bias, self.visible_bias])
             return stats
         finally:
@@ -357,7 +393,9 @@ class RBM(keras.Model):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
         logits = self._hidden_logits(v)
-        reconstruction = self._visible_mean(self._visible_logits(self._bernoulli(ops.sigmoid(logits))))
+        reconstruction = self._visible_mean(
+            self._visible_logits(self._bernoulli(ops.sigmoid(logits)))
+        )
         return self._monitor(v, logits, reconstruction)
 
     def compile(self, optimizer="rmsprop", *args, jit_compile="auto", **kwargs):
@@ -433,12 +471,18 @@ class RBM(keras.Model):
             raise ValueError(f"Argument {reason}")
         fused = reason is None if fused == "auto" else fused
         if fused:
-            batch_size = 32 if batch_size is None else check_int("batch_size", batch_size, minimum=1)
+            batch_size = (
+                32 if batch_size is None else check_int("batch_size", batch_size, minimum=1)
+            )
             kwargs.setdefault("validation_batch_size", batch_size)
             self._fused = (batch_size, bool(shuffle), int(x.shape[0]))
         self._build_from(x)
         if validation_data is not None:
-            val_x = validation_data[0] if isinstance(validation_data, (tuple, list)) else validation_data
+            val_x = (
+                validation_data[0]
+                if isinstance(validation_data, (tuple, list))
+                else validation_data
+            )
             self._check_data("validation_data", val_x)
         jit_compile = self.jit_compile  # fused under "auto": XLA for this fit, restored after
         if fused and getattr(self, "_jit_auto", False):
@@ -570,7 +614,9 @@ class BernoulliRBM(RBM):
         self._check_data("x", x)
         values = np.asarray(x, dtype="float32")
         if values.ndim != 2:
-            raise ValueError(f"Argument `x` must be 2-D (samples, visible units). Received: x with shape {values.shape}")
+            raise ValueError(
+                f"Argument `x` must be 2-D (samples, visible units). Received: x with shape {values.shape}"
+            )
         self._build_from(values)
         if values.shape[1] != self.kernel.shape[0]:
             raise ValueError(
@@ -578,7 +624,9 @@ class BernoulliRBM(RBM):
             )
         v = ops.convert_to_tensor(values)
         logits = self._hidden_logits(v)
-        return ops.convert_to_numpy(self._pseudo_log_likelihood(v, logits, self._free_energy_from(v, logits)))
+        return ops.convert_to_numpy(
+            self._pseudo_log_likelihood(v, logits, self._free_energy_from(v, logits))
+        )
 
     def _visible_mean(self, logits):
         return ops.sigmoid(logits)

@@ -31,14 +31,18 @@ class LinearDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, final_learning_rate, decay_steps):
-        self.initial_learning_rate = check_range("initial_learning_rate", initial_learning_rate, low=0)
+        self.initial_learning_rate = check_range(
+            "initial_learning_rate", initial_learning_rate, low=0
+        )
         self.final_learning_rate = check_range("final_learning_rate", final_learning_rate, low=0)
         self.decay_steps = check_int("decay_steps", decay_steps, minimum=1)
 
     def __call__(self, step):
         fraction = as_float(step) / float(self.decay_steps)
         return linear_anneal(
-            ops.convert_to_tensor(self.initial_learning_rate, "float32"), self.final_learning_rate, fraction
+            ops.convert_to_tensor(self.initial_learning_rate, "float32"),
+            self.final_learning_rate,
+            fraction,
         )
 
     def get_config(self):

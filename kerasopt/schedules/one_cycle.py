@@ -42,7 +42,9 @@ class OneCycle(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, max_lr, total_steps, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
         self.max_lr = check_positive("max_lr", max_lr)
         self.total_steps = check_int("total_steps", total_steps, minimum=2)
-        self.pct_start = check_range("pct_start", pct_start, low=0, high=1, low_inclusive=False, high_inclusive=False)
+        self.pct_start = check_range(
+            "pct_start", pct_start, low=0, high=1, low_inclusive=False, high_inclusive=False
+        )
         self.div_factor = check_range("div_factor", div_factor, low=1)
         self.final_div_factor = check_range("final_div_factor", final_div_factor, low=1)
 

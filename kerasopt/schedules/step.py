@@ -32,13 +32,17 @@ class StepDecay(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, initial_learning_rate, drop, steps_per_drop):
-        self.initial_learning_rate = check_range("initial_learning_rate", initial_learning_rate, low=0)
+        self.initial_learning_rate = check_range(
+            "initial_learning_rate", initial_learning_rate, low=0
+        )
         self.drop = check_range("drop", drop, low=0, high=1, low_inclusive=False)
         self.steps_per_drop = check_int("steps_per_drop", steps_per_drop, minimum=1)
 
     def __call__(self, step):
         drops = ops.floor(as_float(step) / float(self.steps_per_drop))
-        return self.initial_learning_rate * ops.power(ops.convert_to_tensor(self.drop, "float32"), drops)
+        return self.initial_learning_rate * ops.power(
+            ops.convert_to_tensor(self.drop, "float32"), drops
+        )
 
     def get_config(self):
         return {

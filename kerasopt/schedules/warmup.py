@@ -64,5 +64,7 @@ class Warmup(keras.optimizers.schedules.LearningRateSchedule):
     def from_config(cls, config):
         config = dict(config)
         if isinstance(config["schedule_or_value"], dict):
-            config["schedule_or_value"] = keras.saving.deserialize_keras_object(config["schedule_or_value"])
+            config["schedule_or_value"] = keras.saving.deserialize_keras_object(
+                config["schedule_or_value"]
+            )
         return cls(**config)

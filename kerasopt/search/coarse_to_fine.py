@@ -79,18 +79,34 @@ class CoarseToFine(kt.Oracle):
         max_consecutive_failed_trials: as for `keras_tuner.Oracle`.
     """
 
-    def __init__(self, objective=None, max_trials=30, trials_per_round=10, top_k=3, margin=0.25,
-                 seed=None, hyperparameters=None, allow_new_entries=True, tune_new_entries=True,
-                 max_retries_per_trial=0, max_consecutive_failed_trials=3):
+    def __init__(
+        self,
+        objective=None,
+        max_trials=30,
+        trials_per_round=10,
+        top_k=3,
+        margin=0.25,
+        seed=None,
+        hyperparameters=None,
+        allow_new_entries=True,
+        tune_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+    ):
         check_int("max_trials", max_trials, minimum=1)
         self.trials_per_round = check_int("trials_per_round", trials_per_round, minimum=1)
         self.top_k = check_int("top_k", top_k, minimum=1)
         self.margin = check_range("margin", margin, 0, 1, low_inclusive=False)
-        super().__init__(objective=objective, max_trials=max_trials,
-                         hyperparameters=hyperparameters, allow_new_entries=allow_new_entries,
-                         tune_new_entries=tune_new_entries, seed=seed,
-                         max_retries_per_trial=max_retries_per_trial,
-                         max_consecutive_failed_trials=max_consecutive_failed_trials)
+        super().__init__(
+            objective=objective,
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
         if seed is not None:  # keras-tuner's Oracle replaces seed=0 by a random seed
             self.seed = self._seed_state = seed
         self._ranges = []  # one dict per started round: name -> [lo, hi] or list of values
@@ -123,7 +139,8 @@ class CoarseToFine(kt.Oracle):
         round_index = len(self.trials) // self.trials_per_round
         if round_index >= len(self._ranges):
             if self._ranges and any(
-                t.status == _RUNNING for tid, t in self.trials.items()
+                t.status == _RUNNING
+                for tid, t in self.trials.items()
                 if self._round_of.get(tid) == len(self._ranges) - 1
             ):
                 return {"status": _IDLE}
@@ -162,8 +179,11 @@ class CoarseToFine(kt.Oracle):
         new = {}
         for hp in self.hyperparameters.space:
             bounds = current.get(hp.name, _declared(hp))
-            used = [t.hyperparameters.values[hp.name] for t in best
-                    if hp.name in t.hyperparameters.values]
+            used = [
+                t.hyperparameters.values[hp.name]
+                for t in best
+                if hp.name in t.hyperparameters.values
+            ]
             if bounds is None or not used:
                 if bounds is not None and hp.name in current:
                     new[hp.name] = list(bounds)
@@ -260,14 +280,32 @@ class CoarseToFineSearch(PerTrialCallbacks, kt.Tuner):
         (6, 2)
     """
 
-    def __init__(self, hypermodel=None, objective=None, max_trials=30, trials_per_round=10,
-                 top_k=3, margin=0.25, seed=None, hyperparameters=None, tune_new_entries=True,
-                 allow_new_entries=True, max_retries_per_trial=0, max_consecutive_failed_trials=3,
-                 **kwargs):
+    def __init__(
+        self,
+        hypermodel=None,
+        objective=None,
+        max_trials=30,
+        trials_per_round=10,
+        top_k=3,
+        margin=0.25,
+        seed=None,
+        hyperparameters=None,
+        tune_new_entries=True,
+        allow_new_entries=True,
+        max_retries_per_trial=0,
+        max_consecutive_failed_trials=3,
+        **kwargs,
+    ):
         oracle = CoarseToFine(
-            objective=objective, max_trials=max_trials, trials_per_round=trials_per_round,
-            top_k=top_k, margin=margin, seed=seed, hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries, allow_new_entries=allow_new_entries,
+            objective=objective,
+            max_trials=max_trials,
+            trials_per_round=trials_per_round,
+            top_k=top_k,
+            margin=margin,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )

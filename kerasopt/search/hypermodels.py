@@ -21,26 +21,37 @@ class SmallClassifier(kt.HyperModel):
         ((None, 10), 'Adam')
     """
 
-    def __init__(self, input_shape, n_classes, optimizers=("adam", "sgd", "rmsprop_nesterov"),
-                 wrappers=spaces.WRAPPERS, learning_rate_range=(1e-4, 1.0)):
+    def __init__(
+        self,
+        input_shape,
+        n_classes,
+        optimizers=("adam", "sgd", "rmsprop_nesterov"),
+        wrappers=spaces.WRAPPERS,
+        learning_rate_range=(1e-4, 1.0),
+    ):
         super().__init__(name="small_classifier")
         self.input_shape = tuple(input_shape)
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
         self.optimizers, self.wrappers = list(optimizers), list(wrappers)
-        self.learning_rate_range = check_pair("learning_rate_range", learning_rate_range, positive=True)
+        self.learning_rate_range = check_pair(
+            "learning_rate_range", learning_rate_range, positive=True
+        )
 
     def build(self, hp):
         units = hp.Int("units", 16, 256, sampling="log")
         dropout = hp.Float("dropout", 0.0, 0.5)
-        optimizer = spaces.wrapper(hp, spaces.optimizer(hp, self.optimizers, self.learning_rate_range),
-                                   self.wrappers)
-        model = keras.Sequential([
-            keras.Input(self.input_shape),
-            keras.layers.Flatten(),
-            keras.layers.Dense(units, activation="relu"),
-            keras.layers.Dropout(dropout),
-            keras.layers.Dense(self.n_classes, activation="softmax"),
-        ])
+        optimizer = spaces.wrapper(
+            hp, spaces.optimizer(hp, self.optimizers, self.learning_rate_range), self.wrappers
+        )
+        model = keras.Sequential(
+            [
+                keras.Input(self.input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(units, activation="relu"),
+                keras.layers.Dropout(dropout),
+                keras.layers.Dense(self.n_classes, activation="softmax"),
+            ]
+        )
         model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
         return model
 
@@ -60,7 +71,9 @@ class FineTuneHyperModel(kt.HyperModel):
     `kerasopt.transfer.image_dataset` mapped through `one_hot`.
     """
 
-    def __init__(self, backbone_name, n_classes, head_epochs=2, finetune_epochs=2, weights="imagenet"):
+    def __init__(
+        self, backbone_name, n_classes, head_epochs=2, finetune_epochs=2, weights="imagenet"
+    ):
         super().__init__(name="finetune")
         self.backbone_name, self.weights = backbone_name, weights
         self.n_classes = check_int("n_classes", n_classes, minimum=2)
@@ -74,9 +87,11 @@ class FineTuneHyperModel(kt.HyperModel):
         base = transfer.backbone(self.backbone_name, weights=self.weights)
         transfer.freeze(base)
         model = transfer.build_classifier(base, self.n_classes)
-        model.compile(keras.optimizers.Adam(values["head_learning_rate"]),
-                      keras.losses.CategoricalCrossentropy(label_smoothing=values["label_smoothing"]),
-                      metrics=["accuracy"])
+        model.compile(
+            keras.optimizers.Adam(values["head_learning_rate"]),
+            keras.losses.CategoricalCrossentropy(label_smoothing=values["label_smoothing"]),
+            metrics=["accuracy"],
+        )
         return model
 
     def fit(self, hp, model, train, validation_data=None, callbacks=None, verbose="auto", **kwargs):
@@ -87,12 +102,25 @@ class FineTuneHyperModel(kt.HyperModel):
         base = model.get_layer("backbone").layer  # build_classifier's InferenceMode wrapper
         transfer.unfreeze_fraction(base, values["unfreeze_fraction"])
         optimizer = transfer.discriminative_optimizer(
-            model, base, keras.optimizers.Adam(values["head_learning_rate"]),
-            keras.optimizers.Adam(values["finetune_learning_rate"]))
-        model.compile(optimizer, keras.losses.CategoricalCrossentropy(label_smoothing=values["label_smoothing"]),
-                      metrics=["accuracy"])
-        return model.fit(train, epochs=self.head_epochs + self.finetune_epochs, initial_epoch=self.head_epochs,
-                         validation_data=validation_data, callbacks=callbacks, verbose=verbose, **kwargs)
+            model,
+            base,
+            keras.optimizers.Adam(values["head_learning_rate"]),
+            keras.optimizers.Adam(values["finetune_learning_rate"]),
+        )
+        model.compile(
+            optimizer,
+            keras.losses.CategoricalCrossentropy(label_smoothing=values["label_smoothing"]),
+            metrics=["accuracy"],
+        )
+        return model.fit(
+            train,
+            epochs=self.head_epochs + self.finetune_epochs,
+            initial_epoch=self.head_epochs,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            **kwargs,
+        )
 
 
 def one_hot(dataset, n_classes):

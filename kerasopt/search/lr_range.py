@@ -33,7 +33,9 @@ def lr_range_from_finder(finder, span=100.0):
     check_range("span", span, low=1, low_inclusive=False)
     high = finder.lowest_loss_lr()
     if high is None:
-        raise ValueError("Argument `finder` must hold a finished sweep with finite losses: run "
-                         f"model.fit with it first. Received: {len(finder.history['lr'])} recorded steps")
+        raise ValueError(
+            "Argument `finder` must hold a finished sweep with finite losses: run "
+            f"model.fit with it first. Received: {len(finder.history['lr'])} recorded steps"
+        )
     high = float(high)
     return max(finder.min_lr, high / span), min(finder.max_lr, high)

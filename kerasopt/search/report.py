@@ -31,13 +31,15 @@ def trials_table(tuner):
     rows = []
     for trial in sorted(oracle.trials.values(), key=lambda t: int(t.trial_id)):
         values = trial.hyperparameters.values
-        rows.append({
-            "trial": trial.trial_id,
-            "round": oracle.round_of(trial.trial_id) if isinstance(oracle, CoarseToFine) else 0,
-            "status": trial.status,
-            "score": None if trial.score is None else float(trial.score),
-            **{name: values.get(name) for name in names},
-        })
+        rows.append(
+            {
+                "trial": trial.trial_id,
+                "round": oracle.round_of(trial.trial_id) if isinstance(oracle, CoarseToFine) else 0,
+                "status": trial.status,
+                "score": None if trial.score is None else float(trial.score),
+                **{name: values.get(name) for name in names},
+            }
+        )
     return rows
 
 
@@ -54,7 +56,9 @@ def markdown_table(rows, columns):
     return "\n".join(lines)
 
 
-def write_report(tuner, out, plot_hyperparameters, log_axes=(), k=3, score="val_loss", test_data=None):
+def write_report(
+    tuner, out, plot_hyperparameters, log_axes=(), k=3, score="val_loss", test_data=None
+):
     """Write `out/trials.{json,md}`, `out/rounds.png` and the top-`k` ensemble
     (`out/ensemble/model.keras` and its SavedModel), on the chief only; return the summary.
 
@@ -70,14 +74,23 @@ def write_report(tuner, out, plot_hyperparameters, log_axes=(), k=3, score="val_
         x, y = test_data
         best = tuner.get_best_models(1)[0]
         summary["best_test_accuracy"] = float(np.mean(best.predict(x, verbose=0).argmax(-1) == y))
-        summary["ensemble_test_accuracy"] = float(np.mean(ensemble.predict(x, verbose=0).argmax(-1) == y))
+        summary["ensemble_test_accuracy"] = float(
+            np.mean(ensemble.predict(x, verbose=0).argmax(-1) == y)
+        )
     summary["best"] = min(completed, key=lambda r: r["score"]) if completed else None
     if not distributed.is_chief():
         return summary
-    columns = ["trial", "round", "score"] + [c for c in rows[0] if c not in ("trial", "round", "status", "score")]
+    columns = ["trial", "round", "score"] + [
+        c for c in rows[0] if c not in ("trial", "round", "status", "score")
+    ]
     write_json(out / "trials.json", {"score": score, "rows": rows, "summary": summary})
     write_text(out / "trials.md", markdown_table(rows, columns) + "\n")
-    plotting.plot_search_rounds([{**r, score: r["score"]} for r in completed], plot_hyperparameters,
-                                out / "rounds.png", score=score, log_axes=log_axes)
+    plotting.plot_search_rounds(
+        [{**r, score: r["score"]} for r in completed],
+        plot_hyperparameters,
+        out / "rounds.png",
+        score=score,
+        log_axes=log_axes,
+    )
     export(ensemble, out / "ensemble")
     return summary

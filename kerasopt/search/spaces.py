@@ -129,8 +129,13 @@ def schedule(hp, peak, total_steps, choices=SCHEDULES):
     return peak
 
 
-def finetune(hp, head_learning_rate=(1e-4, 1e-2), finetune_learning_rate=(1e-6, 1e-3),
-             label_smoothing=(0.0, 0.2), unfreeze_fraction=(0.1, 1.0)):
+def finetune(
+    hp,
+    head_learning_rate=(1e-4, 1e-2),
+    finetune_learning_rate=(1e-6, 1e-3),
+    label_smoothing=(0.0, 0.2),
+    unfreeze_fraction=(0.1, 1.0),
+):
     """The settings of a two-phase fine-tune (Yosinski et al. 2014; Howard & Ruder 2018).
 
     Returns a dict: `head_learning_rate` and `finetune_learning_rate` (log-uniform; the

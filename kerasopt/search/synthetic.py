@@ -67,12 +67,20 @@ def _tuner(method, surface, seed, trials, directory, options):
         def run_trial(self, trial, **kwargs):
             rng = np.random.default_rng([seed, int(trial.trial_id)])
             values = trial.hyperparameters.values
-            return {"val_loss": surface.observe(values["learning_rate"], values["weight_decay"], rng)}
+            return {
+                "val_loss": surface.observe(values["learning_rate"], values["weight_decay"], rng)
+            }
 
     # keras-tuner treats seed=0 as "no seed" (a random one): give it seed + 1
-    common = {"objective": kt.Objective("val_loss", "min"), "max_trials": trials, "seed": seed + 1,
-              "hyperparameters": surface.hyperparameters(), "directory": directory,
-              "project_name": f"{method}_{seed}", "overwrite": True}
+    common = {
+        "objective": kt.Objective("val_loss", "min"),
+        "max_trials": trials,
+        "seed": seed + 1,
+        "hyperparameters": surface.hyperparameters(),
+        "directory": directory,
+        "project_name": f"{method}_{seed}",
+        "overwrite": True,
+    }
     if method == "coarse_to_fine":
         base, extra = CoarseToFineSearch, {"trials_per_round": math.ceil(trials / 3), **options}
     elif method == "random":
@@ -82,8 +90,15 @@ def _tuner(method, surface, seed, trials, directory, options):
     return type(f"{method}_search", (Objective, base), {})(**common, **extra)
 
 
-def compare(methods=METHODS, seeds=10, trials=30, noise=0.02, directory=None, progress=None,
-            coarse_to_fine=None):
+def compare(
+    methods=METHODS,
+    seeds=10,
+    trials=30,
+    noise=0.02,
+    directory=None,
+    progress=None,
+    coarse_to_fine=None,
+):
     """Run each searcher `seeds` times with `trials` trials on a `NoisySurface(noise)`.
 
     Coarse-to-fine runs 3 rounds (`trials_per_round = ceil(trials / 3)`) with the oracle's
@@ -100,7 +115,9 @@ def compare(methods=METHODS, seeds=10, trials=30, noise=0.02, directory=None, pr
     """
     for method in methods:
         if method not in METHODS:
-            raise ValueError(f"Argument `methods` must hold names from {METHODS}. Received: {method!r}")
+            raise ValueError(
+                f"Argument `methods` must hold names from {METHODS}. Received: {method!r}"
+            )
     check_int("seeds", seeds, minimum=1)
     check_int("trials", trials, minimum=3)
     surface = NoisySurface(noise)
@@ -111,10 +128,21 @@ def compare(methods=METHODS, seeds=10, trials=30, noise=0.02, directory=None, pr
             tuner = _tuner(method, surface, seed, trials, directory, coarse_to_fine or {})
             tuner.search(verbose=0)
             best = tuner.oracle.get_best_trials(1)[0]
-            lr, wd = best.hyperparameters.values["learning_rate"], best.hyperparameters.values["weight_decay"]
-            rows.append({"method": method, "seed": seed, "learning_rate": lr, "weight_decay": wd,
-                         "observed_loss": float(best.score), "true_loss": surface.true_loss(lr, wd),
-                         "distance": surface.distance(lr, wd)})
+            lr, wd = (
+                best.hyperparameters.values["learning_rate"],
+                best.hyperparameters.values["weight_decay"],
+            )
+            rows.append(
+                {
+                    "method": method,
+                    "seed": seed,
+                    "learning_rate": lr,
+                    "weight_decay": wd,
+                    "observed_loss": float(best.score),
+                    "true_loss": surface.true_loss(lr, wd),
+                    "distance": surface.distance(lr, wd),
+                }
+            )
             if progress is not None:
                 progress(len(rows), total)
     return rows

@@ -15,5 +15,15 @@ from kerasopt.second_order.minimize import minimize
 from kerasopt.second_order.newton import Newton
 from kerasopt.second_order.saddle_free import SaddleFreeNewton
 
-__all__ = ["BFGS", "ConjugateGradient", "LBFGS", "Newton", "OptimizeResult", "SaddleFreeNewton",
-           "SecondOrderOptimizer", "fit", "minimize", "strong_wolfe"]
+__all__ = [
+    "BFGS",
+    "ConjugateGradient",
+    "LBFGS",
+    "Newton",
+    "OptimizeResult",
+    "SaddleFreeNewton",
+    "SecondOrderOptimizer",
+    "fit",
+    "minimize",
+    "strong_wolfe",
+]

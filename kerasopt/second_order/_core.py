@@ -116,7 +116,9 @@ class Objective:
         def reduce(total, batch):
             weight = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], self.dtype) / count
             parts = fn(self._loss_fn_for(batch))
-            return tuple(t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True))
+            return tuple(
+                t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True)
+            )
 
         return dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
 
@@ -131,17 +133,26 @@ class Objective:
 
     def hessian_vector(self, v):
         """H v at the variables' current values, for a flat vector `v`."""
-        return self._accumulate(lambda lf: (flatten(
-            diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(v))),), [(self.size,)])[0]
+        return self._accumulate(
+            lambda lf: (
+                flatten(diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(v))),
+            ),
+            [(self.size,)],
+        )[0]
 
     def hessian(self):
         """The dense n x n Hessian at the variables' current values, one H e_i per column."""
         eye = tf.eye(self.size, dtype=self.dtype)
 
         def columns(lf):
-            return (tf.vectorized_map(
-                lambda e: flatten(diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(e))),
-                eye),)
+            return (
+                tf.vectorized_map(
+                    lambda e: flatten(
+                        diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(e))
+                    ),
+                    eye,
+                ),
+            )
 
         h = self._accumulate(columns, [(self.size, self.size)])[0]
         return 0.5 * (h + tf.transpose(h))
@@ -173,7 +184,9 @@ class OptimizeResult:
 CONTINUE, GTOL, FTOL, MAX_EVALUATIONS, LINE_SEARCH_FAILED = range(5)
 
 
-def _stop_code(failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ftol, max_evaluations):
+def _stop_code(
+    failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ftol, max_evaluations
+):
     """The stop code after one iteration (graph tensors in, an int32 tensor out).
 
     Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
@@ -184,17 +197,31 @@ def _stop_code(failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ft
     The iteration budget is the caller's, which runs at most that many iterations.
     """
     change = tf.abs(f_prev - f) / tf.maximum(tf.maximum(tf.abs(f_prev), tf.abs(f)), 1.0)
-    code = tf.where(gradient_norm <= gtol, GTOL,
-                    tf.where((ftol > 0) & (change <= ftol), FTOL,
-                             tf.where((max_evaluations >= 0) & (evaluations >= max_evaluations),
-                                      MAX_EVALUATIONS, CONTINUE)))
+    code = tf.where(
+        gradient_norm <= gtol,
+        GTOL,
+        tf.where(
+            (ftol > 0) & (change <= ftol),
+            FTOL,
+            tf.where(
+                (max_evaluations >= 0) & (evaluations >= max_evaluations), MAX_EVALUATIONS, CONTINUE
+            ),
+        ),
+    )
     return tf.where(failed, tf.where(failures >= 2, LINE_SEARCH_FAILED, CONTINUE), code)
 
 
 # Keras optimizer base arguments these methods cannot honour (they take their own steps from a
 # line search or a Newton system, never `apply`), with the default that deserialization passes.
-_UNSUPPORTED = {"clipnorm": None, "clipvalue": None, "global_clipnorm": None, "weight_decay": None,
-                "use_ema": False, "loss_scale_factor": None, "gradient_accumulation_steps": None}
+_UNSUPPORTED = {
+    "clipnorm": None,
+    "clipvalue": None,
+    "global_clipnorm": None,
+    "weight_decay": None,
+    "use_ema": False,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+}
 
 
 def _refuse_unsupported(name, kwargs):
@@ -297,7 +324,7 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
                 f"{type(self).__name__}{self._max_parameters_hint} stores an n x n matrix and "
                 f"accepts at most `max_parameters`={self.max_parameters} parameters. Received: "
                 f"{n} parameters (max_parameters={self.max_parameters}). Use "
-                "kerasopt.second_order.Newton(solver=\"cg\") (Newton-CG, Hessian-vector products "
+                'kerasopt.second_order.Newton(solver="cg") (Newton-CG, Hessian-vector products '
                 "only) or kerasopt.second_order.LBFGS, or raise max_parameters."
             )
 
@@ -334,12 +361,19 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         super().__init__(**kwargs)
         self.c1 = check_range("c1", c1, 0, 1, low_inclusive=False, high_inclusive=False)
         self.c2 = check_range("c2", c2, c1, 1, low_inclusive=False, high_inclusive=False)
-        self.max_line_search_evaluations = check_int("max_line_search_evaluations", max_line_search_evaluations, 1)
+        self.max_line_search_evaluations = check_int(
+            "max_line_search_evaluations", max_line_search_evaluations, 1
+        )
 
     def get_config(self):
         config = super().get_config()
-        config.update({"c1": self.c1, "c2": self.c2,
-                       "max_line_search_evaluations": self.max_line_search_evaluations})
+        config.update(
+            {
+                "c1": self.c1,
+                "c2": self.c2,
+                "max_line_search_evaluations": self.max_line_search_evaluations,
+            }
+        )
         return config
 
     def direction(self, objective, state, g):
@@ -357,8 +391,17 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         # Not a descent direction (e.g. a stale curvature model): steepest descent instead.
         d = tf.where(descent, d, -g)
         alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g), 1e-12))
-        ls = line_search.strong_wolfe(objective.value_and_gradient, x, f, g, d, alpha0, self.c1,
-                                      self.c2, self.max_line_search_evaluations)
+        ls = line_search.strong_wolfe(
+            objective.value_and_gradient,
+            x,
+            f,
+            g,
+            d,
+            alpha0,
+            self.c1,
+            self.c2,
+            self.max_line_search_evaluations,
+        )
         s = ls["alpha"] * d
         return self.commit(objective, state, ls, x + s, s, f, g, d)
 
@@ -388,8 +431,11 @@ def first_step(state, dphi0):
     move a unit distance along -g."""
     f, f_prev = state["f"], state["f_prev"]
     step = 1.01 * 2.0 * (f - f_prev) / dphi0
-    return tf.where(tf.math.is_finite(step) & (step > 0), tf.minimum(tf.ones_like(step), step),
-                    tf.ones_like(step))
+    return tf.where(
+        tf.math.is_finite(step) & (step > 0),
+        tf.minimum(tf.ones_like(step), step),
+        tf.ones_like(step),
+    )
 
 
 def projected_gradient_norm(x, g, lower, upper):
@@ -411,9 +457,16 @@ class _Program:
         self.objective, self.bounded = objective, bounded
         state = optimizer.create_state(n, dtype)
         zeros = tf.zeros([n], dtype)
-        state.update({"x": tf.Variable(zeros), "f": tf.Variable(tf.zeros([], dtype)), "g": tf.Variable(zeros),
-                      "f_prev": tf.Variable(tf.zeros([], dtype)), "evaluations": tf.Variable(0),
-                      "failures": tf.Variable(0)})
+        state.update(
+            {
+                "x": tf.Variable(zeros),
+                "f": tf.Variable(tf.zeros([], dtype)),
+                "g": tf.Variable(zeros),
+                "f_prev": tf.Variable(tf.zeros([], dtype)),
+                "evaluations": tf.Variable(0),
+                "failures": tf.Variable(0),
+            }
+        )
         if bounded:
             state.update({"lower": tf.Variable(zeros), "upper": tf.Variable(zeros)})
         self.state = state
@@ -421,8 +474,12 @@ class _Program:
         def gradient_norm():
             if not bounded:
                 return tf.reduce_max(tf.abs(state["g"].read_value()))
-            return projected_gradient_norm(state["x"].read_value(), state["g"].read_value(),
-                                           state["lower"].read_value(), state["upper"].read_value())
+            return projected_gradient_norm(
+                state["x"].read_value(),
+                state["g"].read_value(),
+                state["lower"].read_value(),
+                state["upper"].read_value(),
+            )
 
         def start(inputs, lower, upper):
             objective.bind(inputs)
@@ -455,8 +512,17 @@ class _Program:
                 return tf.constant(True)
 
             tf.cond(failed, reset, lambda: tf.constant(False))
-            code = _stop_code(failed, failures, f_prev, state["f"].read_value(), gradient_norm(),
-                              evaluations, gtol, ftol, budget)
+            code = _stop_code(
+                failed,
+                failures,
+                f_prev,
+                state["f"].read_value(),
+                gradient_norm(),
+                evaluations,
+                gtol,
+                ftol,
+                budget,
+            )
             return code, out["status"]
 
         def execute(limit, budget, gtol, ftol, inputs):
@@ -467,10 +533,18 @@ class _Program:
                 return i + 1, code, status
 
             i, code, status = tf.while_loop(
-                lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE), body,
-                (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)))
-            return {"iterations": i, "code": code, "status": status, "f": state["f"].read_value(),
-                    "gradient_norm": gradient_norm(), "evaluations": state["evaluations"].read_value()}
+                lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE),
+                body,
+                (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)),
+            )
+            return {
+                "iterations": i,
+                "code": code,
+                "status": status,
+                "f": state["f"].read_value(),
+                "gradient_norm": gradient_norm(),
+                "evaluations": state["evaluations"].read_value(),
+            }
 
         self.start = tf.function(start, autograph=False)
         self.execute = tf.function(execute, autograph=False, jit_compile=jit_compile)
@@ -495,29 +569,48 @@ def check_bounds(bounds, n, dtype, name="bounds"):
         pairs = (bounds.lb, bounds.ub)
     elif isinstance(bounds, (tuple, list)) and len(bounds) == 2:
         pairs = bounds
-    elif isinstance(bounds, (tuple, list)) and len(bounds) == n and all(
-            isinstance(b, (tuple, list)) and len(b) == 2 for b in bounds):
+    elif (
+        isinstance(bounds, (tuple, list))
+        and len(bounds) == n
+        and all(isinstance(b, (tuple, list)) and len(b) == 2 for b in bounds)
+    ):
         pairs = tuple(zip(*bounds, strict=True))
     else:
-        raise ValueError(f"Argument `{name}` must be a (lower, upper) pair or a sequence of {n} (low, high) "
-                         f"pairs. Received: {name}={bounds!r}")
+        raise ValueError(
+            f"Argument `{name}` must be a (lower, upper) pair or a sequence of {n} (low, high) "
+            f"pairs. Received: {name}={bounds!r}"
+        )
 
     def side(values, fill):
         flat = np.ravel(np.asarray(values, dtype=object))
         a = np.asarray([fill if v is None else v for v in flat], dtype=np.float64)
         if a.size not in (1, n):
-            raise ValueError(f"Argument `{name}` must give 1 or {n} values per side (one per parameter). "
-                             f"Received: {name} with {a.size} values on one side")
+            raise ValueError(
+                f"Argument `{name}` must give 1 or {n} values per side (one per parameter). "
+                f"Received: {name} with {a.size} values on one side"
+            )
         return np.broadcast_to(a, (n,))
 
     lower, upper = side(pairs[0], -np.inf), side(pairs[1], np.inf)
     if np.any(np.isnan(lower)) or np.any(np.isnan(upper)) or np.any(lower > upper):
-        raise ValueError(f"Argument `{name}` must have lower <= upper (no NaN) everywhere. Received: {name}={bounds!r}")
+        raise ValueError(
+            f"Argument `{name}` must have lower <= upper (no NaN) everywhere. Received: {name}={bounds!r}"
+        )
     return tf.constant(lower, dtype), tf.constant(upper, dtype)
 
 
-def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_execution=1,
-        jit_compile=False, before_execution=None, after_execution=None, bounds=None, cache_key=None):
+def run(
+    optimizer,
+    objective,
+    max_iterations,
+    max_evaluations=None,
+    steps_per_execution=1,
+    jit_compile=False,
+    before_execution=None,
+    after_execution=None,
+    bounds=None,
+    cache_key=None,
+):
     """Iterate `optimizer` on `objective` in compiled graph calls of up to
     `steps_per_execution` iterations each.
 
@@ -538,7 +631,9 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_ex
     optimizer.check_size(objective.size)
     bounded = bounds is not None
     cache = programs(optimizer)
-    key = None if cache_key is None else (cache_key, bool(jit_compile), bounded, objective.is_dataset)
+    key = (
+        None if cache_key is None else (cache_key, bool(jit_compile), bounded, objective.is_dataset)
+    )
     program = cache.get(key) if key is not None else None
     if program is None:
         program = _Program(optimizer, objective, jit_compile, bounded)
@@ -548,19 +643,28 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_ex
     inputs = objective.inputs()
     lower, upper = bounds if bounded else (tf.zeros([0], dtype), tf.zeros([0], dtype))
     f0, gnorm0 = program.start(inputs, lower, upper)
-    args = (tf.constant(-1 if max_evaluations is None else max_evaluations),
-            tf.constant(optimizer.gtol, dtype), tf.constant(optimizer.ftol, dtype), inputs)
+    args = (
+        tf.constant(-1 if max_evaluations is None else max_evaluations),
+        tf.constant(optimizer.gtol, dtype),
+        tf.constant(optimizer.ftol, dtype),
+        inputs,
+    )
 
     iterations, evaluations = 0, 1
     f, gnorm = float(f0), float(gnorm0)
 
     def result(converged, message):
         objective.assign(state["x"])
-        return OptimizeResult(state["x"].numpy(), f, gnorm, iterations, evaluations, converged, message)
+        return OptimizeResult(
+            state["x"].numpy(), f, gnorm, iterations, evaluations, converged, message
+        )
 
     if not (np.isfinite(f) and np.isfinite(gnorm)):
-        return result(False, "stopped: the loss or its gradient is non-finite at the starting point "
-                             f"(loss={f}, gradient norm={gnorm}); the weights were left unchanged")
+        return result(
+            False,
+            "stopped: the loss or its gradient is non-finite at the starting point "
+            f"(loss={f}, gradient norm={gnorm}); the weights were left unchanged",
+        )
     if gnorm <= optimizer.gtol:
         return result(True, f"gradient norm {gnorm:.3g} <= gtol={optimizer.gtol:g} at the start")
     execution = 0
@@ -568,19 +672,32 @@ def run(optimizer, objective, max_iterations, max_evaluations=None, steps_per_ex
         if before_execution is not None:
             before_execution(execution)
         limit = min(steps_per_execution, max_iterations - iterations)
-        out = {k: v.numpy() for k, v in program.execute(tf.constant(limit), *args).items()}  # one graph call
+        out = {
+            k: v.numpy() for k, v in program.execute(tf.constant(limit), *args).items()
+        }  # one graph call
         iterations += int(out["iterations"])
-        evaluations, f, gnorm = int(out["evaluations"]), float(out["f"]), float(out["gradient_norm"])
+        evaluations, f, gnorm = (
+            int(out["evaluations"]),
+            float(out["f"]),
+            float(out["gradient_norm"]),
+        )
         code, status = int(out["code"]), int(out["status"])
-        info = {"loss": f, "gradient_norm": gnorm, "evaluations": evaluations, "iterations": iterations,
-                "status": status}
+        info = {
+            "loss": f,
+            "gradient_norm": gnorm,
+            "evaluations": evaluations,
+            "iterations": iterations,
+            "status": status,
+        }
         stop_requested = after_execution is not None and after_execution(execution, info)
         execution += 1
         if code == LINE_SEARCH_FAILED:
-            return result(gnorm <= optimizer.gtol,
-                          "stopped: the line search found no decrease of the loss along the "
-                          "steepest-descent direction (limit of floating-point precision or a "
-                          f"non-finite loss nearby); gradient norm {gnorm:.3g}; kept the last finite weights")
+            return result(
+                gnorm <= optimizer.gtol,
+                "stopped: the line search found no decrease of the loss along the "
+                "steepest-descent direction (limit of floating-point precision or a "
+                f"non-finite loss nearby); gradient norm {gnorm:.3g}; kept the last finite weights",
+            )
         if code == GTOL:
             return result(True, f"gradient norm {gnorm:.3g} <= gtol={optimizer.gtol:g}")
         if code == FTOL:

@@ -72,8 +72,11 @@ class BFGS(LineSearchOptimizer):
             hy = tf.linalg.matvec(h, y)
             yhy = tf.reduce_sum(y * hy)
             # Expanded form of (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
-            h = (h - rho * (s[:, None] * hy[None, :] + hy[:, None] * s[None, :])
-                 + (rho * rho * yhy + rho) * s[:, None] * s[None, :])
+            h = (
+                h
+                - rho * (s[:, None] * hy[None, :] + hy[:, None] * s[None, :])
+                + (rho * rho * yhy + rho) * s[:, None] * s[None, :]
+            )
             state["h"].assign(h)
             state["count"].assign_add(1)
             return tf.constant(True)

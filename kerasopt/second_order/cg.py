@@ -55,8 +55,15 @@ class ConjugateGradient(LineSearchOptimizer):
         Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, sec. 5.2.
     """
 
-    def __init__(self, beta="polak_ribiere", restart=None, c2=0.1, ftol=0.0, name="conjugate_gradient",
-                 **kwargs):
+    def __init__(
+        self,
+        beta="polak_ribiere",
+        restart=None,
+        c2=0.1,
+        ftol=0.0,
+        name="conjugate_gradient",
+        **kwargs,
+    ):
         super().__init__(c2=c2, ftol=ftol, name=name, **kwargs)
         self.beta = check_choice("beta", beta, ("polak_ribiere", "fletcher_reeves"))
         self.restart = None if restart is None else check_int("restart", restart, 1)
@@ -67,8 +74,12 @@ class ConjugateGradient(LineSearchOptimizer):
         return config
 
     def create_state(self, n, dtype):
-        return {"d": tf.Variable(tf.zeros([n], dtype)), "g_old": tf.Variable(tf.zeros([n], dtype)),
-                "since_restart": tf.Variable(0), "period": tf.constant(self.restart or n)}
+        return {
+            "d": tf.Variable(tf.zeros([n], dtype)),
+            "g_old": tf.Variable(tf.zeros([n], dtype)),
+            "since_restart": tf.Variable(0),
+            "period": tf.constant(self.restart or n),
+        }
 
     def reset(self, state):
         state["since_restart"].assign(0)
@@ -81,8 +92,12 @@ class ConjugateGradient(LineSearchOptimizer):
         else:
             beta = tf.maximum(tf.reduce_sum(g * (g - g_old)) / gg_old, 0.0)
         powell = tf.abs(tf.reduce_sum(g * g_old)) >= 0.1 * tf.reduce_sum(g * g)
-        restart = (tf.equal(state["since_restart"], 0) | (state["since_restart"] >= state["period"])
-                   | powell | ~tf.math.is_finite(beta))
+        restart = (
+            tf.equal(state["since_restart"], 0)
+            | (state["since_restart"] >= state["period"])
+            | powell
+            | ~tf.math.is_finite(beta)
+        )
         d = tf.where(restart, -g, -g + beta * state["d"])
         state["since_restart"].assign(tf.where(restart, 0, state["since_restart"]))
         return d, first_step(state, tf.reduce_sum(g * d))

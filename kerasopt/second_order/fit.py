@@ -67,8 +67,17 @@ def _evaluate(model, data, prefix):
     return {prefix + k: float(v) for k, v in logs.items()}
 
 
-def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validation_data=None,
-        callbacks=None, verbose="auto", max_evaluations=None):
+def fit(
+    model,
+    x=None,
+    y=None,
+    max_iterations=100,
+    sample_weight=None,
+    validation_data=None,
+    callbacks=None,
+    verbose="auto",
+    max_evaluations=None,
+):
     """Train `model` full-batch with its compiled kerasopt second-order optimizer.
 
     Args:
@@ -116,22 +125,33 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
     verbose = 1 if verbose == "auto" else verbose
     if isinstance(x, tf.data.Dataset):
         if y is not None or sample_weight is not None:
-            raise ValueError("Arguments `y` and `sample_weight` must be None when `x` is a dataset. "
-                             f"Received: y={type(y).__name__}, sample_weight={type(sample_weight).__name__}")
+            raise ValueError(
+                "Arguments `y` and `sample_weight` must be None when `x` is a dataset. "
+                f"Received: y={type(y).__name__}, sample_weight={type(sample_weight).__name__}"
+            )
         dataset, first = x, next(iter(x))
         sample_x = keras.utils.unpack_x_y_sample_weight(first)[0]
     else:
         if x is None or y is None:
-            raise ValueError(f"Arguments `x` and `y` are required for in-memory data. Received: "
-                             f"x={type(x).__name__}, y={type(y).__name__}")
+            raise ValueError(
+                f"Arguments `x` and `y` are required for in-memory data. Received: "
+                f"x={type(x).__name__}, y={type(y).__name__}"
+            )
         dataset, sample_x = None, x
-        x, y = tf.nest.map_structure(tf.convert_to_tensor, x), tf.nest.map_structure(tf.convert_to_tensor, y)
+        x, y = (
+            tf.nest.map_structure(tf.convert_to_tensor, x),
+            tf.nest.map_structure(tf.convert_to_tensor, y),
+        )
         if sample_weight is not None:
             sample_weight = tf.convert_to_tensor(sample_weight)
     if not model.built:
         model(tf.nest.map_structure(lambda t: t[:1], sample_x))
-    objective = Objective(model.trainable_variables, _batch_loss(model), dataset,
-                          data=None if dataset is not None else (x, y, sample_weight))
+    objective = Objective(
+        model.trainable_variables,
+        _batch_loss(model),
+        dataset,
+        data=None if dataset is not None else (x, y, sample_weight),
+    )
     bounds = None
     if getattr(optimizer, "bounds", None) is not None:
         bounds = check_bounds(optimizer.bounds, objective.size, objective.dtype, "bounds")
@@ -139,15 +159,26 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
     # its variables: a second `fit` (same shapes) does not retrace.
     # The key holds the model and its compiled-loss object themselves (not their ids, which a
     # later object could reuse); the variables are held by the cached objective.
-    cache_key = ("fit", model, getattr(model, "_compile_loss", None), tuple(id(v) for v in objective.variables))
+    cache_key = (
+        "fit",
+        model,
+        getattr(model, "_compile_loss", None),
+        tuple(id(v) for v in objective.variables),
+    )
     train_metrics = getattr(model, "_compile_metrics", None) is not None
     steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
     jit_compile = bool(model.jit_compile) and dataset is None
     train_data = x if dataset is not None else (x, y, sample_weight)
 
     callback_list = keras.callbacks.CallbackList(
-        callbacks, add_history=True, add_progbar=verbose != 0, model=model, verbose=verbose,
-        epochs=-(-max_iterations // steps_per_execution), steps=1)
+        callbacks,
+        add_history=True,
+        add_progbar=verbose != 0,
+        model=model,
+        verbose=verbose,
+        epochs=-(-max_iterations // steps_per_execution),
+        steps=1,
+    )
     model.stop_training = False
     callback_list.on_train_begin()
 
@@ -162,20 +193,34 @@ def fit(model, x=None, y=None, max_iterations=100, sample_weight=None, validatio
         logs = {"loss": info["loss"]}
         if train_metrics:
             logs.update({k: v for k, v in _evaluate(model, train_data, "").items() if k != "loss"})
-        logs.update({"gradient_norm": info["gradient_norm"], "evaluations": float(info["evaluations"]),
-                     "iterations": float(info["iterations"])})
+        logs.update(
+            {
+                "gradient_norm": info["gradient_norm"],
+                "evaluations": float(info["evaluations"]),
+                "iterations": float(info["iterations"]),
+            }
+        )
         callback_list.on_train_batch_end(0, logs)
         if validation_data is not None:
             logs.update(_evaluate(model, validation_data, "val_"))
         callback_list.on_epoch_end(epoch, logs)
         return bool(model.stop_training)
 
-    result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
-                 before, after, bounds=bounds, cache_key=cache_key)
+    result = run(
+        optimizer,
+        objective,
+        max_iterations,
+        max_evaluations,
+        steps_per_execution,
+        jit_compile,
+        before,
+        after,
+        bounds=bounds,
+        cache_key=cache_key,
+    )
     callback_list.on_train_end(logs)
     history = model.history
     history.convergence = result
     if verbose and not result.converged:
         print(f"kerasopt.second_order.fit: {result.message}")
     return history
-

@@ -91,7 +91,9 @@ class LBFGS(LineSearchOptimizer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"history": self.history, "bounds": None if self.bounds is None else list(self.bounds)})
+        config.update(
+            {"history": self.history, "bounds": None if self.bounds is None else list(self.bounds)}
+        )
         return config
 
     def step(self, objective, state):
@@ -107,15 +109,29 @@ class LBFGS(LineSearchOptimizer):
         descent = tf.math.is_finite(slope) & (slope < 0) & tf.reduce_all(tf.math.is_finite(d))
         d = tf.where(descent, d, -g * free)
         alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g * free), 1e-12))
-        ls = line_search.projected_backtracking(objective.value_and_gradient, x, f, g, d, alpha0, lower,
-                                                upper, self.c1, self.max_line_search_evaluations)
+        ls = line_search.projected_backtracking(
+            objective.value_and_gradient,
+            x,
+            f,
+            g,
+            d,
+            alpha0,
+            lower,
+            upper,
+            self.c1,
+            self.max_line_search_evaluations,
+        )
         return self.commit(objective, state, ls, ls["x"], ls["x"] - x, f, g, d)
 
     def create_state(self, n, dtype):
         m = self.history
-        return {"s": tf.Variable(tf.zeros([m, n], dtype)), "y": tf.Variable(tf.zeros([m, n], dtype)),
-                "rho": tf.Variable(tf.zeros([m], dtype)), "gamma": tf.Variable(tf.ones([], dtype)),
-                "count": tf.Variable(0)}
+        return {
+            "s": tf.Variable(tf.zeros([m, n], dtype)),
+            "y": tf.Variable(tf.zeros([m, n], dtype)),
+            "rho": tf.Variable(tf.zeros([m], dtype)),
+            "gamma": tf.Variable(tf.ones([], dtype)),
+            "count": tf.Variable(0),
+        }
 
     def reset(self, state):
         state["rho"].assign(tf.zeros_like(state["rho"]))
@@ -134,8 +150,9 @@ class LBFGS(LineSearchOptimizer):
             alpha = rho[j] * tf.reduce_sum(s[j] * q)
             return i + 1, q - alpha * y[j], alphas.write(j, alpha)
 
-        _, q, alphas = tf.while_loop(lambda i, *_: i < m, newest_first,
-                                     (tf.constant(0), g, tf.TensorArray(g.dtype, size=m)))
+        _, q, alphas = tf.while_loop(
+            lambda i, *_: i < m, newest_first, (tf.constant(0), g, tf.TensorArray(g.dtype, size=m))
+        )
         alphas = alphas.stack()
 
         def oldest_first(i, r):
@@ -167,11 +184,18 @@ class LBFGS(LineSearchOptimizer):
 
 def _check_scalar_bounds(bounds):
     """(lower, upper) of numbers or None with lower <= upper, else a ValueError naming `bounds`."""
-    ok = isinstance(bounds, (tuple, list)) and len(bounds) == 2 and all(
-        b is None or (isinstance(b, (int, float)) and not isinstance(b, bool)) for b in bounds)
+    ok = (
+        isinstance(bounds, (tuple, list))
+        and len(bounds) == 2
+        and all(
+            b is None or (isinstance(b, (int, float)) and not isinstance(b, bool)) for b in bounds
+        )
+    )
     if ok and None not in bounds:
         ok = bounds[0] <= bounds[1]
     if not ok:
-        raise ValueError("Argument `bounds` must be None or a (lower, upper) pair of numbers (None: unbounded) "
-                         f"with lower <= upper. Received: bounds={bounds!r}")
+        raise ValueError(
+            "Argument `bounds` must be None or a (lower, upper) pair of numbers (None: unbounded) "
+            f"with lower <= upper. Received: bounds={bounds!r}"
+        )
     return tuple(None if b is None else float(b) for b in bounds)

@@ -130,12 +130,15 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
 
     def body(i, stage, a, a_lo, f_lo, d_lo, g_lo, a_hi, f_hi, d_hi, a_min, exact):
         f, dphi, g = evaluate(a)
-        finite = tf.math.is_finite(f) & tf.math.is_finite(dphi) & tf.reduce_all(tf.math.is_finite(g))
+        finite = (
+            tf.math.is_finite(f) & tf.math.is_finite(dphi) & tf.reduce_all(tf.math.is_finite(g))
+        )
         f_safe = tf.where(finite, f, tf.constant(float("inf"), dtype))
         d_safe = tf.where(finite, dphi, tf.constant(float("nan"), dtype))
         armijo = finite & (f <= f0 + c1 * a * dphi0) & (f < f_lo)
-        approximate = (finite & (-a * dphi0 <= eps_f) & (f <= f0)
-                       & (dphi <= (2.0 * c1 - 1.0) * dphi0))
+        approximate = (
+            finite & (-a * dphi0 <= eps_f) & (f <= f0) & (dphi <= (2.0 * c1 - 1.0) * dphi0)
+        )
         no_decrease = ~(armijo | approximate)
         curvature_ok = finite & (tf.abs(dphi) <= -c2 * dphi0)
         done = ~no_decrease & curvature_ok
@@ -166,17 +169,43 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         zoomed = _zoom_trial(n_a_lo, n_f_lo, n_d_lo, n_a_hi, n_f_hi, n_d_hi)
         n_a = tf.where(done, a, tf.where(keep_bracketing, extrapolated, zoomed))
         # A bracket narrower than the floating-point resolution cannot improve: stop.
-        collapsed = (n_stage == _ZOOM) & (tf.abs(n_a_hi - n_a_lo) <= eps * tf.maximum(n_a_lo, n_a_hi))
+        collapsed = (n_stage == _ZOOM) & (
+            tf.abs(n_a_hi - n_a_lo) <= eps * tf.maximum(n_a_lo, n_a_hi)
+        )
         n_stage = tf.where(collapsed, _DONE + 1, n_stage)
         n_g_lo = tf.where(done, g, n_g_lo)
         n_f_lo = tf.where(done, f, n_f_lo)
         n_a_lo = tf.where(done, a, n_a_lo)
-        return (i + 1, n_stage, n_a, n_a_lo, n_f_lo, n_d_lo, n_g_lo, n_a_hi, n_f_hi, n_d_hi,
-                tf.minimum(a_min, a), n_exact)
+        return (
+            i + 1,
+            n_stage,
+            n_a,
+            n_a_lo,
+            n_f_lo,
+            n_d_lo,
+            n_g_lo,
+            n_a_hi,
+            n_f_hi,
+            n_d_hi,
+            tf.minimum(a_min, a),
+            n_exact,
+        )
 
     inf = tf.constant(float("inf"), dtype)
-    init = (tf.constant(0), tf.constant(_BRACKET), tf.cast(alpha0, dtype), zero, f0, dphi0, g0,
-            inf, inf, tf.constant(float("nan"), dtype), inf, tf.constant(False))
+    init = (
+        tf.constant(0),
+        tf.constant(_BRACKET),
+        tf.cast(alpha0, dtype),
+        zero,
+        f0,
+        dphi0,
+        g0,
+        inf,
+        inf,
+        tf.constant(float("nan"), dtype),
+        inf,
+        tf.constant(False),
+    )
     i, stage, _, a_lo, f_lo, _, g_lo, _, _, _, a_min, exact = tf.while_loop(cond, body, init)
     wolfe = tf.equal(stage, _DONE)
     has_decrease = (a_lo > 0) & _progress(f_lo, g_lo, f0, g0)
@@ -188,23 +217,35 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
         def bt_body(j, a, found, f, g):
             a = 0.5 * a
             fa, _, ga = evaluate(a)
-            ok = (tf.math.is_finite(fa) & (fa <= f0 + c1 * a * dphi0) & _progress(fa, ga, f0, g0)
-                  & tf.reduce_all(tf.math.is_finite(ga)))
+            ok = (
+                tf.math.is_finite(fa)
+                & (fa <= f0 + c1 * a * dphi0)
+                & _progress(fa, ga, f0, g0)
+                & tf.reduce_all(tf.math.is_finite(ga))
+            )
             return j + 1, a, ok, tf.where(ok, fa, f), tf.where(ok, ga, g)
 
         j, a, found, f, g = tf.while_loop(
-            bt_cond, bt_body, (tf.constant(0), a_min, tf.constant(False), f0, g0))
+            bt_cond, bt_body, (tf.constant(0), a_min, tf.constant(False), f0, g0)
+        )
         return j, tf.where(found, a, zero), f, g, tf.where(found, ARMIJO, FAILED)
 
     def finish():
-        return (tf.constant(0), a_lo, f_lo, g_lo, tf.where(wolfe, tf.where(exact, WOLFE, APPROXIMATE_WOLFE), ARMIJO))
+        return (
+            tf.constant(0),
+            a_lo,
+            f_lo,
+            g_lo,
+            tf.where(wolfe, tf.where(exact, WOLFE, APPROXIMATE_WOLFE), ARMIJO),
+        )
 
     j, alpha, f, g, status = tf.cond(wolfe | has_decrease, finish, backtrack)
     return {"alpha": alpha, "f": f, "g": g, "evaluations": i + j, "status": status}
 
 
-def projected_backtracking(value_and_gradient, x, f0, g0, d, alpha0, lower, upper, c1=1e-4,
-                           max_evaluations=20):
+def projected_backtracking(
+    value_and_gradient, x, f0, g0, d, alpha0, lower, upper, c1=1e-4, max_evaluations=20
+):
     """Step along the projected path x(alpha) = P(x + alpha d), P the projection onto the box
     [lower, upper], by backtracking (halving alpha from `alpha0`) until the sufficient
     decrease f(x(alpha)) <= f0 + c1 g0^T (x(alpha) - x) holds with g0^T (x(alpha) - x) < 0
@@ -226,12 +267,22 @@ def projected_backtracking(value_and_gradient, x, f0, g0, d, alpha0, lower, uppe
         trial = tf.clip_by_value(x + alpha * d, lower, upper)
         f, g = value_and_gradient(trial)
         decrease = tf.reduce_sum(g0 * (trial - x))
-        ok = (tf.math.is_finite(f) & tf.reduce_all(tf.math.is_finite(g)) & (decrease < 0)
-              & (f <= f0 + c1 * decrease))
-        return (i + 1, tf.where(ok, alpha, 0.5 * alpha), ok, tf.where(ok, trial, x_best),
-                tf.where(ok, f, f_best), tf.where(ok, g, g_best))
+        ok = (
+            tf.math.is_finite(f)
+            & tf.reduce_all(tf.math.is_finite(g))
+            & (decrease < 0)
+            & (f <= f0 + c1 * decrease)
+        )
+        return (
+            i + 1,
+            tf.where(ok, alpha, 0.5 * alpha),
+            ok,
+            tf.where(ok, trial, x_best),
+            tf.where(ok, f, f_best),
+            tf.where(ok, g, g_best),
+        )
 
     i, _, done, x_new, f, g = tf.while_loop(
-        cond, body, (tf.constant(0), tf.cast(alpha0, dtype), tf.constant(False), x, f0, g0))
-    return {"x": x_new, "f": f, "g": g, "evaluations": i,
-            "status": tf.where(done, ARMIJO, FAILED)}
+        cond, body, (tf.constant(0), tf.cast(alpha0, dtype), tf.constant(False), x, f0, g0)
+    )
+    return {"x": x_new, "f": f, "g": g, "evaluations": i, "status": tf.where(done, ARMIJO, FAILED)}

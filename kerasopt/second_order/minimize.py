@@ -18,8 +18,13 @@ from kerasopt.second_order.lbfgs import LBFGS
 from kerasopt.second_order.newton import Newton
 from kerasopt.second_order.saddle_free import SaddleFreeNewton
 
-METHODS = {"lbfgs": LBFGS, "bfgs": BFGS, "cg": ConjugateGradient, "newton": Newton,
-           "saddle_free_newton": SaddleFreeNewton}
+METHODS = {
+    "lbfgs": LBFGS,
+    "bfgs": BFGS,
+    "cg": ConjugateGradient,
+    "newton": Newton,
+    "saddle_free_newton": SaddleFreeNewton,
+}
 _CACHE_SIZE = 16
 # (fn, method, options, shape, dtype) -> (optimizer, variable, objective): the last few problems,
 # so that calling `minimize` again on the same function and shapes reuses the compiled graphs.
@@ -29,8 +34,13 @@ _problems = collections.OrderedDict()
 def _problem(fn, method, options, shape, dtype):
     """The cached (optimizer, variable, objective) of this problem, or a new one."""
     try:
-        key = (fn, method if isinstance(method, str) else id(method), tuple(sorted(options.items())),
-               shape, dtype.name)
+        key = (
+            fn,
+            method if isinstance(method, str) else id(method),
+            tuple(sorted(options.items())),
+            shape,
+            dtype.name,
+        )
         hash(key)
     except TypeError:  # unhashable options: no caching
         key = None
@@ -47,8 +57,18 @@ def _problem(fn, method, options, shape, dtype):
     return problem
 
 
-def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, callback=None,
-             steps_per_execution=1, jit_compile=False, bounds=None, **options):
+def minimize(
+    fn,
+    x0,
+    method="lbfgs",
+    max_iterations=1000,
+    max_evaluations=None,
+    callback=None,
+    steps_per_execution=1,
+    jit_compile=False,
+    bounds=None,
+    **options,
+):
     """Minimize `fn` from `x0` with a kerasopt second-order method.
 
     Args:
@@ -107,10 +127,14 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
         METHODS[check_choice("method", method, tuple(METHODS))](**options)  # validates the options
     elif isinstance(method, tuple(METHODS.values())):
         if options:
-            raise ValueError(f"Argument `options` must be empty when `method` is an optimizer instance (pass them to the instance). Received: options={sorted(options)}")
+            raise ValueError(
+                f"Argument `options` must be empty when `method` is an optimizer instance (pass them to the instance). Received: options={sorted(options)}"
+            )
     else:
-        raise TypeError(f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "
-                        f"optimizer. Received: method={method!r}")
+        raise TypeError(
+            f"Argument `method` must be one of {tuple(METHODS)} or a kerasopt.second_order "
+            f"optimizer. Received: method={method!r}"
+        )
     check_int("max_iterations", max_iterations, 1)
     check_int("steps_per_execution", steps_per_execution, 1)
     check_bool("jit_compile", jit_compile)
@@ -123,17 +147,30 @@ def minimize(fn, x0, method="lbfgs", max_iterations=1000, max_evaluations=None, 
     optimizer, variable, objective = _problem(fn, method, options, x0.shape, dtype)
     if bounds is not None:
         if not getattr(optimizer, "supports_bounds", False):
-            raise ValueError(f"Argument `bounds` needs method='lbfgs' (L-BFGS with box constraints). "
-                             f"Received: bounds with method={type(optimizer).__name__}")
+            raise ValueError(
+                f"Argument `bounds` needs method='lbfgs' (L-BFGS with box constraints). "
+                f"Received: bounds with method={type(optimizer).__name__}"
+            )
         bounds = check_bounds(bounds, x0.size, dtype)
     elif getattr(optimizer, "bounds", None) is not None:
         bounds = check_bounds(optimizer.bounds, x0.size, dtype)
     variable.assign(tf.constant(x0, dtype))
     after = None
     if callback is not None:
+
         def after(execution, info):
             return bool(callback(info["iterations"], variable.numpy(), info["loss"]))
-    result = run(optimizer, objective, max_iterations, max_evaluations, steps_per_execution, jit_compile,
-                 after_execution=after, bounds=bounds, cache_key="minimize")
+
+    result = run(
+        optimizer,
+        objective,
+        max_iterations,
+        max_evaluations,
+        steps_per_execution,
+        jit_compile,
+        after_execution=after,
+        bounds=bounds,
+        cache_key="minimize",
+    )
     result.x = result.x.reshape(x0.shape)
     return result

@@ -70,22 +70,40 @@ class Newton(LineSearchOptimizer):
         (Levenberg-Marquardt).
     """
 
-    def __init__(self, damping=1e-3, adaptive_damping=True, solver="dense", max_parameters=2000,
-                 cg_max_iterations=None, max_damping_trials=30, name="newton", **kwargs):
+    def __init__(
+        self,
+        damping=1e-3,
+        adaptive_damping=True,
+        solver="dense",
+        max_parameters=2000,
+        cg_max_iterations=None,
+        max_damping_trials=30,
+        name="newton",
+        **kwargs,
+    ):
         super().__init__(max_parameters=max_parameters, name=name, **kwargs)
         self.solver = check_choice("solver", solver, ("dense", "cg"))
         self.damping = check_range("damping", damping, low=0)
         self.adaptive_damping = check_bool("adaptive_damping", adaptive_damping)
-        self.cg_max_iterations = (None if cg_max_iterations is None
-                                  else check_int("cg_max_iterations", cg_max_iterations, 1))
+        self.cg_max_iterations = (
+            None
+            if cg_max_iterations is None
+            else check_int("cg_max_iterations", cg_max_iterations, 1)
+        )
         self.max_damping_trials = check_int("max_damping_trials", max_damping_trials, 1)
         self._max_parameters_hint = '(solver="dense")'
 
     def get_config(self):
         config = super().get_config()
-        config.update({"damping": self.damping, "adaptive_damping": self.adaptive_damping,
-                       "solver": self.solver, "cg_max_iterations": self.cg_max_iterations,
-                       "max_damping_trials": self.max_damping_trials})
+        config.update(
+            {
+                "damping": self.damping,
+                "adaptive_damping": self.adaptive_damping,
+                "solver": self.solver,
+                "cg_max_iterations": self.cg_max_iterations,
+                "max_damping_trials": self.max_damping_trials,
+            }
+        )
         return config
 
     def check_size(self, n):
@@ -93,8 +111,10 @@ class Newton(LineSearchOptimizer):
             super().check_size(n)
 
     def create_state(self, n, dtype):
-        return {"damping": tf.Variable(tf.constant(self.damping, dtype)),
-                "nu": tf.Variable(tf.constant(2.0, dtype))}
+        return {
+            "damping": tf.Variable(tf.constant(self.damping, dtype)),
+            "nu": tf.Variable(tf.constant(2.0, dtype)),
+        }
 
     def _cg_solve(self, objective, g, shift):
         """Truncated CG on (H + shift I) p = -g (N&W Algorithm 7.1); returns (p, p^T H p)."""
@@ -120,7 +140,8 @@ class Newton(LineSearchOptimizer):
             return j + 1, z_out, r_new, -r_new + beta * d, negative | converged
 
         _, p, _, _, _ = tf.while_loop(
-            cond, body, (tf.constant(0), tf.zeros_like(g), g, -g, tf.constant(False)))
+            cond, body, (tf.constant(0), tf.zeros_like(g), g, -g, tf.constant(False))
+        )
         return p, tf.reduce_sum(p * objective.hessian_vector(p))
 
     def _solver(self, objective, g):
@@ -149,19 +170,41 @@ class Newton(LineSearchOptimizer):
                 p, php = solve(lam)
             predicted = -(tf.reduce_sum(g * p) + 0.5 * php)
             f_t, g_t = objective.value_and_gradient(x + p)
-            ok = (tf.math.is_finite(f_t) & tf.reduce_all(tf.math.is_finite(g_t))
-                  & tf.reduce_all(tf.math.is_finite(p)) & (f_t < f))
+            ok = (
+                tf.math.is_finite(f_t)
+                & tf.reduce_all(tf.math.is_finite(g_t))
+                & tf.reduce_all(tf.math.is_finite(p))
+                & (f_t < f)
+            )
             gain = (f - f_t) / predicted
-            lam_ok = tf.where(predicted > 0,
-                              lam * tf.maximum(1.0 - (2.0 * gain - 1.0) ** 3, 1.0 / 3.0), lam / 3.0)
+            lam_ok = tf.where(
+                predicted > 0, lam * tf.maximum(1.0 - (2.0 * gain - 1.0) ** 3, 1.0 / 3.0), lam / 3.0
+            )
             lam = tf.where(ok, lam_ok, tf.maximum(lam, tf.constant(1e-8, dtype)) * nu)
             nu = tf.where(ok, tf.constant(2.0, dtype), 2.0 * nu)
-            return (i + 1, lam, nu, ok, tf.where(ok, x + p, x_new), tf.where(ok, f_t, f_new),
-                    tf.where(ok, g_t, g_new))
+            return (
+                i + 1,
+                lam,
+                nu,
+                ok,
+                tf.where(ok, x + p, x_new),
+                tf.where(ok, f_t, f_new),
+                tf.where(ok, g_t, g_new),
+            )
 
         trials, lam, nu, accepted, x_new, f_new, g_new = tf.while_loop(
-            cond, body, (tf.constant(0), state["damping"].read_value(), state["nu"].read_value(),
-                         tf.constant(False), x, f, g))
+            cond,
+            body,
+            (
+                tf.constant(0),
+                state["damping"].read_value(),
+                state["nu"].read_value(),
+                tf.constant(False),
+                x,
+                f,
+                g,
+            ),
+        )
         state["damping"].assign(lam)
         state["nu"].assign(nu)
         state["f_prev"].assign(tf.where(accepted, f, state["f_prev"]))
@@ -170,7 +213,10 @@ class Newton(LineSearchOptimizer):
         state["g"].assign(g_new)
         with tf.control_dependencies([state["x"].read_value()]):
             objective.assign(state["x"].read_value())
-        return {"evaluations": trials, "status": tf.where(accepted, line_search.WOLFE, line_search.FAILED)}
+        return {
+            "evaluations": trials,
+            "status": tf.where(accepted, line_search.WOLFE, line_search.FAILED),
+        }
 
     def reset(self, state):
         state["nu"].assign(2.0)

@@ -37,7 +37,7 @@ def _saddle(z):
 
 def _beale(z):
     x, y = z[0], z[1]
-    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y * y) ** 2 + (2.625 - x + x * y ** 3) ** 2
+    return (1.5 - x + x * y) ** 2 + (2.25 - x + x * y * y) ** 2 + (2.625 - x + x * y**3) ** 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,8 +81,14 @@ def keras_trajectory(optimizer, surface, steps):
 def second_order_trajectory(method, surface, max_iterations, **options):
     """Points visited by `kerasopt.second_order.minimize(method=...)` (start included)."""
     points = [np.array(surface.start, np.float64)]
-    minimize(surface.fn, np.array(surface.start, np.float64), method=method, max_iterations=max_iterations,
-             callback=lambda i, x, f: points.append(x.copy()), **options)
+    minimize(
+        surface.fn,
+        np.array(surface.start, np.float64),
+        method=method,
+        max_iterations=max_iterations,
+        callback=lambda i, x, f: points.append(x.copy()),
+        **options,
+    )
     return np.stack(points)
 
 

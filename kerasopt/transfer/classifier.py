@@ -86,7 +86,9 @@ class InferenceMode(keras.layers.Wrapper):
         return self.layer.compute_output_shape(input_shape)
 
 
-def build_classifier(backbone, n_classes, dropout=0.2, preprocessing="tf", inference_backbone=True, name="classifier"):
+def build_classifier(
+    backbone, n_classes, dropout=0.2, preprocessing="tf", inference_backbone=True, name="classifier"
+):
     """`keras.Model`: raw RGB images (any size, values in [0, 255]) -> class probabilities.
 
     Layers: resize to the backbone's input size, `ImagenetPreprocessing(preprocessing)`,

@@ -31,7 +31,11 @@ from kerasopt._validation import check_int, check_range
 AUTOTUNE = tf.data.AUTOTUNE
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 _VALIDATION_FOLDERS = ("val", "validation", "valid")
-_DOWNLOAD_HOST = ("storage.googleapis.com", 443, 3.0)  # TFDS downloads; checked once, offline fails fast
+_DOWNLOAD_HOST = (
+    "storage.googleapis.com",
+    443,
+    3.0,
+)  # TFDS downloads; checked once, offline fails fast
 
 
 class DataUnavailableError(RuntimeError):
@@ -90,13 +94,16 @@ class ImageData:
         """Images per class and split as a text table (per class for folders; totals for TFDS)."""
         width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
         lines = [f"{'class':<{width}}  {'train':>6}  {'val':>6}"]
-        lines += [f"{name:<{width}}  {n_train:>6}  {n_val:>6}" for name, (n_train, n_val) in self.counts.items()]
+        lines += [
+            f"{name:<{width}}  {n_train:>6}  {n_val:>6}"
+            for name, (n_train, n_val) in self.counts.items()
+        ]
         lines.append(f"{'total':<{width}}  {self.n_train:>6}  {self.n_val:>6}")
         return "\n".join(lines)
 
 
 def image_format(path):
-    """"jpeg", "png", "gif", "bmp" from the file's first bytes, or None."""
+    """ "jpeg", "png", "gif", "bmp" from the file's first bytes, or None."""
     with open(path, "rb") as handle:
         head = handle.read(4)
     return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
@@ -146,7 +153,11 @@ def _list_images(folder, class_names):
     found = {}
     for name in class_names:
         class_dir = Path(folder) / name
-        files = sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith(".")) if class_dir.is_dir() else []
+        files = (
+            sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
+            if class_dir.is_dir()
+            else []
+        )
         paths = []
         for path in files:
             fmt = image_format(path)
@@ -159,11 +170,17 @@ def _list_images(folder, class_names):
         found[name] = paths
     bad = set(_check_decode([p for paths in found.values() for p in paths]))
     for path in sorted(bad):
-        warnings.warn(f"Skipping {path}: the image is truncated or corrupt (it does not decode).", stacklevel=4)
+        warnings.warn(
+            f"Skipping {path}: the image is truncated or corrupt (it does not decode).",
+            stacklevel=4,
+        )
     found = {name: [p for p in paths if p not in bad] for name, paths in found.items()}
     for name, paths in found.items():
         if not paths:
-            warnings.warn(f"Ignoring class folder {Path(folder) / name}: it holds no usable image.", stacklevel=4)
+            warnings.warn(
+                f"Ignoring class folder {Path(folder) / name}: it holds no usable image.",
+                stacklevel=4,
+            )
     return {name: paths for name, paths in found.items() if paths}
 
 
@@ -211,8 +228,11 @@ def _folder_examples(root, validation_split, seed):
     found = _list_images(root, _class_folders(root))
     class_names = sorted(found)
     _check_class_count(root, class_names)
-    small = [f"{name!r} ({len(found[name])})" for name in class_names
-             if round(validation_split * len(found[name])) in (0, len(found[name]))]
+    small = [
+        f"{name!r} ({len(found[name])})"
+        for name in class_names
+        if round(validation_split * len(found[name])) in (0, len(found[name]))
+    ]
     if small:
         raise ValueError(
             f"Each class needs at least one training and one validation image at validation_split="
@@ -245,11 +265,15 @@ def _tfds_examples(name, validation_split):
     try:
         builder = tfds.builder(name)
     except Exception as error:
-        raise DataUnavailableError(f"tensorflow-datasets has no dataset {name!r}: {error}") from None
+        raise DataUnavailableError(
+            f"tensorflow-datasets has no dataset {name!r}: {error}"
+        ) from None
     if not builder.is_prepared():
         try:
             if not _reachable(*_DOWNLOAD_HOST):
-                raise ConnectionError(f"no connection to {_DOWNLOAD_HOST[0]}:{_DOWNLOAD_HOST[1]} within {_DOWNLOAD_HOST[2]:g} s")
+                raise ConnectionError(
+                    f"no connection to {_DOWNLOAD_HOST[0]}:{_DOWNLOAD_HOST[1]} within {_DOWNLOAD_HOST[2]:g} s"
+                )
             builder.download_and_prepare()
         except Exception as error:
             _remove_empty_folders(Path(builder.data_dir), Path(builder.data_dir_root))
@@ -290,7 +314,9 @@ def _reachable(host, port, timeout):
 def _remove_empty_folders(folder, root):
     """Remove `folder` and its parents below `root` while they are empty (what a failed
     `tfds.builder` left)."""
-    while folder != root and root in folder.parents and folder.is_dir() and not any(folder.iterdir()):
+    while (
+        folder != root and root in folder.parents and folder.is_dir() and not any(folder.iterdir())
+    ):
         folder.rmdir()
         folder = folder.parent
 
@@ -336,7 +362,9 @@ def augmentation(seed=None):
 def _resizer(size):
     def resize(image, label):
         image = tf.image.resize(image, size)
-        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(label, tf.int32)
+        return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8), tf.cast(
+            label, tf.int32
+        )
 
     return resize
 
@@ -381,7 +409,9 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     check_int("batch_size", batch_size, minimum=1)
     if not os.path.isdir(folder):
-        raise ValueError(f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}")
+        raise ValueError(
+            f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
+        )
     class_names = list(class_names)
     found = _list_images(folder, class_names)
     paths = [path for name in class_names for path in found.get(name, [])]
@@ -390,12 +420,16 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
         raise ValueError(
             f"Argument `folder` must hold images in subfolders named {list(class_names)}. Received: folder={os.fspath(folder)!r}"
         )
-    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+        lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+    )
     dataset = dataset.map(_resizer(size), num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
     return dataset.map(_to_float, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
-def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True):
+def image_dataset(
+    source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True
+):
     """Train and validation pipelines for image classification.
 
     Args:
@@ -441,11 +475,15 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
     """
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2:
-        raise ValueError(f"Argument `image_size` must be an int or (height, width). Received: image_size={image_size!r}")
+        raise ValueError(
+            f"Argument `image_size` must be an int or (height, width). Received: image_size={image_size!r}"
+        )
     for side in size:
         check_int("image_size", side, minimum=8)
     check_int("batch_size", batch_size, minimum=1)
-    check_range("validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False)
+    check_range(
+        "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
+    )
     check_int("seed", seed, minimum=0)
     source = os.fspath(source)
 
@@ -457,9 +495,13 @@ def image_dataset(source, image_size=160, batch_size=32, validation_split=0.2, s
             source, validation_split, seed
         )
         n_train, n_val = len(train_paths), len(val_paths)
-        counts = {name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)}
+        counts = {
+            name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)
+        }
         if n_train == 0 or n_val == 0:
-            raise ValueError(f"Argument `source` holds no training or no validation images. Received: source={source!r}")
+            raise ValueError(
+                f"Argument `source` holds no training or no validation images. Received: source={source!r}"
+            )
         train, val = (
             tf.data.Dataset.from_tensor_slices((paths, labels)).map(
                 lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE

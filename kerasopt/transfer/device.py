@@ -46,7 +46,7 @@ class DeviceSetup:
 
 
 def describe_device():
-    """"GPU: <name> xN" when GPUs are visible, else "CPU: <model> (N cores)"."""
+    """ "GPU: <name> xN" when GPUs are visible, else "CPU: <model> (N cores)"."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
@@ -93,7 +93,9 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     gpus = tf.config.list_physical_devices("GPU")
     use_mp = bool(gpus) if mixed_precision == "auto" else mixed_precision
     use_xla = bool(gpus) if xla == "auto" else xla
-    multi_worker = distribute == "multi_worker" or (distribute == "auto" and distributed.in_cluster())
+    multi_worker = distribute == "multi_worker" or (
+        distribute == "auto" and distributed.in_cluster()
+    )
     use_mirrored = len(gpus) > 1 if distribute == "auto" else distribute is True
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
     description = describe_device()

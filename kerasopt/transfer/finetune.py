@@ -174,12 +174,16 @@ def fine_tune(
     if strategy is None:
         strategy = choose_strategy(similarity, data.n_train)
     if not isinstance(strategy, FineTuneStrategy):
-        raise TypeError(f"Argument `strategy` must be a FineTuneStrategy or None. Received: strategy={strategy!r}")
+        raise TypeError(
+            f"Argument `strategy` must be a FineTuneStrategy or None. Received: strategy={strategy!r}"
+        )
     check_int("patience", patience, minimum=1)
     check_phase2_options(average, snapshots)
     check_bool("overwrite", overwrite)
     check_bool("resume", resume)
-    if (average is not None or snapshots is not None) and (weights is None or not strategy.fine_tunes):
+    if (average is not None or snapshots is not None) and (
+        weights is None or not strategy.fine_tunes
+    ):
         raise ValueError(
             "Arguments `average` and `snapshots` act on phase 2 (fine-tuning), which this run does not have "
             f"(weights=None, or a strategy with no unfrozen layers or no fine-tuning epochs). Received: "
@@ -200,37 +204,88 @@ def fine_tune(
     private = None if distributed.is_chief() else Path(tempfile.mkdtemp(prefix="kerasopt_worker_"))
     try:
         return _fine_tune(
-            data, run_dir, private / run_dir.name if private else run_dir, backbone_name, spec, strategy,
-            weights, alpha, dropout, mixed_precision, xla, distribute, patience, finetune_callbacks,
-            verbose, average, snapshots, overwrite, resume,
+            data,
+            run_dir,
+            private / run_dir.name if private else run_dir,
+            backbone_name,
+            spec,
+            strategy,
+            weights,
+            alpha,
+            dropout,
+            mixed_precision,
+            xla,
+            distribute,
+            patience,
+            finetune_callbacks,
+            verbose,
+            average,
+            snapshots,
+            overwrite,
+            resume,
         )
     finally:
         if private is not None:
             shutil.rmtree(private, ignore_errors=True)
 
 
-def _fine_tune(data, run_dir, write_dir, backbone_name, spec, strategy, weights, alpha, dropout,
-               mixed_precision, xla, distribute, patience, finetune_callbacks, verbose, average,
-               snapshots, overwrite, resume):
+def _fine_tune(
+    data,
+    run_dir,
+    write_dir,
+    backbone_name,
+    spec,
+    strategy,
+    weights,
+    alpha,
+    dropout,
+    mixed_precision,
+    xla,
+    distribute,
+    patience,
+    finetune_callbacks,
+    verbose,
+    average,
+    snapshots,
+    overwrite,
+    resume,
+):
     """`fine_tune` after its checks; everything is written under `write_dir` (`run_dir` on the
     chief, a private temporary folder on the other workers)."""
     check_run_dir(write_dir, overwrite, resume)
     config = {
-        "backbone": backbone_name, "strategy": dataclasses.asdict(strategy), "weights": weights, "alpha": alpha,
-        "dropout": dropout, "patience": patience, "average": average, "snapshots": snapshots,
-        "source": data.source, "class_names": list(data.class_names), "n_train": data.n_train,
-        "n_val": data.n_val, "image_size": list(data.image_size), "batch_size": data.batch_size,
+        "backbone": backbone_name,
+        "strategy": dataclasses.asdict(strategy),
+        "weights": weights,
+        "alpha": alpha,
+        "dropout": dropout,
+        "patience": patience,
+        "average": average,
+        "snapshots": snapshots,
+        "source": data.source,
+        "class_names": list(data.class_names),
+        "n_train": data.n_train,
+        "n_val": data.n_val,
+        "image_size": list(data.image_size),
+        "batch_size": data.batch_size,
     }
-    plan = ["scratch"] if weights is None else ["head", *(["finetune"] if strategy.fine_tunes else [])]
+    plan = (
+        ["scratch"] if weights is None else ["head", *(["finetune"] if strategy.fine_tunes else [])]
+    )
 
     previous_policy = keras.mixed_precision.global_policy()
     device = configure_device(mixed_precision, xla, distribute)
     phases, starts, history = {}, {}, {}
     try:
         with device.distribution.scope():
-            base = backbone(backbone_name, weights=weights, input_shape=(*data.image_size, 3), alpha=alpha)
+            base = backbone(
+                backbone_name, weights=weights, input_shape=(*data.image_size, 3), alpha=alpha
+            )
             model = build_classifier(
-                base, len(data.class_names), dropout=dropout, preprocessing=spec.preprocessing,
+                base,
+                len(data.class_names),
+                dropout=dropout,
+                preprocessing=spec.preprocessing,
                 inference_backbone=weights is not None,
             )
             folder = RunFolder(write_dir, config, overwrite=overwrite, resume=resume)
@@ -248,17 +303,33 @@ def _fine_tune(data, run_dir, write_dir, backbone_name, spec, strategy, weights,
                     last_completed = None
                 callbacks, progress = folder.callbacks(name, start)
                 if name == "scratch":
-                    more, phases[name] = train_scratch(model, data, strategy, device, patience, callbacks, verbose, progress)
+                    more, phases[name] = train_scratch(
+                        model, data, strategy, device, patience, callbacks, verbose, progress
+                    )
                 elif name == "head":
-                    more, phases[name] = train_head(model, base, data, strategy, device, patience, callbacks, verbose, progress)
+                    more, phases[name] = train_head(
+                        model, base, data, strategy, device, patience, callbacks, verbose, progress
+                    )
                 else:
                     more, phases[name], _ = train_finetune(
-                        model, base, data, strategy, device, start, patience, [*callbacks, *finetune_callbacks],
-                        verbose, average=average, snapshots=snapshots, snapshot_dir=folder.snapshot_dir(),
+                        model,
+                        base,
+                        data,
+                        strategy,
+                        device,
+                        start,
+                        patience,
+                        [*callbacks, *finetune_callbacks],
+                        verbose,
+                        average=average,
+                        snapshots=snapshots,
+                        snapshot_dir=folder.snapshot_dir(),
                         progress=progress,
                     )
                     if snapshots is not None:
-                        phases[name]["ensemble"] = folder.export_ensemble(data.class_names, data.val)
+                        phases[name]["ensemble"] = folder.export_ensemble(
+                            data.class_names, data.val
+                        )
                 if name != plan[-1]:
                     folder.complete_phase(name, model, more, phases[name])
                 start += phases[name]["epochs"]

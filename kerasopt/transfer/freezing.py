@@ -61,7 +61,9 @@ def unfreeze(model, top_n_layers=None, from_layer=None):
         )
     layers = model.layers
     if top_n_layers is not None:
-        start = len(layers) - check_int("top_n_layers", top_n_layers, minimum=0, maximum=len(layers))
+        start = len(layers) - check_int(
+            "top_n_layers", top_n_layers, minimum=0, maximum=len(layers)
+        )
     else:
         names = [layer.name for layer in layers]
         if from_layer not in names:
@@ -127,7 +129,11 @@ def discriminative_optimizer(model, backbone, head_optimizer, backbone_optimizer
     suffixes = sorted({"/".join(v.path.split("/")[-2:]) for v in backbone.trainable_variables})
     pattern = "(?:.*/)?(?:" + "|".join(re.escape(s) for s in suffixes) + ")"
     backbone_ids = {id(v) for v in backbone.trainable_variables}
-    clashes = [v.path for v in model.trainable_variables if id(v) not in backbone_ids and suffixes and re.fullmatch(pattern, v.path)]
+    clashes = [
+        v.path
+        for v in model.trainable_variables
+        if id(v) not in backbone_ids and suffixes and re.fullmatch(pattern, v.path)
+    ]
     if clashes:
         raise ValueError(
             "Argument `model` must not have head layers named like backbone layers. "

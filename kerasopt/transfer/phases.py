@@ -93,7 +93,17 @@ def warmup_cosine(peak, total_steps, warmup_fraction):
     )
 
 
-def fit_phase(model, data, epochs, initial_epoch, patience, device, callbacks=(), verbose="auto", progress=None):
+def fit_phase(
+    model,
+    data,
+    epochs,
+    initial_epoch,
+    patience,
+    device,
+    callbacks=(),
+    verbose="auto",
+    progress=None,
+):
     """Train the compiled `model` for `epochs` epochs from `initial_epoch` (the epochs of earlier
     phases), then evaluate it on `data.val`.
 
@@ -103,8 +113,12 @@ def fit_phase(model, data, epochs, initial_epoch, patience, device, callbacks=()
     there, and its history starts with the earlier epochs. Returns (history dict, metrics).
     """
     timer = PhaseTimer(data.n_train)
-    stopper = None if patience is None else keras.callbacks.EarlyStopping(
-        monitor="val_loss", patience=patience, restore_best_weights=True
+    stopper = (
+        None
+        if patience is None
+        else keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=patience, restore_best_weights=True
+        )
     )
     all_callbacks = [timer, *([stopper] if stopper else []), *callbacks]
     done, stopped = 0, False
@@ -150,7 +164,9 @@ def compile_head(model, base, strategy, device):
     )
 
 
-def train_head(model, base, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None):
+def train_head(
+    model, base, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None
+):
     """Phase 1: freeze `base`, train the rest of `model` with Adam at `strategy.head_learning_rate`
     for `strategy.epochs_head` epochs (`fit_phase`: early stopping, `callbacks`, `progress`).
 
@@ -194,7 +210,9 @@ def train_head(model, base, data, strategy, device, patience=3, callbacks=(), ve
         True
     """
     compile_head(model, base, strategy, device)
-    return fit_phase(model, data, strategy.epochs_head, 0, patience, device, callbacks, verbose, progress)
+    return fit_phase(
+        model, data, strategy.epochs_head, 0, patience, device, callbacks, verbose, progress
+    )
 
 
 class _DiscriminativeSnapshots(SnapshotEnsemble):
@@ -254,8 +272,21 @@ def _averaged(optimizer, method, steps_per_epoch):
     return Averaged(optimizer, "polyak")
 
 
-def train_finetune(model, base, data, strategy, device, initial_epoch, patience=3, callbacks=(),
-                   verbose="auto", average=None, snapshots=None, snapshot_dir=None, progress=None):
+def train_finetune(
+    model,
+    base,
+    data,
+    strategy,
+    device,
+    initial_epoch,
+    patience=3,
+    callbacks=(),
+    verbose="auto",
+    average=None,
+    snapshots=None,
+    snapshot_dir=None,
+    progress=None,
+):
     """Phase 2: unfreeze the top `strategy.unfreeze_fraction` of `base` (BatchNormalization
     frozen) and train with Adam, the backbone at `backbone_lr_factor` times the head's rate
     (a `MultiOptimizer`), by default on a warm-up/cosine schedule.
@@ -329,10 +360,14 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
     """
     check_phase2_options(average, snapshots)
     if snapshots is not None and snapshot_dir is None:
-        raise ValueError(f"Argument `snapshot_dir` must be a folder when `snapshots` is set. Received: snapshot_dir=None, snapshots={snapshots}")
+        raise ValueError(
+            f"Argument `snapshot_dir` must be a folder when `snapshots` is set. Received: snapshot_dir=None, snapshots={snapshots}"
+        )
     epochs = finetune_epochs(strategy, snapshots)
     if epochs != strategy.epochs_finetune:
-        print(f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}.")
+        print(
+            f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}."
+        )
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
     steps_per_epoch = int(data.train.cardinality())
     if steps_per_epoch <= 0:
@@ -345,28 +380,39 @@ def train_finetune(model, base, data, strategy, device, initial_epoch, patience=
         body = keras.optimizers.Adam(warmup_cosine(peak * factor, steps, strategy.warmup_fraction))
     else:
         head, body = keras.optimizers.Adam(peak), keras.optimizers.Adam(peak * factor)
-        extra.append(_DiscriminativeSnapshots(
-            snapshot_dir, snapshots, peak, [(head, 1.0), (body, factor)], initial_epoch
-        ))
+        extra.append(
+            _DiscriminativeSnapshots(
+                snapshot_dir, snapshots, peak, [(head, 1.0), (body, factor)], initial_epoch
+            )
+        )
     if average is not None:
-        head, body = _averaged(head, average, steps_per_epoch), _averaged(body, average, steps_per_epoch)
+        head, body = (
+            _averaged(head, average, steps_per_epoch),
+            _averaged(body, average, steps_per_epoch),
+        )
         extra.insert(0, SwapAveragedWeights())
     model.compile(
-        optimizer=discriminative_optimizer(model, base, head_optimizer=head, backbone_optimizer=body),
+        optimizer=discriminative_optimizer(
+            model, base, head_optimizer=head, backbone_optimizer=body
+        ),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
         jit_compile=device.jit_compile,
     )
     if average is not None or snapshots is not None:
         patience = None
-    history, metrics = fit_phase(model, data, epochs, initial_epoch, patience, device, extra, verbose, progress)
+    history, metrics = fit_phase(
+        model, data, epochs, initial_epoch, patience, device, extra, verbose, progress
+    )
     metrics["unfrozen_layers"] = len(unfrozen)
     metrics["average"] = average
     metrics["snapshots"] = snapshots
     return history, metrics, unfrozen
 
 
-def train_scratch(model, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None):
+def train_scratch(
+    model, data, strategy, device, patience=3, callbacks=(), verbose="auto", progress=None
+):
     """The random-initialization baseline: every layer trained from the start (BatchNormalization
     included) with Adam at `strategy.head_learning_rate` for `epochs_head + epochs_finetune`
     epochs, the budget of the two phases.

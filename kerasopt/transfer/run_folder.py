@@ -109,19 +109,25 @@ def check_run_dir(run_dir, overwrite=False, resume=False):
     """
     run_dir = Path(run_dir)
     if run_dir.name in ("", ".", ".."):
-        raise RunFolderError(f"Argument `run_dir` must name a folder. Received: run_dir={str(run_dir)!r}")
+        raise RunFolderError(
+            f"Argument `run_dir` must name a folder. Received: run_dir={str(run_dir)!r}"
+        )
     remove_stale(run_dir.parent, f"{run_dir.name}.old-")
     staging, state = staging_dir(run_dir), state_dir(run_dir)
     owner = _owner(state)
     if owner is not None and owner != os.getpid() and pid_alive(owner):
-        raise RunFolderError(f"Another process (pid {owner}) is writing the run folder {str(run_dir)!r}")
+        raise RunFolderError(
+            f"Another process (pid {owner}) is writing the run folder {str(run_dir)!r}"
+        )
     if state.exists() and not staging.exists():
         shutil.rmtree(state)  # published, or never started: nothing to resume
     interrupted = (state / _STATE).is_file()
     if resume:
         if not interrupted:
             done = " (it holds a finished run)" if _holds_run(run_dir) else ""
-            raise RunFolderError(f"Nothing to resume for {str(run_dir)!r}{done}: no interrupted run at {str(staging)!r}")
+            raise RunFolderError(
+                f"Nothing to resume for {str(run_dir)!r}{done}: no interrupted run at {str(staging)!r}"
+            )
         return
     if staging.exists() and not overwrite:
         raise RunFolderError(
@@ -156,10 +162,18 @@ class RunFolder:
         config = _jsonable(config)
         if resume:
             self.state = json.loads((self.state_path / _STATE).read_text())
-            changed = sorted(k for k in set(config) | set(self.state["config"]) if config.get(k) != self.state["config"].get(k))
+            changed = sorted(
+                k
+                for k in set(config) | set(self.state["config"])
+                if config.get(k) != self.state["config"].get(k)
+            )
             if changed:
-                details = ", ".join(f"{k}: {self.state['config'].get(k)!r} -> {config.get(k)!r}" for k in changed)
-                raise RunFolderError(f"Cannot resume {str(self.final)!r} with other settings ({details})")
+                details = ", ".join(
+                    f"{k}: {self.state['config'].get(k)!r} -> {config.get(k)!r}" for k in changed
+                )
+                raise RunFolderError(
+                    f"Cannot resume {str(self.final)!r} with other settings ({details})"
+                )
         else:
             for path in (self.staging, self.state_path):
                 if path.exists():
@@ -190,7 +204,9 @@ class RunFolder:
     def epochs_done(self):
         """Epochs trained so far over all phases (completed ones and the current one)."""
         current = self.state["current"] or {}
-        return sum(len(p["history"]["loss"]) for p in self.completed.values()) + current.get("epochs_done", 0)
+        return sum(len(p["history"]["loss"]) for p in self.completed.values()) + current.get(
+            "epochs_done", 0
+        )
 
     def history(self, extra=None):
         """The history over the completed phases, followed by `extra` (a phase's own)."""
@@ -205,7 +221,11 @@ class RunFolder:
         weights_file = f"{name}-end.npz"
         with atomic_path(self.state_path / weights_file) as tmp:
             _save_named_weights(model, tmp)
-        self.state["phases"][name] = {"metrics": metrics, "history": history, "weights_file": weights_file}
+        self.state["phases"][name] = {
+            "metrics": metrics,
+            "history": history,
+            "weights_file": weights_file,
+        }
         self.state["current"] = None
         self._save_state()
 
@@ -229,9 +249,14 @@ class RunFolder:
         the best-val_loss checkpoint (checkpoints/<phase>.keras), log.csv and the state."""
         callbacks = []
         if importlib.util.find_spec("tensorboard") is not None:
-            callbacks.append(keras.callbacks.TensorBoard(str(self.staging / "tensorboard"), profile_batch=0))
+            callbacks.append(
+                keras.callbacks.TensorBoard(str(self.staging / "tensorboard"), profile_batch=0)
+            )
         else:
-            warnings.warn("The tensorboard package is not installed: no TensorBoard log for this run.", stacklevel=3)
+            warnings.warn(
+                "The tensorboard package is not installed: no TensorBoard log for this run.",
+                stacklevel=3,
+            )
         return callbacks, _Progress(self, phase, start_epoch)
 
     def snapshot_dir(self):
@@ -248,7 +273,12 @@ class RunFolder:
         ensemble.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         val_loss, val_accuracy = ensemble.evaluate(val, verbose=0)
         members = sum(isinstance(layer, keras.Model) for layer in ensemble.layers)
-        return {"val_accuracy": float(val_accuracy), "val_loss": float(val_loss), "members": members, "folder": "ensemble"}
+        return {
+            "val_accuracy": float(val_accuracy),
+            "val_loss": float(val_loss),
+            "members": members,
+            "folder": "ensemble",
+        }
 
     def publish(self, model, metrics, class_names, matrix, starts, title):
         """Write model.keras, saved_model/, metrics.json, class_names.json and the plots into the
@@ -259,8 +289,12 @@ class RunFolder:
         write_json(self.staging / "metrics.json", metrics)
         write_json(self.staging / "class_names.json", list(class_names))
         self.write_log(metrics["history"])
-        plotting.plot_training_curves(metrics["history"], self.staging / "training_curves.png", starts, title=title)
-        plotting.plot_confusion_matrix(matrix, class_names, self.staging / "confusion_matrix.png", title=title)
+        plotting.plot_training_curves(
+            metrics["history"], self.staging / "training_curves.png", starts, title=title
+        )
+        plotting.plot_confusion_matrix(
+            matrix, class_names, self.staging / "confusion_matrix.png", title=title
+        )
         fault_point("publish")
         replace_path(self.staging, self.final)
         shutil.rmtree(self.state_path, ignore_errors=True)
@@ -315,7 +349,13 @@ def _save_named_weights(model, path):
 
 def _load_named_weights(model, path):
     with np.load(path) as stored:
-        values = dict(zip(stored["paths"].tolist(), (stored[f"arr_{i}"] for i in range(len(stored["paths"]))), strict=True))
+        values = dict(
+            zip(
+                stored["paths"].tolist(),
+                (stored[f"arr_{i}"] for i in range(len(stored["paths"]))),
+                strict=True,
+            )
+        )
     for variable in model.weights:
         variable.assign(values[variable.path])
 
@@ -355,7 +395,9 @@ class _Progress(keras.callbacks.Callback):
         model.load_weights(self.folder.state_path / self.record["weights_file"])
         for key, generator in _seed_generators(model).items():
             if key in self.record["seeds"]:
-                generator.state.assign(np.array(self.record["seeds"][key], dtype=generator.state.dtype))
+                generator.state.assign(
+                    np.array(self.record["seeds"][key], dtype=generator.state.dtype)
+                )
         timer.load_state(self.record["timer"])
         self._restore_stopper()
 
@@ -405,8 +447,11 @@ class _Progress(keras.callbacks.Callback):
             "best": self.best,
             "weights_file": weights_file,
             "best_file": best_file,
-            "stopper": None if stopper is None else {
-                "wait": stopper.wait, "best": None if stopper.best is None else float(stopper.best),
+            "stopper": None
+            if stopper is None
+            else {
+                "wait": stopper.wait,
+                "best": None if stopper.best is None else float(stopper.best),
                 "best_epoch": stopper.best_epoch,
             },
             "timer": self._timer.state(),
@@ -415,4 +460,3 @@ class _Progress(keras.callbacks.Callback):
         self.folder.state["current"] = self.record
         self.folder._save_state()
         self.folder.write_log(self.folder.history(self.history))
-

@@ -69,7 +69,9 @@ PRESETS = {
     "head": FineTuneStrategy("head", 0.0, epochs_head=8, epochs_finetune=0),
     "top": FineTuneStrategy("top", 0.1, epochs_head=4, epochs_finetune=3),
     "several": FineTuneStrategy("several", 0.3, epochs_head=3, epochs_finetune=6),
-    "many": FineTuneStrategy("many", 1.0, epochs_head=3, epochs_finetune=10, backbone_lr_factor=0.3),
+    "many": FineTuneStrategy(
+        "many", 1.0, epochs_head=3, epochs_finetune=10, backbone_lr_factor=0.3
+    ),
 }
 
 # The course's table: (similarity, size) -> preset name.
@@ -84,7 +86,9 @@ TABLE = {
 LARGE_DATASET = 10_000
 
 
-def choose_strategy(similarity="similar", n_train=None, large_threshold=LARGE_DATASET, table=None, **overrides):
+def choose_strategy(
+    similarity="similar", n_train=None, large_threshold=LARGE_DATASET, table=None, **overrides
+):
     """The `FineTuneStrategy` the course's table picks, with `overrides` applied.
 
     Args:
@@ -114,7 +118,9 @@ def choose_strategy(similarity="similar", n_train=None, large_threshold=LARGE_DA
     strategy = PRESETS[entry] if isinstance(entry, str) else entry
     unknown = set(overrides) - {f.name for f in dataclasses.fields(FineTuneStrategy)}
     if unknown:
-        raise TypeError(f"Unknown FineTuneStrategy fields: {sorted(unknown)}. Received: {overrides!r}")
+        raise TypeError(
+            f"Unknown FineTuneStrategy fields: {sorted(unknown)}. Received: {overrides!r}"
+        )
     return dataclasses.replace(strategy, **overrides)
 
 

@@ -23,7 +23,11 @@ def tiny_problem():
     x = rng.normal(size=(16, 3))
     y = rng.integers(0, 2, size=16)
     model = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(3, activation="tanh"), keras.layers.Dense(2, activation="softmax")]
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(3, activation="tanh"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
     )
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="sparse_categorical_crossentropy")
     return model, x, y
@@ -69,8 +73,12 @@ def test_logs_history_and_tensorboard(tmp_path):
         def on_train_batch_end(self, batch, logs=None):
             seen.append("gHg" in logs)
 
-    monitor = CurvatureMonitor(every_n_steps=3, data=(x, y), power_iterations=5, log_dir=tmp_path / "tb")
-    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[monitor, Recorder()])
+    monitor = CurvatureMonitor(
+        every_n_steps=3, data=(x, y), power_iterations=5, log_dir=tmp_path / "tb"
+    )
+    history = model.fit(
+        x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[monitor, Recorder()]
+    )
     # 8 steps, measured after steps 1, 4, 7
     assert monitor.history["step"] == [1, 4, 7]
     assert seen == [True, False, False, True, False, False, True, False]
@@ -81,9 +89,13 @@ def test_logs_history_and_tensorboard(tmp_path):
     for event_file in glob.glob(str(tmp_path / "tb" / "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(event_file):
             for value in event.summary.value:
-                tags.setdefault(value.tag, []).append((event.step, float(tf.make_ndarray(value.tensor))))
+                tags.setdefault(value.tag, []).append(
+                    (event.step, float(tf.make_ndarray(value.tensor)))
+                )
     assert [s for s, _ in tags["curvature/gHg"]] == [1, 4, 7]
-    np.testing.assert_allclose([v for _, v in tags["curvature/grad_sq"]], monitor.history["grad_sq"], rtol=1e-6)
+    np.testing.assert_allclose(
+        [v for _, v in tags["curvature/grad_sq"]], monitor.history["grad_sq"], rtol=1e-6
+    )
 
 
 def test_argument_validation():

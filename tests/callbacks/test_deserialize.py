@@ -12,7 +12,9 @@ CALLBACKS = [
 ]
 
 
-@pytest.mark.parametrize("make", CALLBACKS, ids=["LRFinder", "SnapshotEnsemble", "SwapAveragedWeights"])
+@pytest.mark.parametrize(
+    "make", CALLBACKS, ids=["LRFinder", "SnapshotEnsemble", "SwapAveragedWeights"]
+)
 def test_round_trip(tmp_path, make):
     callback = make(tmp_path)
     config = keras.saving.serialize_keras_object(callback)

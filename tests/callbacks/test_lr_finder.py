@@ -10,14 +10,21 @@ def digits_model(optimizer):
     x, y = digits()
     x = x.reshape(len(x), -1) / 16.0
     model = keras.Sequential(
-        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10, activation="softmax")]
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
     )
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
     return model, x, y
 
 
-@pytest.mark.parametrize("optimizer", [lambda: keras.optimizers.SGD(0.01, momentum=0.9), lambda: keras.optimizers.Adam(1e-3)],
-                         ids=["sgd_momentum", "adam"])
+@pytest.mark.parametrize(
+    "optimizer",
+    [lambda: keras.optimizers.SGD(0.01, momentum=0.9), lambda: keras.optimizers.Adam(1e-3)],
+    ids=["sgd_momentum", "adam"],
+)
 def test_restores_state_and_suggests_below_divergence(optimizer, tmp_path):
     model, x, y = digits_model(optimizer())
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)  # non-trivial optimizer state
@@ -60,15 +67,24 @@ def test_smoothing_is_bias_corrected_ema():
         finder.on_train_batch_end(0, {"loss": loss})
     # EMA with bias correction, written out: a1 = .5*4 ; a2 = .5*a1 + .5*2 ; a3 = .5*a2 + .5*1
     a = [2.0, 2.0, 1.5]
-    np.testing.assert_allclose(finder.history["smoothed_loss"], [a[0] / 0.5, a[1] / 0.75, a[2] / 0.875])
+    np.testing.assert_allclose(
+        finder.history["smoothed_loss"], [a[0] / 0.5, a[1] / 0.75, a[2] / 0.875]
+    )
 
 
 def test_rejects_schedule_and_bad_arguments():
-    model, x, y = digits_model(keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5)))
+    model, x, y = digits_model(
+        keras.optimizers.SGD(keras.optimizers.schedules.ExponentialDecay(0.1, 10, 0.5))
+    )
     with pytest.raises(ValueError, match="schedule"):
         model.fit(x[:64], y[:64], epochs=1, verbose=0, callbacks=[LRFinder(steps=2)])
-    for kwargs, name in [({"min_lr": 0}, "min_lr"), ({"max_lr": 1e-7}, "max_lr"), ({"steps": 1}, "steps"),
-                         ({"smoothing": 1.0}, "smoothing"), ({"stop_factor": 1.0}, "stop_factor")]:
+    for kwargs, name in [
+        ({"min_lr": 0}, "min_lr"),
+        ({"max_lr": 1e-7}, "max_lr"),
+        ({"steps": 1}, "steps"),
+        ({"smoothing": 1.0}, "smoothing"),
+        ({"stop_factor": 1.0}, "stop_factor"),
+    ]:
         with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
             LRFinder(**kwargs)
     cb = LRFinder(1e-5, 1.0, 50)

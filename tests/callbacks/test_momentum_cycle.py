@@ -32,11 +32,21 @@ def fit(optimizer, schedule, strategy=None):
     import contextlib
 
     with strategy.scope() if strategy else contextlib.nullcontext():
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
+        model = keras.Sequential(
+            [keras.Input((3,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+        )
         model.compile(optimizer=optimizer(), loss="mse", jit_compile=strategy is None)
     # STEPS identical full batches in one epoch
     xs, ys = np.tile(X, (STEPS, 1)), np.tile(Y, (STEPS, 1))
-    model.fit(xs, ys, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[MomentumCycle(schedule)])
+    model.fit(
+        xs,
+        ys,
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[MomentumCycle(schedule)],
+    )
     return model
 
 
@@ -55,13 +65,17 @@ def sgd_reference():
 def test_sgd_momentum_cycles_under_mirrored_strategy(strategy):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule, strategy)
-    np.testing.assert_allclose(model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6
+    )
 
 
 def test_sgd_momentum_cycles_inversely():
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule)
-    np.testing.assert_allclose(model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6
+    )
     # after fit: a plain float again, model saves and loads
     assert isinstance(model.optimizer.momentum, float)
     assert model.optimizer.momentum == pytest.approx(mom_np(STEPS - 1), rel=1e-6)
@@ -106,8 +120,14 @@ def test_checkpoint_during_fit_saves_current_momentum(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss="mse")
     checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "ckpt.keras")
-    model.fit(np.tile(X, (STEPS, 1)), np.tile(Y, (STEPS, 1)), batch_size=8, epochs=1, verbose=0,
-              callbacks=[MomentumCycle(schedule), checkpoint])
+    model.fit(
+        np.tile(X, (STEPS, 1)),
+        np.tile(Y, (STEPS, 1)),
+        batch_size=8,
+        epochs=1,
+        verbose=0,
+        callbacks=[MomentumCycle(schedule), checkpoint],
+    )
     loaded = keras.models.load_model(tmp_path / "ckpt.keras")
     assert isinstance(loaded.optimizer.beta_1, float)
     assert loaded.optimizer.beta_1 == pytest.approx(mom_np(STEPS - 1), rel=1e-6)

@@ -15,10 +15,17 @@ BATCH, EPOCHS, N = 16, 4, 2  # 3 steps per epoch, 2 epochs per cycle
 def make_model(seed=7):
     keras.utils.set_random_seed(seed)
     model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2, activation="softmax")]
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
     )
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
     return model
 
 
@@ -36,8 +43,16 @@ def test_snapshots_manifest_and_schedule(tmp_path):
             rates.append(float(self.model.optimizer.learning_rate))
 
     cb = SnapshotEnsemble(tmp_path / "snaps", n_snapshots=N, max_lr=0.2, min_lr=0.002)
-    model.fit(X, Y, batch_size=BATCH, epochs=EPOCHS, validation_data=(X[:16], Y[:16]), verbose=0, shuffle=False,
-              callbacks=[cb, Recorder()])
+    model.fit(
+        X,
+        Y,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        validation_data=(X[:16], Y[:16]),
+        verbose=0,
+        shuffle=False,
+        callbacks=[cb, Recorder()],
+    )
     steps = EPOCHS * len(X) // BATCH
     np.testing.assert_allclose(rates, huang_lr(np.arange(steps), 0.2, 0.002, steps // N), rtol=1e-5)
 
@@ -45,9 +60,15 @@ def test_snapshots_manifest_and_schedule(tmp_path):
     assert [s["cycle"] for s in manifest["snapshots"]] == [1, 2]
     assert [s["step"] for s in manifest["snapshots"]] == [6, 12]
     assert [s["epoch"] for s in manifest["snapshots"]] == [2, 4]
-    assert all({"val_loss", "val_accuracy", "loss"} <= set(s["metrics"]) for s in manifest["snapshots"])
+    assert all(
+        {"val_loss", "val_accuracy", "loss"} <= set(s["metrics"]) for s in manifest["snapshots"]
+    )
     files = sorted(p.name for p in (tmp_path / "snaps").iterdir())
-    assert files == ["manifest.json", "snapshot_001.keras", "snapshot_002.keras"]  # no temporaries left
+    assert files == [
+        "manifest.json",
+        "snapshot_001.keras",
+        "snapshot_002.keras",
+    ]  # no temporaries left
     last = keras.models.load_model(tmp_path / "snaps" / "snapshot_002.keras")
     np.testing.assert_array_equal(last.predict(X, verbose=0), model.predict(X, verbose=0))
 
@@ -55,10 +76,21 @@ def test_snapshots_manifest_and_schedule(tmp_path):
 def test_interrupted_and_resumed_run_gives_same_snapshots(tmp_path):
     def run(directory, backup, callbacks_extra=(), model=None):
         model = model or make_model()
-        cbs = [SnapshotEnsemble(directory, n_snapshots=N, max_lr=0.2), *callbacks_extra,
-               keras.callbacks.BackupAndRestore(backup)]
-        model.fit(X, Y, batch_size=BATCH, epochs=EPOCHS, validation_data=(X[:16], Y[:16]), verbose=0,
-                  shuffle=False, callbacks=cbs)
+        cbs = [
+            SnapshotEnsemble(directory, n_snapshots=N, max_lr=0.2),
+            *callbacks_extra,
+            keras.callbacks.BackupAndRestore(backup),
+        ]
+        model.fit(
+            X,
+            Y,
+            batch_size=BATCH,
+            epochs=EPOCHS,
+            validation_data=(X[:16], Y[:16]),
+            verbose=0,
+            shuffle=False,
+            callbacks=cbs,
+        )
 
     run(tmp_path / "a", tmp_path / "backup_a")
 
@@ -76,7 +108,9 @@ def test_interrupted_and_resumed_run_gives_same_snapshots(tmp_path):
 
     manifest_a = json.loads((tmp_path / "a" / "manifest.json").read_text())["snapshots"]
     manifest_b = json.loads((tmp_path / "b" / "manifest.json").read_text())["snapshots"]
-    assert [(s["cycle"], s["step"], s["epoch"]) for s in manifest_b] == [(s["cycle"], s["step"], s["epoch"]) for s in manifest_a]
+    assert [(s["cycle"], s["step"], s["epoch"]) for s in manifest_b] == [
+        (s["cycle"], s["step"], s["epoch"]) for s in manifest_a
+    ]
     for sa, sb in zip(manifest_a, manifest_b, strict=True):
         wa = keras.models.load_model(tmp_path / "a" / sa["file"]).get_weights()
         wb = keras.models.load_model(tmp_path / "b" / sb["file"]).get_weights()
@@ -86,7 +120,11 @@ def test_interrupted_and_resumed_run_gives_same_snapshots(tmp_path):
 
 
 def test_validation(tmp_path):
-    for kwargs, name in [({"n_snapshots": 0}, "n_snapshots"), ({"max_lr": 0.0}, "max_lr"), ({"min_lr": 1.0}, "min_lr")]:
+    for kwargs, name in [
+        ({"n_snapshots": 0}, "n_snapshots"),
+        ({"max_lr": 0.0}, "max_lr"),
+        ({"min_lr": 1.0}, "min_lr"),
+    ]:
         args = {"directory": tmp_path, "n_snapshots": 2, "max_lr": 0.1, **kwargs}
         with pytest.raises((ValueError, TypeError), match=f"`{name}`"):
             SnapshotEnsemble(**args)

@@ -13,9 +13,20 @@ Y = (X @ RNG.normal(size=(3, 1))).astype("float32")
 def trained(callbacks=(), finalize=False, epochs=2, **fit_kwargs):
     keras.utils.set_random_seed(7)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4), keras.layers.Dense(1)])
-    model.compile(optimizer=Averaged(keras.optimizers.SGD(0.1, momentum=0.9), finalize=finalize), loss="mse")
-    model.fit(X, Y, batch_size=8, epochs=epochs, shuffle=False, verbose=0,
-              validation_data=(X, Y), callbacks=list(callbacks), **fit_kwargs)
+    model.compile(
+        optimizer=Averaged(keras.optimizers.SGD(0.1, momentum=0.9), finalize=finalize), loss="mse"
+    )
+    model.fit(
+        X,
+        Y,
+        batch_size=8,
+        epochs=epochs,
+        shuffle=False,
+        verbose=0,
+        validation_data=(X, Y),
+        callbacks=list(callbacks),
+        **fit_kwargs,
+    )
     return model
 
 
@@ -30,8 +41,10 @@ def plain_weights(finalize):
 
 
 def averages(model):
-    return [model.optimizer._averages[model.optimizer._get_variable_index(v)].numpy()
-            for v in model.trainable_variables]
+    return [
+        model.optimizer._averages[model.optimizer._get_variable_index(v)].numpy()
+        for v in model.trainable_variables
+    ]
 
 
 def loss_with(model, weights):

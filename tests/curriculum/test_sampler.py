@@ -13,7 +13,9 @@ def scores(seed=0):
     return np.random.default_rng(seed).permutation(N).astype("float64") * 0.37  # distinct values
 
 
-@pytest.mark.parametrize("pacing", [LinearPacing(0.1, 6), ExponentialPacing(0.05, 2.0, 2), StepPacing(0.3, 3)])
+@pytest.mark.parametrize(
+    "pacing", [LinearPacing(0.1, 6), ExponentialPacing(0.05, 2.0, 2), StepPacing(0.3, 3)]
+)
 def test_pool_sizes_and_each_pool_is_exactly_the_easiest(pacing):
     s = scores()
     sampler = CurriculumSampler(s, pacing, batch_size=10)
@@ -45,7 +47,10 @@ def test_epoch_indices_repeat_the_pool_to_a_full_epoch():
     counts = np.bincount(idx, minlength=N)[pool]
     assert counts.min() >= N // len(pool) and counts.max() <= math.ceil(N / len(pool))
     assert sorted(sampler.epoch_indices(2).tolist()) == list(range(N))  # all data after the step
-    np.testing.assert_array_equal(sampler.epoch_indices(0), CurriculumSampler(scores(), StepPacing(0.1, 2), 16, seed=5).epoch_indices(0))
+    np.testing.assert_array_equal(
+        sampler.epoch_indices(0),
+        CurriculumSampler(scores(), StepPacing(0.1, 2), 16, seed=5).epoch_indices(0),
+    )
 
 
 def test_py_dataset_follows_the_sampler_epoch_by_epoch():
@@ -67,9 +72,13 @@ def test_tf_dataset_holds_the_epochs_in_order():
     batches = list(sampler.tf_dataset(x, y, epochs=4).as_numpy_iterator())
     assert len(batches) == 4 * sampler.steps_per_epoch
     for epoch in range(4):
-        chunk = batches[epoch * sampler.steps_per_epoch: (epoch + 1) * sampler.steps_per_epoch]
-        np.testing.assert_array_equal(np.concatenate([b[1] for b in chunk]), sampler.epoch_indices(epoch))
-        np.testing.assert_array_equal(np.concatenate([b[0] for b in chunk])[:, 0], sampler.epoch_indices(epoch))
+        chunk = batches[epoch * sampler.steps_per_epoch : (epoch + 1) * sampler.steps_per_epoch]
+        np.testing.assert_array_equal(
+            np.concatenate([b[1] for b in chunk]), sampler.epoch_indices(epoch)
+        )
+        np.testing.assert_array_equal(
+            np.concatenate([b[0] for b in chunk])[:, 0], sampler.epoch_indices(epoch)
+        )
 
 
 def test_fit_with_both_feeds():
@@ -89,7 +98,9 @@ def test_fit_with_both_feeds():
     assert len(model.fit(ds, epochs=3, verbose=0, callbacks=[Record()]).history["loss"]) == 3
     for epoch, ds_epoch, pool in seen:  # fit's epoch e trained on the sampler's epoch e
         assert ds_epoch == epoch and pool == set(sampler.pool(epoch).tolist())
-    history = model.fit(sampler.tf_dataset(x, y, 3), epochs=3, steps_per_epoch=sampler.steps_per_epoch, verbose=0)
+    history = model.fit(
+        sampler.tf_dataset(x, y, 3), epochs=3, steps_per_epoch=sampler.steps_per_epoch, verbose=0
+    )
     assert len(history.history["loss"]) == 3
 
 
@@ -98,8 +109,16 @@ def test_fit_with_both_feeds():
     [
         ({"scores": [[1.0, 2.0]]}, ValueError, r"Argument `scores` must be a non-empty vector"),
         ({"scores": [1.0, np.nan]}, ValueError, r"Argument `scores`"),
-        ({"order": "reverse"}, ValueError, r"Argument `order` must be one of 'curriculum', 'anti', 'random'. Received: order='reverse'"),
-        ({"batch_size": 0}, ValueError, r"Argument `batch_size` must be an integer >= 1. Received: batch_size=0"),
+        (
+            {"order": "reverse"},
+            ValueError,
+            r"Argument `order` must be one of 'curriculum', 'anti', 'random'. Received: order='reverse'",
+        ),
+        (
+            {"batch_size": 0},
+            ValueError,
+            r"Argument `batch_size` must be an integer >= 1. Received: batch_size=0",
+        ),
         ({"pacing": "quadratic"}, ValueError, r"Argument `pacing`"),
     ],
 )
@@ -111,14 +130,19 @@ def test_bad_arguments_are_named(kwargs, error, match):
 
 def test_mismatched_arrays_are_named():
     sampler = CurriculumSampler([1.0, 2.0, 3.0], "step")
-    with pytest.raises(ValueError, match=r"Arguments `x` and `y` must hold one example per score \(3\)"):
+    with pytest.raises(
+        ValueError, match=r"Arguments `x` and `y` must hold one example per score \(3\)"
+    ):
         sampler.py_dataset(np.zeros((4, 2)), np.zeros(4))
 
 
 def test_plot_curriculum_writes_a_png(tmp_path):
     from kerasopt.plotting import plot_curriculum
 
-    path = plot_curriculum({"curriculum": ([0.5, 0.7], [0.01, 0.02]), "random": ([0.4, 0.6], [0.0, 0.03])},
-                           {"curriculum": ([0.2, 1.0], [0.0, 0.4]), "random": ([0.2, 1.0], [0.4, 0.4])},
-                           tmp_path / "c.png", title="t")
+    path = plot_curriculum(
+        {"curriculum": ([0.5, 0.7], [0.01, 0.02]), "random": ([0.4, 0.6], [0.0, 0.03])},
+        {"curriculum": ([0.2, 1.0], [0.0, 0.4]), "random": ([0.2, 1.0], [0.4, 0.4])},
+        tmp_path / "c.png",
+        title="t",
+    )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -41,7 +41,13 @@ def test_loss_matches_numpy_including_t_squared(temperature, alpha, kind):
     assert abs(got - expected) < 1e-6
     # one-hot labels give the same value
     onehot = np.eye(5)[labels]
-    assert abs(float(distillation_loss(onehot, zs_in, zt_in, temperature, alpha, kind, kind)) - expected) < 1e-6
+    assert (
+        abs(
+            float(distillation_loss(onehot, zs_in, zt_in, temperature, alpha, kind, kind))
+            - expected
+        )
+        < 1e-6
+    )
 
 
 def test_t_squared_scaling_of_the_soft_term():
@@ -57,15 +63,24 @@ def test_t_squared_scaling_of_the_soft_term():
 def test_tempered_probabilities_equal_tempered_logits():
     z = np.random.default_rng(2).normal(size=(6, 3))
     p = np.exp(np_log_softmax(z))
-    np.testing.assert_allclose(np.asarray(tempered_log_probabilities(p, 3.0)), np_log_softmax(z / 3.0), atol=1e-9)
+    np.testing.assert_allclose(
+        np.asarray(tempered_log_probabilities(p, 3.0)), np_log_softmax(z / 3.0), atol=1e-9
+    )
 
 
 def mlp(width, seed, classes=3, activation="softmax"):
     init = keras.initializers.GlorotUniform(seed=seed)
-    return keras.Sequential([
-        keras.Input((6,)), keras.layers.Dense(width, activation="relu", kernel_initializer=init),
-        keras.layers.Dense(classes, activation=activation, kernel_initializer=keras.initializers.GlorotUniform(seed + 1)),
-    ])
+    return keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(width, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(
+                classes,
+                activation=activation,
+                kernel_initializer=keras.initializers.GlorotUniform(seed + 1),
+            ),
+        ]
+    )
 
 
 def data(n=64, seed=0):
@@ -98,7 +113,12 @@ def test_distiller_trains_only_the_student_and_lowers_the_loss():
     first = distiller.evaluate(x, y, verbose=0, return_dict=True)
     distiller.fit(x, y, epochs=10, verbose=0)
     last = distiller.evaluate(x, y, verbose=0, return_dict=True)
-    assert last["loss"] < first["loss"] and set(last) == {"loss", "student_loss", "distillation_loss", "accuracy"}
+    assert last["loss"] < first["loss"] and set(last) == {
+        "loss",
+        "student_loss",
+        "distillation_loss",
+        "accuracy",
+    }
     assert abs(last["loss"] - (0.2 * last["student_loss"] + 0.8 * last["distillation_loss"])) < 1e-4
     for a, b in zip(before, teacher.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -107,11 +127,18 @@ def test_distiller_trains_only_the_student_and_lowers_the_loss():
 def test_evaluate_matches_the_numpy_loss():
     x, y = data(32)
     student, teacher = mlp(8, 1, activation=None), mlp(16, 3, activation=None)
-    distiller = Distiller(student, teacher, 4.0, 0.25, student_outputs="logits", teacher_outputs="logits")
+    distiller = Distiller(
+        student, teacher, 4.0, 0.25, student_outputs="logits", teacher_outputs="logits"
+    )
     distiller.compile(optimizer="sgd")
     got = distiller.evaluate(x, y, batch_size=32, verbose=0, return_dict=True)["loss"]
-    expected = np_distillation(y, student.predict(x, verbose=0).astype("float64"),
-                               teacher.predict(x, verbose=0).astype("float64"), 4.0, 0.25)
+    expected = np_distillation(
+        y,
+        student.predict(x, verbose=0).astype("float64"),
+        teacher.predict(x, verbose=0).astype("float64"),
+        4.0,
+        0.25,
+    )
     assert abs(got - expected) < 1e-5
 
 
@@ -150,9 +177,15 @@ def test_save_load_round_trip(tmp_path):
     distiller.save(tmp_path / "d.keras")
     restored = keras.models.load_model(tmp_path / "d.keras")
     assert isinstance(restored, Distiller) and restored.compiled and restored.built
-    assert (restored.temperature, restored.alpha, restored.teacher_outputs) == (3.0, 0.4, "probabilities")
+    assert (restored.temperature, restored.alpha, restored.teacher_outputs) == (
+        3.0,
+        0.4,
+        "probabilities",
+    )
     np.testing.assert_array_equal(restored.predict(x, verbose=0), distiller.predict(x, verbose=0))
-    np.testing.assert_array_equal(restored.teacher.predict(x, verbose=0), distiller.teacher.predict(x, verbose=0))
+    np.testing.assert_array_equal(
+        restored.teacher.predict(x, verbose=0), distiller.teacher.predict(x, verbose=0)
+    )
     for a, b in zip(distiller.optimizer.variables, restored.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     # the student alone is an ordinary model
@@ -178,8 +211,14 @@ def serve_without_kerasopt(saved_model, x, tmp_path):
     np.save(tmp_path / "x.npy", x)
     (tmp_path / "serve.py").write_text(SERVE)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "serve.py", str(saved_model), "x.npy", "out.npy"],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "serve.py", str(saved_model), "x.npy", "out.npy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return np.load(tmp_path / "out.npy")
 
@@ -188,7 +227,14 @@ def test_ensemble_teacher_student_exports_and_serves_without_kerasopt(tmp_path):
     x, y = data(64)
     member = mlp(16, 3)
     member.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    member.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(tmp_path / "snaps", 3, max_lr=0.5)])
+    member.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=3,
+        verbose=0,
+        callbacks=[SnapshotEnsemble(tmp_path / "snaps", 3, max_lr=0.5)],
+    )
     teacher = load(tmp_path / "snaps")
     distiller = Distiller(mlp(4, 1), teacher, temperature=2.0, alpha=0.5)
     distiller.compile(optimizer="adam")
@@ -201,8 +247,16 @@ def test_ensemble_teacher_student_exports_and_serves_without_kerasopt(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        ({"temperature": 0.0}, ValueError, "Argument `temperature` must be in \\(0, inf\\). Received: temperature=0.0"),
-        ({"alpha": 1.5}, ValueError, "Argument `alpha` must be in \\[0.0, 1.0\\]. Received: alpha=1.5"),
+        (
+            {"temperature": 0.0},
+            ValueError,
+            "Argument `temperature` must be in \\(0, inf\\). Received: temperature=0.0",
+        ),
+        (
+            {"alpha": 1.5},
+            ValueError,
+            "Argument `alpha` must be in \\[0.0, 1.0\\]. Received: alpha=1.5",
+        ),
         ({"teacher_outputs": "softmax"}, ValueError, "Argument `teacher_outputs` must be one of"),
         ({"student_outputs": "probs"}, ValueError, "Argument `student_outputs`"),
         ({"teacher": "model"}, TypeError, "Argument `teacher` must be a keras.Model"),

@@ -7,18 +7,24 @@ from kerasopt.distill.hints import hint_loss
 
 
 def student_and_teacher():
-    student = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(6, activation="relu", name="s1"),
-        keras.layers.Dense(5, activation="relu", name="guided"),
-        keras.layers.Dense(5, activation="relu", name="s3"),
-        keras.layers.Dense(3, activation="softmax", name="s_out"),
-    ], name="student")
-    teacher = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(32, activation="relu", name="hint"),
-        keras.layers.Dense(3, activation="softmax", name="t_out"),
-    ], name="teacher")
+    student = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(6, activation="relu", name="s1"),
+            keras.layers.Dense(5, activation="relu", name="guided"),
+            keras.layers.Dense(5, activation="relu", name="s3"),
+            keras.layers.Dense(3, activation="softmax", name="s_out"),
+        ],
+        name="student",
+    )
+    teacher = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(32, activation="relu", name="hint"),
+            keras.layers.Dense(3, activation="softmax", name="t_out"),
+        ],
+        name="teacher",
+    )
     return student, teacher
 
 
@@ -40,16 +46,26 @@ def test_hint_stage_changes_only_the_guided_layers_and_the_regressor_and_lowers_
     assert last < 0.5 * first
     after = weights_of(student, ["s1", "guided", "s3", "s_out"])
     for name in ("s1", "guided"):  # up to the guided layer: trained
-        assert all(not np.array_equal(a, b) for a, b in zip(s_before[name], after[name], strict=True))
+        assert all(
+            not np.array_equal(a, b) for a, b in zip(s_before[name], after[name], strict=True)
+        )
     for name in ("s3", "s_out"):  # above it: untouched
         for a, b in zip(s_before[name], after[name], strict=True):
             np.testing.assert_array_equal(a, b)
     for a, b in zip(t_before, teacher.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert all(not np.array_equal(a, b) for a, b in zip(r_before, stage.regressor.get_weights(), strict=True))
-    assert {id(w) for w in stage.trained_weights} == {id(w) for w in (
-        student.get_layer("s1").trainable_weights + student.get_layer("guided").trainable_weights
-        + stage.regressor.trainable_weights)}
+    assert all(
+        not np.array_equal(a, b)
+        for a, b in zip(r_before, stage.regressor.get_weights(), strict=True)
+    )
+    assert {id(w) for w in stage.trained_weights} == {
+        id(w)
+        for w in (
+            student.get_layer("s1").trainable_weights
+            + student.get_layer("guided").trainable_weights
+            + stage.regressor.trainable_weights
+        )
+    }
 
 
 def test_hint_loss_matches_numpy():
@@ -95,8 +111,12 @@ def test_save_load_round_trip(tmp_path):
     stage.save(tmp_path / "h.keras")
     restored = keras.models.load_model(tmp_path / "h.keras")
     assert isinstance(restored, HintTrainer) and restored.student_layer == "guided"
-    np.testing.assert_allclose(restored.predict(x, verbose=0), stage.predict(x, verbose=0), atol=1e-6)
-    np.testing.assert_array_equal(restored.student.predict(x, verbose=0), student.predict(x, verbose=0))
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), stage.predict(x, verbose=0), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        restored.student.predict(x, verbose=0), student.predict(x, verbose=0)
+    )
     # the restored trainer still trains the restored student's own layers
     assert restored.trained_weights[0] is restored.student.get_layer("s1").kernel
     saved_state = [np.asarray(v) for v in stage.optimizer.variables]
@@ -108,7 +128,10 @@ def test_save_load_round_trip(tmp_path):
 
 def test_bad_arguments_are_named():
     student, teacher = student_and_teacher()
-    with pytest.raises(ValueError, match="Argument `student_layer` must name a top-level layer .* Received: student_layer='nope'"):
+    with pytest.raises(
+        ValueError,
+        match="Argument `student_layer` must name a top-level layer .* Received: student_layer='nope'",
+    ):
         HintTrainer(student, teacher, "nope", "hint")
     with pytest.raises(ValueError, match="Received: teacher_layer='s1'"):
         HintTrainer(student, teacher, "guided", "s1")

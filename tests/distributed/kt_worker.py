@@ -1,6 +1,6 @@
 """One process of a distributed keras-tuner search (chief or worker, from KERASTUNER_* variables).
 
-    python tests/distributed/kt_worker.py DIRECTORY
+python tests/distributed/kt_worker.py DIRECTORY
 """
 
 import os
@@ -16,8 +16,13 @@ from kerasopt.search import CoarseToFineSearch  # noqa: E402
 
 
 def build(hp):
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(hp.Int("units", 2, 8), activation="tanh"),
-                              keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(hp.Int("units", 2, 8), activation="tanh"),
+            keras.layers.Dense(1),
+        ]
+    )
     rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
     model.compile(Lookahead(keras.optimizers.SGD(rate), sync_period=2), "mse")
     return model
@@ -33,7 +38,15 @@ if __name__ == "__main__":
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
-    tuner = Search(build, objective="val_loss", max_trials=6, trials_per_round=3, top_k=2, seed=0,
-                   directory=sys.argv[1], project_name="distributed")
+    tuner = Search(
+        build,
+        objective="val_loss",
+        max_trials=6,
+        trials_per_round=3,
+        top_k=2,
+        seed=0,
+        directory=sys.argv[1],
+        project_name="distributed",
+    )
     tuner.search(x, y, validation_split=0.25, epochs=2, batch_size=16, verbose=0)
     print(f"{os.environ['KERASTUNER_TUNER_ID']} finished", flush=True)

@@ -27,11 +27,23 @@ SERVE = textwrap.dedent(
 
 def snapshot_ensemble(directory, x):
     """A real one: snapshots written by SnapshotEnsemble, loaded by ensembles.load."""
-    model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                              keras.layers.Dense(4, activation="softmax")])
+    model = keras.Sequential(
+        [
+            keras.Input((6,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
     y = np.argmax(x[:, :4], axis=1)
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(directory, 3, max_lr=0.5)])
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=3,
+        verbose=0,
+        callbacks=[SnapshotEnsemble(directory, 3, max_lr=0.5)],
+    )
     return load(directory)
 
 
@@ -47,7 +59,11 @@ def test_export_serves_without_kerasopt(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [sys.executable, "serve.py", str(paths["saved_model"]), "x.npy", "sig.npy", "serve.npy"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     np.testing.assert_allclose(np.load(tmp_path / "sig.npy"), expected, atol=1e-5)

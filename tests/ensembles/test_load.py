@@ -18,11 +18,24 @@ def snapshots(tmp_path_factory):
     directory = tmp_path_factory.mktemp("snaps") / "run"
     keras.utils.set_random_seed(3)
     model = keras.Sequential(
-        [keras.Input((5,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3, activation="softmax")]
+        [
+            keras.Input((5,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
     )
-    model.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy")
-    model.fit(X, Y, batch_size=20, epochs=3, validation_data=(X[:30], Y[:30]), verbose=0,
-              callbacks=[SnapshotEnsemble(directory, n_snapshots=3, max_lr=0.3)])
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.1, momentum=0.9), loss="sparse_categorical_crossentropy"
+    )
+    model.fit(
+        X,
+        Y,
+        batch_size=20,
+        epochs=3,
+        validation_data=(X[:30], Y[:30]),
+        verbose=0,
+        callbacks=[SnapshotEnsemble(directory, n_snapshots=3, max_lr=0.3)],
+    )
     return directory
 
 
@@ -47,7 +60,9 @@ def test_mean_of_member_probabilities(snapshots):
 def test_mean_logits_of_probability_members(snapshots):
     ensemble = load(snapshots, combine="mean_logits")
     probs = member_outputs(snapshots, [f"snapshot_{c:03d}.keras" for c in (1, 2, 3)])
-    np.testing.assert_allclose(ensemble.predict(X, verbose=0), np.log(probs).mean(axis=0), atol=1e-5)
+    np.testing.assert_allclose(
+        ensemble.predict(X, verbose=0), np.log(probs).mean(axis=0), atol=1e-5
+    )
 
 
 def test_top_k_by_validation_loss(snapshots):
@@ -55,7 +70,9 @@ def test_top_k_by_validation_loss(snapshots):
     best = sorted(manifest, key=lambda s: s["metrics"]["val_loss"])[:2]
     files = [s["file"] for s in sorted(best, key=lambda s: s["cycle"])]
     ensemble = load(snapshots, top_k=2)
-    np.testing.assert_allclose(ensemble.predict(X, verbose=0), member_outputs(snapshots, files).mean(axis=0), atol=1e-6)
+    np.testing.assert_allclose(
+        ensemble.predict(X, verbose=0), member_outputs(snapshots, files).mean(axis=0), atol=1e-6
+    )
     with pytest.raises(ValueError, match="`top_k`"):
         load(snapshots, top_k=4)
     with pytest.raises(SnapshotError, match="val_auc"):
@@ -130,9 +147,17 @@ def test_member_average_layer_closed_forms():
     rng = np.random.default_rng(0)
     logits = [rng.normal(size=(4, 3)).astype("float32") for _ in range(3)]
     softmax = [np.exp(z) / np.exp(z).sum(-1, keepdims=True) for z in logits]
-    np.testing.assert_allclose(MemberAverage("mean_probabilities", "logits")(logits), np.mean(softmax, 0), atol=1e-6)
-    np.testing.assert_allclose(MemberAverage("mean_logits", "logits")(logits), np.mean(logits, 0), atol=1e-6)
-    np.testing.assert_allclose(MemberAverage("mean_probabilities", "probabilities")(softmax), np.mean(softmax, 0), atol=1e-6)
+    np.testing.assert_allclose(
+        MemberAverage("mean_probabilities", "logits")(logits), np.mean(softmax, 0), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        MemberAverage("mean_logits", "logits")(logits), np.mean(logits, 0), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        MemberAverage("mean_probabilities", "probabilities")(softmax),
+        np.mean(softmax, 0),
+        atol=1e-6,
+    )
     layer = MemberAverage("mean_logits", "probabilities", epsilon=1e-9, name="avg")
     restored = MemberAverage.from_config(layer.get_config())
     assert restored.get_config() == layer.get_config()

@@ -15,12 +15,15 @@ def tiny_classifier(n_classes=3, seed=0, name="classifier"):
     """`build_classifier` on a small random backbone (Conv, BatchNormalization with non-trivial
     statistics): raw images of any size -> probabilities, with a Dropout before the head."""
     keras.utils.set_random_seed(seed)
-    base = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(6, 3, strides=2, name="conv"),
-        keras.layers.BatchNormalization(name="bn"),
-        keras.layers.ReLU(),
-    ], name="base")
+    base = keras.Sequential(
+        [
+            keras.Input((16, 16, 3)),
+            keras.layers.Conv2D(6, 3, strides=2, name="conv"),
+            keras.layers.BatchNormalization(name="bn"),
+            keras.layers.ReLU(),
+        ],
+        name="base",
+    )
     bn = base.get_layer("bn")
     bn.moving_mean.assign(np.linspace(-0.5, 0.5, 6).astype("float32"))
     bn.moving_variance.assign(np.linspace(0.5, 2.0, 6).astype("float32"))
@@ -37,7 +40,9 @@ def snapshot_ensemble(folder, n_classes=3):
     x = raw_images(24, 16, 16, seed=1)
     y = np.arange(24) % n_classes
     model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
-    model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(folder, 3, max_lr=0.5)])
+    model.fit(
+        x, y, batch_size=8, epochs=3, verbose=0, callbacks=[SnapshotEnsemble(folder, 3, max_lr=0.5)]
+    )
     return load(folder)
 
 
@@ -62,7 +67,9 @@ def write_images(folder, sizes, seed=0):
     paths = []
     for i, (h, w) in enumerate(sizes):
         path = folder / f"img{i:02d}.png"
-        tf.io.write_file(str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)))
+        tf.io.write_file(
+            str(path), tf.io.encode_png(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        )
         paths.append(path)
     return paths
 

@@ -36,8 +36,14 @@ def isolated(tmp_path):
     def run(script, *args):
         (tmp_path / "isolated.py").write_text(GUARD + textwrap.dedent(script))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        result = subprocess.run([sys.executable, "isolated.py", *map(str, args)], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run(
+            [sys.executable, "isolated.py", *map(str, args)],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         return result.stdout
 

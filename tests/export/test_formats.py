@@ -13,8 +13,14 @@ from tests.export._models import raw_images, tiny_classifier
 
 def fixed_size_model():
     keras.utils.set_random_seed(0)
-    return keras.Sequential([keras.Input((8, 10, 3)), keras.layers.Conv2D(3, 3), keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(2, activation="softmax")])
+    return keras.Sequential(
+        [
+            keras.Input((8, 10, 3)),
+            keras.layers.Conv2D(3, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
 
 
 def test_tf_serving_layout_versions_and_named_signature(tmp_path):
@@ -26,7 +32,11 @@ def test_tf_serving_layout_versions_and_named_signature(tmp_path):
     assert (second / "saved_model.pb").is_file() and (second / "variables").is_dir()
     assert sorted(p.name for p in base.iterdir()) == ["1", "2"]  # no temporary left behind
     loaded = tf.saved_model.load(str(second))
-    assert sorted(loaded.signatures) == ["classify", "serve", "serving_default"]  # the default stays
+    assert sorted(loaded.signatures) == [
+        "classify",
+        "serve",
+        "serving_default",
+    ]  # the default stays
     signature = loaded.signatures["classify"]
     assert list(signature.structured_input_signature[1]) == ["images"]
     assert list(signature.structured_outputs) == ["probabilities"]
@@ -49,13 +59,17 @@ def test_arguments_are_checked_before_any_work(tmp_path):
         export_litert(model, tmp_path / "m.tflite", quantize="int8")
     with pytest.raises(TypeError, match="Argument `model` must be a keras.Model"):
         serving_model(keras.layers.Dense(2))
-    with pytest.raises(ValueError, match=r"RGB images .* Received: model with input shape \(None, 4\)"):
+    with pytest.raises(
+        ValueError, match=r"RGB images .* Received: model with input shape \(None, 4\)"
+    ):
         serving_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
     assert list(tmp_path.iterdir()) == []
 
 
 def test_missing_dependency_names_the_extra(tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if not installed: import raises ImportError
+    monkeypatch.setitem(
+        sys.modules, "tf2onnx", None
+    )  # as if not installed: import raises ImportError
     with pytest.raises(ImportError, match=r"`tf2onnx` package.*pip install kerasopt\[export\]"):
         export_onnx(tiny_classifier(), tmp_path / "m.onnx")
 

@@ -52,8 +52,15 @@ def _pca(x):
 
 
 def _tta(x):
-    core = keras.Sequential([keras.Input((12, 12, 3)), keras.layers.Conv2D(4, 3), keras.layers.GlobalAveragePooling2D(),
-                             keras.layers.Dense(3, activation="softmax")], name="core")
+    core = keras.Sequential(
+        [
+            keras.Input((12, 12, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(3, activation="softmax"),
+        ],
+        name="core",
+    )
     return kl.TestTimeAugmentation(core, mode="ten_crop", crop_size=12, name="tta")(x)
 
 
@@ -64,7 +71,9 @@ def _mc_dropout(x):  # what `mc_predict` samples: Dropout; the export keeps the 
 BODIES = {
     "DropConnectConv2D+DropConnectDense": _drop_connect,
     "StochasticDepth": _stochastic_depth,
-    "FractionalMaxPooling2D": lambda x: _head(kl.FractionalMaxPooling2D((1.44, 1.44), name="fmp")(x)),
+    "FractionalMaxPooling2D": lambda x: _head(
+        kl.FractionalMaxPooling2D((1.44, 1.44), name="fmp")(x)
+    ),
     "RandomResizedCrop": lambda x: _head(kl.RandomResizedCrop(12, 10, name="rrc")(x)),
     "PCAColorAugmentation": _pca,
     "TestTimeAugmentation": _tta,
@@ -84,7 +93,11 @@ def test_layer_exports_its_inference_form(layer, fmt, tmp_path):
     model = _model(BODIES[layer])
     x = raw_images(4, 20, 26)
     expected = model.predict(x, verbose=0)  # Keras' predict: every layer in inference mode
-    path = export_onnx(model, tmp_path / "m.onnx") if fmt == "onnx" else export_litert(model, tmp_path / "m.tflite")
+    path = (
+        export_onnx(model, tmp_path / "m.onnx")
+        if fmt == "onnx"
+        else export_litert(model, tmp_path / "m.tflite")
+    )
     served = load_predictor(path)(x)
     np.testing.assert_allclose(served, expected, atol=1e-4, rtol=0)
     np.testing.assert_allclose(load_predictor(path)(x), served, atol=0)  # deterministic
@@ -107,7 +120,9 @@ class HostCallback(keras.layers.Layer):
 def test_unconvertible_layer_fails_at_export_naming_it(fmt, tmp_path):
     model = _model(lambda x: _head(HostCallback(name="host_callback")(x)))
     target = tmp_path / ("m.onnx" if fmt == "onnx" else "m.tflite")
-    with pytest.raises(ExportError, match=r"failed in layer 'host_callback' \(HostCallback\).*What to do"):
+    with pytest.raises(
+        ExportError, match=r"failed in layer 'host_callback' \(HostCallback\).*What to do"
+    ):
         export_onnx(model, target) if fmt == "onnx" else export_litert(model, target)
     assert not target.exists()  # nothing half-written
 

@@ -61,7 +61,9 @@ def test_dynamic_range_litert_agrees_on_top1(keras_home, assets, isolated, tmp_p
     # as softmax over the logits (0, w.x + b)
     fit = LogisticRegression(max_iter=5000).fit(features.predict(x_train, verbose=0), y_train)
     kernel = np.stack([np.zeros_like(fit.coef_[0]), fit.coef_[0]], axis=1)
-    model.get_layer("head").set_weights([kernel.astype("float32"), np.array([0.0, fit.intercept_[0]], "float32")])
+    model.get_layer("head").set_weights(
+        [kernel.astype("float32"), np.array([0.0, fit.intercept_[0]], "float32")]
+    )
     keras_top1 = model.predict(x_val, batch_size=32, verbose=0).argmax(axis=1)
     assert (keras_top1 == y_val).mean() > 0.9  # a real classifier (chance: 0.54)
 
@@ -72,8 +74,12 @@ def test_dynamic_range_litert_agrees_on_top1(keras_home, assets, isolated, tmp_p
     float_probs, dynamic_probs = (np.array(served[str(p)]) for p in (float_path, dynamic_path))
     agreement = float((dynamic_probs.argmax(axis=1) == keras_top1).mean())
     sizes = {p.name: p.stat().st_size for p in (float_path, dynamic_path)}
-    print(f"ants-vs-bees val: {len(y_val)} images, dynamic-range top-1 agreement {agreement:.4f}, "
-          f"sizes {sizes}")
+    print(
+        f"ants-vs-bees val: {len(y_val)} images, dynamic-range top-1 agreement {agreement:.4f}, "
+        f"sizes {sizes}"
+    )
     assert (float_probs.argmax(axis=1) == keras_top1).all()
     assert agreement >= 0.99
-    assert sizes["dynamic.tflite"] < 0.5 * sizes["float.tflite"]  # int8 weights: about 4x fewer bytes
+    assert (
+        sizes["dynamic.tflite"] < 0.5 * sizes["float.tflite"]
+    )  # int8 weights: about 4x fewer bytes

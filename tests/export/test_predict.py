@@ -13,7 +13,11 @@ def test_folder_prediction_matches_model_predict(fmt, tmp_path):
     model = fake_run(tmp_path / "run")
     paths = write_images(tmp_path / "photos" / "sub", SIZES)
     (tmp_path / "photos" / "notes.txt").write_text("not an image")
-    source = tmp_path / "run" if fmt == "keras" else export_onnx(model, tmp_path / "m.onnx", class_names=["a", "b", "c"])
+    source = (
+        tmp_path / "run"
+        if fmt == "keras"
+        else export_onnx(model, tmp_path / "m.onnx", class_names=["a", "b", "c"])
+    )
     predictor = load_predictor(source)
     done = []
     with pytest.warns(UserWarning, match=r"Skipping .*notes.txt.*not an image file"):
@@ -39,8 +43,13 @@ def test_undecodable_image_goes_to_on_error_and_the_rest_is_predicted(tmp_path):
     broken = tmp_path / "photos" / "broken.png"
     broken.write_bytes(paths[0].read_bytes()[:40])
     errors = []
-    rows = list(predict_files(load_predictor(tmp_path / "run"), [paths[0], broken, paths[1]],
-                              on_error=lambda path, message: errors.append((path, message))))
+    rows = list(
+        predict_files(
+            load_predictor(tmp_path / "run"),
+            [paths[0], broken, paths[1]],
+            on_error=lambda path, message: errors.append((path, message)),
+        )
+    )
     assert [r["file"] for r in rows] == [str(paths[0]), str(paths[1])]
     assert errors and errors[0][0] == broken and "not a readable" in errors[0][1]
     with pytest.warns(UserWarning, match=r"Skipping .*broken.png.*not a readable"):

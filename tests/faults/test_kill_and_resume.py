@@ -30,8 +30,24 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32", "--batch-size", "4",
-        "--strategy", "top", "--epochs-head", "2", "--epochs-finetune", "2", "--verbose", "0"]
+ARGS = [
+    "--backbone",
+    "mobilenet",
+    "--alpha",
+    "0.25",
+    "--image-size",
+    "32",
+    "--batch-size",
+    "4",
+    "--strategy",
+    "top",
+    "--epochs-head",
+    "2",
+    "--epochs-finetune",
+    "2",
+    "--verbose",
+    "0",
+]
 OFFLINE = (
     "import socket, sys\n"
     "def refuse(*a, **k): raise OSError('network disabled for this test')\n"
@@ -48,19 +64,33 @@ def tiny(assets, tmp_path_factory):
     for split, n in (("train", 8), ("val", 4)):
         for cls in ("ants", "bees"):
             (root / "data" / split / cls).mkdir(parents=True)
-            for f in sorted(p for p in (photos / split / cls).glob("*.jpg") if " " not in p.name)[:n]:
+            for f in sorted(p for p in (photos / split / cls).glob("*.jpg") if " " not in p.name)[
+                :n
+            ]:
                 shutil.copy(f, root / "data" / split / cls / f.name)
     return root
 
 
 def recipe(tiny, out, *extra, fault=None):
     env = {k: v for k, v in os.environ.items() if k not in ("KERAS_HOME", "KERASOPT_FAULT_POINT")}
-    env.update(PYTHONPATH=str(ROOT), TMPDIR=str(tiny / "tmp"), TF_DETERMINISTIC_OPS="1", TF_CPP_MIN_LOG_LEVEL="3")
+    env.update(
+        PYTHONPATH=str(ROOT),
+        TMPDIR=str(tiny / "tmp"),
+        TF_DETERMINISTIC_OPS="1",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
     if fault:
         env["KERASOPT_FAULT_POINT"] = fault
     (tiny / "tmp").mkdir(exist_ok=True)
     argv = [*ARGS, "--data", str(tiny / "data"), "--out", str(out), *extra]
-    return subprocess.run([sys.executable, "-c", OFFLINE, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", OFFLINE, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def caches(tiny):
@@ -69,8 +99,11 @@ def caches(tiny):
 
 def digest(folder):
     """{relative path: sha256} of every file under `folder`."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def check_run_folder(out):
@@ -86,20 +119,33 @@ def check_run_folder(out):
         if path.is_file() and "tensorboard" not in path.parts:
             assert path.stat().st_size > 0, path
     assert not [p for p in out.rglob(".*") if p.name != ".keep"], "temporary files left"
-    for keras_file in (out / "model.keras", out / "checkpoints" / "head.keras", out / "checkpoints" / "finetune.keras"):
+    for keras_file in (
+        out / "model.keras",
+        out / "checkpoints" / "head.keras",
+        out / "checkpoints" / "finetune.keras",
+    ):
         assert zipfile.is_zipfile(keras_file), keras_file
     model = kerasopt.load_model(out / "model.keras")
     served = tf.saved_model.load(str(out / "saved_model"))
     x = np.random.default_rng(0).uniform(0, 255, (2, 40, 40, 3)).astype("float32")
-    np.testing.assert_allclose(served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0), atol=1e-5)
+    np.testing.assert_allclose(
+        served.serve(tf.constant(x)).numpy(), model.predict(x, verbose=0), atol=1e-5
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert json.loads((out / "class_names.json").read_text()) == ["ants", "bees"]
     lines = (out / "log.csv").read_text().splitlines()
     assert len(lines) == 1 + len(metrics["history"]["loss"]) == 1 + 4
-    assert [int(line.split(",")[0]) for line in lines[1:]] == [0, 1, 2, 3]  # one line per epoch, no repeats
+    assert [int(line.split(",")[0]) for line in lines[1:]] == [
+        0,
+        1,
+        2,
+        3,
+    ]  # one line per epoch, no repeats
     header = lines[0].split(",")
     logged = [float(line.split(",")[header.index("loss")]) for line in lines[1:]]
-    np.testing.assert_allclose(logged, metrics["history"]["loss"])  # the log and the metrics: one run
+    np.testing.assert_allclose(
+        logged, metrics["history"]["loss"]
+    )  # the log and the metrics: one run
     for png in ("training_curves.png", "confusion_matrix.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     return sorted(p.name for p in out.iterdir()), metrics, model
@@ -119,17 +165,27 @@ def _same_run(reference, result):
     ref_names, ref_metrics, ref_model = reference
     assert names == ref_names
     assert set(metrics) == set(ref_metrics)
-    assert {k: set(v) for k, v in metrics["phases"].items()} == {k: set(v) for k, v in ref_metrics["phases"].items()}
-    np.testing.assert_allclose(metrics["history"]["loss"], ref_metrics["history"]["loss"], rtol=1e-6)
+    assert {k: set(v) for k, v in metrics["phases"].items()} == {
+        k: set(v) for k, v in ref_metrics["phases"].items()
+    }
+    np.testing.assert_allclose(
+        metrics["history"]["loss"], ref_metrics["history"]["loss"], rtol=1e-6
+    )
     for a, b in zip(model.get_weights(), ref_model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
 
 
-def test_kills_in_phase_1_in_phase_2_and_in_model_keras_then_resume_equals_a_straight_run(tiny, straight):
+def test_kills_in_phase_1_in_phase_2_and_in_model_keras_then_resume_equals_a_straight_run(
+    tiny, straight
+):
     """One run killed three times, each `--resume` going on from where the last one stopped: in
     epoch 2 of phase 1, in epoch 2 of phase 2, and while model.keras is written."""
     out = tiny / "killed"
-    expected_state = {"head-epoch-2": ("head", 1), "finetune-epoch-2": ("finetune", 1), "write:model.keras": ("finetune", 2)}
+    expected_state = {
+        "head-epoch-2": ("head", 1),
+        "finetune-epoch-2": ("finetune", 1),
+        "write:model.keras": ("finetune", 2),
+    }
     for i, (fault, (phase, epochs_done)) in enumerate(expected_state.items()):
         killed = recipe(tiny, out, *(["--resume"] if i else []), fault=fault)
         assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
@@ -137,9 +193,13 @@ def test_kills_in_phase_1_in_phase_2_and_in_model_keras_then_resume_equals_a_str
         state = json.loads((tiny / "killed.resume" / "state.json").read_text())
         assert (state["current"]["phase"], state["current"]["epochs_done"]) == (phase, epochs_done)
         log = (tiny / "killed.partial" / "log.csv").read_text().splitlines()
-        head_epochs = len(state["phases"]["head"]["history"]["loss"]) if "head" in state["phases"] else 0
+        head_epochs = (
+            len(state["phases"]["head"]["history"]["loss"]) if "head" in state["phases"] else 0
+        )
         assert len(log) == 1 + head_epochs + epochs_done  # one log line per completed epoch
-        assert len(caches(tiny)) == 1  # the killed run's Keras cache copy (the last start removed earlier ones)
+        assert (
+            len(caches(tiny)) == 1
+        )  # the killed run's Keras cache copy (the last start removed earlier ones)
     resumed = recipe(tiny, out, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert caches(tiny) == []  # (c) the killed run's copy is gone, and the finished run's too
@@ -158,4 +218,6 @@ def test_kill_during_savedmodel_export_over_an_existing_run(tiny, straight):
     assert caches(tiny) == []  # (c)
     result = check_run_folder(out)  # (b)
     _same_run(straight[1], result)
-    assert digest(out)["metrics.json"] != before["metrics.json"]  # the new run replaced the old (times differ)
+    assert (
+        digest(out)["metrics.json"] != before["metrics.json"]
+    )  # the new run replaced the old (times differ)

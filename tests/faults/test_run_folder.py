@@ -28,7 +28,9 @@ def _dead_pid():
 
 
 def _tree(folder):
-    return {str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_replace_path_swaps_a_folder_whole_and_removes_the_old(tmp_path):
@@ -70,7 +72,9 @@ def test_remove_stale_keeps_living_processes(tmp_path):
     for name in (f"run.old-{dead}", f"run.old-{alive}", "run.old-x", "other"):
         (tmp_path / name).mkdir()
     assert _io.remove_stale(tmp_path, "run.old-") == [f"run.old-{dead}"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"run.old-{alive}", "run.old-x", "other"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [f"run.old-{alive}", "run.old-x", "other"]
+    )
 
 
 def test_atomic_path_killed_before_rename_leaves_the_target(tmp_path):
@@ -82,8 +86,12 @@ def test_atomic_path_killed_before_rename_leaves_the_target(tmp_path):
         "from kerasopt._io import atomic_path\n"
         f"with atomic_path({str(target)!r}) as tmp: tmp.write_bytes(b'new, longer content')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
     assert proc.returncode == -9
     assert target.read_bytes() == b"old"
 
@@ -108,7 +116,9 @@ def test_run_folder_rules(tmp_path):
     (state_dir(run) / "owner").write_text(str(_dead_pid()))  # as if its process had been killed
     with pytest.raises(RunFolderError, match="interrupted run.*--resume.*--overwrite"):
         check_run_dir(run)
-    with pytest.raises(RunFolderError, match=r"other settings \(backbone: 'mobilenet' -> 'resnet50'\)"):
+    with pytest.raises(
+        RunFolderError, match=r"other settings \(backbone: 'mobilenet' -> 'resnet50'\)"
+    ):
         RunFolder(run, {"backbone": "resnet50"}, resume=True)
     assert folder.epochs_done() == 0
 
@@ -118,10 +128,17 @@ def test_keras_cache_copies_of_dead_processes_are_removed(tmp_path, monkeypatch)
 
     monkeypatch.setattr(_offline.tempfile, "gettempdir", lambda: str(tmp_path))
     dead, alive = _dead_pid(), os.getpid()
-    for name in (f"kerasopt-keras-home-{dead}-abc", f"kerasopt-keras-home-{alive}-abc", "kerasopt-keras-home-old"):
+    for name in (
+        f"kerasopt-keras-home-{dead}-abc",
+        f"kerasopt-keras-home-{alive}-abc",
+        "kerasopt-keras-home-old",
+    ):
         (tmp_path / name / "models").mkdir(parents=True)
     assert _offline.remove_stale_caches() == [f"kerasopt-keras-home-{dead}-abc"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"kerasopt-keras-home-{alive}-abc", "kerasopt-keras-home-old"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"kerasopt-keras-home-{alive}-abc",
+        "kerasopt-keras-home-old",
+    ]
 
 
 def test_keras_cache_copy_is_removed_on_sigterm(assets, tmp_path):
@@ -135,7 +152,9 @@ def test_keras_cache_copy_is_removed_on_sigterm(assets, tmp_path):
     )
     env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
     env.update(TMPDIR=str(tmp_path), PYTHONPATH=os.getcwd())
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     home = proc.stdout.strip()
     assert home.startswith(str(tmp_path / "kerasopt-keras-home-")), proc.stderr
     assert proc.returncode == 128 + 15

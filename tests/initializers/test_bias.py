@@ -11,7 +11,12 @@ def _zero_kernel_model(units, activation, bias):
     model = keras.Sequential(
         [
             keras.Input((5,)),
-            keras.layers.Dense(units, activation=activation, kernel_initializer="zeros", bias_initializer=PriorBias(bias)),
+            keras.layers.Dense(
+                units,
+                activation=activation,
+                kernel_initializer="zeros",
+                bias_initializer=PriorBias(bias),
+            ),
         ]
     )
     x = np.random.default_rng(0).normal(size=(7, 5)).astype("float32")

@@ -37,14 +37,18 @@ def test_centre_tap_is_scaled_orthogonal_and_others_zero(shape, gain):
 
 def test_conv_layer_preserves_norm_at_init():
     # With in <= out and "same" padding, every output position is centre @ input: norms kept.
-    layer = keras.layers.Conv2D(24, 3, padding="same", use_bias=False, kernel_initializer=DeltaOrthogonal(seed=1))
+    layer = keras.layers.Conv2D(
+        24, 3, padding="same", use_bias=False, kernel_initializer=DeltaOrthogonal(seed=1)
+    )
     x = np.random.default_rng(0).normal(size=(4, 9, 9, 16)).astype("float32")
     y = np.asarray(layer(x))
     np.testing.assert_allclose(np.linalg.norm(y, axis=-1), np.linalg.norm(x, axis=-1), rtol=1e-5)
 
 
 def test_seeds_follow_keras_semantics():
-    np.testing.assert_array_equal(DeltaOrthogonal(seed=2)((3, 3, 4, 4)), DeltaOrthogonal(seed=2)((3, 3, 4, 4)))
+    np.testing.assert_array_equal(
+        DeltaOrthogonal(seed=2)((3, 3, 4, 4)), DeltaOrthogonal(seed=2)((3, 3, 4, 4))
+    )
     init = DeltaOrthogonal(seed=keras.random.SeedGenerator(2))
     assert not np.array_equal(init((3, 3, 4, 4)), init((3, 3, 4, 4)))
 

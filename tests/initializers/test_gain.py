@@ -50,12 +50,32 @@ def _var_tanh_gain():
 PRESETS = [
     (initializers.he, {}, (500, 400), 2.0 / 500),
     (initializers.he, {"distribution": "uniform"}, (3, 3, 64, 192), 2.0 / (3 * 3 * 64)),
-    (initializers.he, {"activation": "leaky_relu", "param": 0.3}, (400, 300), 2.0 / (1 + 0.09) / 400),
+    (
+        initializers.he,
+        {"activation": "leaky_relu", "param": 0.3},
+        (400, 300),
+        2.0 / (1 + 0.09) / 400,
+    ),
     (initializers.glorot, {}, (500, 300), 2.0 / (500 + 300)),
-    (initializers.glorot, {"activation": "tanh", "distribution": "untruncated_normal"}, (400, 600), _var_tanh_gain() * 2.0 / 1000),
-    (initializers.glorot, {"activation": "relu", "distribution": "truncated_normal"}, (3, 3, 96, 128), 2.0 * 2.0 / (9 * 96 + 9 * 128)),
+    (
+        initializers.glorot,
+        {"activation": "tanh", "distribution": "untruncated_normal"},
+        (400, 600),
+        _var_tanh_gain() * 2.0 / 1000,
+    ),
+    (
+        initializers.glorot,
+        {"activation": "relu", "distribution": "truncated_normal"},
+        (3, 3, 96, 128),
+        2.0 * 2.0 / (9 * 96 + 9 * 128),
+    ),
     (initializers.lecun, {}, (300, 500), 1.0 / 300),
-    (initializers.lecun, {"activation": "tanh", "distribution": "uniform"}, (400, 300), _var_tanh_gain() / 400),
+    (
+        initializers.lecun,
+        {"activation": "tanh", "distribution": "uniform"},
+        (400, 300),
+        _var_tanh_gain() / 400,
+    ),
 ]
 
 

@@ -21,9 +21,14 @@ def _affine_variances(model, x):
         else:  # "valid" 3x3 convolution, stride 1, as a sum over taps
             kh, kw = kernel.shape[:2]
             h, w = inputs.shape[1] - kh + 1, inputs.shape[2] - kw + 1
-            z = sum(
-                inputs[:, i : i + h, j : j + w, :] @ kernel[i, j] for i in range(kh) for j in range(kw)
-            ) + bias
+            z = (
+                sum(
+                    inputs[:, i : i + h, j : j + w, :] @ kernel[i, j]
+                    for i in range(kh)
+                    for j in range(kw)
+                )
+                + bias
+            )
         out.append(z.var())
     return out
 
@@ -66,7 +71,9 @@ def test_every_layer_variance_within_tol(build, reshape):
 def test_measure_output_after_activation(activation, target):
     # 10 Dense layers with the activation fused; each layer's returned output, recomputed
     # in NumPy, has variance within tol.
-    model = keras.Sequential([keras.Input((64,))] + [keras.layers.Dense(48, activation=activation) for _ in range(10)])
+    model = keras.Sequential(
+        [keras.Input((64,))] + [keras.layers.Dense(48, activation=activation) for _ in range(10)]
+    )
     x = _digits().reshape(-1, 64).astype("float32")
     report = lsuv(model, x, target_variance=target, tol=0.05, max_iter=20, measure="output")
     phi = {"relu": lambda z: np.maximum(z, 0.0), "tanh": np.tanh}[activation]

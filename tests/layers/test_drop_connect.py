@@ -49,10 +49,17 @@ def test_mean_of_training_outputs_matches_inference_within_4_sigma():
 def test_inference_equals_plain_layer_exactly_and_is_deterministic(kind):
     rng = np.random.default_rng(1)
     if kind == "dense":
-        ours, plain, x = DropConnectDense(8, rate=0.5, activation="relu"), keras.layers.Dense(8, activation="relu"), rng.normal(size=(5, 6))
+        ours, plain, x = (
+            DropConnectDense(8, rate=0.5, activation="relu"),
+            keras.layers.Dense(8, activation="relu"),
+            rng.normal(size=(5, 6)),
+        )
     else:
         ours = DropConnectConv2D(4, 3, rate=0.5, padding="same", activation="relu")
-        plain, x = keras.layers.Conv2D(4, 3, padding="same", activation="relu"), rng.normal(size=(2, 7, 7, 3))
+        plain, x = (
+            keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
+            rng.normal(size=(2, 7, 7, 3)),
+        )
     x = x.astype("float32")
     ours(x), plain(x)
     plain.set_weights(ours.get_weights())
@@ -77,7 +84,9 @@ def test_dense_gradient_reaches_only_kept_weights():
     np.testing.assert_allclose(grad[kept], full[kept], rtol=1e-5)
     # The weights that received gradient are exactly the ones the forward pass used.
     kernel, bias = np.asarray(layer.kernel), np.asarray(layer.bias)
-    np.testing.assert_allclose(np.asarray(y), x @ (kernel * kept) / (1 - RATE) + bias, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(y), x @ (kernel * kept) / (1 - RATE) + bias, rtol=1e-5, atol=1e-5
+    )
     assert abs((~kept).mean() - RATE) <= 4 * np.sqrt(RATE * (1 - RATE) / kept.size)
 
 

@@ -40,7 +40,9 @@ def _graham_pseudo_random(size, out):
 @pytest.mark.parametrize("pseudo_random", [True, False])
 @pytest.mark.parametrize("training", [True, False])
 def test_regions_follow_graham(pseudo_random, overlapping, training):
-    layer = FractionalMaxPooling2D(1.44, pseudo_random=pseudo_random, overlapping=overlapping, seed=4)
+    layer = FractionalMaxPooling2D(
+        1.44, pseudo_random=pseudo_random, overlapping=overlapping, seed=4
+    )
     row_starts, row_lasts, col_starts, col_lasts = _regions(layer, training)
     for size, starts, lasts in ((H, row_starts, row_lasts), (W, col_starts, col_lasts)):
         out = math.floor(size / 1.44)
@@ -62,7 +64,12 @@ def test_inference_deterministic_and_is_max_over_regions():
     code = (np.arange(H)[:, None] * W + np.arange(W)[None, :]).astype("float32")
     out = np.asarray(layer_h(np.stack([code, -code])[..., None]))[..., 0].astype(int)
     rs, rl, cs, cl = (-out[1])[:, 0] // W, out[0][:, 0] // W, (-out[1])[0] % W, out[0][0] % W
-    expected = np.array([[x[:, a:b + 1, c:d + 1].max(axis=(1, 2)) for c, d in zip(cs, cl, strict=True)] for a, b in zip(rs, rl, strict=True)])
+    expected = np.array(
+        [
+            [x[:, a : b + 1, c : d + 1].max(axis=(1, 2)) for c, d in zip(cs, cl, strict=True)]
+            for a, b in zip(rs, rl, strict=True)
+        ]
+    )
     np.testing.assert_array_equal(first, expected.transpose(2, 0, 1, 3))
 
 

@@ -25,9 +25,15 @@ LAYERS = {
     "drop_connect_dense": lambda: DropConnectDense(4, rate=0.3, seed=1),
     "drop_connect_conv": lambda: DropConnectConv2D(4, 3, rate=0.3, seed=1),
     "stochastic_depth": lambda: StochasticDepth(0.6, seed=1),
-    "fractional_pooling": lambda: FractionalMaxPooling2D((1.5, 1.3), pseudo_random=False, overlapping=False, seed=1),
-    "random_resized_crop": lambda: RandomResizedCrop(7, 9, scale=(0.2, 0.9), ratio=(0.5, 2.0), seed=1),
-    "pca_color": lambda: PCAColorAugmentation(0.2, seed=1).adapt(np.random.default_rng(0).uniform(size=(4,) + SHAPE)),
+    "fractional_pooling": lambda: FractionalMaxPooling2D(
+        (1.5, 1.3), pseudo_random=False, overlapping=False, seed=1
+    ),
+    "random_resized_crop": lambda: RandomResizedCrop(
+        7, 9, scale=(0.2, 0.9), ratio=(0.5, 2.0), seed=1
+    ),
+    "pca_color": lambda: PCAColorAugmentation(0.2, seed=1).adapt(
+        np.random.default_rng(0).uniform(size=(4,) + SHAPE)
+    ),
 }
 
 
@@ -54,11 +60,15 @@ def test_save_load_round_trip_identical_inference(name, tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
-    for saved, restored in zip(model.get_weights(), loaded.get_weights(), strict=True):  # e.g. PCA eigenvectors
+    for saved, restored in zip(
+        model.get_weights(), loaded.get_weights(), strict=True
+    ):  # e.g. PCA eigenvectors
         np.testing.assert_array_equal(restored, saved)
     assert type(loaded.layers[-3 if name == "stochastic_depth" else 1]) is type(LAYERS[name]())
     # training-mode calls stay random after loading
-    assert not np.array_equal(np.asarray(loaded(x, training=True)), np.asarray(loaded(x, training=True)))
+    assert not np.array_equal(
+        np.asarray(loaded(x, training=True)), np.asarray(loaded(x, training=True))
+    )
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
@@ -69,7 +79,11 @@ def test_mixed_float16_keeps_input_dtype(name):
         layer = LAYERS[name]()
         x = keras.ops.cast(_images(), "float16")
         for training in (True, False):
-            out = layer([x, x], training=training) if name == "stochastic_depth" else layer(x, training=training)
+            out = (
+                layer([x, x], training=training)
+                if name == "stochastic_depth"
+                else layer(x, training=training)
+            )
             assert out.dtype == "float16"
         assert all(w.dtype == "float32" for w in layer.weights)
     finally:
@@ -82,7 +96,11 @@ def test_runs_in_tf_data_map_and_under_jit_compile(name):
     layer = LAYERS[name]()
 
     def augment(x, training=True):
-        return layer([x, x], training=training) if name == "stochastic_depth" else layer(x, training=training)
+        return (
+            layer([x, x], training=training)
+            if name == "stochastic_depth"
+            else layer(x, training=training)
+        )
 
     x = _images(4)
     eager = np.asarray(augment(x))
@@ -92,7 +110,9 @@ def test_runs_in_tf_data_map_and_under_jit_compile(name):
     a, b = np.asarray(compiled(x)), np.asarray(compiled(x))
     assert a.shape == eager.shape and np.all(np.isfinite(a)) and not np.array_equal(a, b)
     infer = tf.function(lambda x: augment(x, training=False), jit_compile=True)
-    np.testing.assert_allclose(np.asarray(infer(x)), np.asarray(augment(x, training=False)), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        np.asarray(infer(x)), np.asarray(augment(x, training=False)), rtol=1e-5, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,13 @@ def test_adapt_recovers_eigenvectors_and_eigenvalues_within_sampling_tolerance()
     assert np.all(np.abs(values - EIGENVALUES) <= 4 * EIGENVALUES * np.sqrt(2 / n))
     # Eigenvector i tilts towards j with std sqrt(l_i l_j / n) / |l_i - l_j| (first-order perturbation).
     for i in range(3):
-        spread = np.sqrt(sum(EIGENVALUES[i] * EIGENVALUES[j] / n / (EIGENVALUES[i] - EIGENVALUES[j]) ** 2 for j in range(3) if j != i))
+        spread = np.sqrt(
+            sum(
+                EIGENVALUES[i] * EIGENVALUES[j] / n / (EIGENVALUES[i] - EIGENVALUES[j]) ** 2
+                for j in range(3)
+                if j != i
+            )
+        )
         sin_angle = np.sqrt(max(0.0, 1 - abs(vectors[:, i] @ q[:, i]) ** 2))
         assert sin_angle <= 4 * spread
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), atol=1e-5)

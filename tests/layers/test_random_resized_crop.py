@@ -11,7 +11,9 @@ H, W, OUT = 30, 45, 12
 
 def _coordinate_images(batch):
     """Channel 0 holds the row index, channel 1 the column index (pixel centres at j + 0.5 - 0.5)."""
-    rows, cols = np.meshgrid(np.arange(H, dtype="float32"), np.arange(W, dtype="float32"), indexing="ij")
+    rows, cols = np.meshgrid(
+        np.arange(H, dtype="float32"), np.arange(W, dtype="float32"), indexing="ij"
+    )
     return np.broadcast_to(np.stack([rows, cols], -1), (batch, H, W, 2)).copy()
 
 
@@ -29,19 +31,25 @@ def _decode(values, size):
 
 
 def _boxes(out):
-    return np.array([(*_decode(o[:, 0, 0], H), *_decode(o[0, :, 1], W)) for o in out])  # top, h, left, w
+    return np.array(
+        [(*_decode(o[:, 0, 0], H), *_decode(o[0, :, 1], W)) for o in out]
+    )  # top, h, left, w
 
 
 @pytest.mark.parametrize("scale,ratio", [((0.08, 1.0), (3 / 4, 4 / 3)), ((0.3, 0.5), (0.5, 2.0))])
 def test_every_crop_area_and_aspect_in_range(scale, ratio):
-    out = np.asarray(RandomResizedCrop(OUT, OUT, scale, ratio, seed=1)(_coordinate_images(300), training=True))
+    out = np.asarray(
+        RandomResizedCrop(OUT, OUT, scale, ratio, seed=1)(_coordinate_images(300), training=True)
+    )
     top, h, left, w = _boxes(out).T
     area, aspect, tol = h * w / (H * W), w / h, 1e-3
     assert np.all((area >= scale[0] - tol) & (area <= scale[1] + tol))
     assert np.all((aspect >= ratio[0] * (1 - tol)) & (aspect <= ratio[1] * (1 + tol)))
     assert np.all((top >= -tol) & (top + h <= H + tol) & (left >= -tol) & (left + w <= W + tol))
     # the draws spread over the ranges rather than sitting at one value
-    assert area.min() < scale[0] + 0.25 * (scale[1] - scale[0]) and area.max() > scale[1] - 0.25 * (scale[1] - scale[0])
+    assert area.min() < scale[0] + 0.25 * (scale[1] - scale[0]) and area.max() > scale[1] - 0.25 * (
+        scale[1] - scale[0]
+    )
 
 
 def test_inference_is_centre_crop_with_output_aspect_and_deterministic():
@@ -56,7 +64,9 @@ def test_inference_on_same_aspect_image_is_bilinear_resize():
     x = np.random.default_rng(0).uniform(size=(3, 20, 20, 3)).astype("float32")
     for size in (8, 31):  # down- and up-sampling
         expected = tf.image.resize(x, (size, size), "bilinear", antialias=False).numpy()
-        np.testing.assert_allclose(np.asarray(RandomResizedCrop(size, size)(x)), expected, atol=1e-5)
+        np.testing.assert_allclose(
+            np.asarray(RandomResizedCrop(size, size)(x)), expected, atol=1e-5
+        )
 
 
 def test_single_image_and_integer_input():

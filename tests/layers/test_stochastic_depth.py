@@ -34,10 +34,14 @@ def test_mean_of_training_outputs_matches_inference_within_4_sigma():
 def test_inference_deterministic():
     layer = StochasticDepth(0.5)
     x = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
-    np.testing.assert_array_equal(np.asarray(layer([x, x])), np.asarray(layer([x, x], training=False)))
+    np.testing.assert_array_equal(
+        np.asarray(layer([x, x])), np.asarray(layer([x, x], training=False))
+    )
 
 
 def test_linear_decay_rule():
     # Huang et al. 2016 eq. 4 with L = 4, p_L = 0.5: 1 - l/4 * 0.5.
-    np.testing.assert_allclose(linear_decay_survival_probabilities(4, 0.5), [0.875, 0.75, 0.625, 0.5])
+    np.testing.assert_allclose(
+        linear_decay_survival_probabilities(4, 0.5), [0.875, 0.75, 0.625, 0.5]
+    )
     assert linear_decay_survival_probabilities(1, 0.8) == [0.8]

@@ -13,7 +13,9 @@ H, W, CH, CW = 9, 11, 5, 6
 def _coordinate_images():
     """(2, H, W, 3): channel 0 row, channel 1 column, channel 2 example index."""
     rows, cols = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
-    return np.stack([np.stack([rows, cols, np.full_like(rows, b)], -1) for b in range(2)]).astype("float32")
+    return np.stack([np.stack([rows, cols, np.full_like(rows, b)], -1) for b in range(2)]).astype(
+        "float32"
+    )
 
 
 def _core(input_shape=(CH, CW, 3)):
@@ -24,8 +26,12 @@ def _core(input_shape=(CH, CW, 3)):
 
 def _expected_views(x, mode):
     tops, lefts = [0, 0, H - CH, H - CH, (H - CH) // 2], [0, W - CW, 0, W - CW, (W - CW) // 2]
-    crops = [x[:, top:top + CH, left:left + CW] for top, left in zip(tops, lefts, strict=True)]
-    return {"five_crop": crops, "ten_crop": crops + [c[:, :, ::-1] for c in crops], "flip": [x, x[:, :, ::-1]]}[mode]
+    crops = [x[:, top : top + CH, left : left + CW] for top, left in zip(tops, lefts, strict=True)]
+    return {
+        "five_crop": crops,
+        "ten_crop": crops + [c[:, :, ::-1] for c in crops],
+        "flip": [x, x[:, :, ::-1]],
+    }[mode]
 
 
 @pytest.mark.parametrize("mode", ["ten_crop", "five_crop", "flip"])
@@ -45,7 +51,13 @@ def test_views_are_exact_crops_and_flips_and_output_is_their_mean(mode):
 def test_ten_crop_coordinates_spell_out_corners_and_centre():
     views = TestTimeAugmentation(_core(), "ten_crop", (CH, CW)).views(_coordinate_images())
     top_left = [(int(v[0, 0, 0, 0]), int(v[0, 0, 0, 1])) for v in views]
-    assert top_left[:5] == [(0, 0), (0, W - CW), (H - CH, 0), (H - CH, W - CW), ((H - CH) // 2, (W - CW) // 2)]
+    assert top_left[:5] == [
+        (0, 0),
+        (0, W - CW),
+        (H - CH, 0),
+        (H - CH, W - CW),
+        ((H - CH) // 2, (W - CW) // 2),
+    ]
     # flipped views: first column holds the crop's last column
     assert [c for _, c in top_left[5:]] == [c + CW - 1 for _, c in top_left[:5]]
 
@@ -56,7 +68,11 @@ def test_save_load_and_export_round_trip(tmp_path):
     expected = np.asarray(tta(x))
     tta.save(tmp_path / "tta.keras")
     loaded = keras.models.load_model(tmp_path / "tta.keras")
-    assert isinstance(loaded, TestTimeAugmentation) and loaded.mode == "ten_crop" and loaded.crop_size == (CH, CW)
+    assert (
+        isinstance(loaded, TestTimeAugmentation)
+        and loaded.mode == "ten_crop"
+        and loaded.crop_size == (CH, CW)
+    )
     np.testing.assert_array_equal(np.asarray(loaded(x)), expected)
     tta.export(str(tmp_path / "exported"), verbose=False)
     served = tf.saved_model.load(str(tmp_path / "exported"))
@@ -66,7 +82,9 @@ def test_save_load_and_export_round_trip(tmp_path):
 def test_runs_under_jit_compile():
     x = np.random.default_rng(1).uniform(size=(2, H, W, 3)).astype("float32")
     tta = TestTimeAugmentation(_core(), "ten_crop", (CH, CW))
-    np.testing.assert_allclose(np.asarray(tf.function(tta, jit_compile=True)(x)), np.asarray(tta(x)), rtol=1e-5)
+    np.testing.assert_allclose(
+        np.asarray(tf.function(tta, jit_compile=True)(x)), np.asarray(tta(x)), rtol=1e-5
+    )
 
 
 def test_rejects_bad_arguments():

@@ -50,4 +50,3 @@ def run_steps():
         return variables, history
 
     return run
-

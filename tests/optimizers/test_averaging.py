@@ -7,17 +7,29 @@ from kerasopt.optimizers import Averaged, DeltaBarDelta
 
 def recorded(history, start_step, every):
     """Iterates of steps t = 1..T with t > start_step and (t - start_step) % every == 0."""
-    return [h for t, h in enumerate(history, start=1) if t > start_step and (t - start_step) % every == 0]
+    return [
+        h
+        for t, h in enumerate(history, start=1)
+        if t > start_step and (t - start_step) % every == 0
+    ]
 
 
-@pytest.mark.parametrize("method, start_step, every", [("polyak", 0, 1), ("polyak", 7, 1), ("swa", 3, 4)])
-def test_holds_the_arithmetic_mean_of_the_recorded_iterates(quadratic, run_steps, method, start_step, every):
-    opt = Averaged(keras.optimizers.SGD(0.04, momentum=0.5), method=method, start_step=start_step, every=every)
+@pytest.mark.parametrize(
+    "method, start_step, every", [("polyak", 0, 1), ("polyak", 7, 1), ("swa", 3, 4)]
+)
+def test_holds_the_arithmetic_mean_of_the_recorded_iterates(
+    quadratic, run_steps, method, start_step, every
+):
+    opt = Averaged(
+        keras.optimizers.SGD(0.04, momentum=0.5), method=method, start_step=start_step, every=every
+    )
     _, history = run_steps(opt, quadratic, 27)
     chosen = recorded(history, start_step, every)
     assert int(opt.average_count) == len(chosen) > 1
     for i, average in enumerate(opt._averages):
-        np.testing.assert_allclose(average.numpy(), np.mean([h[i] for h in chosen], axis=0), atol=1e-6, rtol=0)
+        np.testing.assert_allclose(
+            average.numpy(), np.mean([h[i] for h in chosen], axis=0), atol=1e-6, rtol=0
+        )
 
 
 def test_holds_the_ema_of_the_recorded_iterates(quadratic, run_steps):

@@ -12,9 +12,13 @@ def test_moving_statistics_become_the_mean_of_per_batch_statistics():
     model = keras.Sequential([keras.Input((3,)), bn, keras.layers.Dense(2)])
     dense_before = [w.copy() for w in model.layers[1].get_weights()]
     assert recompute_batchnorm(model, (x, None), batch_size=32) == 4
-    batches = [x[i:i + 32] for i in range(0, 100, 32)]
-    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([b.mean(0) for b in batches], 0), atol=1e-5)
-    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([b.var(0) for b in batches], 0), atol=1e-4)
+    batches = [x[i : i + 32] for i in range(0, 100, 32)]
+    np.testing.assert_allclose(
+        bn.moving_mean.numpy(), np.mean([b.mean(0) for b in batches], 0), atol=1e-5
+    )
+    np.testing.assert_allclose(
+        bn.moving_variance.numpy(), np.mean([b.var(0) for b in batches], 0), atol=1e-4
+    )
     assert bn.momentum == 0.9
     for a, b in zip(model.layers[1].get_weights(), dense_before, strict=True):
         np.testing.assert_array_equal(a, b)

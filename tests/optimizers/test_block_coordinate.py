@@ -46,8 +46,9 @@ def test_cyclic_matches_numpy_rule_and_leaves_other_blocks_untouched(quadratic, 
 
 def test_random_order_follows_the_documented_hash_and_is_balanced():
     v = [keras.Variable(np.zeros(2), name=f"v{i}") for i in range(3)]
-    opt = BlockCoordinate(keras.optimizers.SGD(0.1), ["v0", "v1", "v2"], order="random",
-                          steps_per_block=3, seed=7)
+    opt = BlockCoordinate(
+        keras.optimizers.SGD(0.1), ["v0", "v1", "v2"], order="random", steps_per_block=3, seed=7
+    )
     opt.build(v)
     got = []
     for _t in range(30):

@@ -18,7 +18,9 @@ def numpy_delta_bar_delta(problem, steps, lr, kappa, phi, theta, lr_at=None):
             grows += int((agree > 0).sum())
             flips += int((agree < 0).sum())
             # Under a schedule the additive step is kappa at the current rate scale.
-            eps[i] = np.where(agree > 0, eps[i] + kappa / scale, np.where(agree < 0, eps[i] * (1 - phi), eps[i]))
+            eps[i] = np.where(
+                agree > 0, eps[i] + kappa / scale, np.where(agree < 0, eps[i] * (1 - phi), eps[i])
+            )
             ws[i] = ws[i] - scale * eps[i] * g
             dbar[i] = (1 - theta) * g + theta * dbar[i]
     return ws, eps, flips, grows

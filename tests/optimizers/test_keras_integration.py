@@ -14,7 +14,9 @@ FACTORIES = {
     # finalize=False: the resume test continues training from the raw iterate.
     "averaged_polyak": lambda: Averaged(keras.optimizers.SGD(0.05, momentum=0.9), finalize=False),
     "averaged_ema": lambda: Averaged(keras.optimizers.Adam(0.01), "ema", decay=0.9, finalize=False),
-    "averaged_swa": lambda: Averaged(RMSpropNesterov(0.01), "swa", start_step=2, every=3, finalize=False),
+    "averaged_swa": lambda: Averaged(
+        RMSpropNesterov(0.01), "swa", start_step=2, every=3, finalize=False
+    ),
     "lookahead": lambda: Lookahead(keras.optimizers.Adam(0.01), sync_period=3),
     "block_coordinate": lambda: BlockCoordinate(
         keras.optimizers.Adam(0.01), ["kernel", "bias"], order="random", steps_per_block=2
@@ -35,11 +37,13 @@ INITIAL = None
 def make_model(first_trainable=True):
     """Tiny MLP with fixed initial weights (5 steps per epoch at batch size 8)."""
     global INITIAL
-    model = keras.Sequential([
-        keras.Input((4,)),
-        keras.layers.Dense(8, activation="tanh", name="first", trainable=first_trainable),
-        keras.layers.Dense(1, name="second"),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="tanh", name="first", trainable=first_trainable),
+            keras.layers.Dense(1, name="second"),
+        ]
+    )
     if INITIAL is None:
         INITIAL = [w.copy() for w in model.get_weights()]
     model.set_weights(INITIAL)
@@ -130,7 +134,9 @@ def test_inside_multi_optimizer(name):
     # "first" gets a zero-rate SGD, "second" the optimizer under test: the same as
     # training "second" alone with "first" frozen.
     multi = keras.optimizers.MultiOptimizer(
-        keras.optimizers.OptimizerMap(keras.optimizers.SGD(0.0), {".*/second/.*": FACTORIES[name]()})
+        keras.optimizers.OptimizerMap(
+            keras.optimizers.SGD(0.0), {".*/second/.*": FACTORIES[name]()}
+        )
     )
     together = fit(make_model(), multi)
     alone = fit(make_model(first_trainable=False), FACTORIES[name]())
@@ -152,7 +158,7 @@ def test_gradient_clipping(cls, clip, quadratic, run_steps):
             gs = quadratic.grad(ws)
             if clip == "clipnorm":
                 return [g * min(1.0, 0.5 / np.linalg.norm(g)) for g in gs]
-            total = np.sqrt(sum((g ** 2).sum() for g in gs))
+            total = np.sqrt(sum((g**2).sum() for g in gs))
             return [g * min(1.0, 0.5 / total) for g in gs]
 
     manual, _ = run_steps(cls(0.01), PreClipped, 20)

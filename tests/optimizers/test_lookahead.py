@@ -31,8 +31,12 @@ def test_matches_numpy_rule(quadratic, run_steps):
 
 @pytest.mark.parametrize(
     "name, value, error",
-    [("sync_period", 0, ValueError), ("sync_period", 2.5, TypeError),
-     ("slow_step_size", 0.0, ValueError), ("slow_step_size", 1.5, ValueError)],
+    [
+        ("sync_period", 0, ValueError),
+        ("sync_period", 2.5, TypeError),
+        ("slow_step_size", 0.0, ValueError),
+        ("slow_step_size", 1.5, ValueError),
+    ],
 )
 def test_argument_validation(name, value, error):
     with pytest.raises(error, match=f"`{name}`.*{name}={value}"):

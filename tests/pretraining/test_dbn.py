@@ -30,7 +30,12 @@ def test_each_rbm_is_trained_on_the_previous_hidden_probabilities(digits01):
     second.fit(first.transform(digits01), epochs=2, batch_size=64, verbose=0, shuffle=False)
     for ours, manual in zip(dbn.rbms, (first, second), strict=True):
         np.testing.assert_allclose(np.array(ours.kernel), np.array(manual.kernel), atol=1e-6)
-    expected = 1 / (1 + np.exp(-(first.transform(digits01) @ np.array(second.kernel) + np.array(second.hidden_bias))))
+    expected = 1 / (
+        1
+        + np.exp(
+            -(first.transform(digits01) @ np.array(second.kernel) + np.array(second.hidden_bias))
+        )
+    )
     np.testing.assert_allclose(keras.ops.convert_to_numpy(dbn(digits01)), expected, atol=1e-5)
 
 
@@ -68,7 +73,9 @@ def test_dbn_rbms_and_classifier_survive_save_load(tmp_path, digits01):
     loaded = keras.models.load_model(tmp_path / "dbn.keras")
     assert loaded.get_config() == dbn.get_config()
     assert loaded.get_config()["monitor_fraction"] == 0.5
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(digits01)), keras.ops.convert_to_numpy(dbn(digits01)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded(digits01)), keras.ops.convert_to_numpy(dbn(digits01))
+    )
     x = digits01
     for i, rbm in enumerate(dbn.rbms):
         rbm.save(tmp_path / f"rbm{i}.keras")
@@ -80,7 +87,9 @@ def test_dbn_rbms_and_classifier_survive_save_load(tmp_path, digits01):
     clf.fit(digits01, load_digits().target, epochs=1, verbose=0)
     clf.save(tmp_path / "clf.keras")
     restored = keras.models.load_model(tmp_path / "clf.keras")
-    np.testing.assert_array_equal(restored.predict(digits01, verbose=0), clf.predict(digits01, verbose=0))
+    np.testing.assert_array_equal(
+        restored.predict(digits01, verbose=0), clf.predict(digits01, verbose=0)
+    )
 
 
 def test_argument_validation(digits01):

@@ -127,6 +127,7 @@ def test_pcd_updates_equal_scikit_learn_on_the_same_noise():
 
 # ---- exact quantities by enumeration ----------------------------------------------------
 
+
 def _states(n):
     return np.array(list(itertools.product([0.0, 1.0], repeat=n)))
 
@@ -173,7 +174,9 @@ def test_bernoulli_free_energy_equals_minus_log_sum_over_hidden_states():
     v = _states(8)
     hs = _states(5)
     expected = -logsumexp((v @ b)[:, None] + (hs @ c)[None, :] + v @ W @ hs.T, axis=1)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(rbm.free_energy(v)), expected, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(rbm.free_energy(v)), expected, rtol=1e-5, atol=1e-4
+    )
 
 
 def test_gaussian_free_energy_equals_minus_log_sum_over_hidden_states():
@@ -186,7 +189,12 @@ def test_gaussian_free_energy_equals_minus_log_sum_over_hidden_states():
     v = rng.normal(size=(20, 7))
     hs = _states(4)
     neg_energy = -0.5 * ((v - b) ** 2).sum(1)[:, None] + (hs @ c)[None, :] + v @ W @ hs.T
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(rbm.free_energy(v)), -logsumexp(neg_energy, axis=1), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(rbm.free_energy(v)),
+        -logsumexp(neg_energy, axis=1),
+        rtol=1e-5,
+        atol=1e-4,
+    )
 
 
 def test_gibbs_samples_follow_the_exact_distribution():
@@ -208,12 +216,14 @@ def test_gibbs_samples_follow_the_exact_distribution():
 
 # ---- pseudo-log-likelihood ----------------------------------------------------------------
 
+
 def _binary_digits():
     return (load_digits().data / 16.0 > 0.5).astype("float32")
 
 
 def _expected_pll(W, c, b, v):
     """Exact expectation of scikit-learn's estimator: the average over every flipped bit."""
+
     def fe(x):
         return -x @ b - np.logaddexp(0, x @ W + c).sum(1)
 
@@ -251,7 +261,9 @@ def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
     with the exact expectation of the same estimator. Over seeds 0-3 ours ranged over
     -19.4..-19.9 and scikit-learn's over -19.6..-19.8."""
     x = _binary_digits()
-    sk = SkBernoulliRBM(n_components=64, learning_rate=0.05, batch_size=20, n_iter=10, random_state=0).fit(x)
+    sk = SkBernoulliRBM(
+        n_components=64, learning_rate=0.05, batch_size=20, n_iter=10, random_state=0
+    ).fit(x)
     rbm = BernoulliRBM(64, persistent=True, n_chains=20, seed=0)
     rbm.compile(optimizer=keras.optimizers.SGD(0.05), steps_per_execution=30)
     rbm.fit(x, epochs=10, batch_size=20, fused=False, verbose=0)
@@ -262,6 +274,7 @@ def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
 
 
 # ---- Keras integration ----------------------------------------------------------------------
+
 
 def test_fit_logs_free_energy_gap_and_works_with_callbacks(tmp_path):
     x = _binary_digits()
@@ -280,7 +293,9 @@ def test_fit_logs_free_energy_gap_and_works_with_callbacks(tmp_path):
     ).history
     for key in ("reconstruction_error", "pseudo_log_likelihood", "free_energy", "val_free_energy"):
         assert len(history[key]) == 3
-    np.testing.assert_allclose(history["free_energy_gap"], np.subtract(history["val_free_energy"], history["free_energy"]))
+    np.testing.assert_allclose(
+        history["free_energy_gap"], np.subtract(history["val_free_energy"], history["free_energy"])
+    )
     restored = keras.models.load_model(tmp_path / "best.keras")
     np.testing.assert_allclose(restored.transform(x), rbm.transform(x), atol=1e-6)
 
@@ -298,7 +313,16 @@ def test_trains_under_xla_with_several_steps_per_execution():
 @pytest.mark.parametrize("cls,persistent", [(BernoulliRBM, True), (GaussianBernoulliRBM, False)])
 def test_save_load_round_trip(tmp_path, cls, persistent):
     x = _binary_digits()[:200]
-    rbm = cls(8, k=2, persistent=persistent, n_chains=10, weight_decay=1e-4, sparsity_target=0.2, seed=3, monitor_fraction=0.5)
+    rbm = cls(
+        8,
+        k=2,
+        persistent=persistent,
+        n_chains=10,
+        weight_decay=1e-4,
+        sparsity_target=0.2,
+        seed=3,
+        monitor_fraction=0.5,
+    )
     rbm.compile(optimizer=keras.optimizers.SGD(0.01, momentum=0.5))
     rbm.fit(x, epochs=1, batch_size=10, verbose=0)
     rbm.save(tmp_path / "rbm.keras")
@@ -306,7 +330,10 @@ def test_save_load_round_trip(tmp_path, cls, persistent):
     assert type(loaded) is cls and loaded.get_config() == rbm.get_config()
     assert loaded.monitor_fraction == 0.5
     np.testing.assert_array_equal(loaded.transform(x), rbm.transform(x))
-    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded.free_energy(x)), keras.ops.convert_to_numpy(rbm.free_energy(x)))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(loaded.free_energy(x)),
+        keras.ops.convert_to_numpy(rbm.free_energy(x)),
+    )
     for a, b in zip(loaded.optimizer.variables, rbm.optimizer.variables, strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
     if persistent:
@@ -333,7 +360,9 @@ def test_argument_validation(kwargs, message):
 def test_bernoulli_data_outside_unit_interval_is_refused():
     rbm = BernoulliRBM(4)
     rbm.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match=r"Argument `x` must hold values in \[0, 1\].*\[0.0, 16.0\]"):
+    with pytest.raises(
+        ValueError, match=r"Argument `x` must hold values in \[0, 1\].*\[0.0, 16.0\]"
+    ):
         rbm.fit(load_digits().data.astype("float32"), epochs=1, verbose=0)
     with pytest.raises(ValueError, match="validation_data"):
         rbm.fit(_binary_digits(), validation_data=(-_binary_digits(),), epochs=1, verbose=0)
@@ -343,13 +372,16 @@ def test_bernoulli_data_outside_unit_interval_is_refused():
 
 # ---- fused epochs (`fit(..., fused=True)`) ---------------------------------------------------
 
+
 def _with_row_noise(cls, noise):
     """`cls` whose 2-D uniform draws are the first rows of the injected arrays (keyed by
     width), so that batches and chains of any size see the same fixed noise."""
 
     class Fixed(cls):
         def _uniform(self, shape):
-            if len(shape) == 1:  # the pseudo-likelihood's flipped bit and the shuffle: no part of the update
+            if (
+                len(shape) == 1
+            ):  # the pseudo-likelihood's flipped bit and the shuffle: no part of the update
                 return super()._uniform(shape)
             return keras.ops.convert_to_tensor(noise[int(shape[-1])][: int(shape[0])])
 
@@ -374,7 +406,9 @@ def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit
     rbm = _with_row_noise(BernoulliRBM, noise)(H)
     W, c, b = _initialize(rbm, V)
     rbm.compile(optimizer=keras.optimizers.SGD(lr), jit_compile=jit_compile)
-    history = rbm.fit(x, epochs=epochs, batch_size=batch, shuffle=False, fused=True, verbose=0).history
+    history = rbm.fit(
+        x, epochs=epochs, batch_size=batch, shuffle=False, fused=True, verbose=0
+    ).history
 
     updates = 0
     for _ in range(epochs):  # CD-1 in NumPy, batches in array order, the last one partial
@@ -406,8 +440,11 @@ def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
         rbm = BernoulliRBM(8, k=k, persistent=persistent, n_chains=20, seed=4, monitor_fraction=1.0)
         # Fused: one call per epoch whatever steps_per_execution says (restored afterwards).
         # Plain graphs on both sides: XLA draws other Philox bits than TensorFlow's kernel.
-        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), steps_per_execution=4 if fused else 1,
-                    jit_compile=False)
+        rbm.compile(
+            optimizer=keras.optimizers.SGD(0.1, momentum=0.5),
+            steps_per_execution=4 if fused else 1,
+            jit_compile=False,
+        )
         history = rbm.fit(x, epochs=3, batch_size=20, shuffle=False, fused=fused, verbose=0).history
         assert rbm.steps_per_execution == (4 if fused else 1)
         runs.append(([np.array(w) for w in rbm.weights + rbm.optimizer.variables], history))
@@ -431,7 +468,9 @@ def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     free_energy = -x @ b - np.logaddexp(0, x @ W + c).sum(1)
     logged = {}
     for shuffle in (False, True):
-        logged[shuffle] = rbm.fit(x, epochs=3, batch_size=20, shuffle=shuffle, fused=True, verbose=0).history["free_energy"]
+        logged[shuffle] = rbm.fit(
+            x, epochs=3, batch_size=20, shuffle=shuffle, fused=True, verbose=0
+        ).history["free_energy"]
     first_rows = np.concatenate([free_energy[start : start + 4] for start in range(0, 100, 20)])
     np.testing.assert_allclose(logged[False], first_rows.mean(), rtol=1e-5)
     assert len(set(np.round(logged[True], 5))) == 3, logged[True]  # three different subsets
@@ -450,9 +489,13 @@ def test_logged_metrics_use_the_parameters_before_the_update(fused):
     rbm = BernoulliRBM(8, persistent=True, n_chains=40, seed=0, monitor_fraction=1.0)
     W, c, b = _initialize(rbm, 64, seed=5)
     rbm.compile(optimizer=keras.optimizers.SGD(5.0))
-    logged = rbm.fit(x, epochs=1, batch_size=40, shuffle=False, fused=fused, verbose=0).history["free_energy"][0]
+    logged = rbm.fit(x, epochs=1, batch_size=40, shuffle=False, fused=fused, verbose=0).history[
+        "free_energy"
+    ][0]
     assert not np.allclose(np.array(rbm.visible_bias), b, atol=0.1)  # the step did move b
-    np.testing.assert_allclose(logged, (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        logged, (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5
+    )
 
 
 def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
@@ -460,9 +503,13 @@ def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
     rbm = BernoulliRBM(8, persistent=True, n_chains=20, seed=0, monitor_fraction=0.25)
     W, c, b = _initialize(rbm, 64, seed=3)
     rbm.compile(optimizer=keras.optimizers.SGD(0.0))
-    logged = rbm.fit(x, epochs=1, batch_size=20, shuffle=False, fused=False, verbose=0).history["free_energy"][0]
+    logged = rbm.fit(x, epochs=1, batch_size=20, shuffle=False, fused=False, verbose=0).history[
+        "free_energy"
+    ][0]
     free_energy = -x @ b - np.logaddexp(0, x @ W + c).sum(1)
-    monitored = np.concatenate([free_energy[s : s + (5 if s < 80 else 3)] for s in range(0, 90, 20)])
+    monitored = np.concatenate(
+        [free_energy[s : s + (5 if s < 80 else 3)] for s in range(0, 90, 20)]
+    )
     np.testing.assert_allclose(logged, monitored.mean(), rtol=1e-5)
 
 
@@ -479,7 +526,9 @@ def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
             self.batches += 1
 
     # A baseline no epoch can reach: EarlyStopping stops after `patience` epochs.
-    early = keras.callbacks.EarlyStopping(monitor="val_free_energy", mode="min", baseline=-1e9, patience=3)
+    early = keras.callbacks.EarlyStopping(
+        monitor="val_free_energy", mode="min", baseline=-1e9, patience=3
+    )
     counter = CountBatches()
     history = rbm.fit(
         x[:1500],
@@ -492,9 +541,17 @@ def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
     ).history
     assert early.stopped_epoch == 2 and counter.batches == 3  # one step per epoch
     assert int(rbm.optimizer.iterations) == 3 * 30
-    for key in ("reconstruction_error", "pseudo_log_likelihood", "free_energy", "val_free_energy", "val_pseudo_log_likelihood"):
+    for key in (
+        "reconstruction_error",
+        "pseudo_log_likelihood",
+        "free_energy",
+        "val_free_energy",
+        "val_pseudo_log_likelihood",
+    ):
         assert len(history[key]) == 3
-    np.testing.assert_allclose(history["free_energy_gap"], np.subtract(history["val_free_energy"], history["free_energy"]))
+    np.testing.assert_allclose(
+        history["free_energy_gap"], np.subtract(history["val_free_energy"], history["free_energy"])
+    )
     # Validation uses every row: the logged value is the mean free energy of the held-out rows.
     W, c, b = _weights(rbm)
     held_out = -x[1500:] @ b - np.logaddexp(0, x[1500:] @ W + c).sum(1)
@@ -528,7 +585,10 @@ def test_fused_refuses_what_it_cannot_take():
     x = _binary_digits()[:40]
     rbm = BernoulliRBM(4)
     rbm.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match=r"`fused=True` needs `x` as an in-memory 2-D array.*Received: x of type .*Dataset"):
+    with pytest.raises(
+        ValueError,
+        match=r"`fused=True` needs `x` as an in-memory 2-D array.*Received: x of type .*Dataset",
+    ):
         rbm.fit(tf.data.Dataset.from_tensor_slices(x).batch(10), epochs=1, fused=True, verbose=0)
     with pytest.raises(TypeError, match="fused='yes'"):
         rbm.fit(x, fused="yes", verbose=0)
@@ -549,17 +609,23 @@ def test_dbn_pretrain_passes_fused_through():
     dbn = DBN([8, 4], seed=0)
     histories = dbn.pretrain(x, epochs=2, batch_size=40, fused=True, verbose=0)
     assert [len(h["free_energy"]) for h in histories] == [2, 2]
-    assert [int(rbm.optimizer.iterations) for rbm in dbn.rbms] == [8, 8]  # 3 full batches + 1 partial, twice
+    assert [int(rbm.optimizer.iterations) for rbm in dbn.rbms] == [
+        8,
+        8,
+    ]  # 3 full batches + 1 partial, twice
 
 
 # ---- the default path: fused for arrays, XLA under jit_compile="auto" -------------------------
+
 
 class _Recording(BernoulliRBM):
     """Records each traced train function's (fused, jit_compile) mode."""
 
     def make_train_function(self, force=False):
         if self.train_function is None or force:
-            self.traced_modes = getattr(self, "traced_modes", []) + [(self._fused is not None, self.jit_compile)]
+            self.traced_modes = getattr(self, "traced_modes", []) + [
+                (self._fused is not None, self.jit_compile)
+            ]
         return super().make_train_function(force)
 
 
@@ -574,8 +640,12 @@ def test_default_fit_is_fused_for_arrays_and_unfused_for_datasets_with_equal_upd
     for data in (x, tf.data.Dataset.from_tensor_slices(x).batch(20)):
         rbm = _Recording(8, persistent=True, n_chains=20, seed=4, monitor_fraction=1.0)
         rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), jit_compile=False)
-        history = rbm.fit(data, epochs=2, batch_size=None if data is not x else 20, shuffle=False, verbose=0)
-        runs.append((rbm, [np.array(w) for w in rbm.weights + rbm.optimizer.variables], history.history))
+        history = rbm.fit(
+            data, epochs=2, batch_size=None if data is not x else 20, shuffle=False, verbose=0
+        )
+        runs.append(
+            (rbm, [np.array(w) for w in rbm.weights + rbm.optimizer.variables], history.history)
+        )
     (fused, fused_weights, fused_logs), (unfused, unfused_weights, unfused_logs) = runs
     assert fused.traced_modes == [(True, False)] and unfused.traced_modes == [(False, False)]
     assert int(fused.optimizer.iterations) == int(unfused.optimizer.iterations) == 2 * 11
@@ -591,11 +661,15 @@ def test_jit_compile_auto_compiles_the_fused_epoch_with_xla_and_survives_save(tm
     rbm.compile(optimizer="sgd")  # jit_compile="auto"
     rbm.fit(x, epochs=1, batch_size=50, verbose=0)
     assert rbm.traced_modes == [(True, True)]
-    assert rbm.jit_compile is False  # Keras' own "auto" on this CPU-only machine, restored after the fit
+    assert (
+        rbm.jit_compile is False
+    )  # Keras' own "auto" on this CPU-only machine, restored after the fit
     rbm.fit(x, epochs=1, batch_size=50, fused=False, verbose=0)
     assert rbm.traced_modes[-1] == (False, False)
     rbm.save(tmp_path / "rbm.keras")
-    loaded = keras.models.load_model(tmp_path / "rbm.keras", custom_objects={"_Recording": _Recording})
+    loaded = keras.models.load_model(
+        tmp_path / "rbm.keras", custom_objects={"_Recording": _Recording}
+    )
     assert loaded._jit_auto and loaded.get_compile_config()["jit_compile"] == "auto"
     explicit = _Recording(8, seed=0)
     explicit.compile(optimizer="sgd", jit_compile=False)
@@ -627,7 +701,9 @@ def test_train_on_batch_on_an_unbuilt_rbm_matches_numpy_cd1():
     np.testing.assert_allclose(c1, c + lr * (h_pos.mean(0) - h_neg.mean(0)), atol=1e-6)
     np.testing.assert_allclose(b1, b + lr * (v.mean(0) - v_neg.mean(0)), atol=1e-6)
     free_energy = -v @ b - np.logaddexp(0, v @ W + c).sum(1)  # logged before the update
-    np.testing.assert_allclose(logs["free_energy"], free_energy[: int(np.ceil(0.1 * B))].mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["free_energy"], free_energy[: int(np.ceil(0.1 * B))].mean(), rtol=1e-5
+    )
     rbm.train_on_batch(v)  # a second call continues from the first
     assert int(rbm.optimizer.iterations) == 2
 
@@ -638,7 +714,9 @@ def test_evaluate_on_an_unbuilt_rbm_builds_it():
     rbm.compile(optimizer="sgd")
     logs = rbm.evaluate(x, verbose=0, return_dict=True)
     W, c, b = rbm.initial
-    np.testing.assert_allclose(logs["free_energy"], (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5)
+    np.testing.assert_allclose(
+        logs["free_energy"], (-x @ b - np.logaddexp(0, x @ W + c).sum(1)).mean(), rtol=1e-5
+    )
     fresh = BernoulliRBM(8, seed=0)
     fresh.compile(optimizer="sgd")
     assert set(fresh.test_on_batch(x, return_dict=True)) == set(logs)

@@ -21,7 +21,11 @@ def small_folder(assets, tmp_path_factory):
     for split, n in (("train", 3), ("val", 2)):
         for cls in ("ants", "bees"):
             (root / split / cls).mkdir(parents=True)
-            photos = sorted(p for p in (assets / "datasets" / "hymenoptera_data" / split / cls).glob("*.jpg") if " " not in p.name)
+            photos = sorted(
+                p
+                for p in (assets / "datasets" / "hymenoptera_data" / split / cls).glob("*.jpg")
+                if " " not in p.name
+            )
             for photo in photos[:n]:
                 shutil.copy(photo, root / split / cls / photo.name)
     return root
@@ -68,29 +72,59 @@ def no_work(monkeypatch):
     monkeypatch.setattr(transfer, "fine_tune", forbidden)
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--epochs-head", "0"], "argument --epochs-head: must be at least 1"),
-    (["--epochs-finetune", "-1"], "argument --epochs-finetune: must be at least 0"),
-    (["--image-size", "16"], "argument --image-size: must be at least 32"),
-    (["--batch-size", "0"], "argument --batch-size: must be at least 1"),
-    (["--patience", "0"], "argument --patience: must be at least 1"),
-    (["--validation-split", "1.5"], "argument --validation-split: must be between 0 and 1"),
-    (["--backbone", "nonsense"], "argument --backbone: unknown backbone 'nonsense'"),
-    (["--backbone", "resnet50", "--alpha", "0.5"], "argument --alpha: a positive width multiplier for the MobileNet family only"),
-    (["--weights", "missing.h5"], "argument --weights: 'imagenet', 'none' or an existing weights file"),
-    (["--snapshots", "2", "--epochs-finetune", "0"], "arguments --average and --snapshots act on phase 2"),
-    (["--average", "ema", "--snapshots", "2"], "argument --snapshots: not allowed with argument --average"),
-    (["--resume", "--overwrite"], "not allowed with argument"),
-    (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-    (["--workers", "0"], "argument --workers: must be at least 1; received 0"),
-    (["--workers", "2", "--resume"], "argument --workers: not with --resume or --snapshots"),
-    (["--workers", "2", "--snapshots", "2"], "argument --workers: not with --resume or --snapshots"),
-    (["--workers", "2", "--workers-timeout", "0"], "argument --workers-timeout: must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--epochs-head", "0"], "argument --epochs-head: must be at least 1"),
+        (["--epochs-finetune", "-1"], "argument --epochs-finetune: must be at least 0"),
+        (["--image-size", "16"], "argument --image-size: must be at least 32"),
+        (["--batch-size", "0"], "argument --batch-size: must be at least 1"),
+        (["--patience", "0"], "argument --patience: must be at least 1"),
+        (["--validation-split", "1.5"], "argument --validation-split: must be between 0 and 1"),
+        (["--backbone", "nonsense"], "argument --backbone: unknown backbone 'nonsense'"),
+        (
+            ["--backbone", "resnet50", "--alpha", "0.5"],
+            "argument --alpha: a positive width multiplier for the MobileNet family only",
+        ),
+        (
+            ["--weights", "missing.h5"],
+            "argument --weights: 'imagenet', 'none' or an existing weights file",
+        ),
+        (
+            ["--snapshots", "2", "--epochs-finetune", "0"],
+            "arguments --average and --snapshots act on phase 2",
+        ),
+        (
+            ["--average", "ema", "--snapshots", "2"],
+            "argument --snapshots: not allowed with argument --average",
+        ),
+        (["--resume", "--overwrite"], "not allowed with argument"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--workers", "0"], "argument --workers: must be at least 1; received 0"),
+        (["--workers", "2", "--resume"], "argument --workers: not with --resume or --snapshots"),
+        (
+            ["--workers", "2", "--snapshots", "2"],
+            "argument --workers: not with --resume or --snapshots",
+        ),
+        (
+            ["--workers", "2", "--workers-timeout", "0"],
+            "argument --workers-timeout: must be positive",
+        ),
+    ],
+)
 def test_finetune_argument_errors(args, words, capsys, no_work, existing_run, small_folder):
     before = _digest(existing_run)
-    line = _one_line_error(capsys, finetune.main, "--data", str(small_folder), "--out", str(existing_run), *BASE,
-                           *args, "--overwrite" if "--resume" not in args and "--overwrite" not in args else "--resume")
+    line = _one_line_error(
+        capsys,
+        finetune.main,
+        "--data",
+        str(small_folder),
+        "--out",
+        str(existing_run),
+        *BASE,
+        *args,
+        "--overwrite" if "--resume" not in args and "--overwrite" not in args else "--resume",
+    )
     assert words in line
     assert _digest(existing_run) == before
     assert not list(existing_run.parent.glob("run.*"))  # no staging or state folder created
@@ -103,31 +137,57 @@ def test_missing_data_folder(capsys, no_work, tmp_path):
 
 def test_existing_run_is_refused_without_overwrite(capsys, no_work, existing_run, small_folder):
     before = _digest(existing_run)
-    line = _one_line_error(capsys, finetune.main, "--data", str(small_folder), "--out", str(existing_run), *BASE)
+    line = _one_line_error(
+        capsys, finetune.main, "--data", str(small_folder), "--out", str(existing_run), *BASE
+    )
     assert "already holds a run" in line and "--overwrite" in line
     assert _digest(existing_run) == before
 
 
 def test_resume_without_an_interrupted_run(capsys, no_work, existing_run, small_folder):
-    line = _one_line_error(capsys, finetune.main, "--data", str(small_folder), "--out", str(existing_run), *BASE, "--resume")
+    line = _one_line_error(
+        capsys,
+        finetune.main,
+        "--data",
+        str(small_folder),
+        "--out",
+        str(existing_run),
+        *BASE,
+        "--resume",
+    )
     assert "Nothing to resume" in line and "finished run" in line
 
 
-def test_data_error_is_one_line_and_leaves_the_run_folder(capsys, monkeypatch, existing_run, small_folder, tmp_path):
+def test_data_error_is_one_line_and_leaves_the_run_folder(
+    capsys, monkeypatch, existing_run, small_folder, tmp_path
+):
     """Mismatched class sets (a ValueError from the data check) end the recipe in one line."""
     monkeypatch.setattr(finetune, "has_network", lambda *a, **k: False)
     data = tmp_path / "data"
     shutil.copytree(small_folder, data)
     shutil.move(data / "val" / "bees", data / "val" / "wasps")
     before = _digest(existing_run)
-    line = _one_line_error(capsys, finetune.main, "--data", str(data), "--out", str(existing_run), *BASE, "--overwrite")
+    line = _one_line_error(
+        capsys, finetune.main, "--data", str(data), "--out", str(existing_run), *BASE, "--overwrite"
+    )
     assert "Only in train/: ['bees']; only in val/: ['wasps']" in line
     assert _digest(existing_run) == before
 
 
 def test_debug_shows_the_traceback(no_work, existing_run, small_folder):
     with pytest.raises(Exception, match="unknown backbone"):
-        finetune.main(["--data", str(small_folder), "--out", str(existing_run), *BASE, "--backbone", "nonsense", "--debug"])
+        finetune.main(
+            [
+                "--data",
+                str(small_folder),
+                "--out",
+                str(existing_run),
+                *BASE,
+                "--backbone",
+                "nonsense",
+                "--debug",
+            ]
+        )
 
 
 def test_predict_errors(capsys, existing_run, tmp_path):

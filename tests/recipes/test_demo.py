@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_demo_runs_and_reload_is_identical(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "recipes.demo", "--epochs", "2", "--out", str(tmp_path)],
-                   cwd=ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "recipes.demo", "--epochs", "2", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["reloaded_predictions_identical"] is True
     assert metrics["test_accuracy"] > 0.5  # 2 epochs on digits; chance is 0.1

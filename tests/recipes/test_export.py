@@ -30,8 +30,13 @@ def test_every_format_serves_the_run_model(run):
         main([str(folder), "--format", "litert", "--quantize", "dynamic"]),
     ]
     export = folder / "export"
-    assert paths == [export / "model" / "1", export / "model" / "5", export / "model.onnx",
-                     export / "model.tflite", export / "model_dynamic.tflite"]
+    assert paths == [
+        export / "model" / "1",
+        export / "model" / "5",
+        export / "model.onnx",
+        export / "model.tflite",
+        export / "model_dynamic.tflite",
+    ]
     for path in paths[:-1]:
         predictor = load_predictor(path)
         assert predictor.class_names == ["ants", "bees", "wasps"]
@@ -47,12 +52,21 @@ def test_ensemble_flag_exports_the_ensemble(run, tmp_path):
     np.testing.assert_allclose(load_predictor(path)(x), ensemble.predict(x, verbose=0), atol=1e-4)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--format", "onnx", "--quantize", "dynamic"], "argument --quantize: applies to --format litert only"),
-    (["--format", "onnx", "--version", "2"], "argument --version: must be at least 1, with --format saved_model"),
-    (["--format", "saved_model", "--version", "0"], "argument --version: must be at least 1"),
-    (["--format", "tflite"], "invalid choice: 'tflite'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--format", "onnx", "--quantize", "dynamic"],
+            "argument --quantize: applies to --format litert only",
+        ),
+        (
+            ["--format", "onnx", "--version", "2"],
+            "argument --version: must be at least 1, with --format saved_model",
+        ),
+        (["--format", "saved_model", "--version", "0"], "argument --version: must be at least 1"),
+        (["--format", "tflite"], "invalid choice: 'tflite'"),
+    ],
+)
 def test_bad_arguments_get_one_line(run, argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([str(run[0]), *argv])

@@ -38,15 +38,35 @@ def test_json_and_csv_from_an_onnx_export_and_a_glob(tmp_path, photos):
     folder, paths = photos
     onnx_path = export_onnx(model, tmp_path / "m.onnx", class_names=NAMES)
     out_json, out_csv = tmp_path / "out.json", tmp_path / "out.csv"
-    main([str(onnx_path), str(folder / "nested" / "*.png"), "--top-k", "3", "--json", str(out_json),
-          "--csv", str(out_csv)])
+    main(
+        [
+            str(onnx_path),
+            str(folder / "nested" / "*.png"),
+            "--top-k",
+            "3",
+            "--json",
+            str(out_json),
+            "--csv",
+            str(out_csv),
+        ]
+    )
     records = json.loads(out_json.read_text())
     assert [r["file"] for r in records] == [str(p) for p in paths]
     assert [NAMES.index(r["top"][0]["class"]) for r in records] == keras_top1(model, paths)
-    assert all(abs(sum(t["probability"] for t in r["top"]) - 1) < 1e-5 for r in records)  # all 3 classes
+    assert all(
+        abs(sum(t["probability"] for t in r["top"]) - 1) < 1e-5 for r in records
+    )  # all 3 classes
     with out_csv.open() as f:
         table = list(csv.DictReader(f))
-    assert list(table[0]) == ["file", "class_1", "probability_1", "class_2", "probability_2", "class_3", "probability_3"]
+    assert list(table[0]) == [
+        "file",
+        "class_1",
+        "probability_1",
+        "class_2",
+        "probability_2",
+        "class_3",
+        "probability_3",
+    ]
     assert [row["class_1"] for row in table] == [r["top"][0]["class"] for r in records]
 
 

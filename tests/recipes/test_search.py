@@ -13,17 +13,43 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.run([sys.executable, "-m", "recipes.search", *map(str, args)], cwd=ROOT, env=env,
-                          check=True, capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "recipes.search", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.mark.slow
 def test_digits_search_writes_its_run_folder_and_resumes(tmp_path):
-    common = ["--data", "digits", "--rounds", "2", "--epochs", "1", "--ensemble", "2", "--out", tmp_path]
+    common = [
+        "--data",
+        "digits",
+        "--rounds",
+        "2",
+        "--epochs",
+        "1",
+        "--ensemble",
+        "2",
+        "--out",
+        tmp_path,
+    ]
     run("--trials", "3", *common)
     first = json.loads((tmp_path / "trials.json").read_text())["rows"]
-    assert [r["round"] for r in first] == [0, 0, 1] and all(r["status"] == "COMPLETED" for r in first)
-    for name in ("trials.md", "rounds.png", "search.log", "ensemble/model.keras", "ensemble/saved_model"):
+    assert [r["round"] for r in first] == [0, 0, 1] and all(
+        r["status"] == "COMPLETED" for r in first
+    )
+    for name in (
+        "trials.md",
+        "rounds.png",
+        "search.log",
+        "ensemble/model.keras",
+        "ensemble/saved_model",
+    ):
         assert (tmp_path / name).exists(), name
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["k"] == 2 and summary["ensemble_test_accuracy"] > 0.1  # chance is 0.1
@@ -35,9 +61,26 @@ def test_digits_search_writes_its_run_folder_and_resumes(tmp_path):
 @pytest.mark.slow
 def test_folder_search_fine_tunes_a_backbone(tmp_path, keras_home, assets):
     data = Path(assets) / "datasets" / "hymenoptera_data"
-    run("--data", data, "--trials", "1", "--rounds", "1", "--ensemble", "1", "--batch-size", "32",
-        "--out", tmp_path)
+    run(
+        "--data",
+        data,
+        "--trials",
+        "1",
+        "--rounds",
+        "1",
+        "--ensemble",
+        "1",
+        "--batch-size",
+        "32",
+        "--out",
+        tmp_path,
+    )
     rows = json.loads((tmp_path / "trials.json").read_text())["rows"]
     assert rows[0]["status"] == "COMPLETED"
-    assert {"head_learning_rate", "finetune_learning_rate", "label_smoothing", "unfreeze_fraction"} <= set(rows[0])
+    assert {
+        "head_learning_rate",
+        "finetune_learning_rate",
+        "label_smoothing",
+        "unfreeze_fraction",
+    } <= set(rows[0])
     assert (tmp_path / "ensemble" / "model.keras").is_file()

@@ -10,7 +10,9 @@ def smith(k, lo, hi, s, mode, gamma):
     for it in k:
         cycle = np.floor(1 + it / (2 * s))
         x = abs(it / s - 2 * cycle + 1)
-        scale = {"triangular": 1.0, "triangular2": 1 / 2 ** (cycle - 1), "exp_range": gamma**it}[mode]
+        scale = {"triangular": 1.0, "triangular2": 1 / 2 ** (cycle - 1), "exp_range": gamma**it}[
+            mode
+        ]
         out.append(lo + (hi - lo) * max(0.0, 1 - x) * scale)
     return np.array(out)
 
@@ -22,7 +24,9 @@ STEPS = np.array([0, 1, 5, 9, 10, 11, 19, 20, 21, 30, 40, 41, 55, 60, 100, 1001]
 def test_matches_smith_2017(mode):
     sched = CyclicLR(0.001, 0.006, 10, mode=mode, gamma=0.99)
     got = np.array([float(sched(int(k))) for k in STEPS])
-    np.testing.assert_allclose(got, smith(STEPS, 0.001, 0.006, 10, mode, 0.99), rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(
+        got, smith(STEPS, 0.001, 0.006, 10, mode, 0.99), rtol=1e-5, atol=1e-9
+    )
 
 
 def test_triangle_landmarks():
@@ -35,8 +39,14 @@ def test_triangle_landmarks():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"max_lr": 0.0001}, "max_lr"), ({"step_size": 0}, "step_size"), ({"mode": "saw"}, "mode"),
-     ({"gamma": 0.0}, "gamma"), ({"gamma": 1.1}, "gamma"), ({"min_lr": -1.0}, "min_lr")],
+    [
+        ({"max_lr": 0.0001}, "max_lr"),
+        ({"step_size": 0}, "step_size"),
+        ({"mode": "saw"}, "mode"),
+        ({"gamma": 0.0}, "gamma"),
+        ({"gamma": 1.1}, "gamma"),
+        ({"min_lr": -1.0}, "min_lr"),
+    ],
 )
 def test_argument_validation(kwargs, name):
     args = {"min_lr": 0.001, "max_lr": 0.01, "step_size": 10, **kwargs}

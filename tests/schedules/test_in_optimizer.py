@@ -23,7 +23,9 @@ IDS = ["linear", "step", "warmup_schedule", "warmup_value", "cyclic2", "cyclic_e
 def test_get_config_round_trip(schedule):
     restored = type(schedule).from_config(schedule.get_config())
     assert restored.get_config() == schedule.get_config()
-    via_registry = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(schedule))
+    via_registry = keras.optimizers.schedules.deserialize(
+        keras.optimizers.schedules.serialize(schedule)
+    )
     assert type(via_registry) is type(schedule)
     for k in [0, 1, 3, 6, 11, 40]:
         assert float(restored(k)) == pytest.approx(float(schedule(k)))
@@ -34,8 +36,12 @@ def test_sgd_under_jit_follows_schedule_and_saves(schedule, tmp_path):
     """Plain SGD: w_{k+1} = w_k - lr(k) g_k on a linear model with a zero loss gradient known in closed form."""
     x = np.ones((4, 1), "float32")
     y = np.zeros((4, 1), "float32")
-    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")])
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=schedule), loss="mae", jit_compile=True)
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="ones")]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate=schedule), loss="mae", jit_compile=True
+    )
     model.fit(x, y, batch_size=4, epochs=10, verbose=0, shuffle=False)
     # MAE on x = 1, y = 0 with w > 0: gradient is exactly +1 each step, so w = 1 - sum lr(k).
     # This checks that fit under XLA applies the rate of every step; the rates themselves are

@@ -19,7 +19,9 @@ def test_matches_course_rule_before_at_and_after_tau():
 
 def test_increasing_rate_allowed():
     sched = LinearDecay(0.0, 1.0, 4)
-    np.testing.assert_allclose([float(sched(k)) for k in range(6)], [0, 0.25, 0.5, 0.75, 1, 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        [float(sched(k)) for k in range(6)], [0, 0.25, 0.5, 0.75, 1, 1], rtol=1e-6
+    )
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,12 @@ def reference(k, max_lr, total, pct, div, final_div):
         f = min(max(f, 0.0), 1.0)
         return b + (a - b) * (1 + math.cos(math.pi * f)) / 2
 
-    return np.array([cos(init, max_lr, s / up) if s <= up else cos(max_lr, low, (s - up) / (total - up)) for s in k])
+    return np.array(
+        [
+            cos(init, max_lr, s / up) if s <= up else cos(max_lr, low, (s - up) / (total - up))
+            for s in k
+        ]
+    )
 
 
 def test_matches_cosine_one_cycle():
@@ -42,8 +47,14 @@ def test_interpolate_inverse_shape():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"max_lr": 0.0}, "max_lr"), ({"total_steps": 1}, "total_steps"), ({"pct_start": 1.0}, "pct_start"),
-     ({"pct_start": 0.0}, "pct_start"), ({"div_factor": 0.5}, "div_factor"), ({"final_div_factor": 0.1}, "final_div_factor")],
+    [
+        ({"max_lr": 0.0}, "max_lr"),
+        ({"total_steps": 1}, "total_steps"),
+        ({"pct_start": 1.0}, "pct_start"),
+        ({"pct_start": 0.0}, "pct_start"),
+        ({"div_factor": 0.5}, "div_factor"),
+        ({"final_div_factor": 0.1}, "final_div_factor"),
+    ],
 )
 def test_argument_validation(kwargs, name):
     args = {"max_lr": 0.1, "total_steps": 100, **kwargs}

@@ -18,8 +18,13 @@ def test_drop_one_is_constant():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"drop": 0.0}, "drop"), ({"drop": 1.5}, "drop"), ({"steps_per_drop": 0}, "steps_per_drop"),
-     ({"initial_learning_rate": -1}, "initial_learning_rate"), ({"drop": "x"}, "drop")],
+    [
+        ({"drop": 0.0}, "drop"),
+        ({"drop": 1.5}, "drop"),
+        ({"steps_per_drop": 0}, "steps_per_drop"),
+        ({"initial_learning_rate": -1}, "initial_learning_rate"),
+        ({"drop": "x"}, "drop"),
+    ],
 )
 def test_argument_validation(kwargs, name):
     args = {"initial_learning_rate": 0.1, "drop": 0.5, "steps_per_drop": 10, **kwargs}

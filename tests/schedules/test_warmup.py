@@ -9,7 +9,9 @@ def test_constant_value_warmup():
     sched = Warmup(0.1, warmup_steps=10, start=0.0)
     steps = np.array([0, 1, 5, 9, 10, 11, 100])
     expected = np.where(steps < 10, 0.1 * steps / 10, 0.1)
-    np.testing.assert_allclose([float(sched(int(k))) for k in steps], expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        [float(sched(int(k))) for k in steps], expected, rtol=1e-6, atol=1e-9
+    )
 
 
 def test_wraps_schedule_shifted_by_warmup():
@@ -42,7 +44,11 @@ def test_config_serializes_inner_schedule():
     config = sched.get_config()
     assert config["schedule_or_value"]["class_name"] == "StepDecay"
     assert config["schedule_or_value"]["registered_name"] == "kerasopt>StepDecay"
-    assert config["schedule_or_value"]["config"] == {"initial_learning_rate": 0.2, "drop": 0.5, "steps_per_drop": 4}
+    assert config["schedule_or_value"]["config"] == {
+        "initial_learning_rate": 0.2,
+        "drop": 0.5,
+        "steps_per_drop": 4,
+    }
     restored = keras.optimizers.schedules.deserialize(keras.optimizers.schedules.serialize(sched))
     for k in [0, 2, 5, 9, 20]:
         assert float(restored(k)) == pytest.approx(float(sched(k)))
@@ -50,8 +56,12 @@ def test_config_serializes_inner_schedule():
 
 @pytest.mark.parametrize(
     "kwargs, name",
-    [({"schedule_or_value": "fast"}, "schedule_or_value"), ({"schedule_or_value": -0.1}, "schedule_or_value"),
-     ({"warmup_steps": -1}, "warmup_steps"), ({"start": -1.0}, "start")],
+    [
+        ({"schedule_or_value": "fast"}, "schedule_or_value"),
+        ({"schedule_or_value": -0.1}, "schedule_or_value"),
+        ({"warmup_steps": -1}, "warmup_steps"),
+        ({"start": -1.0}, "start"),
+    ],
 )
 def test_argument_validation(kwargs, name):
     args = {"schedule_or_value": 0.1, "warmup_steps": 5, **kwargs}

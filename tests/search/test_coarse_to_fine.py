@@ -22,8 +22,12 @@ def space():
 
 def loss_of(values):
     """A surface with its optimum at lr=1e-2, wd=0.03, units=40, act='tanh'."""
-    return ((math.log10(values["lr"]) + 2) ** 2 + (100 * (values["wd"] - 0.03)) ** 2
-            + ((values["units"] - 40) / 20) ** 2 + (values["act"] != "tanh"))
+    return (
+        (math.log10(values["lr"]) + 2) ** 2
+        + (100 * (values["wd"] - 0.03)) ** 2
+        + ((values["units"] - 40) / 20) ** 2
+        + (values["act"] != "tanh")
+    )
 
 
 class Synthetic(CoarseToFineSearch):
@@ -32,10 +36,15 @@ class Synthetic(CoarseToFineSearch):
 
 
 def make(tmp_path, max_trials, overwrite=True, **kwargs):
-    return Synthetic(objective=kt.Objective("loss", "min"), max_trials=max_trials,
-                     hyperparameters=space(), directory=tmp_path, project_name="c2f",
-                     overwrite=overwrite, **{"trials_per_round": 8, "top_k": 3, "margin": 0.1,
-                                             "seed": 3, **kwargs})
+    return Synthetic(
+        objective=kt.Objective("loss", "min"),
+        max_trials=max_trials,
+        hyperparameters=space(),
+        directory=tmp_path,
+        project_name="c2f",
+        overwrite=overwrite,
+        **{"trials_per_round": 8, "top_k": 3, "margin": 0.1, "seed": 3, **kwargs},
+    )
 
 
 def expected_ranges(previous, trials, top_k, margin):
@@ -59,9 +68,15 @@ def expected_ranges(previous, trials, top_k, margin):
 
 
 def table(oracle):
-    return [{"id": t.trial_id, "round": oracle.round_of(t.trial_id), "score": float(t.score),
-             "values": dict(t.hyperparameters.values)}
-            for t in sorted(oracle.trials.values(), key=lambda t: t.trial_id)]
+    return [
+        {
+            "id": t.trial_id,
+            "round": oracle.round_of(t.trial_id),
+            "score": float(t.score),
+            "values": dict(t.hyperparameters.values),
+        }
+        for t in sorted(oracle.trials.values(), key=lambda t: t.trial_id)
+    ]
 
 
 def test_ranges_shrink_as_documented_and_stay_inside_the_declared_bounds(tmp_path):
@@ -71,8 +86,12 @@ def test_ranges_shrink_as_documented_and_stay_inside_the_declared_bounds(tmp_pat
     rows = table(oracle)
     assert oracle.n_rounds_started == 4 and len(rows) == 32
     previous = {**{k: v for k, v in DECLARED.items()}, "act": ["relu", "tanh", "gelu"]}
-    assert oracle.ranges(0) == {"lr": DECLARED["lr"], "wd": DECLARED["wd"],
-                                "units": DECLARED["units"], "act": ["relu", "tanh", "gelu"]}
+    assert oracle.ranges(0) == {
+        "lr": DECLARED["lr"],
+        "wd": DECLARED["wd"],
+        "units": DECLARED["units"],
+        "act": ["relu", "tanh", "gelu"],
+    }
     for r in range(1, 4):
         expected = expected_ranges(previous, [t for t in rows if t["round"] < r], 3, 0.1)
         got = oracle.ranges(r)
@@ -117,8 +136,13 @@ def test_search_resumes_from_its_directory_with_the_same_ranges(tmp_path):
 
 
 def test_rounds_wait_for_the_previous_round_in_parallel_searches(tmp_path):
-    oracle = CoarseToFine(kt.Objective("loss", "min"), max_trials=4, trials_per_round=2,
-                          hyperparameters=space(), seed=0)
+    oracle = CoarseToFine(
+        kt.Objective("loss", "min"),
+        max_trials=4,
+        trials_per_round=2,
+        hyperparameters=space(),
+        seed=0,
+    )
     oracle._set_project_dir(str(tmp_path), "p")
     a, b = oracle.create_trial("w0"), oracle.create_trial("w1")
     assert a.status == b.status == "RUNNING"
@@ -131,12 +155,15 @@ def test_rounds_wait_for_the_previous_round_in_parallel_searches(tmp_path):
     assert oracle.round_of(oracle.ongoing_trials["w2"].trial_id) == 1
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"trials_per_round": 0}, "trials_per_round"),
-    ({"top_k": 0}, "top_k"),
-    ({"margin": 0.0}, "margin"),
-    ({"margin": 1.5}, "margin"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"trials_per_round": 0}, "trials_per_round"),
+        ({"top_k": 0}, "top_k"),
+        ({"margin": 0.0}, "margin"),
+        ({"margin": 1.5}, "margin"),
+    ],
+)
 def test_bad_arguments_name_themselves(kwargs, message):
     with pytest.raises(ValueError, match=f"Argument `{message}`"):
         CoarseToFine(kt.Objective("loss", "min"), **kwargs)

@@ -13,15 +13,24 @@ def declared(hp):
     return {h.name: h for h in hp.space}
 
 
-@pytest.mark.parametrize("name, cls", [("adam", keras.optimizers.Adam), ("sgd", keras.optimizers.SGD),
-                                       ("rmsprop_nesterov", RMSpropNesterov), ("delta_bar_delta", DeltaBarDelta)])
+@pytest.mark.parametrize(
+    "name, cls",
+    [
+        ("adam", keras.optimizers.Adam),
+        ("sgd", keras.optimizers.SGD),
+        ("rmsprop_nesterov", RMSpropNesterov),
+        ("delta_bar_delta", DeltaBarDelta),
+    ],
+)
 def test_optimizer_space(name, cls):
     hp = kt.HyperParameters()
     hp.Fixed("optimizer", name)
     opt = spaces.optimizer(hp, learning_rate_range=(1e-3, 1e-1), weight_decay_range=(1e-6, 1e-2))
     assert type(opt) is cls
     space = declared(hp)
-    assert space[f"{name}_learning_rate"].sampling == "log" and space["weight_decay"].sampling == "log"
+    assert (
+        space[f"{name}_learning_rate"].sampling == "log" and space["weight_decay"].sampling == "log"
+    )
     assert [k for k in hp.values if k.endswith("_learning_rate")] == [f"{name}_learning_rate"]
     assert float(keras.ops.convert_to_numpy(opt.learning_rate)) == pytest.approx(1e-3)
     assert opt.weight_decay == pytest.approx(1e-6)
@@ -30,7 +39,9 @@ def test_optimizer_space(name, cls):
     assert type(clone) is cls
 
 
-@pytest.mark.parametrize("name, cls", [("none", keras.optimizers.SGD), ("averaged", Averaged), ("lookahead", Lookahead)])
+@pytest.mark.parametrize(
+    "name, cls", [("none", keras.optimizers.SGD), ("averaged", Averaged), ("lookahead", Lookahead)]
+)
 def test_wrapper_space(name, cls):
     hp = kt.HyperParameters()
     hp.Fixed("wrapper", name)
@@ -39,8 +50,15 @@ def test_wrapper_space(name, cls):
     assert ("average_method" in hp.values) == (name == "averaged")
 
 
-@pytest.mark.parametrize("name, expected", [("one_cycle", OneCycle), ("linear", LinearDecay),
-                                            ("cosine", keras.optimizers.schedules.CosineDecay), ("constant", float)])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("one_cycle", OneCycle),
+        ("linear", LinearDecay),
+        ("cosine", keras.optimizers.schedules.CosineDecay),
+        ("constant", float),
+    ],
+)
 def test_schedule_space(name, expected):
     hp = kt.HyperParameters()
     hp.Fixed("schedule", name)

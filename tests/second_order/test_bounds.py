@@ -33,7 +33,12 @@ def _rosenbrock(n, upper):
     def fn(x):
         return tf.reduce_sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
 
-    return fn, (scipy.optimize.rosen, scipy.optimize.rosen_der), np.tile([-1.2, 1.0], n // 2), (-2.0, upper)
+    return (
+        fn,
+        (scipy.optimize.rosen, scipy.optimize.rosen_der),
+        np.tile([-1.2, 1.0], n // 2),
+        (-2.0, upper),
+    )
 
 
 def _nonnegative_logistic(l2=1e-2):
@@ -75,13 +80,22 @@ def test_bounded_minimize_matches_scipy_lbfgsb(problem):
     n = len(x0)
     lower = np.broadcast_to(-np.inf if low is None else low, n).astype(float)
     upper = np.broadcast_to(np.inf if high is None else high, n).astype(float)
-    reference = scipy.optimize.minimize(f, x0, jac=g, method="L-BFGS-B", bounds=list(zip(lower, upper, strict=True)),
-                                        options={"gtol": 1e-11, "ftol": 0.0, "maxiter": 20000})
+    reference = scipy.optimize.minimize(
+        f,
+        x0,
+        jac=g,
+        method="L-BFGS-B",
+        bounds=list(zip(lower, upper, strict=True)),
+        options={"gtol": 1e-11, "ftol": 0.0, "maxiter": 20000},
+    )
     ours = minimize(fn, x0, bounds=(low, high), gtol=1e-11, ftol=0.0, max_iterations=20000)
     assert np.all(ours.x >= lower) and np.all(ours.x <= upper)
     np.testing.assert_allclose(ours.x, reference.x, rtol=0, atol=1e-6)
     active = _active(ours.x, lower, upper)
-    assert active == _active(reference.x, lower, upper), (active, _active(reference.x, lower, upper))
+    assert active == _active(reference.x, lower, upper), (
+        active,
+        _active(reference.x, lower, upper),
+    )
     if problem != "rosenbrock2_loose":
         assert len(active) > 0  # the bounds matter at the solution
     else:
@@ -110,11 +124,14 @@ def test_lbfgs_bounds_confine_a_keras_model_and_survive_get_config():
     assert LBFGS.from_config(optimizer.get_config()).bounds == (-1.0, 1.5)
 
 
-@pytest.mark.parametrize("bounds,message", [
-    ((1.0, 0.0), r"lower <= upper.*bounds=\(1.0, 0.0\)"),
-    ((0.0,), r"Argument `bounds` must be None or a \(lower, upper\) pair.*bounds=\(0.0,\)"),
-    (("a", 1.0), r"bounds=\('a', 1.0\)"),
-])
+@pytest.mark.parametrize(
+    "bounds,message",
+    [
+        ((1.0, 0.0), r"lower <= upper.*bounds=\(1.0, 0.0\)"),
+        ((0.0,), r"Argument `bounds` must be None or a \(lower, upper\) pair.*bounds=\(0.0,\)"),
+        (("a", 1.0), r"bounds=\('a', 1.0\)"),
+    ],
+)
 def test_lbfgs_refuses_bad_bounds(bounds, message):
     with pytest.raises(ValueError, match=message):
         LBFGS(bounds=bounds)

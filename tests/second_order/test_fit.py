@@ -20,11 +20,13 @@ def _data():
 
 
 def _model(optimizer, metrics=("mae",)):
-    model = keras.Sequential([
-        keras.Input((1,)),
-        keras.layers.Dense(6, activation="tanh", kernel_regularizer=keras.regularizers.L2(L2)),
-        keras.layers.Dense(1),
-    ])
+    model = keras.Sequential(
+        [
+            keras.Input((1,)),
+            keras.layers.Dense(6, activation="tanh", kernel_regularizer=keras.regularizers.L2(L2)),
+            keras.layers.Dense(1),
+        ]
+    )
     model.compile(optimizer=optimizer, loss="mse", metrics=list(metrics))
     return model
 
@@ -33,7 +35,7 @@ def _numpy_loss(model, x, y):
     """MSE plus the L2 penalty, recomputed in NumPy from the weights."""
     k1, b1, k2, b2 = model.get_weights()
     pred = np.tanh(x @ k1 + b1) @ k2 + b2
-    return np.mean((pred - y) ** 2) + L2 * np.sum(k1 ** 2)
+    return np.mean((pred - y) ** 2) + L2 * np.sum(k1**2)
 
 
 def _numpy_loss_at(model, weights, x, y):
@@ -65,23 +67,41 @@ class Recorder(keras.callbacks.Callback):
         self.events.append("train_end")
 
 
-@pytest.mark.parametrize("optimizer", [
-    LBFGS, Newton, *(pytest.param(c, marks=pytest.mark.slow) for c in (BFGS, ConjugateGradient, SaddleFreeNewton))])
+@pytest.mark.parametrize(
+    "optimizer",
+    [
+        LBFGS,
+        Newton,
+        *(
+            pytest.param(c, marks=pytest.mark.slow)
+            for c in (BFGS, ConjugateGradient, SaddleFreeNewton)
+        ),
+    ],
+)
 def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
     x, y = _data()
     with_metrics = optimizer is LBFGS  # evaluate() per iteration is slow: once is enough
     model = _model(optimizer(), ("mae",) if with_metrics else ())
     start = _numpy_loss(model, x, y)
     recorder = Recorder()
-    history = fit(model, x, y, max_iterations=5, validation_data=(x, y) if with_metrics else None,
-                  callbacks=[recorder], verbose=0)
+    history = fit(
+        model,
+        x,
+        y,
+        max_iterations=5,
+        validation_data=(x, y) if with_metrics else None,
+        callbacks=[recorder],
+        verbose=0,
+    )
     losses = history.history["loss"]
     assert 1 <= len(losses) <= 5
     assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses
     assert losses[-1] < start
     # The logged loss is the full-batch objective at the final weights, regularizer included.
     assert losses[-1] == pytest.approx(_numpy_loss(model, x, y), rel=1e-5)
-    keys = ("gradient_norm", "evaluations") + (("mae", "val_loss", "val_mae") if with_metrics else ())
+    keys = ("gradient_norm", "evaluations") + (
+        ("mae", "val_loss", "val_mae") if with_metrics else ()
+    )
     for key in keys:
         assert len(history.history[key]) == len(losses)
     if with_metrics:  # Keras' evaluate on the same data agrees with the logged objective
@@ -90,7 +110,8 @@ def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
     epochs = len(losses)
     assert recorder.events[0] == "train_begin" and recorder.events[-1] == "train_end"
     assert [e[:2] for e in recorder.events[1:-1]] == [
-        ev for i in range(epochs) for ev in (("epoch_begin", i), ("batch_end", 0), ("epoch_end", i))]
+        ev for i in range(epochs) for ev in (("epoch_begin", i), ("batch_end", 0), ("epoch_end", i))
+    ]
     assert history.convergence.iterations == epochs
     assert model.optimizer.iterations.numpy() == epochs
 
@@ -109,17 +130,28 @@ def test_steps_per_execution_runs_iterations_in_the_graph_one_epoch_per_call(jit
     fit(reference, x, y, max_iterations=iterations, verbose=0)
     model = _model(LBFGS(gtol=0.0, ftol=0.0), ())
     model.set_weights(initial)
-    model.compile(optimizer=LBFGS(gtol=0.0, ftol=0.0), loss="mse", steps_per_execution=4, jit_compile=jit_compile)
+    model.compile(
+        optimizer=LBFGS(gtol=0.0, ftol=0.0),
+        loss="mse",
+        steps_per_execution=4,
+        jit_compile=jit_compile,
+    )
     fit(model, x, y, max_iterations=iterations, verbose=0)
     for ours, theirs in zip(model.get_weights(), reference.get_weights(), strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4 if jit_compile else 1e-6, atol=1e-7)
     model.set_weights(initial)
-    model.compile(optimizer=LBFGS(gtol=0.0, ftol=0.0), loss="mse", steps_per_execution=4, jit_compile=jit_compile)
+    model.compile(
+        optimizer=LBFGS(gtol=0.0, ftol=0.0),
+        loss="mse",
+        steps_per_execution=4,
+        jit_compile=jit_compile,
+    )
     recorder = Recorder()
     history = fit(model, x, y, max_iterations=10, callbacks=[recorder], verbose=0)
     assert history.history["iterations"] == [4.0, 8.0, 10.0]
     assert [e[:2] for e in recorder.events[1:-1]] == [
-        ev for i in range(3) for ev in (("epoch_begin", i), ("batch_end", 0), ("epoch_end", i))]
+        ev for i in range(3) for ev in (("epoch_begin", i), ("batch_end", 0), ("epoch_end", i))
+    ]
     assert history.convergence.iterations == 10 and model.optimizer.iterations.numpy() == 10
     assert "max_iterations=10" in history.convergence.message
     losses = history.history["loss"]
@@ -134,8 +166,18 @@ def test_keras_callbacks_early_stopping_checkpoint_csv(tmp_path):
     checkpoint = tmp_path / "best.keras"
     log = tmp_path / "log.csv"
     stopper = keras.callbacks.EarlyStopping(monitor="loss", min_delta=10.0, patience=1)
-    history = fit(model, x, y, max_iterations=20, verbose=0, callbacks=[
-        stopper, keras.callbacks.ModelCheckpoint(str(checkpoint)), keras.callbacks.CSVLogger(str(log))])
+    history = fit(
+        model,
+        x,
+        y,
+        max_iterations=20,
+        verbose=0,
+        callbacks=[
+            stopper,
+            keras.callbacks.ModelCheckpoint(str(checkpoint)),
+            keras.callbacks.CSVLogger(str(log)),
+        ],
+    )
     # min_delta is huge, so no iteration "improves": stops after patience + 1 iterations.
     assert len(history.history["loss"]) == 2
     assert stopper.stopped_epoch == 1
@@ -144,11 +186,15 @@ def test_keras_callbacks_early_stopping_checkpoint_csv(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert float(rows[-1]["loss"]) == pytest.approx(history.history["loss"][-1])
     restored = keras.models.load_model(checkpoint)
-    np.testing.assert_allclose(restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    np.testing.assert_allclose(
+        restored.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6
+    )
 
 
-@pytest.mark.parametrize("optimizer", [
-    LBFGS(history=4), pytest.param(Newton(solver="cg", damping=1e-2), marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    "optimizer",
+    [LBFGS(history=4), pytest.param(Newton(solver="cg", damping=1e-2), marks=pytest.mark.slow)],
+)
 def test_model_saves_and_loads_with_its_optimizer(tmp_path, optimizer):
     x, y = _data()
     model = _model(optimizer, ())

@@ -31,12 +31,19 @@ def _compiled(c1, c2, max_evaluations):
 
 
 def _search(x, d, alpha0, c1, c2, max_evaluations=20):
-    out = _compiled(c1, c2, max_evaluations)(tf.constant(x), tf.constant(d), tf.constant(alpha0, tf.float64))
+    out = _compiled(c1, c2, max_evaluations)(
+        tf.constant(x), tf.constant(d), tf.constant(alpha0, tf.float64)
+    )
     return {k: v.numpy() for k, v in out.items()}
 
 
-POINTS = [np.array([-1.2, 1.0]), np.array([0.0, 0.0]), np.array([2.0, -1.0]),
-          np.tile([-1.2, 1.0], 5), np.linspace(-2.0, 2.0, 10)]
+POINTS = [
+    np.array([-1.2, 1.0]),
+    np.array([0.0, 0.0]),
+    np.array([2.0, -1.0]),
+    np.tile([-1.2, 1.0], 5),
+    np.linspace(-2.0, 2.0, 10),
+]
 
 
 def _cases():
@@ -64,7 +71,9 @@ def test_accepted_steps_satisfy_strong_wolfe(c1, c2):
         assert f_new <= scipy.optimize.rosen(x) + c1 * alpha * slope
         assert abs(slope_new) <= c2 * abs(slope)
         np.testing.assert_allclose(out["f"], f_new, rtol=1e-12)
-        np.testing.assert_allclose(out["g"], scipy.optimize.rosen_der(x + alpha * d), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(
+            out["g"], scipy.optimize.rosen_der(x + alpha * d), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_fallback_returns_an_armijo_point_when_wolfe_budget_is_spent():
@@ -75,7 +84,7 @@ def test_fallback_returns_an_armijo_point_when_wolfe_budget_is_spent():
     def armijo(alpha):
         return scipy.optimize.rosen(x - alpha * g) <= scipy.optimize.rosen(x) - 1e-4 * alpha * g @ g
 
-    alpha0 = next(2.0 ** -k for k in range(40) if not armijo(2.0 ** -k) and armijo(2.0 ** -(k + 1)))
+    alpha0 = next(2.0**-k for k in range(40) if not armijo(2.0**-k) and armijo(2.0 ** -(k + 1)))
     out = _search(x, -g, alpha0, 1e-4, 0.9, max_evaluations=1)
     assert out["status"] == line_search.ARMIJO
     assert out["alpha"] == alpha0 / 2
@@ -89,8 +98,11 @@ def test_failure_keeps_the_point_when_every_trial_is_non_finite():
         return tf.constant(np.nan, tf.float64), tf.fill([2], tf.constant(np.nan, tf.float64))
 
     g0 = tf.constant([1.0, 1.0], tf.float64)
-    out = tf.function(lambda: line_search.strong_wolfe(
-        nan_everywhere, x, tf.constant(0.0, tf.float64), g0, -g0, 1.0, max_evaluations=5))()
+    out = tf.function(
+        lambda: line_search.strong_wolfe(
+            nan_everywhere, x, tf.constant(0.0, tf.float64), g0, -g0, 1.0, max_evaluations=5
+        )
+    )()
     assert int(out["status"]) == line_search.FAILED
     assert float(out["alpha"]) == 0.0
     assert float(out["f"]) == 0.0
@@ -113,7 +125,9 @@ def test_a_step_that_moves_nothing_is_never_accepted():
 
     f0, g0 = flat(x)
     assert float(f0) == 1.0 and float(tf.reduce_sum(g0 * -g0)) < 0
-    assert np.all((x + 1e-3 * 4.0 ** 7 * -g0).numpy() == x.numpy())  # no trial moves x
-    out = tf.function(lambda: line_search.strong_wolfe(flat, x, f0, g0, -g0, 1e-3, max_evaluations=8))()
+    assert np.all((x + 1e-3 * 4.0**7 * -g0).numpy() == x.numpy())  # no trial moves x
+    out = tf.function(
+        lambda: line_search.strong_wolfe(flat, x, f0, g0, -g0, 1e-3, max_evaluations=8)
+    )()
     assert int(out["status"]) == line_search.FAILED, int(out["status"])
     assert float(out["alpha"]) == 0.0 and float(out["f"]) == 1.0

@@ -64,13 +64,17 @@ def test_cg_with_exact_line_search_solves_quadratic_in_n_iterations(beta):
     n = 20
     fn, x_star = _quadratic(n, condition=10.0)
     iterates = []
-    method = ConjugateGradient(beta=beta, c1=1e-12, c2=1e-10, gtol=1e-8, ftol=0.0, max_line_search_evaluations=50)
+    method = ConjugateGradient(
+        beta=beta, c1=1e-12, c2=1e-10, gtol=1e-8, ftol=0.0, max_line_search_evaluations=50
+    )
     result = minimize(fn, np.zeros(n), method=method, callback=lambda i, x, f: iterates.append(x))
     assert result.converged, result.message
     assert result.iterations <= n
     assert np.linalg.norm(result.x - x_star) / np.linalg.norm(x_star) <= 1e-8
     hessian = _quadratic_matrix(n, 10.0)
-    for ours, reference in zip(iterates[:n // 2], _linear_cg_iterates(hessian, x_star, n // 2), strict=True):
+    for ours, reference in zip(
+        iterates[: n // 2], _linear_cg_iterates(hessian, x_star, n // 2), strict=True
+    ):
         np.testing.assert_allclose(ours, reference, rtol=1e-6, atol=1e-9)
 
 
@@ -79,8 +83,12 @@ def test_newton_solves_a_quadratic_in_one_step(adaptive, steps_per_execution):
     """With 10 iterations per compiled call, the in-graph gradient test stops after the first."""
     n = 12
     fn, x_star = _quadratic(n)
-    result = minimize(fn, np.zeros(n), method=Newton(damping=0.0, adaptive_damping=adaptive, gtol=1e-8),
-                      steps_per_execution=steps_per_execution)
+    result = minimize(
+        fn,
+        np.zeros(n),
+        method=Newton(damping=0.0, adaptive_damping=adaptive, gtol=1e-8),
+        steps_per_execution=steps_per_execution,
+    )
     assert result.iterations == 1, result.message
     assert result.converged and "gtol" in result.message
     np.testing.assert_allclose(result.x, x_star, rtol=1e-9)
@@ -101,18 +109,27 @@ def test_newton_is_drawn_to_the_saddle_and_saddle_free_newton_escapes():
     assert abs(sfn.fun + 0.5) < 1e-12
 
 
-@pytest.mark.parametrize("method,options", [("newton", {}), ("bfgs", {}), ("saddle_free_newton", {})])
+@pytest.mark.parametrize(
+    "method,options", [("newton", {}), ("bfgs", {}), ("saddle_free_newton", {})]
+)
 def test_parameter_limit_names_argument_value_and_alternatives(method, options):
     with pytest.raises(ValueError) as info:
-        minimize(lambda x: tf.reduce_sum(x * x), np.ones(30), method=method, max_parameters=20, **options)
+        minimize(
+            lambda x: tf.reduce_sum(x * x), np.ones(30), method=method, max_parameters=20, **options
+        )
     message = str(info.value)
     assert "max_parameters" in message and "=20" in message and "30 parameters" in message
     assert 'solver="cg"' in message and "LBFGS" in message
 
 
 def test_newton_cg_has_no_parameter_limit():
-    result = minimize(lambda x: tf.reduce_sum((x - 1.0) ** 2), np.zeros(30), method="newton", solver="cg",
-                      max_parameters=20)
+    result = minimize(
+        lambda x: tf.reduce_sum((x - 1.0) ** 2),
+        np.zeros(30),
+        method="newton",
+        solver="cg",
+        max_parameters=20,
+    )
     np.testing.assert_allclose(result.x, 1.0, atol=1e-6)
 
 
@@ -135,20 +152,27 @@ def test_non_finite_neighbourhood_keeps_last_finite_weights():
     assert result.fun == pytest.approx(0.3125)
 
 
-@pytest.mark.parametrize("make,name,value", [
-    (lambda: LBFGS(history=0), "history", "0"),
-    (lambda: ConjugateGradient(beta="hestenes"), "beta", "'hestenes'"),
-    (lambda: ConjugateGradient(restart=0), "restart", "0"),
-    (lambda: Newton(solver="qr"), "solver", "'qr'"),
-    (lambda: Newton(damping=-1.0), "damping", "-1.0"),
-    (lambda: SaddleFreeNewton(damping=0.0), "damping", "0.0"),
-    (lambda: BFGS(c1=0.5, c2=0.4), "c2", "0.4"),
-    (lambda: LBFGS(gtol=-1.0), "gtol", "-1.0"),
-    (lambda: minimize(lambda x: x[0], [1.0], method="sgd"), "method", "'sgd'"),
-    (lambda: minimize(lambda x: x[0], [1.0], max_iterations=0), "max_iterations", "0"),
-    (lambda: minimize(lambda x: x[0], [1.0], steps_per_execution=0), "steps_per_execution", "0"),
-    (lambda: minimize(lambda x: x[0], [1.0], jit_compile="yes"), "jit_compile", "'yes'"),
-])
+@pytest.mark.parametrize(
+    "make,name,value",
+    [
+        (lambda: LBFGS(history=0), "history", "0"),
+        (lambda: ConjugateGradient(beta="hestenes"), "beta", "'hestenes'"),
+        (lambda: ConjugateGradient(restart=0), "restart", "0"),
+        (lambda: Newton(solver="qr"), "solver", "'qr'"),
+        (lambda: Newton(damping=-1.0), "damping", "-1.0"),
+        (lambda: SaddleFreeNewton(damping=0.0), "damping", "0.0"),
+        (lambda: BFGS(c1=0.5, c2=0.4), "c2", "0.4"),
+        (lambda: LBFGS(gtol=-1.0), "gtol", "-1.0"),
+        (lambda: minimize(lambda x: x[0], [1.0], method="sgd"), "method", "'sgd'"),
+        (lambda: minimize(lambda x: x[0], [1.0], max_iterations=0), "max_iterations", "0"),
+        (
+            lambda: minimize(lambda x: x[0], [1.0], steps_per_execution=0),
+            "steps_per_execution",
+            "0",
+        ),
+        (lambda: minimize(lambda x: x[0], [1.0], jit_compile="yes"), "jit_compile", "'yes'"),
+    ],
+)
 def test_bad_arguments_name_argument_and_value(make, name, value):
     with pytest.raises((ValueError, TypeError)) as info:
         make()

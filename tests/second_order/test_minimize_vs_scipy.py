@@ -78,8 +78,12 @@ def _logistic(l2=1e-2):
     return fn, (f, g, hessp), np.zeros(x.shape[1])
 
 
-PROBLEMS = {"rosenbrock2": lambda: _rosenbrock(2), "rosenbrock100": lambda: _rosenbrock(100),
-            "quadratic": _quadratic, "logistic": _logistic}
+PROBLEMS = {
+    "rosenbrock2": lambda: _rosenbrock(2),
+    "rosenbrock100": lambda: _rosenbrock(100),
+    "quadratic": _quadratic,
+    "logistic": _logistic,
+}
 
 
 def _scipy(method, numpy, x0):
@@ -90,8 +94,9 @@ def _scipy(method, numpy, x0):
         options = {"xtol": 1e-15, "maxiter": 20000}
     else:
         options = {"gtol": GTOL, "maxiter": 20000}
-    return scipy.optimize.minimize(f, x0, jac=g, hessp=hessp if method == "Newton-CG" else None,
-                                   method=method, options=options)
+    return scipy.optimize.minimize(
+        f, x0, jac=g, hessp=hessp if method == "Newton-CG" else None, method=method, options=options
+    )
 
 
 @functools.lru_cache(maxsize=None)
@@ -108,7 +113,9 @@ def _compare(problem, method, **run_options):
     best = min(runs.values(), key=lambda r: np.abs(numpy[1](r.x)).max())
     reference = runs[SCIPY[method]]
     options = {"solver": "cg"} if method == "newton" else {}
-    ours = minimize(fn, x0, method=method, max_iterations=20000, gtol=GTOL, ftol=0.0, **run_options, **options)
+    ours = minimize(
+        fn, x0, method=method, max_iterations=20000, gtol=GTOL, ftol=0.0, **run_options, **options
+    )
     error = np.linalg.norm(ours.x - best.x) / np.linalg.norm(best.x)
     assert ours.x.dtype == np.float64
     assert error <= 1e-6, (problem, method, error, ours.message)
@@ -125,8 +132,10 @@ def test_matches_scipy(problem, method):
     _compare(problem, method)
 
 
-@pytest.mark.parametrize("method,jit_compile", [
-    ("lbfgs", False), ("lbfgs", True), ("bfgs", True), ("cg", True), ("newton", True)])
+@pytest.mark.parametrize(
+    "method,jit_compile",
+    [("lbfgs", False), ("lbfgs", True), ("bfgs", True), ("cg", True), ("newton", True)],
+)
 def test_in_graph_iteration_loop_and_xla_match_scipy(method, jit_compile):
     """The whole run in one compiled call (the stop tests inside the graph), with and without
     XLA, meets the same acceptance bounds."""
@@ -149,7 +158,9 @@ def test_cg_default_stopping_reaches_scipy_cg_accuracy_on_rosenbrock_100d():
     ours = minimize(fn, x0, method="cg", max_iterations=20000)
     assert reference.success and ours.converged, ours.message
     assert np.abs(ours.x - 1.0).max() <= np.abs(reference.x - 1.0).max(), (
-        np.abs(ours.x - 1.0).max(), np.abs(reference.x - 1.0).max())
+        np.abs(ours.x - 1.0).max(),
+        np.abs(reference.x - 1.0).max(),
+    )
 
 
 def test_scipy_reference_is_the_true_minimizer():
@@ -163,11 +174,18 @@ def test_scipy_reference_is_the_true_minimizer():
         assert np.linalg.norm(reference.x - closed) / np.linalg.norm(closed) <= 1e-7, method
 
 
-if __name__ == "__main__":  # the README's table: python tests/second_order/test_minimize_vs_scipy.py
-    print("| problem | kerasopt vs SciPy | kerasopt iterations | SciPy iterations | ratio | "
-          "relative distance to SciPy's minimizer |\n|---|---|---|---|---|---|")
+if (
+    __name__ == "__main__"
+):  # the README's table: python tests/second_order/test_minimize_vs_scipy.py
+    print(
+        "| problem | kerasopt vs SciPy | kerasopt iterations | SciPy iterations | ratio | "
+        "relative distance to SciPy's minimizer |\n|---|---|---|---|---|---|"
+    )
     for name in PROBLEMS:
         for ours_name, scipy_name in SCIPY.items():
             ours_nit, scipy_nit, distance = _compare(name, ours_name)
-            print(f"| {name} | {ours_name} vs {scipy_name} | {ours_nit} | {scipy_nit} | "
-                  f"{ours_nit / scipy_nit:.2f} | {distance:.1e} |", flush=True)
+            print(
+                f"| {name} | {ours_name} vs {scipy_name} | {ours_nit} | {scipy_nit} | "
+                f"{ours_nit / scipy_nit:.2f} | {distance:.1e} |",
+                flush=True,
+            )

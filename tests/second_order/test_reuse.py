@@ -37,7 +37,9 @@ def _data(n=64, seed=0):
 
 
 def _model(optimizer, jit_compile=False):
-    model = keras.Sequential([keras.Input((2,)), CountingDense(8, activation="tanh"), keras.layers.Dense(1)])
+    model = keras.Sequential(
+        [keras.Input((2,)), CountingDense(8, activation="tanh"), keras.layers.Dense(1)]
+    )
     model.compile(optimizer=optimizer, loss="mse", jit_compile=jit_compile)
     return model
 
@@ -54,7 +56,9 @@ def test_a_second_fit_does_not_retrace(jit_compile):
     history = fit(model, x2, y2, max_iterations=3, verbose=0)
     assert CountingDense.calls == traced
     # ...and the cached graph really trains on the new data: its loss is the new data's.
-    np.testing.assert_allclose(history.history["loss"][-1], model.evaluate(x2, y2, verbose=0), rtol=1e-5)
+    np.testing.assert_allclose(
+        history.history["loss"][-1], model.evaluate(x2, y2, verbose=0), rtol=1e-5
+    )
 
 
 def test_a_second_fit_on_a_dataset_does_not_retrace():
@@ -71,7 +75,7 @@ def test_a_second_minimize_does_not_retrace():
 
     def fn(x):
         calls.append(1)
-        return tf.reduce_sum((x - 1.0) ** 2) + tf.reduce_sum(x ** 4)
+        return tf.reduce_sum((x - 1.0) ** 2) + tf.reduce_sum(x**4)
 
     first = minimize(fn, np.zeros(5), gtol=1e-10)
     traced = len(calls)
@@ -117,7 +121,9 @@ def test_curvature_does_not_survive_a_second_fit_or_save_and_load(cls, tmp_path)
     fit(model, x, y, max_iterations=2, verbose=0)  # one fit, two steps: the second uses curvature
     w1 = _flat(model)
     model.save(tmp_path / "m.keras")
-    restored = keras.models.load_model(tmp_path / "m.keras", custom_objects={"CountingDense": CountingDense})
+    restored = keras.models.load_model(
+        tmp_path / "m.keras", custom_objects={"CountingDense": CountingDense}
+    )
     g1 = _gradient(restored, x, y)
     fit(restored, x, y, max_iterations=1, verbose=0)
     assert _cosine(_flat(restored) - w1, -g1) > 1 - 1e-5
@@ -125,11 +131,23 @@ def test_curvature_does_not_survive_a_second_fit_or_save_and_load(cls, tmp_path)
 
 
 @pytest.mark.parametrize("cls", [LBFGS, BFGS, ConjugateGradient, Newton, SaddleFreeNewton])
-@pytest.mark.parametrize("argument,value", [
-    ("clipnorm", 1.0), ("clipvalue", 0.5), ("global_clipnorm", 1.0), ("weight_decay", 1e-4),
-    ("use_ema", True), ("loss_scale_factor", 128.0), ("gradient_accumulation_steps", 2)])
+@pytest.mark.parametrize(
+    "argument,value",
+    [
+        ("clipnorm", 1.0),
+        ("clipvalue", 0.5),
+        ("global_clipnorm", 1.0),
+        ("weight_decay", 1e-4),
+        ("use_ema", True),
+        ("loss_scale_factor", 128.0),
+        ("gradient_accumulation_steps", 2),
+    ],
+)
 def test_unsupported_keras_arguments_are_refused_by_name(cls, argument, value):
-    with pytest.raises(ValueError, match=rf"{cls.__name__} does not support `{argument}`.*Received: {argument}={value}"):
+    with pytest.raises(
+        ValueError,
+        match=rf"{cls.__name__} does not support `{argument}`.*Received: {argument}={value}",
+    ):
         cls(**{argument: value})
 
 

@@ -6,8 +6,12 @@ import pytest
 
 from kerasopt.second_order import tour
 
-MINIMIZERS = {"quadratic": [(0.0, 0.0)], "rosenbrock": [(1.0, 1.0)], "saddle": [(0.0, 1.0), (0.0, -1.0)],
-              "beale": [(3.0, 0.5)]}
+MINIMIZERS = {
+    "quadratic": [(0.0, 0.0)],
+    "rosenbrock": [(1.0, 1.0)],
+    "saddle": [(0.0, 1.0), (0.0, -1.0)],
+    "beale": [(3.0, 0.5)],
+}
 
 
 @pytest.mark.parametrize("name", list(tour.SURFACES))

@@ -11,19 +11,36 @@ from kerasopt.transfer import BACKBONES, ImagenetPreprocessing, backbone, get_sp
 
 ROOT = Path(__file__).resolve().parents[2]
 ISSUE_LIST = {
-    "mobilenet": "MobileNet", "mobilenet_v2": "MobileNetV2", "mobilenet_v3_small": "MobileNetV3Small",
-    "mobilenet_v3_large": "MobileNetV3Large", "efficientnet_b0": "EfficientNetB0",
-    "efficientnet_b1": "EfficientNetB1", "efficientnet_b2": "EfficientNetB2",
-    "efficientnet_b3": "EfficientNetB3", "efficientnet_v2_b0": "EfficientNetV2B0",
-    "efficientnet_v2_b1": "EfficientNetV2B1", "efficientnet_v2_b2": "EfficientNetV2B2",
-    "efficientnet_v2_b3": "EfficientNetV2B3", "efficientnet_v2_s": "EfficientNetV2S",
-    "resnet50": "ResNet50", "resnet50_v2": "ResNet50V2", "convnext_tiny": "ConvNeXtTiny",
-    "xception": "Xception", "vgg16": "VGG16",
+    "mobilenet": "MobileNet",
+    "mobilenet_v2": "MobileNetV2",
+    "mobilenet_v3_small": "MobileNetV3Small",
+    "mobilenet_v3_large": "MobileNetV3Large",
+    "efficientnet_b0": "EfficientNetB0",
+    "efficientnet_b1": "EfficientNetB1",
+    "efficientnet_b2": "EfficientNetB2",
+    "efficientnet_b3": "EfficientNetB3",
+    "efficientnet_v2_b0": "EfficientNetV2B0",
+    "efficientnet_v2_b1": "EfficientNetV2B1",
+    "efficientnet_v2_b2": "EfficientNetV2B2",
+    "efficientnet_v2_b3": "EfficientNetV2B3",
+    "efficientnet_v2_s": "EfficientNetV2S",
+    "resnet50": "ResNet50",
+    "resnet50_v2": "ResNet50V2",
+    "convnext_tiny": "ConvNeXtTiny",
+    "xception": "Xception",
+    "vgg16": "VGG16",
 }
 # Input sizes from the Keras applications documentation table.
-DOC_SIZES = {"efficientnet_b1": 240, "efficientnet_b2": 260, "efficientnet_b3": 300,
-             "efficientnet_v2_b1": 240, "efficientnet_v2_b2": 260, "efficientnet_v2_b3": 300,
-             "efficientnet_v2_s": 384, "xception": 299}
+DOC_SIZES = {
+    "efficientnet_b1": 240,
+    "efficientnet_b2": 260,
+    "efficientnet_b3": 300,
+    "efficientnet_v2_b1": 240,
+    "efficientnet_v2_b2": 260,
+    "efficientnet_v2_b3": 300,
+    "efficientnet_v2_s": 384,
+    "xception": 299,
+}
 
 
 def test_registry_holds_the_issue_list():
@@ -69,7 +86,12 @@ def test_weights_from_cache_and_from_a_local_file_agree(keras_home):
 
 def test_offline_without_cache_says_how_to_supply_weights(tmp_path, small_folder):
     """An empty KERAS_HOME and no network: the recipe stops with the message, no traceback."""
-    env = {**os.environ, "KERAS_HOME": str(tmp_path), "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {
+        **os.environ,
+        "KERAS_HOME": str(tmp_path),
+        "PYTHONPATH": str(ROOT),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
     code = (
         "import socket\n"
         "def refuse(*a, **k): raise OSError('network disabled for this test')\n"
@@ -78,7 +100,9 @@ def test_offline_without_cache_says_how_to_supply_weights(tmp_path, small_folder
         "from recipes.finetune import main\n"
         f"main(['--data', {str(small_folder)!r}, '--backbone', 'mobilenet', '--alpha', '0.25', '--image-size', '96'])\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert "--weights PATH" in proc.stderr and "KERAS_HOME" in proc.stderr, proc.stderr[-2000:]

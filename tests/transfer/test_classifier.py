@@ -23,7 +23,9 @@ def test_backbone_runs_in_inference_mode_while_training():
     BatchNormalization layers use their moving statistics: the backbone is called with training=False."""
     base, model = _tiny(dropout=0.0)
     x = np.random.default_rng(1).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
-    np.testing.assert_allclose(model(x, training=True), model(x, training=False), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(
+        model(x, training=True), model(x, training=False), rtol=1e-6, atol=1e-7
+    )
     # Control: the backbone alone in training mode (batch statistics) gives something else.
     pre = ImagenetPreprocessing("tf")(x)
     assert not np.allclose(base(pre, training=True), base(pre, training=False), atol=1e-4)

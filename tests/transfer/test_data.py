@@ -42,7 +42,9 @@ def test_non_images_skipped_with_a_warning_and_split_per_class(small_folder, tmp
     assert "notes.txt" in messages and "broken.jpg" in messages
     assert (data.n_train, data.n_val) == (36, 12)
     assert Counter(_labels(data.val).tolist()) == {0: 6, 1: 6}
-    again = image_dataset(root, image_size=32, batch_size=8, validation_split=0.25, seed=3, augment=False)
+    again = image_dataset(
+        root, image_size=32, batch_size=8, validation_split=0.25, seed=3, augment=False
+    )
     first = np.concatenate([x.numpy() for x, _ in data.val])
     np.testing.assert_array_equal(first, np.concatenate([x.numpy() for x, _ in again.val]))
 
@@ -60,7 +62,9 @@ def test_augmentation_changes_training_images_only(small_folder):
 def test_tfds_source_offline_with_mock_data(monkeypatch):
     from kerasopt.transfer import data as data_module
 
-    monkeypatch.setattr(data_module, "_reachable", lambda *a: True)  # mock_data stands in for the download
+    monkeypatch.setattr(
+        data_module, "_reachable", lambda *a: True
+    )  # mock_data stands in for the download
     with tfds.testing.mock_data(num_examples=12):
         data = image_dataset("tfds:tf_flowers", image_size=40, batch_size=4)
         assert data.class_names == ["dandelion", "daisy", "tulips", "sunflowers", "roses"]
@@ -77,7 +81,9 @@ def test_tfds_not_prepared_gives_a_clear_message(tmp_path, monkeypatch):
         raise ConnectionError("network disabled for this test")
 
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_network)
-    with pytest.raises(DataUnavailableError, match="not prepared.*tfds build tf_flowers.*TFDS_DATA_DIR"):
+    with pytest.raises(
+        DataUnavailableError, match="not prepared.*tfds build tf_flowers.*TFDS_DATA_DIR"
+    ):
         image_dataset("tfds:tf_flowers", image_size=32)
     with pytest.raises(DataUnavailableError, match="no dataset"):
         image_dataset("tfds:no_such_dataset_xyz", image_size=32)
@@ -107,7 +113,10 @@ def test_image_folder_reads_one_split_with_given_labels(small_folder):
     labels_val = _labels(data.val)
     np.testing.assert_array_equal(np.sort(1 - _labels(test)), np.sort(labels_val))
     same = image_folder(small_folder / "val", data.class_names, image_size=32, batch_size=8)
-    np.testing.assert_array_equal(np.concatenate([x.numpy() for x, _ in same]), np.concatenate([x.numpy() for x, _ in data.val]))
+    np.testing.assert_array_equal(
+        np.concatenate([x.numpy() for x, _ in same]),
+        np.concatenate([x.numpy() for x, _ in data.val]),
+    )
     with pytest.raises(ValueError, match="Argument `folder` must be an existing folder"):
         image_folder(small_folder / "test", data.class_names)
     with pytest.raises(ValueError, match="Argument `folder` must hold images in subfolders named"):
@@ -115,6 +124,7 @@ def test_image_folder_reads_one_split_with_given_labels(small_folder):
 
 
 # --- data checks before training: each case ends in its documented warning or error ---------
+
 
 def _folder(root, layout, source):
     """Copy JPEGs from `source` into root/<rel>/ for each (rel, n) of `layout`."""
@@ -133,7 +143,11 @@ def _warned(caught):
 
 
 def test_truncated_jpeg_is_skipped_with_a_warning_naming_it(small_folder, tmp_path):
-    root = _folder(tmp_path / "d", [("train/ants", 6), ("train/bees", 6), ("val/ants", 2), ("val/bees", 2)], small_folder / "train")
+    root = _folder(
+        tmp_path / "d",
+        [("train/ants", 6), ("train/bees", 6), ("val/ants", 2), ("val/bees", 2)],
+        small_folder / "train",
+    )
     broken = root / "train" / "bees" / "img011.jpg"
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])  # magic bytes intact
     with warnings.catch_warnings(record=True) as caught:
@@ -145,7 +159,11 @@ def test_truncated_jpeg_is_skipped_with_a_warning_naming_it(small_folder, tmp_pa
 
 
 def test_hidden_and_empty_class_folders_are_ignored_with_a_warning(small_folder, tmp_path):
-    root = _folder(tmp_path / "d", [("ants", 5), ("bees", 5), (".ipynb_checkpoints", 2)], small_folder / "train")
+    root = _folder(
+        tmp_path / "d",
+        [("ants", 5), ("bees", 5), (".ipynb_checkpoints", 2)],
+        small_folder / "train",
+    )
     (root / "empty").mkdir()
     (root / "only_text").mkdir()
     (root / "only_text" / "notes.txt").write_text("not an image")
@@ -160,21 +178,30 @@ def test_hidden_and_empty_class_folders_are_ignored_with_a_warning(small_folder,
 
 
 def test_mismatched_class_sets_list_the_difference(small_folder, tmp_path):
-    root = _folder(tmp_path / "d", [("train/ants", 3), ("train/bees", 3), ("val/ants", 2), ("val/wasps", 2)], small_folder / "train")
+    root = _folder(
+        tmp_path / "d",
+        [("train/ants", 3), ("train/bees", 3), ("val/ants", 2), ("val/wasps", 2)],
+        small_folder / "train",
+    )
     with pytest.raises(ValueError, match=r"Only in train/: \['bees'\]; only in val/: \['wasps'\]"):
         image_dataset(root, image_size=32)
 
 
 def test_an_extra_validation_class_is_an_error_not_dropped(small_folder, tmp_path):
-    root = _folder(tmp_path / "d", [("train/ants", 3), ("train/bees", 3), ("val/ants", 2), ("val/bees", 2), ("val/wasps", 1)],
-                   small_folder / "train")
+    root = _folder(
+        tmp_path / "d",
+        [("train/ants", 3), ("train/bees", 3), ("val/ants", 2), ("val/bees", 2), ("val/wasps", 1)],
+        small_folder / "train",
+    )
     with pytest.raises(ValueError, match=r"Only in train/: \[\]; only in val/: \['wasps'\]"):
         image_dataset(root, image_size=32)
 
 
 def test_a_one_image_class_is_refused_rather_than_validated_without_it(small_folder, tmp_path):
     """round(0.2 * 1) = 0 validation images: validation accuracy would ignore the class."""
-    root = _folder(tmp_path / "d", [("ants", 10), ("bees", 10), ("wasps", 1)], small_folder / "train")
+    root = _folder(
+        tmp_path / "d", [("ants", 10), ("bees", 10), ("wasps", 1)], small_folder / "train"
+    )
     with pytest.raises(ValueError, match=r"too few images in 'wasps' \(1\)"):
         image_dataset(root, image_size=32, validation_split=0.2)
 
@@ -182,7 +209,10 @@ def test_a_one_image_class_is_refused_rather_than_validated_without_it(small_fol
 def test_count_table(small_folder):
     data = image_dataset(small_folder, image_size=32, batch_size=8)
     assert data.count_table().splitlines() == [
-        "class   train     val", "ants       24      16", "bees       24      16", "total      48      32",
+        "class   train     val",
+        "ants       24      16",
+        "bees       24      16",
+        "total      48      32",
     ]
 
 

@@ -26,7 +26,9 @@ from kerasopt.transfer import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-STRATEGY = FineTuneStrategy("test", unfreeze_fraction=0.3, epochs_head=6, epochs_finetune=1, head_learning_rate=3e-3)
+STRATEGY = FineTuneStrategy(
+    "test", unfreeze_fraction=0.3, epochs_head=6, epochs_finetune=1, head_learning_rate=3e-3
+)
 
 
 class _Snapshots(keras.callbacks.Callback):
@@ -45,8 +47,14 @@ def run(hymenoptera, keras_home, tmp_path_factory):
     data = image_dataset(hymenoptera, image_size=96, batch_size=16, seed=0)
     snapshots = _Snapshots()
     result = fine_tune(
-        data, tmp_path_factory.mktemp("run"), backbone_name="mobilenet", strategy=STRATEGY,
-        alpha=0.25, patience=10, finetune_callbacks=[snapshots], verbose=0,
+        data,
+        tmp_path_factory.mktemp("run"),
+        backbone_name="mobilenet",
+        strategy=STRATEGY,
+        alpha=0.25,
+        patience=10,
+        finetune_callbacks=[snapshots],
+        verbose=0,
     )
     imagenet = backbone("mobilenet", input_shape=(96, 96, 3), alpha=0.25)
     return result, data, snapshots, imagenet
@@ -83,28 +91,48 @@ def test_phase2_keeps_batchnorm_and_lower_layers_and_trains_the_top(run):
                 changed.append(not same)
     assert changed and all(changed)
     assert result.metrics["phases"]["finetune"]["unfrozen_layers"] == sum(
-        1 for layer in base.layers[cut:] if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+        1
+        for layer in base.layers[cut:]
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     )
 
 
 def test_run_folder(run):
     result, data, *_ = run
     folder = result.run_dir
-    for name in ("model.keras", "metrics.json", "class_names.json", "log.csv", "training_curves.png", "confusion_matrix.png"):
+    for name in (
+        "model.keras",
+        "metrics.json",
+        "class_names.json",
+        "log.csv",
+        "training_curves.png",
+        "confusion_matrix.png",
+    ):
         assert (folder / name).is_file(), name
     for png in ("training_curves.png", "confusion_matrix.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (folder / "saved_model" / "saved_model.pb").is_file()
     assert (folder / "tensorboard").is_dir() and (folder / "checkpoints" / "head.keras").is_file()
-    assert not list(folder.parent.glob(f"{folder.name}.*"))  # published: no staging, state or old run left
+    assert not list(
+        folder.parent.glob(f"{folder.name}.*")
+    )  # published: no staging, state or old run left
     metrics = json.loads((folder / "metrics.json").read_text())
     assert json.loads((folder / "class_names.json").read_text()) == ["ants", "bees"]
-    recorded = {"val_accuracy", "val_loss", "epochs", "seconds", "images_per_second", "device"}  # per phase
+    recorded = {
+        "val_accuracy",
+        "val_loss",
+        "epochs",
+        "seconds",
+        "images_per_second",
+        "device",
+    }  # per phase
     for phase in ("head", "finetune"):
         m = metrics["phases"][phase]
         assert recorded <= set(m)
         assert m["images_per_second"] > 0 and m["device"].startswith(("CPU", "GPU"))
-    assert metrics["phases"]["head"]["epochs"] + metrics["phases"]["finetune"]["epochs"] == len(metrics["history"]["loss"])
+    assert metrics["phases"]["head"]["epochs"] + metrics["phases"]["finetune"]["epochs"] == len(
+        metrics["history"]["loss"]
+    )
     # The confusion matrix counts every validation image; its diagonal is the accuracy.
     cm = np.array(metrics["confusion_matrix"])
     assert cm.sum() == data.n_val == 153
@@ -119,7 +147,9 @@ def test_model_keras_round_trip(run):
     result, data, *_ = run
     x = _val_images(data)
     loaded = keras.models.load_model(result.run_dir / "model.keras")
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6)
+    np.testing.assert_allclose(
+        loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-6
+    )
 
 
 def test_saved_model_serves_without_kerasopt(run, tmp_path):
@@ -134,7 +164,14 @@ def test_saved_model_serves_without_kerasopt(run, tmp_path):
         f"np.save({str(tmp_path / 'y.npy')!r}, served.serve(tf.constant(x)).numpy())\n"
     )
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": ""}
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = np.load(tmp_path / "y.npy")
     np.testing.assert_allclose(served, result.model.predict(x, verbose=0), atol=1e-5)
@@ -211,7 +248,9 @@ def test_random_init_baseline_trains_everything_including_batchnorm(small_folder
     assert not np.allclose(bn.moving_mean.numpy(), 0.0)
 
 
-def test_predict_recipe_names_each_broken_image_and_predicts_the_rest(run, small_folder, tmp_path, capsys):
+def test_predict_recipe_names_each_broken_image_and_predicts_the_rest(
+    run, small_folder, tmp_path, capsys
+):
     """A truncated JPEG and a text file among three photos: both named on stderr, the photos
     classified as the model classifies them, exit status 1 at the end."""
     from recipes.predict import main
@@ -225,15 +264,26 @@ def test_predict_recipe_names_each_broken_image_and_predicts_the_rest(run, small
     truncated = folder / "truncated.jpg"
     truncated.write_bytes(photos[0].read_bytes()[:2000])
     (folder / "notes.txt").write_text("not an image")
-    images = [folder / photos[0].name, truncated, folder / photos[1].name, folder / "notes.txt", folder / photos[2].name]
+    images = [
+        folder / photos[0].name,
+        truncated,
+        folder / photos[1].name,
+        folder / "notes.txt",
+        folder / photos[2].name,
+    ]
     with pytest.raises(SystemExit) as exit_info:
         main([str(result.run_dir), *map(str, images), "--top-k", "1"])
     assert exit_info.value.code == 1
     out, err = capsys.readouterr()
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 2 and str(truncated) in errors[0] and str(folder / "notes.txt") in errors[1]
+    assert (
+        len(errors) == 2 and str(truncated) in errors[0] and str(folder / "notes.txt") in errors[1]
+    )
     assert "Traceback" not in err
     for photo in photos:
         image = tf.io.decode_jpeg(tf.io.read_file(str(photo)), channels=3)
         probs = result.model.predict(tf.cast(image, tf.float32)[None], verbose=0)[0]
-        assert f"{folder / photo.name}: {['ants', 'bees'][int(np.argmax(probs))]} {probs.max():.3f}" in out
+        assert (
+            f"{folder / photo.name}: {['ants', 'bees'][int(np.argmax(probs))]} {probs.max():.3f}"
+            in out
+        )

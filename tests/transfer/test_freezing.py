@@ -30,13 +30,18 @@ def test_unfreeze_top_n_trains_exactly_those_layers(n):
     base = freeze(_base())
     names = unfreeze(base, top_n_layers=n)
     expected = {
-        layer.name for layer in base.layers[len(base.layers) - n:]
+        layer.name
+        for layer in base.layers[len(base.layers) - n :]
         if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
     }
     assert set(names) == expected == _trainable_layers(base)
     trainable_vars = {id(v) for v in base.trainable_weights}
-    assert trainable_vars == {id(v) for layer in base.layers if layer.name in expected for v in layer.trainable_weights}
-    assert all(not bn.trainable for bn in base.layers if isinstance(bn, keras.layers.BatchNormalization))
+    assert trainable_vars == {
+        id(v) for layer in base.layers if layer.name in expected for v in layer.trainable_weights
+    }
+    assert all(
+        not bn.trainable for bn in base.layers if isinstance(bn, keras.layers.BatchNormalization)
+    )
 
 
 def test_unfreeze_from_layer_and_fraction():
@@ -44,12 +49,20 @@ def test_unfreeze_from_layer_and_fraction():
     names = [layer.name for layer in base.layers]
     start = names.index("conv_dw_12")
     unfreeze(base, from_layer="conv_dw_12")
-    expected = {layer.name for layer in base.layers[start:] if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)}
+    expected = {
+        layer.name
+        for layer in base.layers[start:]
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    }
     assert _trainable_layers(base) == expected
     assert "conv_dw_12" in expected and "conv_pw_11" not in expected
     unfreeze_fraction(base, 0.5)
-    half = base.layers[len(base.layers) - round(0.5 * len(base.layers)):]
-    assert _trainable_layers(base) == {layer.name for layer in half if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)}
+    half = base.layers[len(base.layers) - round(0.5 * len(base.layers)) :]
+    assert _trainable_layers(base) == {
+        layer.name
+        for layer in half
+        if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)
+    }
 
 
 def test_unfreeze_argument_validation():
@@ -76,7 +89,9 @@ def _two_part_model():
 def test_discriminative_rates_match_sgd_rule():
     """One step: each variable moves by -lr * grad, lr = 0.1 for the head and 0.01 for the backbone."""
     base, model = _two_part_model()
-    opt = discriminative_optimizer(model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01))
+    opt = discriminative_optimizer(
+        model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)
+    )
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(model(x) ** 2)
@@ -91,7 +106,12 @@ def test_discriminative_rates_match_sgd_rule():
 
 def test_discriminative_optimizer_saves_with_the_model(tmp_path):
     base, model = _two_part_model()
-    model.compile(discriminative_optimizer(model, base, keras.optimizers.Adam(0.1), keras.optimizers.Adam(0.01)), "mse")
+    model.compile(
+        discriminative_optimizer(
+            model, base, keras.optimizers.Adam(0.1), keras.optimizers.Adam(0.01)
+        ),
+        "mse",
+    )
     x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
     y = np.random.default_rng(2).normal(size=(8, 2)).astype("float32")
     model.fit(x, y, epochs=2, verbose=0)
@@ -112,11 +132,18 @@ def test_discriminative_optimizer_needs_the_backbone_inside():
 def test_discriminative_training_under_mirrored_strategy(strategy):
     with strategy.scope():
         base, model = _two_part_model()
-        model.compile(discriminative_optimizer(model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)), "mse")
+        model.compile(
+            discriminative_optimizer(
+                model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)
+            ),
+            "mse",
+        )
     x = np.ones((8, 4), "float32")
     w0 = [v.numpy().copy() for v in model.trainable_variables]
     model.fit(x, np.zeros((8, 2), "float32"), batch_size=8, epochs=1, verbose=0)
-    assert all(not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables, strict=True))
+    assert all(
+        not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables, strict=True)
+    )
 
 
 def test_head_layer_named_like_a_backbone_layer_is_refused():

@@ -8,7 +8,12 @@ from kerasopt.transfer import PRESETS, FineTuneStrategy, choose_strategy, preset
 
 @pytest.mark.parametrize(
     "similarity, n_train, name",
-    [("similar", 245, "top"), ("similar", 50_000, "several"), ("different", 245, "several"), ("different", 50_000, "many")],
+    [
+        ("similar", 245, "top"),
+        ("similar", 50_000, "several"),
+        ("different", 245, "several"),
+        ("different", 50_000, "many"),
+    ],
 )
 def test_course_table(similarity, n_train, name):
     assert choose_strategy(similarity, n_train) == PRESETS[name]
