@@ -398,7 +398,7 @@ def main(argv=None):
     size = args.image_size or (64 if args.quick else 224)
     batch = args.batch_size or (8 if args.quick else 64)
     steps = args.steps or (2 if args.quick else 50)
-    budget = _Budget(args.budget if args.budget is not None else (240 if args.quick else 270))
+    budget = _Budget(args.budget if args.budget is not None else (240 if args.quick else 300))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     for policy in policies:
         if policy not in POLICIES:
@@ -489,7 +489,7 @@ def main(argv=None):
         if index == 1:  # the main job right after the first policy's throughput
             result["main_job"] = attempt(
                 "main job",
-                1.5 * estimate,
+                estimate,
                 lambda: _main_job(
                     mods,
                     data,
@@ -516,7 +516,7 @@ def main(argv=None):
     if result["main_job"] is None:
         result["main_job"] = attempt(
             "main job",
-            1.5 * estimate,
+            estimate,
             lambda: _main_job(
                 mods,
                 data,
