@@ -7,6 +7,8 @@ import pytest
 from kerasopt.plotting import plot_schedule
 from kerasopt.schedules import CyclicLR, LinearDecay, OneCycle, StepDecay, Warmup
 
+pytestmark = pytest.mark.portable
+
 SCHEDULES = [
     LinearDecay(0.1, 0.001, 7),
     StepDecay(0.1, 0.5, 3),
