@@ -17,8 +17,20 @@ SCHEDULES = [
     CyclicLR(0.001, 0.1, 2, mode="triangular2"),
     CyclicLR(0.001, 0.1, 2, mode="exp_range", gamma=0.9),
     OneCycle(0.1, 12, pct_start=0.4),
+    CyclicLR(0.001, 0.1, 1, mode="exp_range", gamma=0.9, step_size_down=3, scale_mode="cycle"),
+    OneCycle(0.1, 12, pct_start=0.25, anneal_strategy="linear", three_phase=True),
 ]
-IDS = ["linear", "step", "warmup_schedule", "warmup_value", "cyclic2", "cyclic_exp", "one_cycle"]
+IDS = [
+    "linear",
+    "step",
+    "warmup_schedule",
+    "warmup_value",
+    "cyclic2",
+    "cyclic_exp",
+    "one_cycle",
+    "cyclic_asymmetric",
+    "one_cycle_three_phase",
+]
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=IDS)
