@@ -64,3 +64,21 @@ def strategy():
     return tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
     )
+
+
+@pytest.fixture(scope="session")
+def synthetic_image_folder(tmp_path_factory):
+    """train/ 3 + 3 and val/ 2 + 2 small random JPEGs in ants/ and bees/: the layout of the
+    ants-vs-bees photos for tests that only check arguments and data checks (no assets)."""
+    import numpy as np
+
+    root = tmp_path_factory.mktemp("synthetic_images")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("ants", "bees"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+                (folder / f"{cls}_{i}.jpg").write_bytes(tf.io.encode_jpeg(pixels).numpy())
+    return root
