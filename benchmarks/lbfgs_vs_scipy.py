@@ -43,7 +43,7 @@ import tensorflow as tf
 from sklearn.datasets import load_breast_cancer
 
 import kerasopt
-from benchmarks._machine import describe
+from benchmarks._machine import describe, load_note
 from kerasopt import datasets
 from kerasopt._io import write_json, write_text
 from kerasopt.second_order import LBFGS, fit
@@ -472,7 +472,23 @@ def main(argv=None):
     ]
     write_json(
         os.path.join(args.out, "lbfgs_vs_scipy.json"),
-        {"results": results, "machine": info, "command": vars(args)},
+        {
+            "results": results,
+            "machine": info,
+            "load": load_note(info),
+            "command": vars(args),
+            "headline": {
+                f"{r['problem'].split(',')[0]}: end-to-end time / SciPy (best of graph, XLA)": min(
+                    (
+                        mode["time_ratio_total"]
+                        for mode in r["kerasopt"].values()
+                        if mode.get("time_ratio_total") is not None
+                    ),
+                    default="target not reached",
+                )
+                for r in results
+            },
+        },
     )
     table = _markdown(results, info)
     write_text(os.path.join(args.out, "lbfgs_vs_scipy.md"), table)
