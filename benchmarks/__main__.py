@@ -63,7 +63,8 @@ def headline(result_file):
     figures = data.get("headline")
     if not figures:
         return "(no `headline` in its JSON; see its Markdown)"
-    return "; ".join(f"{label}: {format_value(value)}" for label, value in figures.items())
+    text = "; ".join(f"{label}: {format_value(value)}" for label, value in figures.items())
+    return text.replace("|", "\\|")  # a table cell
 
 
 def run_module(package, name, out, quick, cwd):

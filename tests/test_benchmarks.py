@@ -22,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    result = {"headline": {"speed-up": 1.23456, "quick": args.quick, "calls": 12345}}
+    result = {"headline": {"speed-up": 1.23456, "quick": args.quick, "calls": 12345, "|a - b|": 0.5}}
     (args.out / "fake_ok.json").write_text(json.dumps(result))
 
 
@@ -63,7 +63,7 @@ def test_quick_run_and_summary(tmp_path):
     summary = (tmp_path / "summary.md").read_text()
     # the fake ran with --quick into the scratch folder; its headline is read from its JSON
     assert "| fake_ok | ok |" in summary
-    assert "speed-up: 1.23; quick: True; calls: 12,345 |" in summary
+    assert "speed-up: 1.23; quick: True; calls: 12,345; \\|a - b\\|: 0.5 |" in summary
     assert (tmp_path / "out" / "fake_ok.json").exists()
     assert "| fake_gpu | skipped: needs a GPU |" in summary
     assert "failed (exit status 3; see fake_fail.log)" in summary
