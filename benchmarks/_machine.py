@@ -27,3 +27,15 @@ def describe(**versions):
         **versions,
         "load_average_at_start": os.getloadavg(),
     }
+
+
+def load_note(machine):
+    """One sentence on the machine's load: the 1-minute load average at the start (from
+    `describe`) and now, and whether it reached the core count (timings under contention)."""
+    start, end, cores = machine["load_average_at_start"][0], os.getloadavg()[0], machine["cores"]
+    state = (
+        "machine busy: timings are noisy"
+        if max(start, end) >= 0.75 * cores
+        else "quiet machine: the load is about the benchmark's own"
+    )
+    return f"1-minute load average {start:.1f} at the start, {end:.1f} at the end on {cores} cores ({state})."
