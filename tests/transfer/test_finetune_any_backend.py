@@ -1,6 +1,6 @@
-"""`fine_tune` through the backend-neutral pipeline (`image_sequences`), with no shared assets
-(weights=None, generated images): the run folder the recipe documents is written on every Keras
-backend, and `configure_device` off TensorFlow: XLA always on under JAX, one device."""
+"""Off TensorFlow (CI's `KERAS_BACKEND=jax` run): `fine_tune` through the backend-neutral
+pipeline (`image_sequences`), with no shared assets (weights=None, generated images), writes the
+run folder the recipe documents; `configure_device`: XLA always on under JAX, one device."""
 
 import json
 
@@ -11,7 +11,13 @@ from PIL import Image
 
 from kerasopt.transfer import FineTuneStrategy, configure_device, fine_tune, image_sequences
 
-pytestmark = pytest.mark.portable
+pytestmark = [
+    pytest.mark.portable,
+    pytest.mark.skipif(
+        keras.backend.backend() == "tensorflow",
+        reason="the TensorFlow path (tf.data, tf.distribute) is tested in test_finetune.py",
+    ),
+]
 
 
 def _images(root):
