@@ -347,7 +347,9 @@ def _main(argv=None):
             Path(source).glob("**/*.jpg"), None
         )
     print(
-        f"\nRun folder: {out.resolve()}  (model.keras, saved_model/, metrics.json, training_curves.png, confusion_matrix.png)"
+        f"\nRun folder: {out.resolve()}  (model.keras, "
+        + ("saved_model/, " if keras.backend.backend() == "tensorflow" else "")
+        + "metrics.json, training_curves.png, confusion_matrix.png)"
     )
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")
