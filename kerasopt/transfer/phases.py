@@ -369,7 +369,11 @@ def train_finetune(
             f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}."
         )
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
-    steps_per_epoch = int(data.train.cardinality())
+    steps_per_epoch = (
+        len(data.train)  # a keras.utils.PyDataset (`image_sequences`)
+        if isinstance(data.train, keras.utils.PyDataset)
+        else int(data.train.cardinality())
+    )
     if steps_per_epoch <= 0:
         steps_per_epoch = math.ceil(data.n_train / data.batch_size)
     peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
@@ -494,5 +498,5 @@ def confusion_matrix(model, dataset, n_classes):
         # A direct call, not predict_on_batch: under MultiWorkerMirroredStrategy the latter
         # gathers every worker's predictions into one array, longer than `labels`.
         predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), axis=-1)
-        np.add.at(matrix, (labels.numpy(), predicted), 1)
+        np.add.at(matrix, (keras.ops.convert_to_numpy(labels), predicted), 1)
     return matrix
