@@ -20,10 +20,10 @@ files are rewritten after every step, so a run cut short still leaves its figure
   3. the host pipeline alone: images/s decoding (first pass) and from its cache.
 
 Data: `--data` (default `.gpu_carry/hymenoptera224`, ants vs bees re-encoded at 224 px by
-`benchmarks/gpu_carry.py`), else a synthetic two-class image folder. Weights: `--weights
+`benchmarks/_gpu_carry.py`), else a synthetic two-class image folder. Weights: `--weights
 imagenet` reads `$KERAS_HOME/models` (the carry folder holds the one file needed).
 
-Run on the GPU machine (see docs/guides/gpu.md; `benchmarks/gpu_carry.py` prints the command):
+Run on the GPU machine (see docs/guides/gpu.md; `benchmarks/_gpu_carry.py` prints the command):
     python -m benchmarks.gpu_finetune --out $OUT
 Tiny CPU check: KERAS_BACKEND=jax python -m benchmarks.gpu_finetune --quick --out /tmp/gpu
 Writes gpu_finetune.json and gpu_finetune.md.
@@ -41,7 +41,7 @@ import time
 import types
 from pathlib import Path
 
-NEEDS_ACCELERATOR = True  # `python -m benchmarks` skips this module unless asked to run it
+NEEDS_DEVICE = "GPU"  # `python -m benchmarks` skips this module (read from the source)
 
 DEFAULT_DATA = Path(".gpu_carry") / "hymenoptera224"
 POLICIES = ("mixed_bfloat16", "float32", "mixed_float16")
@@ -300,8 +300,21 @@ def _preload(mods, data, batch_size, count):
 def _write(out, result, command):
     from kerasopt._io import write_json, write_text
 
-    write_json(out / "gpu_finetune.json", result)
+    write_json(out / "gpu_finetune.json", {**result, "headline": _headline(result)})
     write_text(out / "gpu_finetune.md", _markdown(result, command))
+
+
+def _headline(result):
+    """The figures `python -m benchmarks` puts in its summary: images/s per phase and policy."""
+    figures = {"device": result["device"].get("jax_device_kind")}
+    for policy, runs in result["throughput"].items():
+        for phase in ("head", "finetune"):
+            if "images_per_second" in runs.get(phase, {}):
+                figures[f"{policy} {phase} images/s"] = runs[phase]["images_per_second"]
+    if result.get("main_job"):
+        figures["main job val accuracy"] = result["main_job"]["val_accuracy"]
+        figures["main job s"] = result["main_job"]["time_s"]
+    return figures
 
 
 def _markdown(result, command):

@@ -12,7 +12,7 @@ run. This script writes `.gpu_carry/` (git-ignored) with:
     frame, as in the recipe);
 then prints the total size, refuses more than 60 MiB, and prints the device command.
 
-Run from the repository root: python -m benchmarks.gpu_carry [--assets ../shared/assets]
+Run from the repository root: python -m benchmarks._gpu_carry [--assets ../shared/assets]
 """
 
 import argparse
