@@ -311,7 +311,7 @@ def _headline(result):
         for phase in ("head", "finetune"):
             if "images_per_second" in runs.get(phase, {}):
                 figures[f"{policy} {phase} images/s"] = runs[phase]["images_per_second"]
-    if result.get("main_job"):
+    if "val_accuracy" in (result.get("main_job") or {}):
         figures["main job val accuracy"] = result["main_job"]["val_accuracy"]
         figures["main job s"] = result["main_job"]["time_s"]
     return figures
