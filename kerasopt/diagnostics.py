@@ -7,11 +7,11 @@ ill-conditioning shows as g^T H g growing while g^T g does not shrink), and the 
 eigenvalue by power iteration. A dense Hessian is never formed here.
 
 `loss_fn` arguments are zero-argument callables returning a scalar tensor computed from
-`variables` (a list of `tf.Variable` or tensors, which are watched).
+`variables` (a list of `tf.Variable` or tensors, which are watched). `model_loss_fn` and
+`submodel` work on every backend; the others raise `kerasopt._backend.BackendError` elsewhere.
 """
 
-import tensorflow as tf
-
+from kerasopt._backend import require_tensorflow, tf
 from kerasopt._validation import check_graph_model
 
 __all__ = [
@@ -23,6 +23,14 @@ __all__ = [
     "submodel",
     "scale_report",
 ]
+
+
+# What to use on JAX instead of the tape-based diagnostics.
+_ALTERNATIVE = "jax.grad / jax.jvp on a stateless loss (model.stateless_call)"
+
+
+def _require_tensorflow(name):
+    require_tensorflow(f"kerasopt.diagnostics.{name}", _ALTERNATIVE)
 
 
 def _as_list(variables):
@@ -44,6 +52,7 @@ def gradient(loss_fn, variables):
         >>> float(loss), g.numpy().tolist()  # d/dw sum(w^2) = 2w
         (5.0, [2.0, 4.0])
     """
+    _require_tensorflow("gradient")
     variables = _as_list(variables)
     with tf.GradientTape() as tape:
         tape.watch(variables)
@@ -67,6 +76,7 @@ def hessian_vector_product(loss_fn, variables, vectors):
         >>> hv.numpy().tolist()
         [2.0, 3.0]
     """
+    _require_tensorflow("hessian_vector_product")
     variables = _as_list(variables)
     vectors = _as_list(vectors)
     with tf.GradientTape() as outer:
@@ -89,6 +99,7 @@ def gradient_curvature(loss_fn, variables):
         >>> float(out["grad_sq"]), float(out["gHg"])
         (5.0, 9.0)
     """
+    _require_tensorflow("gradient_curvature")
     variables = _as_list(variables)
     with tf.GradientTape() as outer:
         outer.watch(variables)
@@ -116,6 +127,7 @@ def top_hessian_eigenvalue(loss_fn, variables, iterations=100, tol=1e-6, seed=0)
         >>> round(float(eigenvalue), 4)  # H = diag(2, 8, 4)
         8.0
     """
+    _require_tensorflow("top_hessian_eigenvalue")
     variables = _as_list(variables)
     rng = tf.random.Generator.from_seed(seed)
     vs = [rng.normal(tf.shape(v), dtype=v.dtype) for v in variables]
@@ -230,6 +242,7 @@ def scale_report(model, x, y=None):
         Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.4; Glorot & Bengio,
         "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.
     """
+    _require_tensorflow("scale_report")
     import keras
 
     check_graph_model("model", model)

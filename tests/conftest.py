@@ -1,4 +1,5 @@
-"""Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs, fixed seeds.
+"""Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs (TensorFlow backend
+only), fixed seeds.
 
 Runs before any test module imports Keras, because Keras reads KERAS_HOME at import.
 """
@@ -14,15 +15,20 @@ ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")
-# Two logical CPU devices stand in for two GPUs in MirroredStrategy tests. This must happen
-# before TensorFlow initializes its devices, i.e. here, at collection time.
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+# The backend the whole run uses (KERAS_BACKEND=jax for CI's `-m portable` run). TensorFlow's
+# set-up happens only on its own backend, so a JAX run never imports TensorFlow here.
+ON_TENSORFLOW = os.environ["KERAS_BACKEND"] == "tensorflow"
+if ON_TENSORFLOW:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    # Two logical CPU devices stand in for two GPUs in MirroredStrategy tests. This must happen
+    # before TensorFlow initializes its devices, i.e. here, at collection time.
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
 
 import keras  # noqa: E402
 
@@ -61,6 +67,8 @@ def strategy():
     a second MirroredStrategy in the same process fails with a collective shape mismatch
     (TensorFlow reuses collective instance keys across strategies).
     """
+    if not ON_TENSORFLOW:
+        pytest.skip("tf.distribute.MirroredStrategy needs the TensorFlow backend")
     return tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
     )

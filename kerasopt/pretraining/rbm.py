@@ -44,18 +44,6 @@ def _input_shape(x):
     )
 
 
-def _matmul(a, b, transpose_a=False, transpose_b=False):
-    """a^(T) b^(T); on TensorFlow (TF-only branch) the GEMM reads the transposes in place
-    instead of materializing them (outside XLA a transpose is a copy)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-    return ops.matmul(
-        ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b
-    )
-
-
 def _head(t, rows):
     """The first `rows` rows of `t` (no slicing op when that is all of `t`)."""
     return t if isinstance(rows, int) and t.shape[0] == rows else t[:rows]
@@ -208,22 +196,11 @@ class RBM(keras.Model):
         return ops.matmul(v, self.kernel) + self.hidden_bias
 
     def _visible_logits(self, h):
-        return _matmul(h, self.kernel, transpose_b=True) + self.visible_bias
+        return _fused.matmul(h, self.kernel, transpose_b=True) + self.visible_bias
 
     def _random(self, kind, shape):
-        """`uniform` or `normal` noise from the layer's seed generator. On the TensorFlow
-        backend (TF-only branch) it draws with Philox, and inside an update (`_update`) every
-        draw uses that update's one key with its own counter block (`_fused.draw`)."""
-        if keras.backend.backend() != "tensorflow":
-            return getattr(keras.random, kind)(
-                shape, dtype=self.kernel.dtype, seed=self.seed_generator
-            )
-        if self._key is None:  # outside an update: a fresh key per draw
-            key, block = _fused.philox_key(self.seed_generator.next()), 0
-        else:
-            key, block = self._key, self._draws
-            self._draws += 1
-        return _fused.draw(kind, shape, key, block, self.kernel.dtype)
+        """`uniform` or `normal` noise of `shape` (`_fused.random`: Philox on TensorFlow)."""
+        return _fused.random(self, kind, shape)
 
     def _uniform(self, shape):
         """Uniform(0, 1) noise behind every Bernoulli sample (the one random stream)."""
@@ -345,7 +322,7 @@ class RBM(keras.Model):
         n_pos, n_neg = (_rows_as(t, v.dtype) for t in (v, v_neg))
         # v-^T h- / n_neg - v+^T h+ / n_pos as ONE product over the stacked rows: no separate
         # scaling and subtraction passes over the (visible x hidden) matrix.
-        grad_kernel = _matmul(
+        grad_kernel = _fused.matmul(
             ops.concatenate([v_neg, v], axis=0),
             ops.concatenate([h_neg / n_neg, h_pos / -n_pos], axis=0),
             transpose_a=True,
@@ -367,11 +344,7 @@ class RBM(keras.Model):
     def _update(self, v, seed=None):
         """One CD-k / PCD-k update on the batch `v`; returns the batch's metric statistics.
         `seed`: the seed-generator state for this update (default: the generator's next)."""
-        if keras.backend.backend() == "tensorflow":
-            self._key, self._draws = (
-                _fused.philox_key(self.seed_generator.next() if seed is None else seed),
-                0,
-            )
+        _fused.begin_update(self, seed)
         try:
             grads, monitored = self._gradients(v)
             stats = self._statistics(

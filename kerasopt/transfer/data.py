@@ -17,6 +17,8 @@ Offline, a TFDS name that is not prepared fails after one connection check (3 s 
 leaves no empty dataset folder.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import os
 import socket
@@ -24,11 +26,11 @@ import warnings
 from pathlib import Path
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._validation import check_int, check_range
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 _VALIDATION_FOLDERS = ("val", "validation", "valid")
 _DOWNLOAD_HOST = (
