@@ -42,6 +42,39 @@ def require_tensorflow(what, alternative=None):
     )
 
 
+def model_step(model, stateful_step, args, training):
+    """Run a `train_step` / `test_step` written statefully (`stateful_step(data)` assigns the
+    model's, optimizer's and metrics' variables) on every backend.
+
+    TensorFlow and PyTorch call `train_step(data)`; JAX calls `train_step(state, data)` and
+    expects `(logs, new_state)` (Keras' stateless trainer). There the step runs inside a
+    `keras.StatelessScope` mapping every variable to its value in `state`, and the new state
+    is read back from the scope: one stateful implementation serves every backend.
+    """
+    if len(args) == 1:
+        return stateful_step(args[0])
+    state, data = args
+    groups = [model.trainable_variables, model.non_trainable_variables]
+    if training:
+        groups.append(model.optimizer.variables)
+    groups.append(model.metrics_variables)
+    mapping = [
+        (ref, value)
+        for refs, values in zip(groups, state, strict=True)
+        for ref, value in zip(refs, values, strict=True)
+    ]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        logs = stateful_step(data)
+    new_state = tuple(
+        [
+            value if (current := scope.get_current_value(ref)) is None else current
+            for ref, value in zip(refs, values, strict=True)
+        ]
+        for refs, values in zip(groups, state, strict=True)
+    )
+    return logs, new_state
+
+
 class _LazyModule:
     """A module imported at the first attribute access (`tf.function` imports TensorFlow)."""
 

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasopt import _backend
 from kerasopt._validation import check_bool, check_int, check_range
 from kerasopt.pretraining import _fused
 
@@ -355,14 +356,22 @@ class RBM(keras.Model):
         finally:
             self._key = None
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        """One update (or, fused, one epoch); `(data)`, or `(state, data)` on JAX."""
+        return _backend.model_step(self, self._train_step, args, training=True)
+
+    def test_step(self, *args):
+        """Metrics of one batch; `(data)`, or `(state, data)` on JAX."""
+        return _backend.model_step(self, self._test_step, args, training=False)
+
+    def _train_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
         if self._fused is not None:
             return self._record(_fused.epoch(self, v, *self._fused))
         return self._record(self._update(v))
 
-    def test_step(self, data):
+    def _test_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
         logits = self._hidden_logits(v)

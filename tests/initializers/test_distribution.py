@@ -11,6 +11,8 @@ import pytest
 
 from kerasopt import initializers
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(64, 6, 6, 2)).astype("float32")
 Y = RNG.integers(0, 3, size=64)
