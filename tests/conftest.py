@@ -74,6 +74,25 @@ def strategy():
     )
 
 
+@pytest.fixture(scope="session")
+def synthetic_image_folder(tmp_path_factory):
+    """train/ 3 + 3 and val/ 2 + 2 small random JPEGs in ants/ and bees/: the layout of the
+    ants-vs-bees photos for tests that only check arguments and data checks (no assets)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("synthetic_images")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("ants", "bees"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{cls}_{i}.jpg", "JPEG")
+    return root
+
+
 def pytest_ignore_collect(collection_path, config):
     """On another backend only the portable test modules are imported: the others may build
     TensorFlow-only objects at import time (parametrize lists), which refuse the backend."""

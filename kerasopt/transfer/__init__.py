@@ -19,6 +19,11 @@ from kerasopt.transfer.data import (
 from kerasopt.transfer.device import DeviceSetup, configure_device
 from kerasopt.transfer.finetune import FineTuneResult, fine_tune
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.image_folder_sequence import (
+    ImageFolderSequence,
+    folder_sequence,
+    image_sequences,
+)
 from kerasopt.transfer.phases import (
     confusion_matrix,
     train_finetune,
@@ -40,6 +45,7 @@ __all__ = [
     "FineTuneResult",
     "FineTuneStrategy",
     "ImageData",
+    "ImageFolderSequence",
     "ImagenetPreprocessing",
     "InferenceMode",
     "WeightsUnavailableError",
@@ -52,10 +58,12 @@ __all__ = [
     "discriminative_optimizer",
     "export_serving",
     "fine_tune",
+    "folder_sequence",
     "freeze",
     "get_spec",
     "image_dataset",
     "image_folder",
+    "image_sequences",
     "preset",
     "train_finetune",
     "train_head",

@@ -17,22 +17,21 @@ Offline, a TFDS name that is not prepared fails after one connection check (3 s 
 leaves no empty dataset folder.
 """
 
-from __future__ import annotations
-
-import dataclasses
 import os
 import socket
-import warnings
 from pathlib import Path
-
-import keras
 
 from kerasopt._backend import tf
 from kerasopt._validation import check_int, check_range
+from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: re-exported)
+    ImageData,
+    augmentation,
+    folder_examples,
+    image_format,
+    list_images,
+)
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
-_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
-_VALIDATION_FOLDERS = ("val", "validation", "valid")
 _DOWNLOAD_HOST = (
     "storage.googleapis.com",
     443,
@@ -55,73 +54,6 @@ class DataUnavailableError(RuntimeError):
         ...     print(type(error).__name__, "-", error)
         DataUnavailableError - TFDS dataset 'x' is not prepared
     """
-
-
-@dataclasses.dataclass
-class ImageData:
-    """Batched `train` and `val` datasets of (float32 images in [0, 255], int labels).
-
-    What `image_dataset` returns: the two pipelines, the class names (label i is
-    `class_names[i]`), the image counts, the image size and batch size, the source, and the
-    images per class (`counts`: {class: (train, val)}, folders only), shown by `count_table()`.
-
-    Example:
-        >>> import os, tempfile, numpy as np, tensorflow as tf
-        >>> from kerasopt.transfer import image_dataset
-        >>> root = tempfile.mkdtemp()
-        >>> for name in ("ants", "bees"):
-        ...     os.makedirs(os.path.join(root, name))
-        ...     for i in range(5):
-        ...         png = tf.io.encode_png(np.full((12, 12, 3), 40 * i, "uint8"))
-        ...         _ = tf.io.write_file(os.path.join(root, name, f"{i}.png"), png)
-        >>> data = image_dataset(root, image_size=8, batch_size=4)
-        >>> print(data.count_table())  # validation_split=0.2 holds out 1 of each class's 5 images
-        class   train     val
-        ants        4       1
-        bees        4       1
-        total       8       2
-    """
-
-    train: tf.data.Dataset
-    val: tf.data.Dataset
-    class_names: list
-    n_train: int
-    n_val: int
-    image_size: tuple
-    batch_size: int
-    source: str
-    counts: dict = dataclasses.field(default_factory=dict)
-
-    def count_table(self):
-        """Images per class and split as a text table (per class for folders; totals for TFDS)."""
-        width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
-        lines = [f"{'class':<{width}}  {'train':>6}  {'val':>6}"]
-        lines += [
-            f"{name:<{width}}  {n_train:>6}  {n_val:>6}"
-            for name, (n_train, n_val) in self.counts.items()
-        ]
-        lines.append(f"{'total':<{width}}  {self.n_train:>6}  {self.n_val:>6}")
-        return "\n".join(lines)
-
-
-def image_format(path):
-    """ "jpeg", "png", "gif", "bmp" from the file's first bytes, or None."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
-
-
-def _class_folders(folder):
-    """Names of the class subfolders of `folder`; hidden ones (".name") are ignored with a warning."""
-    names = []
-    for path in sorted(Path(folder).iterdir()):
-        if not path.is_dir():
-            continue
-        if path.name.startswith("."):
-            warnings.warn(f"Ignoring hidden folder {path}: not a class.", stacklevel=4)
-            continue
-        names.append(path.name)
-    return names
 
 
 def _check_decode(paths):
@@ -151,45 +83,8 @@ def _check_decode(paths):
 
 
 def _list_images(folder, class_names):
-    """{class: paths} of the decodable images in folder/CLASS/*, one warning per skipped file."""
-    found = {}
-    for name in class_names:
-        class_dir = Path(folder) / name
-        files = (
-            sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-            if class_dir.is_dir()
-            else []
-        )
-        paths = []
-        for path in files:
-            fmt = image_format(path)
-            if fmt is None:
-                warnings.warn(f"Skipping {path}: not a JPEG, PNG, GIF or BMP image.", stacklevel=4)
-                continue
-            if fmt == "gif":
-                warnings.warn(f"Decoding the first frame of GIF file {path}.", stacklevel=4)
-            paths.append(str(path))
-        found[name] = paths
-    bad = set(_check_decode([p for paths in found.values() for p in paths]))
-    for path in sorted(bad):
-        warnings.warn(
-            f"Skipping {path}: the image is truncated or corrupt (it does not decode).",
-            stacklevel=4,
-        )
-    found = {name: [p for p in paths if p not in bad] for name, paths in found.items()}
-    for name, paths in found.items():
-        if not paths:
-            warnings.warn(
-                f"Ignoring class folder {Path(folder) / name}: it holds no usable image.",
-                stacklevel=4,
-            )
-    return {name: paths for name, paths in found.items() if paths}
-
-
-def _flatten(found, class_names):
-    paths = [p for name in class_names for p in found[name]]
-    labels = [label for label, name in enumerate(class_names) for _ in found[name]]
-    return paths, labels
+    """{class: paths} of the decodable images in folder/CLASS/* (`_images.list_images`)."""
+    return list_images(folder, class_names, _check_decode)
 
 
 def _split_paths(paths, labels, validation_split, seed):
@@ -204,54 +99,6 @@ def _split_paths(paths, labels, validation_split, seed):
         train += [members[i] for i in order[n_val:]]
     pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
     return pick(train), pick(val)
-
-
-def _folder_examples(root, validation_split, seed):
-    """((train paths, labels), (val paths, labels), class names) from a folder.
-
-    Raises ValueError when the train and validation class sets differ (listing the
-    difference), when there are fewer than two classes, or when a class is too small to give
-    both a training and a validation image at `validation_split`.
-    """
-    root = Path(root)
-    val_dir = next((root / d for d in _VALIDATION_FOLDERS if (root / d).is_dir()), None)
-    if (root / "train").is_dir() and val_dir is not None:
-        train = _list_images(root / "train", _class_folders(root / "train"))
-        val = _list_images(val_dir, _class_folders(val_dir))
-        if set(train) != set(val):
-            only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
-            raise ValueError(
-                f"The class folders of {str(root / 'train')!r} and {str(val_dir)!r} (with usable images) must "
-                f"match. Only in train/: {only_train}; only in {val_dir.name}/: {only_val}"
-            )
-        class_names = sorted(train)
-        _check_class_count(root, class_names)
-        return _flatten(train, class_names), _flatten(val, class_names), class_names
-    found = _list_images(root, _class_folders(root))
-    class_names = sorted(found)
-    _check_class_count(root, class_names)
-    small = [
-        f"{name!r} ({len(found[name])})"
-        for name in class_names
-        if round(validation_split * len(found[name])) in (0, len(found[name]))
-    ]
-    if small:
-        raise ValueError(
-            f"Each class needs at least one training and one validation image at validation_split="
-            f"{validation_split}; too few images in {', '.join(small)}. Add images, change the split, or "
-            "give train/ and val/ folders"
-        )
-    paths, labels = _flatten(found, class_names)
-    train, val = _split_paths(paths, labels, validation_split, seed)
-    return train, val, class_names
-
-
-def _check_class_count(root, class_names):
-    if len(class_names) < 2:
-        raise ValueError(
-            "Argument `source` must be a folder with at least two class subfolders holding images "
-            f"(optionally inside train/ and val/). Received: source={str(root)!r} with classes {class_names}"
-        )
 
 
 def _decode(path):
@@ -331,36 +178,6 @@ def _count(dataset):
     return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
-def augmentation(seed=None):
-    """The training-time augmentation: random horizontal flip, rotation (+-18 deg) and zoom (+-10%).
-
-    A `keras.Sequential` of Keras' random preprocessing layers (reflected borders), active
-    only with `training=True`; `seed` makes the draws reproducible.
-
-    Example:
-        >>> import numpy as np
-        >>> from kerasopt.transfer import augmentation
-        >>> layers = augmentation(seed=0)
-        >>> [type(layer).__name__ for layer in layers.layers]
-        ['RandomFlip', 'RandomRotation', 'RandomZoom']
-        >>> images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
-        >>> bool(np.array_equal(layers(images, training=False), images))  # inference: unchanged
-        True
-        >>> flat = np.full((2, 16, 16, 3), 7.0, "float32")  # flips, turns and zooms of a flat image are flat
-        >>> out = np.asarray(layers(flat, training=True))
-        >>> out.shape, bool(np.allclose(out, 7.0, atol=1e-3))
-        ((2, 16, 16, 3), True)
-    """
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(0.05, fill_mode="reflect", seed=seed),
-            keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
-        ],
-        name="augmentation",
-    )
-
-
 def _resizer(size):
     def resize(image, label):
         image = tf.image.resize(image, size)
@@ -415,7 +232,7 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
             f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
         )
     class_names = list(class_names)
-    found = _list_images(folder, class_names)
+    found = list_images(folder, class_names, _check_decode)
     paths = [path for name in class_names for path in found.get(name, [])]
     labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
     if not paths:
@@ -493,8 +310,8 @@ def image_dataset(
         train, val, class_names, n_train, n_val = _tfds_examples(source[5:], validation_split)
         counts = {}
     elif os.path.isdir(source):
-        (train_paths, train_labels), (val_paths, val_labels), class_names = _folder_examples(
-            source, validation_split, seed
+        (train_paths, train_labels), (val_paths, val_labels), class_names = folder_examples(
+            source, validation_split, seed, _check_decode, _split_paths
         )
         n_train, n_val = len(train_paths), len(val_paths)
         counts = {
