@@ -188,7 +188,22 @@ def test_every_row_is_checked_and_every_check_has_a_row():
     assert set(checks) == set(CHECKS) | set(ELSEWHERE)
 
 
-@pytest.mark.parametrize("row", sorted(CHECKS))
+# `Averaged` reaches for `self._distribution_strategy` on JAX until issue 16a merges; strict, so
+# the marks must go once it does (issue 21's CI runs this portable module on JAX).
+_AVERAGED_ON_JAX = pytest.mark.xfail(
+    keras.backend.backend() == "jax", reason="Averaged on JAX: issue 16a", strict=True
+)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        pytest.param(row, marks=_AVERAGED_ON_JAX)
+        if row in ("averaging-start", "swa-period")
+        else row
+        for row in sorted(CHECKS)
+    ],
+)
 def test_convention_row(row):
     CHECKS[row]()
 

@@ -21,8 +21,7 @@ import os
 import socket
 from pathlib import Path
 
-import tensorflow as tf
-
+from kerasopt._backend import tf
 from kerasopt._validation import check_int, check_range
 from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: re-exported)
     ImageData,
@@ -32,7 +31,7 @@ from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: 
     list_images,
 )
 
-AUTOTUNE = tf.data.AUTOTUNE
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
 _DOWNLOAD_HOST = (
     "storage.googleapis.com",
     443,

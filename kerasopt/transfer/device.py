@@ -6,14 +6,16 @@ Source: mixed precision (Micikevicius et al., 2018) and XLA compilation on a GPU
 backend.
 """
 
+from __future__ import annotations
+
 import contextlib
 import dataclasses
 import os
 
 import keras
-import tensorflow as tf
 
 from kerasopt import distributed
+from kerasopt._backend import tf
 from kerasopt._platform import cpuinfo
 from kerasopt._validation import check_choice
 
