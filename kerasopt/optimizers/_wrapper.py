@@ -7,18 +7,39 @@ lists its own variables followed by the inner ones (so `model.save` stores both)
 serializes the inner optimizer under the config key `"optimizer"`. The design follows
 Keras' own `LossScaleOptimizer`.
 
-Per-variable state written after the inner step goes through `_update_each`, which uses
-`tf.distribute`'s cross-replica `extended.update` so that mirrored slots stay identical
-on every replica (TensorFlow backend).
+Per-variable state written after the inner step goes through `_update_each`. On TensorFlow
+it uses `tf.distribute`'s cross-replica `extended.update`, so that mirrored slots stay
+identical on every replica, and a conditional update is one `cond` around all variables.
+On the other backends (JAX, PyTorch) the optimizer step runs statelessly, where a
+variable assigned inside a traced conditional would leak; there a conditional update is a
+branch-free select, as Keras' own JAX optimizer does for `ema_overwrite_frequency`.
 """
 
 import functools
 
 import keras
-import tensorflow as tf
+from keras import ops
 from keras.src.utils import tracking
 
-from kerasopt._validation import _fail, check_instance
+from kerasopt._validation import _fail
+
+
+def get_optimizer(name, identifier):
+    """`identifier` resolved like `model.compile(optimizer=...)` does (`keras.optimizers.get`):
+    an optimizer instance, a name such as `"adam"` or a serialized config dict."""
+    if isinstance(identifier, (str, dict)):
+        try:
+            identifier = keras.optimizers.get(identifier)
+        except (ValueError, TypeError):
+            _fail(name, "an optimizer name or config that keras.optimizers.get knows", identifier)
+    if not isinstance(identifier, keras.optimizers.Optimizer):
+        _fail(
+            name,
+            'a keras.optimizers.Optimizer, an optimizer name (e.g. "adam") or a config dict',
+            identifier,
+            TypeError,
+        )
+    return identifier
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -30,9 +51,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, name=None):
-        check_instance(
-            "optimizer", optimizer, keras.optimizers.Optimizer, "a keras.optimizers.Optimizer"
-        )
+        optimizer = get_optimizer("optimizer", optimizer)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             _fail(
                 "optimizer",
@@ -115,22 +134,46 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _after_step(self):
         """Work after the inner step (default: none)."""
 
-    def _update_each(self, fn):
-        """Runs `fn(variable, index)` for every built model variable, once per replica copy.
+    def _update_each(self, fn, when=None):
+        """Assigns, for every built model variable, the pairs `fn(variable, index)` returns.
 
-        `variable` is the (per-device) model variable, `index` its position in the list
-        the optimizer was built with; slots read or assigned inside `fn` are the copies on
-        the same device (`tf.distribute` update context). TensorFlow backend.
+        `fn(variable, index) -> [(target, new_value), ...]`: `variable` is the model variable
+        (on TensorFlow the per-device copy), `index` its position in the list the optimizer
+        was built with, `target` that variable or one of the wrapper's slots. With `when` (a
+        boolean scalar tensor) the assignments happen only where it is true: one conditional
+        for all variables on TensorFlow, a branch-free select on the other backends.
         """
+        if keras.backend.backend() == "tensorflow":
+            self._tf_update_each(fn, when)
+            return
+        pairs = [pair for index, v in enumerate(self._trainable_variables) for pair in fn(v, index)]
+        for target, value in pairs:
+            if when is not None:
+                value = ops.where(when, value, target.value)
+            target.assign(value)
+
+    def _tf_update_each(self, fn, when):
+        import tensorflow as tf
+
         variables = [
             v.value if isinstance(v, keras.Variable) else v for v in self._trainable_variables
         ]
 
-        def merge_fn(distribution, variables):
+        def assign(variable, index):
+            for target, value in fn(variable, index):
+                self.assign(target, value)
+
+        def update_all(distribution, variables):
             for index, variable in enumerate(variables):
                 distribution.extended.update(
-                    variable, functools.partial(fn, index=index), group=False
+                    variable, functools.partial(assign, index=index), group=False
                 )
+
+        def merge_fn(distribution, variables):
+            if when is None:
+                update_all(distribution, variables)
+            else:
+                ops.cond(when, lambda: update_all(distribution, variables), lambda: None)
 
         tf.__internal__.distribute.interim.maybe_merge_call(
             merge_fn, self._distribution_strategy, variables

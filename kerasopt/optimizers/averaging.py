@@ -119,7 +119,9 @@ class Averaged(OptimizerWrapper):
             # Branch-free (weight 0 leaves the average exactly as it was): a conditional
             # per variable costs more under XLA on CPU than this fused elementwise update.
             weight = ops.where(record, weight, ops.cast(0.0, dtype))
-            self.assign_add(average, ops.multiply(weight, ops.subtract(variable, average)))
+            return [
+                (average, ops.add(average, ops.multiply(weight, ops.subtract(variable, average))))
+            ]
 
         self._update_each(update)
 

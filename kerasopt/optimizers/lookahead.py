@@ -1,8 +1,9 @@
 """Lookahead: slow weights pulled toward the fast weights of any optimizer."""
 
+import contextlib
+
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from kerasopt._validation import check_int, check_range
@@ -59,18 +60,13 @@ class Lookahead(OptimizerWrapper):
     def _after_step(self):
         sync = ops.equal(ops.mod(self.iterations, self.sync_period), 0)
 
-        def update(variable, index):
+        def pull(variable, index):
             slow = self._slow[index]
+            alpha = ops.cast(self.slow_step_size, slow.dtype)
+            new_slow = ops.add(slow, ops.multiply(alpha, ops.subtract(variable, slow)))
+            return [(slow, new_slow), (variable, new_slow)]
 
-            def pull():
-                alpha = ops.cast(self.slow_step_size, slow.dtype)
-                new_slow = ops.add(slow, ops.multiply(alpha, ops.subtract(variable, slow)))
-                self.assign(slow, new_slow)
-                self.assign(variable, new_slow)
-
-            ops.cond(sync, pull, lambda: None)
-
-        self._update_each(update)
+        self._update_each(pull, when=sync)
 
     def get_config(self):
         config = super().get_config()
@@ -81,16 +77,22 @@ class Lookahead(OptimizerWrapper):
 class _ValueOf:
     """Initializer: the value `variable` has when the slow weights are created.
 
-    Read eagerly (`tf.init_scope`) as a NumPy array: without a distribution strategy
-    Keras builds the optimizer while tracing the first train step, and only an initial
-    value that does not depend on the traced graph can be lifted out of an XLA function.
-    (A copy made at step 0 inside the step instead costs a conditional per variable on
-    every step: about 25% of an Adam step of the 1M-parameter benchmark MLP on CPU.)
+    Read eagerly as a NumPy array (on TensorFlow under `tf.init_scope`): without a
+    distribution strategy Keras builds the optimizer while tracing the first train step,
+    and only an initial value that does not depend on the traced graph can be lifted out
+    of an XLA function. (A copy made at step 0 inside the step instead costs a conditional
+    on every step.)
     """
 
     def __init__(self, variable):
         self.variable = variable
 
     def __call__(self, shape, dtype=None):
-        with tf.init_scope():
-            return np.asarray(self.variable.numpy(), dtype=dtype or self.variable.dtype)
+        scope = contextlib.nullcontext()
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            scope = tf.init_scope()
+        with scope:
+            value = ops.convert_to_numpy(self.variable)
+        return np.asarray(value, dtype=dtype or self.variable.dtype)

@@ -35,6 +35,18 @@ def quadratic():
     return Quadratic()
 
 
+@pytest.fixture(autouse=True)
+def float64_on_jax():
+    """The update-rule tests compare float64 variables with NumPy: JAX needs x64 for that."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
 @pytest.fixture
 def run_steps():
     """run_steps(optimizer, problem, steps) -> (variables, list of stored values after each

@@ -84,7 +84,8 @@ def test_nothing_is_written_before_an_iterate_is_recorded():
         ({"decay": 1.0}, "decay", ValueError),
         ({"every": 0}, "every", ValueError),
         ({"start_step": -1}, "start_step", ValueError),
-        ({"optimizer": "adam"}, "optimizer", TypeError),
+        ({"optimizer": 3}, "optimizer", TypeError),
+        ({"optimizer": "no_such_optimizer"}, "optimizer", ValueError),
     ],
 )
 def test_argument_validation(kwargs, name, error):

@@ -72,7 +72,7 @@ def test_callable_blocks():
     opt.build(model.trainable_variables)
     assert opt.num_blocks == 2
     before = [v.numpy().copy() for v in model.trainable_variables]
-    opt.apply([keras.ops.ones_like(v) for v in model.trainable_variables])  # block 0: biases
+    opt.apply([keras.ops.ones(v.shape) for v in model.trainable_variables])  # block 0: biases
     for v, b in zip(model.trainable_variables, before, strict=True):
         assert np.array_equal(v.numpy(), b) == ("kernel" in v.path)
 
