@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.optimizers import BlockCoordinate
 
+pytestmark = pytest.mark.portable
+
 
 def fmix32_blocks(periods, seed, num_blocks):
     """The documented random order: MurmurHash3's fmix32 of (period + 0x9E3779B9 * seed)."""
