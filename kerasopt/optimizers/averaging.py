@@ -43,7 +43,8 @@ class Averaged(OptimizerWrapper):
     with BatchNormalization, call `kerasopt.optimizers.recompute_batchnorm`.
 
     Args:
-        optimizer: the `keras.optimizers.Optimizer` that takes the steps.
+        optimizer: the `keras.optimizers.Optimizer` that takes the steps, or an identifier
+            `keras.optimizers.get` accepts (`"adam"`, a config dict), as in `model.compile`.
         method: `"polyak"`, `"ema"` or `"swa"`.
         start_step: int >= 0; iterates of steps 1..start_step are not recorded.
         decay: float in [0, 1), the EMA decay (used by `"ema"` only).
@@ -67,6 +68,13 @@ class Averaged(OptimizerWrapper):
         >>> _ = opt.assign_average_to([w])
         >>> round(float(w.numpy()[0]), 6)  # (0.5 + 0.25 + 0.125) / 3
         0.291667
+
+        The inner optimizer may be named as in `model.compile`; `dynamic_decay` warms the
+        EMA up (decay 1/10, 2/11, 3/12, ... until it reaches `decay`):
+
+        >>> opt = Averaged("adam", method="ema", decay=0.99, dynamic_decay=True)
+        >>> type(opt.inner_optimizer).__name__
+        'Adam'
 
     References:
         Polyak & Juditsky, "Acceleration of stochastic approximation by averaging", SIAM J.

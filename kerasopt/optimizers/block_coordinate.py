@@ -31,7 +31,8 @@ class BlockCoordinate(OptimizerWrapper):
     returns the new values of every model and optimizer variable, assigned after the switch.
 
     Args:
-        optimizer: the `keras.optimizers.Optimizer` taking the steps.
+        optimizer: the `keras.optimizers.Optimizer` taking the steps, or an identifier
+            `keras.optimizers.get` accepts (`"adam"`, a config dict), as in `model.compile`.
         blocks: list of regular expressions, matched (`re.search`) against each
             variable's `path`; a variable belongs to the first block it matches and
             every variable must match one. Or a callable `variable -> int` naming the

@@ -25,7 +25,8 @@ class Lookahead(OptimizerWrapper):
     paper's experiments.
 
     Args:
-        optimizer: the `keras.optimizers.Optimizer` taking the fast steps.
+        optimizer: the `keras.optimizers.Optimizer` taking the fast steps, or an identifier
+            `keras.optimizers.get` accepts (`"adam"`, a config dict), as in `model.compile`.
         sync_period: int >= 1, k above.
         slow_step_size: float in (0, 1], alpha above.
 
