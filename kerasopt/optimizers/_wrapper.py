@@ -10,11 +10,11 @@ Keras' own `LossScaleOptimizer`.
 Per-variable state written after the inner step goes through `_update_each`. On TensorFlow
 it uses `tf.distribute`'s cross-replica `extended.update`, so that mirrored slots stay
 identical on every replica. A conditional update (Lookahead's synchronisation) is a
-branch-free select on every backend: on JAX and PyTorch the step runs statelessly and a
-variable assigned inside a traced conditional would leak (Keras' own JAX optimizer applies
-`ema_overwrite_frequency` the same way), and on TensorFlow with XLA one conditional around
-all variables measured 1.21x Adam on the 1M-parameter MLP against 1.06x for the select
-(`benchmarks/optimizer_overhead.py`).
+branch-free blend with a 0/1 factor on every backend: on JAX and PyTorch the step runs
+statelessly and a variable assigned inside a traced conditional would leak (Keras' own JAX
+optimizer applies `ema_overwrite_frequency` the same way), and on TensorFlow one
+conditional around all variables and a `where` select both measured slower than the blend
+on the 1M-parameter MLP (`benchmarks/optimizer_overhead.py`).
 """
 
 import functools
@@ -142,14 +142,25 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         `fn(variable, index) -> [(target, new_value), ...]`: `variable` is the model variable
         (on TensorFlow the per-device copy), `index` its position in the list the optimizer
         was built with, `target` that variable or one of the wrapper's slots. With `when` (a
-        boolean scalar tensor) each target takes its new value only where `when` is true,
-        by a select that XLA fuses with the update (no conditional).
+        boolean scalar tensor) each target takes its new value only when `when` is true,
+        by a blend with a 0/1 factor computed once per step, new * f + old * (1 - f) (exact
+        on both sides, fused by XLA with the update; no conditional, as Keras' own JAX
+        optimizer does for `ema_overwrite_frequency`).
         """
+        factors = {}
 
         def assign(variable, index):
             for target, value in fn(variable, index):
                 if when is not None:
-                    value = ops.where(when, value, ops.convert_to_tensor(target))
+                    dtype = target.dtype
+                    if dtype not in factors:
+                        factors[dtype] = (
+                            ops.cast(when, dtype),
+                            ops.cast(ops.logical_not(when), dtype),
+                        )
+                    on, off = factors[dtype]
+                    old = ops.convert_to_tensor(target)
+                    value = ops.add(ops.multiply(value, on), ops.multiply(old, off))
                 self.assign(target, value)
 
         if keras.backend.backend() != "tensorflow":
