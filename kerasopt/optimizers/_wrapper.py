@@ -9,18 +9,17 @@ Keras' own `LossScaleOptimizer`.
 
 Per-variable state written after the inner step goes through `_update_each`. On TensorFlow
 it uses `tf.distribute`'s cross-replica `extended.update`, so that mirrored slots stay
-identical on every replica. A conditional update (Lookahead's synchronisation) is a
-branch-free blend with a 0/1 factor on every backend: on JAX and PyTorch the step runs
+identical on every replica. Updates that happen only on some steps (Lookahead's
+synchronisation) are branch-free blends with a 0/1 factor: on JAX and PyTorch the step runs
 statelessly and a variable assigned inside a traced conditional would leak (Keras' own JAX
 optimizer applies `ema_overwrite_frequency` the same way), and on TensorFlow one
-conditional around all variables and a `where` select both measured slower than the blend
-on the 1M-parameter MLP (`benchmarks/optimizer_overhead.py`).
+conditional around all variables measured slower than the blend
+(`benchmarks/optimizer_overhead.py`).
 """
 
 import functools
 
 import keras
-from keras import ops
 from keras.src.utils import tracking
 
 from kerasopt._validation import _fail
@@ -136,31 +135,16 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     def _after_step(self):
         """Work after the inner step (default: none)."""
 
-    def _update_each(self, fn, when=None):
+    def _update_each(self, fn):
         """Assigns, for every built model variable, the pairs `fn(variable, index)` returns.
 
         `fn(variable, index) -> [(target, new_value), ...]`: `variable` is the model variable
         (on TensorFlow the per-device copy), `index` its position in the list the optimizer
-        was built with, `target` that variable or one of the wrapper's slots. With `when` (a
-        boolean scalar tensor) each target takes its new value only when `when` is true,
-        by a blend with a 0/1 factor computed once per step, new * f + old * (1 - f) (exact
-        on both sides, fused by XLA with the update; no conditional, as Keras' own JAX
-        optimizer does for `ema_overwrite_frequency`).
+        was built with, `target` that variable or one of the wrapper's slots.
         """
-        factors = {}
 
         def assign(variable, index):
             for target, value in fn(variable, index):
-                if when is not None:
-                    dtype = target.dtype
-                    if dtype not in factors:
-                        factors[dtype] = (
-                            ops.cast(when, dtype),
-                            ops.cast(ops.logical_not(when), dtype),
-                        )
-                    on, off = factors[dtype]
-                    old = ops.convert_to_tensor(target)
-                    value = ops.add(ops.multiply(value, on), ops.multiply(old, off))
                 self.assign(target, value)
 
         if keras.backend.backend() != "tensorflow":

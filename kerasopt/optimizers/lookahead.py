@@ -60,14 +60,22 @@ class Lookahead(OptimizerWrapper):
 
     def _after_step(self):
         sync = ops.equal(ops.mod(self.iterations, self.sync_period), 0)
+        factors = {}
 
-        def pull(variable, index):
+        def blend(variable, index):
+            # Branch-free: with f = 1 on synchronisation steps and 0 otherwise,
+            # slow <- slow + f * alpha * (fast - slow) and fast <- fast + f * (slow - fast);
+            # f = 0 leaves both exactly as they were. One pass, fused with the update.
             slow = self._slow[index]
-            alpha = ops.cast(self.slow_step_size, slow.dtype)
-            new_slow = ops.add(slow, ops.multiply(alpha, ops.subtract(variable, slow)))
-            return [(slow, new_slow), (variable, new_slow)]
+            if slow.dtype not in factors:
+                factors[slow.dtype] = ops.cast(sync, slow.dtype)
+            factor = factors[slow.dtype]
+            pull = ops.multiply(factor, ops.cast(self.slow_step_size, slow.dtype))
+            new_slow = ops.add(slow, ops.multiply(pull, ops.subtract(variable, slow)))
+            new_fast = ops.add(variable, ops.multiply(factor, ops.subtract(new_slow, variable)))
+            return [(slow, new_slow), (variable, new_fast)]
 
-        self._update_each(pull, when=sync)
+        self._update_each(blend)
 
     def get_config(self):
         config = super().get_config()
