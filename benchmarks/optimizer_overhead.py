@@ -157,6 +157,16 @@ def quartiles(values):
     return q[0], q[2]
 
 
+def headline(results):
+    """Each targeted comparison's best-against-best ratio, for `python -m benchmarks`' summary."""
+    return {
+        f"{row['optimizer']} vs {row['reference']}, {model}": round(row["best"]["median_ratio"], 3)
+        for model, table in results.items()
+        for row in table["comparisons"]
+        if row.get("target") is not None
+    }
+
+
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -332,7 +342,13 @@ def main(argv=None):
     write_text(Path(args.out) / "optimizer_overhead.md", markdown)
     write_json(
         Path(args.out) / "optimizer_overhead.json",
-        {"machine": info, "args": vars(args), "command": command, "results": results},
+        {
+            "machine": info,
+            "args": vars(args),
+            "command": command,
+            "results": results,
+            "headline": headline(results),
+        },
     )
     print(markdown)
     return results
