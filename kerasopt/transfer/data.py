@@ -11,8 +11,8 @@ skipped with one warning each naming the file; GIF files are decoded (first fram
 naming them, so a placeholder image is never silent. Hidden folders (".ipynb_checkpoints") and
 class folders without a usable image are ignored with a warning. The train/ and val/ class sets
 must match (the error lists the difference), and without a val/ folder each class must give at
-least one training and one validation image at `validation_split`, so no validation accuracy is
-ever computed without a class. `ImageData.count_table()` lists the images per class.
+least one training and one validation image at `validation_split` (with `test_split`, also one
+test image), so no accuracy is ever computed without a class. `ImageData.count_table()` lists the images per class.
 Offline, a TFDS name that is not prepared fails after one connection check (3 s at most) and
 leaves no empty dataset folder.
 """
@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from kerasopt._validation import check_int, check_range
@@ -61,7 +62,10 @@ class ImageData:
 
     What `image_dataset` returns: the two pipelines, the class names (label i is
     `class_names[i]`), the image counts, the image size and batch size, the source, and the
-    images per class (`counts`: {class: (train, val)}, folders only), shown by `count_table()`.
+    images per class (`counts`: {class: (train, val[, test])}, folders only), shown by
+    `count_table()`. With a test split (`image_dataset(..., test_split=...)`): `test` and
+    `n_test`. `train_eval`: the training images in file order, neither shuffled nor augmented
+    (for feature caching); `files`: {split: file paths in the order of its pipeline} (folders).
 
     Example:
         >>> import os, tempfile, numpy as np, tensorflow as tf
@@ -89,16 +93,22 @@ class ImageData:
     batch_size: int
     source: str
     counts: dict = dataclasses.field(default_factory=dict)
+    test: tf.data.Dataset = None
+    n_test: int = 0
+    train_eval: tf.data.Dataset = None
+    files: dict = dataclasses.field(default_factory=dict)
 
     def count_table(self):
         """Images per class and split as a text table (per class for folders; totals for TFDS)."""
         width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
-        lines = [f"{'class':<{width}}  {'train':>6}  {'val':>6}"]
+        splits = ["train", "val", *(["test"] if self.test is not None else [])]
+        totals = [self.n_train, self.n_val, self.n_test][: len(splits)]
+        lines = [f"{'class':<{width}}" + "".join(f"  {s:>6}" for s in splits)]
         lines += [
-            f"{name:<{width}}  {n_train:>6}  {n_val:>6}"
-            for name, (n_train, n_val) in self.counts.items()
+            f"{name:<{width}}" + "".join(f"  {n:>6}" for n in counts)
+            for name, counts in self.counts.items()
         ]
-        lines.append(f"{'total':<{width}}  {self.n_train:>6}  {self.n_val:>6}")
+        lines.append(f"{'total':<{width}}" + "".join(f"  {n:>6}" for n in totals))
         return "\n".join(lines)
 
 
@@ -204,44 +214,87 @@ def _split_paths(paths, labels, validation_split, seed):
     return pick(train), pick(val)
 
 
-def _folder_examples(root, validation_split, seed):
-    """((train paths, labels), (val paths, labels), class names) from a folder.
+def _split_off(part, share, seed):
+    """Split (paths, labels) per class: `share` of each class (rounded) to the second part.
 
-    Raises ValueError when the train and validation class sets differ (listing the
-    difference), when there are fewer than two classes, or when a class is too small to give
-    both a training and a validation image at `validation_split`.
+    Each class's files are ordered by a NumPy permutation seeded with `seed`; the first
+    round(share * n) go to the second part. Both parts keep file order within a class.
+    """
+    paths, labels = part
+    rng = np.random.default_rng(seed)
+    kept, taken = [], []
+    for label in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == label]
+        order = rng.permutation(len(members))
+        n_taken = round(share * len(members))
+        taken += [members[i] for i in order[:n_taken]]
+        kept += [members[i] for i in order[n_taken:]]
+    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
+    return pick(kept), pick(taken)
+
+
+def _check_shares(found, share, argument, what):
+    """Every class gives at least one image to each side of a `share` split."""
+    small = [f"{name!r} ({n})" for name, n in found.items() if round(share * n) in (0, n)]
+    if small:
+        raise ValueError(
+            f"Each class needs at least one {what} image at {argument}={share}; too few images in "
+            f"{', '.join(small)}. Add images, change the split, or give split folders"
+        )
+
+
+def _folder_examples(root, validation_split, seed, test_split=None):
+    """((train paths, labels), (val paths, labels), (test paths, labels) or None, class names).
+
+    The held-out images are the val/ folder, or `validation_split` of each class; with
+    `test_split`, that share of each class of the held-out images becomes the test set
+    (unless a test/ folder exists, which is then the test set). Raises ValueError when the
+    split class sets differ (listing the difference), when there are fewer than two classes,
+    or when a class is too small to give an image to every split.
     """
     root = Path(root)
     val_dir = next((root / d for d in _VALIDATION_FOLDERS if (root / d).is_dir()), None)
+    test_dir = root / "test" if (root / "test").is_dir() else None
     if (root / "train").is_dir() and val_dir is not None:
-        train = _list_images(root / "train", _class_folders(root / "train"))
-        val = _list_images(val_dir, _class_folders(val_dir))
-        if set(train) != set(val):
-            only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
-            raise ValueError(
-                f"The class folders of {str(root / 'train')!r} and {str(val_dir)!r} (with usable images) must "
-                f"match. Only in train/: {only_train}; only in {val_dir.name}/: {only_val}"
-            )
-        class_names = sorted(train)
+        named = {"train": root / "train", val_dir.name: val_dir}
+        if test_split is not None and test_dir is not None:
+            named["test"] = test_dir
+        found = {split: _list_images(d, _class_folders(d)) for split, d in named.items()}
+        for split, images in found.items():
+            if split != "train" and set(images) != set(found["train"]):
+                only_train = sorted(set(found["train"]) - set(images))
+                only_other = sorted(set(images) - set(found["train"]))
+                raise ValueError(
+                    f"The class folders of {str(root / 'train')!r} and {str(named[split])!r} (with usable images) must "
+                    f"match. Only in train/: {only_train}; only in {split}/: {only_other}"
+                )
+        class_names = sorted(found["train"])
         _check_class_count(root, class_names)
-        return _flatten(train, class_names), _flatten(val, class_names), class_names
-    found = _list_images(root, _class_folders(root))
-    class_names = sorted(found)
-    _check_class_count(root, class_names)
-    small = [
-        f"{name!r} ({len(found[name])})"
-        for name in class_names
-        if round(validation_split * len(found[name])) in (0, len(found[name]))
-    ]
-    if small:
-        raise ValueError(
-            f"Each class needs at least one training and one validation image at validation_split="
-            f"{validation_split}; too few images in {', '.join(small)}. Add images, change the split, or "
-            "give train/ and val/ folders"
+        train = _flatten(found["train"], class_names)
+        val = _flatten(found[val_dir.name], class_names)
+        test = _flatten(found["test"], class_names) if "test" in found else None
+    else:
+        images = _list_images(root, _class_folders(root))
+        class_names = sorted(images)
+        _check_class_count(root, class_names)
+        _check_shares(
+            {n: len(images[n]) for n in class_names},
+            validation_split,
+            "validation_split",
+            "training and one validation",
         )
-    paths, labels = _flatten(found, class_names)
-    train, val = _split_paths(paths, labels, validation_split, seed)
-    return train, val, class_names
+        paths, labels = _flatten(images, class_names)
+        train, val = _split_paths(paths, labels, validation_split, seed)
+        test = None
+    if test_split is not None and test is None:
+        _check_shares(
+            {n: val[1].count(i) for i, n in enumerate(class_names)},
+            test_split,
+            "test_split",
+            "validation and one test",
+        )
+        val, test = _split_off(val, test_split, seed)
+    return train, val, test, class_names
 
 
 def _check_class_count(root, class_names):
@@ -258,8 +311,13 @@ def _decode(path):
     return image
 
 
-def _tfds_examples(name, validation_split):
-    """(train dataset, val dataset, class names, n_train, n_val) of (uint8 image, label)."""
+def _tfds_examples(name, validation_split, test_split=None, seed=0):
+    """({split: (dataset of (uint8 image, label), count)}, class names).
+
+    The splits: train; validation (TFDS' validation, else its test, else the last
+    `validation_split` of train); with `test_split`, TFDS' test split when it also has a
+    validation split, else the last `test_split` of the validation images.
+    """
     import tensorflow_datasets as tfds
 
     try:
@@ -287,19 +345,27 @@ def _tfds_examples(name, validation_split):
     splits = builder.info.splits
     val_split = next((s for s in ("validation", "test") if s in splits), None)
     if val_split is None:
-        percent = round(100 * (1 - validation_split))
-        train_split, val_split = f"train[:{percent}%]", f"train[{percent}%:]"
+        cut = round(100 * (1 - validation_split))
+        names = {"train": f"train[:{cut}%]", "val": f"train[{cut}%:]"}
+        if test_split is not None:
+            middle = cut + round((100 - cut) * (1 - test_split))
+            names["val"], names["test"] = f"train[{cut}%:{middle}%]", f"train[{middle}%:]"
     else:
-        train_split = "train"
+        names = {"train": "train", "val": val_split}
+        if test_split is not None and val_split == "validation" and "test" in splits:
+            names["test"] = "test"
+        elif test_split is not None:
+            cut = round(100 * (1 - test_split))
+            names["val"], names["test"] = f"{val_split}[:{cut}%]", f"{val_split}[{cut}%:]"
     image_key, label_key = builder.info.supervised_keys
     class_names = list(builder.info.features[label_key].names)
-    train, val = (
-        builder.as_dataset(split=s, shuffle_files=False).map(
+    datasets = {
+        split: builder.as_dataset(split=s, shuffle_files=False).map(
             lambda ex: (ex[image_key], ex[label_key]), num_parallel_calls=AUTOTUNE
         )
-        for s in (train_split, val_split)
-    )
-    return train, val, class_names, _count(train), _count(val)
+        for split, s in names.items()
+    }
+    return {split: (d, _count(d)) for split, d in datasets.items()}, class_names
 
 
 def _reachable(host, port, timeout):
@@ -428,20 +494,37 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
 
 
 def image_dataset(
-    source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True
+    source,
+    image_size=160,
+    batch_size=32,
+    validation_split=0.2,
+    seed=0,
+    augment=True,
+    test_split=None,
 ):
-    """Train and validation pipelines for image classification.
+    """Train, validation (and test) pipelines for image classification.
+
+    The one place that builds the input pipelines of `kerasopt.transfer` (tf.data).
+
+    Splits: train/ and val/ (or validation/) folders are kept; without them each class's
+    `validation_split` is held out at random (seeded). With `test_split`, a test/ folder is the
+    test set, and without one `test_split` of each class of the held-out images becomes the
+    test set (stratified): for ants vs bees (train/ and val/ only), test_split=0.5 gives val/'s
+    halves to validation and test, and the training folder stays whole. The three splits are
+    disjoint at file level (`ImageData.files`).
 
     Args:
         source: a folder of class subfolders (CLASS/IMAGE), or one with train/ and val/ (or
-            validation/) split folders of class subfolders; or "tfds:NAME[/CONFIG]" for a
-            tensorflow-datasets dataset (its validation or test split, else the last
-            `validation_split` of train).
+            validation/) split folders of class subfolders (and optionally test/); or
+            "tfds:NAME[/CONFIG]" for a tensorflow-datasets dataset (its validation or test
+            split, else the last `validation_split` of train).
         image_size: int or (height, width) the images are resized to.
         batch_size: batch size.
         validation_split: share of each class held out when the source has no validation split.
         seed: seed of the split, the shuffling and the augmentation.
         augment: apply `augmentation()` to training batches.
+        test_split: None (no test set), or the share of each class of the held-out images
+            that becomes the test set when the source has no test split, in (0, 1).
 
     Returns:
         An `ImageData`: decode, resize and cache once (uint8), then shuffle each epoch, batch,
@@ -450,7 +533,7 @@ def image_dataset(
 
     Raises:
         DataUnavailableError: a TFDS dataset that is neither prepared nor downloadable.
-        ValueError: an invalid argument, or a folder that cannot give both splits (see the
+        ValueError: an invalid argument, or a folder that cannot give every split (see the
             module's checks).
 
     Example:
@@ -468,6 +551,9 @@ def image_dataset(
         >>> images, labels = next(iter(data.train))
         >>> tuple(images.shape), images.dtype.name, labels.dtype.name
         ((4, 8, 8, 3), 'float32', 'int32')
+        >>> three = image_dataset(root, image_size=8, validation_split=0.4, test_split=0.5)
+        >>> three.n_train, three.n_val, three.n_test  # 2 of 5 held out per class, 1 of them for test
+        (6, 2, 2)
         >>> image_dataset(root, validation_split=1.5)
         Traceback (most recent call last):
         ...
@@ -484,30 +570,36 @@ def image_dataset(
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
     )
+    if test_split is not None:
+        check_range("test_split", test_split, 0, 1, low_inclusive=False, high_inclusive=False)
     check_int("seed", seed, minimum=0)
     source = os.fspath(source)
 
+    files = {}
     if source.startswith("tfds:"):
-        train, val, class_names, n_train, n_val = _tfds_examples(source[5:], validation_split)
+        splits, class_names = _tfds_examples(source[5:], validation_split, test_split, seed)
         counts = {}
     elif os.path.isdir(source):
-        (train_paths, train_labels), (val_paths, val_labels), class_names = _folder_examples(
-            source, validation_split, seed
-        )
-        n_train, n_val = len(train_paths), len(val_paths)
+        train, val, test, class_names = _folder_examples(source, validation_split, seed, test_split)
+        parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+        files = {split: list(paths) for split, (paths, _) in parts.items()}
         counts = {
-            name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)
+            name: tuple(labels.count(i) for _, labels in parts.values())
+            for i, name in enumerate(class_names)
         }
-        if n_train == 0 or n_val == 0:
+        if not train[0] or not val[0]:
             raise ValueError(
                 f"Argument `source` holds no training or no validation images. Received: source={source!r}"
             )
-        train, val = (
-            tf.data.Dataset.from_tensor_slices((paths, labels)).map(
-                lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+        splits = {
+            split: (
+                tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+                    lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+                ),
+                len(paths),
             )
-            for paths, labels in ((train_paths, train_labels), (val_paths, val_labels))
-        )
+            for split, (paths, labels) in parts.items()
+        }
     else:
         raise ValueError(
             "Argument `source` must be an existing folder or 'tfds:NAME[/CONFIG]'. "
@@ -515,22 +607,33 @@ def image_dataset(
         )
 
     resize = _resizer(size)
-    train = train.map(resize, num_parallel_calls=AUTOTUNE).cache()
-    train = train.shuffle(max(n_train, 1), seed=seed, reshuffle_each_iteration=True)
+    cached = {
+        split: dataset.map(resize, num_parallel_calls=AUTOTUNE).cache()
+        for split, (dataset, _) in splits.items()
+    }
+    n = {split: count for split, (_, count) in splits.items()}
+
+    def evaluation(split):
+        batches = cached[split].batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
+        return batches.prefetch(AUTOTUNE)
+
+    train = cached["train"].shuffle(max(n["train"], 1), seed=seed, reshuffle_each_iteration=True)
     train = train.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
     if augment:
         layers = augmentation(seed)
         train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
-    val = val.map(resize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
-    val = val.map(_to_float, num_parallel_calls=AUTOTUNE)
     return ImageData(
         train=train.prefetch(AUTOTUNE),
-        val=val.prefetch(AUTOTUNE),
+        val=evaluation("val"),
         class_names=class_names,
-        n_train=int(n_train),
-        n_val=int(n_val),
+        n_train=int(n["train"]),
+        n_val=int(n["val"]),
         image_size=size,
         batch_size=batch_size,
         source=source,
         counts=counts,
+        test=evaluation("test") if "test" in cached else None,
+        n_test=int(n.get("test", 0)),
+        train_eval=evaluation("train"),
+        files=files,
     )
