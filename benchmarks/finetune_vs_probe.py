@@ -11,7 +11,7 @@ disjoint splits:
 - `antsbees_degraded`: the same files, each downsampled to 32 px and back up to 224 (bicubic):
   blurry, different, small.
 - `mnist`: MNIST test-set digits as 3-channel PNGs, `--mnist-train` training images (default
-  1,500), 500 validation, 1,000 test (stratified, seeded), at 96 px: different, larger.
+  1,000), 500 validation, 1,000 test (stratified, seeded), at 96 px: different, larger.
 - `digits`: scikit-learn's 8x8 digits (listed with the assets, shipped in scikit-learn) as
   3-channel grayscale images, 1,000 / 397 / 400, at 64 px: far from ImageNet (8 px of content).
 
@@ -130,7 +130,7 @@ def build_arrays(root, x, y, sizes, seed=0):
                 _save(np.repeat(gray[..., None], 3, axis=-1), folder / f"{i}.png")
 
 
-def build(name, cache, quick=False, mnist_train=1500):
+def build(name, cache, quick=False, mnist_train=1000):
     """The dataset folder (built once into `cache`)."""
     root = cache / (name + ("_quick" if quick else ""))
     if (root / "test").is_dir():
@@ -334,7 +334,7 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="where the datasets are built")
     parser.add_argument("--only", nargs="*", choices=list(SIZES), help="a subset of the datasets")
-    parser.add_argument("--mnist-train", type=int, default=1500)
+    parser.add_argument("--mnist-train", type=int, default=1000)
     parser.add_argument("--no-presets", action="store_true", help="skip today's presets")
     args = parser.parse_args(argv)
     if ASSETS is None:
@@ -346,7 +346,7 @@ def main(argv=None):
     names = ["antsbees"] if args.quick else (args.only or list(SIZES))
     runs = cache / "runs"
     result = {
-        "command": "python -m benchmarks.finetune_vs_probe" + (" --quick" if args.quick else ""),
+        "command": " ".join(["python -m benchmarks.finetune_vs_probe", *(argv or sys.argv[1:])]),
         "machine": describe(),
         "seed": 0,
         "datasets": {},

@@ -650,8 +650,13 @@ def _phase_two(
         swept_epochs = math.ceil(len(finder.history["lr"]) / steps_per_epoch)
         found = float(np.clip(suggestion or 1e-4, *FINETUNE_LR_RANGE)) if sweep else None
         trace_seconds = max(0.0, finder.first_step_seconds - step_seconds)
+        most = finetune_epochs(strategy, o.snapshots)
+        if most != strategy.epochs_finetune:
+            print(
+                f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {most}, a multiple of snapshots={o.snapshots}."
+            )
         epochs = plan_epochs(
-            finetune_epochs(strategy, o.snapshots),
+            most,
             clock.remaining() - 2 * trace_seconds,  # phase 2 traces its training and test steps
             step_seconds,
             steps_per_epoch,
@@ -671,8 +676,8 @@ def _phase_two(
     _fast_forward(data, progress.epochs_done)
     print(
         f"Phase 2 plan: {saved['epochs']} epochs at learning rate {saved['learning_rate']:.3g} "
-        f"({saved['step_seconds']:.3f} s/step measured; budget left "
-        f"{clock.remaining():.0f} s)",
+        f"({saved['step_seconds']:.3f} s/step measured; "
+        + ("no time budget)" if clock.budget is None else f"{clock.remaining():.0f} s left)"),
         flush=True,
     )
     if saved["epochs"] < 1:
