@@ -49,6 +49,12 @@ class AutoDecision:
     """What `decide` chose (`strategy`, a `FineTuneStrategy`), why (`reasons`) and from which
     `measurements`.
 
+    Args:
+        strategy: the chosen `FineTuneStrategy`.
+        measurements: the figures it was chosen from (probe accuracies, residual, sizes,
+            image statistics).
+        reasons: short phrases, in order, saying why.
+
     Example:
         >>> from kerasopt.transfer.auto import AutoDecision
         >>> from kerasopt.transfer import preset

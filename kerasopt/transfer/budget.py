@@ -16,7 +16,10 @@ from kerasopt._validation import check_int, check_positive
 
 
 class Clock:
-    """Seconds since the run started, against an optional budget (seconds or None).
+    """Seconds since the run started, against an optional budget.
+
+    Args:
+        budget_seconds: the budget in seconds (> 0), or None (no budget).
 
     Example:
         >>> from kerasopt.transfer.budget import Clock
@@ -40,6 +43,13 @@ class Clock:
 def plan_epochs(max_epochs, remaining_seconds, step_seconds, steps_per_epoch, val_seconds):
     """How many epochs of `steps_per_epoch` steps (each `step_seconds`) plus a validation pass
     (`val_seconds`) fit in `remaining_seconds`, at most `max_epochs`.
+
+    Args:
+        max_epochs: the plan's epochs without a budget (>= 0).
+        remaining_seconds: the budget left (inf: no budget).
+        step_seconds: the measured time of one training step.
+        steps_per_epoch: training steps per epoch.
+        val_seconds: the measured time of one validation pass.
 
     Example:
         >>> from kerasopt.transfer.budget import plan_epochs

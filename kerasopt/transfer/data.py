@@ -65,7 +65,10 @@ class ImageData:
     images per class (`counts`: {class: (train, val[, test])}, folders only), shown by
     `count_table()`. With a test split (`image_dataset(..., test_split=...)`): `test` and
     `n_test`. `train_eval`: the training images in file order, neither shuffled nor augmented
-    (for feature caching); `files`: {split: file paths in the order of its pipeline} (folders).
+    (for feature caching); `files`: {split: file paths in the order of its pipeline} (folders);
+    `sweep`: the training images shuffled and augmented like `train` but with their own seed
+    (seed + 1), for the LR range test, so that `train`'s random stream does not depend on how
+    far a sweep went (a resumed run then sees the batches an uninterrupted one saw).
 
     Example:
         >>> import os, tempfile, numpy as np, tensorflow as tf
@@ -97,6 +100,7 @@ class ImageData:
     n_test: int = 0
     train_eval: tf.data.Dataset = None
     files: dict = dataclasses.field(default_factory=dict)
+    sweep: tf.data.Dataset = None
 
     def count_table(self):
         """Images per class and split as a text table (per class for folders; totals for TFDS)."""
@@ -617,13 +621,21 @@ def image_dataset(
         batches = cached[split].batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
         return batches.prefetch(AUTOTUNE)
 
-    train = cached["train"].shuffle(max(n["train"], 1), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
-    if augment:
-        layers = augmentation(seed)
-        train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
+    def training(seed):
+        batches = cached["train"].shuffle(
+            max(n["train"], 1), seed=seed, reshuffle_each_iteration=True
+        )
+        batches = batches.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
+        if augment:
+            layers = augmentation(seed)
+            batches = batches.map(
+                lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE
+            )
+        return batches.prefetch(AUTOTUNE)
+
+    train = training(seed)
     return ImageData(
-        train=train.prefetch(AUTOTUNE),
+        train=train,
         val=evaluation("val"),
         class_names=class_names,
         n_train=int(n["train"]),
@@ -636,4 +648,5 @@ def image_dataset(
         n_test=int(n.get("test", 0)),
         train_eval=evaluation("train"),
         files=files,
+        sweep=training(seed + 1),
     )

@@ -31,7 +31,18 @@ def fit_verbosity(verbose="auto"):
 
 def feature_extractor(model):
     """The part of a `build_classifier` model from raw images to the pooled features (the input
-    of its dropout and `head` layers)."""
+    of its dropout and `head` layers).
+
+    Args:
+        model: a classifier from `build_classifier`.
+
+    Example:
+        >>> import keras
+        >>> from kerasopt.transfer import build_classifier, feature_extractor
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)], name="base")
+        >>> feature_extractor(build_classifier(base, n_classes=2)).output_shape
+        (None, 4)
+    """
     return keras.Model(model.inputs, model.get_layer(HEAD_INPUT).output, name="features")
 
 

@@ -642,12 +642,11 @@ def _phase_two(
         )
         suggestion, step_seconds, finder = lr_range_test(
             model,
-            data.train,
+            data.sweep or data.train,
             steps=FINETUNE_SWEEP_STEPS if sweep else 3,
             min_lr=1e-7,
             max_lr=1e-1,
         )
-        swept_epochs = math.ceil(len(finder.history["lr"]) / steps_per_epoch)
         found = float(np.clip(suggestion or 1e-4, *FINETUNE_LR_RANGE)) if sweep else None
         trace_seconds = max(0.0, finder.first_step_seconds - step_seconds)
         most = finetune_epochs(strategy, o.snapshots)
@@ -668,11 +667,8 @@ def _phase_two(
             "learning_rate_found": found,
             "epochs": epochs,
             "step_seconds": round(step_seconds, 4),
-            "swept_epochs": swept_epochs,
         }
         folder.remember("finetune_plan", saved)
-    else:
-        _fast_forward(data, saved["swept_epochs"])
     _fast_forward(data, progress.epochs_done)
     print(
         f"Phase 2 plan: {saved['epochs']} epochs at learning rate {saved['learning_rate']:.3g} "

@@ -152,6 +152,32 @@ def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_siz
     and compiles the training step).
 
     Source: Smith, "Cyclical Learning Rates", 2017, sec. 3.3 (the LR range test).
+
+    Args:
+        model: a compiled Keras model.
+        x: a dataset of (inputs, labels) batches, or an input array (with `y`).
+        y: labels when `x` is an array.
+        steps: steps of the sweep (>= 2).
+        min_lr: first rate.
+        max_lr: last rate.
+        batch_size: batch size when `x` is an array.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.transfer.phases import lr_range_test
+        >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        >>> y = (x[:, 0] > 0).astype("int32")
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="sparse_categorical_crossentropy")
+        >>> before = model.get_weights()
+        >>> rate, seconds, finder = lr_range_test(model, x, y, steps=20, min_lr=1e-4, max_lr=1.0, batch_size=8)
+        >>> 1e-4 <= rate <= 1.0 and seconds > 0 and len(finder.history["lr"]) <= 20
+        True
+        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # put back
+        True
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
     """
     finder = LRFinder(min_lr=min_lr, max_lr=max_lr, steps=steps)
     timer = _StepTimer()
