@@ -257,7 +257,7 @@ def fine_tune(
         >>> fine_tune(data, run, time_budget=0)
         Traceback (most recent call last):
         ...
-        ValueError: Argument `time_budget` must be > 0. Received: time_budget=0
+        ValueError: Argument `time_budget` must be in (0, inf). Received: time_budget=0
         >>> os.path.exists(run)  # nothing was written
         False
     """

@@ -113,7 +113,7 @@ class SparseSmoothedCrossentropy(keras.losses.Loss):
         >>> from kerasopt.transfer.phases import SparseSmoothedCrossentropy
         >>> probs = np.array([[0.8, 0.2]], "float32")
         >>> loss = SparseSmoothedCrossentropy(0.1)(np.array([0]), probs)  # target (0.95, 0.05)
-        >>> round(float(loss), 4) == round(-(0.95 * np.log(0.8) + 0.05 * np.log(0.2)), 4)
+        >>> round(float(loss), 4) == round(float(-(0.95 * np.log(0.8) + 0.05 * np.log(0.2))), 4)
         True
 
     References:
