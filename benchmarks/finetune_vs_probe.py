@@ -295,7 +295,9 @@ def markdown(result):
         d, p = row["default"], row["probe"]
 
         def acc(r):
-            return f"{r['test_accuracy']:.4f}" if "test_accuracy" in r else "error"
+            if "test_accuracy" in r:
+                return f"{r['test_accuracy']:.4f}"
+            return "error" if r else "not run"
 
         gap = (
             f"{100 * (d['test_accuracy'] - p['test_accuracy']):+.1f} pts"
