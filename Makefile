@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install run test slow lint docs serve-docs
+.PHONY: install run test test-jax import-check backend-matrix slow lint docs serve-docs
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -19,6 +19,26 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The portable tests again on the JAX backend (CPU JAX from the dev extra). pytest exits 5 when
+# no test is selected, which make turns into a failure: "no tests ran" fails CI.
+test-jax: $(VENV)/.installed
+	KERAS_BACKEND=jax $(PY) -m pytest -m portable $(PYTEST_ARGS)
+
+# `import kerasopt` on JAX in a small environment WITHOUT TensorFlow: keras, jax and numpy,
+# kerasopt installed with --no-deps. It proves the import graph on a machine like the GPU ones.
+JAX_VENV ?= .venv-jax-only
+import-check:
+	python3 -m venv $(JAX_VENV)
+	$(JAX_VENV)/bin/python -m pip install --quiet "keras>=3.3" "jax[cpu]" numpy
+	$(JAX_VENV)/bin/python -m pip install --quiet --no-deps -e .
+	cd /tmp && KERAS_BACKEND=jax $(abspath $(JAX_VENV))/bin/python -c "import sys, kerasopt; \
+	from kerasopt import callbacks, curriculum, diagnostics, distill, distributed, ensembles, export, initializers, layers, optimizers, pretraining, schedules, second_order, transfer; \
+	assert 'tensorflow' not in sys.modules; print('import kerasopt on jax without TensorFlow: ok')"
+
+# Regenerate docs/guides/backends.md: every public object tried on each backend (subprocesses).
+backend-matrix: $(VENV)/.installed
+	$(PY) -m tests.backends.matrix --write docs/guides/backends.md
 
 slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)

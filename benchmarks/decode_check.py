@@ -6,7 +6,7 @@ catch). Timed: the folder scan with the decode check (`_list_images`), alone and
 `image_dataset` (which also builds the pipelines; no image is decoded for training there).
 Compared with a plain `tf.io.decode_image` of every file in the same parallel tf.data pass.
 
-Run: python -m benchmarks.decode_check [--images 5000]
+Run: python -m benchmarks.decode_check [--images 5000]   (--quick: 500 images, 1 round)
 Writes benchmarks/results/decode_check.{json,md}.
 """
 
@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmarks._machine import describe
+from benchmarks._machine import describe, load_note
 from recipes._offline import find_assets
 
 
@@ -43,7 +43,12 @@ def main(argv=None):
         default=3,
         help="interleaved timed rounds (medians), after one warm-up of each",
     )
+    parser.add_argument("--quick", action="store_true", help="500 images, 1 round")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
+    if args.quick:
+        args.images, args.rounds = 500, 1
+    machine = describe()
 
     import tensorflow as tf
 
@@ -98,7 +103,8 @@ def main(argv=None):
             statistics.median(times[k]) for k in ("check", "dataset", "plain")
         )
     result = {
-        "machine": describe(),
+        "machine": machine,
+        "load": load_note(machine),
         "images": args.images,
         "megabytes": round(size_mb, 1),
         "decode_check_seconds": round(check_seconds, 2),
@@ -107,8 +113,13 @@ def main(argv=None):
         "truncated_jpeg_caught": caught_broken,
         "usable_images": data.n_train + data.n_val,
         "rounds": args.rounds,
+        "headline": {
+            "decode check s": round(check_seconds, 2),
+            "plain full decode s": round(full_seconds, 2),
+            "truncated JPEG caught": caught_broken,
+        },
     }
-    out = Path(__file__).parent / "results"
+    out = args.out
     write_json(out / "decode_check.json", result)
     m = result["machine"]
     write_text(
@@ -120,9 +131,9 @@ def main(argv=None):
             f"| image_dataset (scan + check + pipelines) | {result['image_dataset_seconds']} |\n"
             f"| for comparison: plain full-size decode of every file | {result['plain_full_decode_seconds']} |\n\n"
             f"Truncated JPEG caught: {caught_broken}; usable images {result['usable_images']}.\n"
-            f"Machine: {m['cpu']}, {m['cores']} cores, load average at start {m['load_average_at_start']}"
+            f"Machine: {m['cpu']}, {m['cores']} cores, {result['load']}"
             f"; one untimed warm-up of each step, then medians of {args.rounds} interleaved rounds. "
-            f"Command: `python -m benchmarks.decode_check --images {args.images} --rounds {args.rounds}`.\n"
+            f"Command: `python -m benchmarks.decode_check {'--quick' if args.quick else f'--images {args.images} --rounds {args.rounds}'}`.\n"
         ),
     )
     print(Path(out / "decode_check.md").read_text())

@@ -1,6 +1,6 @@
 """Two local workers vs one under `tf.distribute.MultiWorkerMirroredStrategy`, on CPU.
 
-    python -m benchmarks.multi_worker [--epochs 4] [--timeout 300]
+    python -m benchmarks.multi_worker [--epochs 4] [--timeout 300]   (--quick: 2 epochs)
 
 Runs the same deterministic training (a small tanh network on a fixed regression problem)
 as a 1-worker and as a 2-worker cluster on 127.0.0.1 (`kerasopt.distributed.launch_local`):
@@ -9,9 +9,9 @@ model A with `Averaged(SGD(OneCycle))` and `SwapAveragedWeights`, model B with
 chief-only helpers, into `out/worker_<index>/`, so a file from a non-chief worker would
 show. Reports the largest difference of the final weights and of Averaged's averages
 between the two runs, and the throughput (examples per second after the first epoch, the
-same global batch). Writes benchmarks/results/multi_worker.{json,md}.
+same global batch). Writes benchmarks/results/multi_worker.{json,md} (`--out`).
 
-    python -m benchmarks.multi_worker --worker --out DIR   # one worker (TF_CONFIG from the launcher)
+    python -m benchmarks.multi_worker --worker --work DIR   # one worker (TF_CONFIG from the launcher)
 """
 
 import argparse
@@ -132,7 +132,7 @@ def worker(out, epochs):
 def run(n_workers, out, epochs, timeout):
     distributed.launch_local(
         "benchmarks.multi_worker",
-        ["--worker", "--out", out, "--epochs", epochs],
+        ["--worker", "--work", out, "--epochs", epochs],
         n_workers=n_workers,
         timeout=timeout,
         log_dir=Path(out) / "logs",
@@ -150,33 +150,40 @@ def compare(one, two):
     }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--worker", action="store_true", help="run as one worker of a cluster")
-    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--work", type=Path, default=None, help="the workers' folder (default: a new temporary one)"
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="2 epochs")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.epochs = 2
     if args.epochs < 2 or args.epochs % 2:
         parser.error(
             f"--epochs must be an even number >= 2 (two snapshots). Received: {args.epochs}"
         )
     if args.worker:
-        if args.out is None:
-            parser.error("--worker needs --out")
-        return worker(args.out, args.epochs)
-    from benchmarks._machine import describe
+        if args.work is None:
+            parser.error("--worker needs --work")
+        return worker(args.work, args.epochs)
+    from benchmarks._machine import describe, load_note
 
-    base = args.out or Path(tempfile.mkdtemp(prefix="multi_worker_"))
+    machine = describe()
+    base = args.work or Path(tempfile.mkdtemp(prefix="multi_worker_"))
     one_w, one = run(1, base / "one", args.epochs, args.timeout)
     two_w, two = run(2, base / "two", args.epochs, args.timeout)
     diffs = compare(one_w, two_w)
     rows = [{"workers": 1, **one}, {"workers": 2, **two}]
     result = {
-        "machine": describe(),
+        "machine": machine,
+        "load": load_note(machine),
         "epochs": args.epochs,
         "examples": N,
         "global_batch": GLOBAL_BATCH,
@@ -184,11 +191,17 @@ def main():
         "runs": rows,
         "non_chief_files": sorted(str(p) for p in (base / "two" / "worker_1").rglob("*")),
     }
-    write_json(args.results / "multi_worker.json", result)
+    result["headline"] = {
+        "examples/s, 2 workers / 1 worker": two["examples_per_second"] / one["examples_per_second"],
+        "largest |1 worker - 2 workers| weight difference": max(diffs.values()),
+        "files written by the non-chief worker": len(result["non_chief_files"]),
+    }
+    write_json(args.out / "multi_worker.json", result)
     lines = [
         "# Multi-worker (MultiWorkerMirroredStrategy, CPU, 127.0.0.1)",
         "",
-        "`python -m benchmarks.multi_worker` (shared machine: timings are noisy)",
+        f"`python -m benchmarks.multi_worker{' --quick' if args.quick else f' --epochs {args.epochs}'}`. "
+        + result["load"],
         "",
         "| workers | examples/s (epochs 2..E) |",
         "|---|---|",
@@ -201,7 +214,7 @@ def main():
         f"Files written by the non-chief worker: {len(result['non_chief_files'])}",
         "",
     ]
-    write_text(args.results / "multi_worker.md", "\n".join(lines))
+    write_text(args.out / "multi_worker.md", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from benchmarks._machine import describe
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -29,7 +29,11 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--out", default="benchmarks/results")
-    return parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 5 steps")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.steps = 3, 5
+    return args
 
 
 def configurations(keras):
@@ -96,8 +100,8 @@ def models(keras):
     return {"mlp": mlp, "cnn": cnn}
 
 
-def main():
-    args = parse_args()
+def main(argv=None):
+    args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np

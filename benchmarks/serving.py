@@ -2,7 +2,7 @@
 models, in a TF SavedModel, ONNX Runtime and LiteRT, beside the accuracy the ensemble buys.
 
     python -m benchmarks.serving [--members 3] [--rounds 5] [--calls 50] [--batch-calls 5]
-    python -m benchmarks.serving --quick        # 3 rounds of 15 + 2 calls (about 12 min on 2 cores)
+    python -m benchmarks.serving --quick        # smoke test: K = 2, LiteRT only, 2 short rounds
 
 Model: a MobileNetV2 (ImageNet weights from the offline Keras cache, 224x224) classifier for
 ants vs bees (`kerasopt.transfer.build_classifier`: raw images of any size in). Its head is
@@ -37,6 +37,7 @@ from recipes._offline import find_assets, use_offline_keras_home  # noqa: E402  
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
+RUNTIMES = ("SavedModel", "ONNX Runtime", "LiteRT", "LiteRT dynamic-range")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -167,9 +168,12 @@ def main(argv=None):
         "--batch-calls", type=int, default=5, help="timed batch-32 calls per pair and round"
     )
     parser.add_argument(
+        "--runtimes", nargs="+", choices=RUNTIMES, default=list(RUNTIMES), help="runtimes to time"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
-        help="3 rounds, 15 and 2 calls (noisy, for a shared machine)",
+        help="smoke test: 2 members, 4 epochs per cycle, LiteRT only, 2 rounds of 10 and 2 calls",
     )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument(
@@ -182,7 +186,8 @@ def main(argv=None):
         )
         return
     if args.quick:
-        args.rounds, args.calls, args.batch_calls = 3, 15, 2
+        args.members, args.epochs_per_cycle, args.runtimes = 2, 4, ["LiteRT"]
+        args.rounds, args.calls, args.batch_calls = 2, 10, 2
     data = ASSETS / "datasets" / "hymenoptera_data" if ASSETS else None
     if data is None or not data.is_dir():
         parser.error("the ants-vs-bees photos are not in the offline assets (set KERASOPT_ASSETS)")
@@ -223,6 +228,7 @@ def main(argv=None):
             m, work / f"{stem}_dynamic.tflite", quantize="dynamic"
         ),
     }
+    exporters = {name: exporters[name] for name in RUNTIMES if name in args.runtimes}
     pairs, sizes = {}, {}
     for runtime, export in exporters.items():
         t = time.perf_counter()
@@ -299,11 +305,30 @@ def main(argv=None):
             "seconds": round(time.perf_counter() - started, 1),
             "quality": quality,
             "results": rows,
+            "headline": headline(quality, rows, args.members),
         },
     )
     markdown = render(json.loads((args.out / "serving.json").read_text()))
     write_text(args.out / "serving.md", markdown)
     print(markdown)
+
+
+def headline(quality, rows, k):
+    """Accuracy of single vs ensemble and, per runtime, the batch-1 p50 ratios."""
+    p50 = {(r["row"], r["runtime"]): r["p50_ms"] for r in rows}
+    figures = {
+        "val accuracy, single": quality["single"]["val_accuracy"],
+        f"val accuracy, ensemble of {k}": quality[f"ensemble of {k}"]["val_accuracy"],
+    }
+    for runtime in dict.fromkeys(r["runtime"] for r in rows):
+        figures[f"{runtime}: p50 batch 1, fused / single"] = (
+            p50[("fused", runtime)] / p50[("single", runtime)]
+        )
+        if ("separate", runtime) in p50:
+            figures[f"{runtime}: p50 batch 1, separate / fused"] = (
+                p50[("separate", runtime)] / p50[("fused", runtime)]
+            )
+    return figures
 
 
 def render(result):
@@ -323,7 +348,7 @@ def render(result):
     command = (
         "python -m benchmarks.serving"
         + (" --quick" if config["quick"] == "True" else "")
-        + (f" --members {k}" if k != 3 else "")
+        + (f" --members {k}" if k != 3 and config["quick"] != "True" else "")
     )
     lines = [
         "# Serving latency: single model vs snapshot ensemble",

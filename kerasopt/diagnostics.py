@@ -7,11 +7,12 @@ ill-conditioning shows as g^T H g growing while g^T g does not shrink), and the 
 eigenvalue by power iteration. A dense Hessian is never formed here.
 
 `loss_fn` arguments are zero-argument callables returning a scalar tensor computed from
-`variables` (a list of `tf.Variable` or tensors, which are watched).
+`variables` (a list of `tf.Variable` or tensors, which are watched). `model_loss_fn` and
+`submodel` work on every backend; the others raise `kerasopt._backend.BackendError` elsewhere.
 """
 
-import tensorflow as tf
-
+from kerasopt._backend import require_tensorflow
+from kerasopt._backend import tf as _tf  # private: the API reference lists __all__ only
 from kerasopt._validation import check_graph_model
 
 __all__ = [
@@ -25,12 +26,22 @@ __all__ = [
 ]
 
 
+# What to use on JAX instead of the tape-based diagnostics.
+_ALTERNATIVE = "jax.grad / jax.jvp on a stateless loss (model.stateless_call)"
+
+
+def _require_tensorflow(name):
+    require_tensorflow(f"kerasopt.diagnostics.{name}", _ALTERNATIVE)
+
+
 def _as_list(variables):
     return list(variables) if isinstance(variables, (list, tuple)) else [variables]
 
 
 def _dot(xs, ys):
-    return tf.add_n([tf.reduce_sum(x * tf.cast(y, x.dtype)) for x, y in zip(xs, ys, strict=False)])
+    return _tf.add_n(
+        [_tf.reduce_sum(x * _tf.cast(y, x.dtype)) for x, y in zip(xs, ys, strict=False)]
+    )
 
 
 def gradient(loss_fn, variables):
@@ -44,11 +55,12 @@ def gradient(loss_fn, variables):
         >>> float(loss), g.numpy().tolist()  # d/dw sum(w^2) = 2w
         (5.0, [2.0, 4.0])
     """
+    _require_tensorflow("gradient")
     variables = _as_list(variables)
-    with tf.GradientTape() as tape:
+    with _tf.GradientTape() as tape:
         tape.watch(variables)
         loss = loss_fn()
-    grads = tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    grads = tape.gradient(loss, variables, unconnected_gradients=_tf.UnconnectedGradients.ZERO)
     return loss, grads
 
 
@@ -67,13 +79,14 @@ def hessian_vector_product(loss_fn, variables, vectors):
         >>> hv.numpy().tolist()
         [2.0, 3.0]
     """
+    _require_tensorflow("hessian_vector_product")
     variables = _as_list(variables)
     vectors = _as_list(vectors)
-    with tf.GradientTape() as outer:
+    with _tf.GradientTape() as outer:
         outer.watch(variables)
         _, grads = gradient(loss_fn, variables)
         gv = _dot(grads, vectors)
-    return outer.gradient(gv, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    return outer.gradient(gv, variables, unconnected_gradients=_tf.UnconnectedGradients.ZERO)
 
 
 def gradient_curvature(loss_fn, variables):
@@ -89,13 +102,14 @@ def gradient_curvature(loss_fn, variables):
         >>> float(out["grad_sq"]), float(out["gHg"])
         (5.0, 9.0)
     """
+    _require_tensorflow("gradient_curvature")
     variables = _as_list(variables)
-    with tf.GradientTape() as outer:
+    with _tf.GradientTape() as outer:
         outer.watch(variables)
         loss, grads = gradient(loss_fn, variables)
         # stop_gradient: the vector is the gradient's value, not a function of w
-        gv = _dot(grads, [tf.stop_gradient(g) for g in grads])
-    hg = outer.gradient(gv, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        gv = _dot(grads, [_tf.stop_gradient(g) for g in grads])
+    hg = outer.gradient(gv, variables, unconnected_gradients=_tf.UnconnectedGradients.ZERO)
     return {"loss": loss, "grad_sq": _dot(grads, grads), "gHg": _dot(grads, hg)}
 
 
@@ -116,16 +130,17 @@ def top_hessian_eigenvalue(loss_fn, variables, iterations=100, tol=1e-6, seed=0)
         >>> round(float(eigenvalue), 4)  # H = diag(2, 8, 4)
         8.0
     """
+    _require_tensorflow("top_hessian_eigenvalue")
     variables = _as_list(variables)
-    rng = tf.random.Generator.from_seed(seed)
-    vs = [rng.normal(tf.shape(v), dtype=v.dtype) for v in variables]
-    norm = tf.sqrt(_dot(vs, vs))
+    rng = _tf.random.Generator.from_seed(seed)
+    vs = [rng.normal(_tf.shape(v), dtype=v.dtype) for v in variables]
+    norm = _tf.sqrt(_dot(vs, vs))
     vs = [v / norm for v in vs]
     eig = None
     for _ in range(iterations):
         hv = hessian_vector_product(loss_fn, variables, vs)
         new = float(_dot(vs, hv))
-        norm = tf.sqrt(_dot(hv, hv))
+        norm = _tf.sqrt(_dot(hv, hv))
         if float(norm) == 0.0:
             return 0.0, vs
         vs = [h / norm for h in hv]
@@ -167,7 +182,7 @@ def model_loss_fn(model, x, y, sample_weight=None, training=False):
 
 
 # Scale report: activation and gradient statistics per layer on one minibatch.
-_SATURATION = {"tanh": lambda a: tf.abs(a) > 0.99, "sigmoid": lambda a: (a < 0.01) | (a > 0.99)}
+_SATURATION = {"tanh": lambda a: _tf.abs(a) > 0.99, "sigmoid": lambda a: (a < 0.01) | (a > 0.99)}
 
 
 def _activation_name(layer):
@@ -230,6 +245,7 @@ def scale_report(model, x, y=None):
         Goodfellow, Bengio & Courville, Deep Learning, 2016, sec. 8.4; Glorot & Bengio,
         "Understanding the difficulty of training deep feedforward neural networks", AISTATS 2010.
     """
+    _require_tensorflow("scale_report")
     import keras
 
     check_graph_model("model", model)
@@ -240,7 +256,7 @@ def scale_report(model, x, y=None):
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     probe = submodel(model, [layer.output for layer in layers] + list(model.outputs))
     kernels = [getattr(layer, "kernel", None) for layer in layers]
-    with tf.GradientTape() as tape:
+    with _tf.GradientTape() as tape:
         values = probe(x, training=False)
         outputs, y_pred = values[: len(layers)], values[len(layers) :]
         if y is not None:
@@ -253,35 +269,35 @@ def scale_report(model, x, y=None):
         kernel_grads = iter(grads[len(outputs) :])
     report = []
     for i, (layer, out) in enumerate(zip(layers, outputs, strict=True)):
-        out = tf.cast(out, "float32")
+        out = _tf.cast(out, "float32")
         name = _activation_name(layer)
         row = {
             "layer": layer.name,
             "class": type(layer).__name__,
             "activation": name,
-            "mean": float(tf.reduce_mean(out)),
-            "std": float(tf.math.reduce_std(out)),
+            "mean": float(_tf.reduce_mean(out)),
+            "std": float(_tf.math.reduce_std(out)),
             "dead_fraction": None,
             "saturated_fraction": None,
         }
         if name == "relu":
-            flat = tf.reshape(out, (-1, out.shape[-1]))
+            flat = _tf.reshape(out, (-1, out.shape[-1]))
             row["dead_fraction"] = float(
-                tf.reduce_mean(tf.cast(tf.reduce_all(flat == 0, axis=0), "float32"))
+                _tf.reduce_mean(_tf.cast(_tf.reduce_all(flat == 0, axis=0), "float32"))
             )
         elif name in _SATURATION:
             row["saturated_fraction"] = float(
-                tf.reduce_mean(tf.cast(_SATURATION[name](out), "float32"))
+                _tf.reduce_mean(_tf.cast(_SATURATION[name](out), "float32"))
             )
         if y is not None:
             row["grad_std"] = (
                 None
                 if grads[i] is None
-                else float(tf.math.reduce_std(tf.cast(grads[i], "float32")))
+                else float(_tf.math.reduce_std(_tf.cast(grads[i], "float32")))
             )
             kernel_grad = None if kernels[i] is None else next(kernel_grads)
             row["kernel_grad_std"] = (
-                None if kernel_grad is None else float(tf.math.reduce_std(kernel_grad))
+                None if kernel_grad is None else float(_tf.math.reduce_std(kernel_grad))
             )
         report.append(row)
     return report

@@ -351,7 +351,13 @@ def _main(argv=None):
 
     weights = None if args.weights.lower() == "none" else args.weights
     keras.utils.set_random_seed(args.seed)
-    data = transfer.image_dataset(
+    # tf.data on TensorFlow; Pillow + keras.utils.PyDataset on any other Keras backend
+    load = (
+        transfer.image_dataset
+        if keras.backend.backend() == "tensorflow"
+        else transfer.image_sequences
+    )
+    data = load(
         source,
         args.image_size,
         args.batch_size,
@@ -403,7 +409,9 @@ def _main(argv=None):
             Path(source).glob("**/*.jpg"), None
         )
     print(
-        f"\nRun folder: {out.resolve()}  (model.keras, saved_model/, metrics.json, training_curves.png, confusion_matrix.png, top_losses.png)"
+        f"\nRun folder: {out.resolve()}  (model.keras, "
+        + ("saved_model/, " if keras.backend.backend() == "tensorflow" else "")
+        + "metrics.json, training_curves.png, confusion_matrix.png, top_losses.png)"
     )
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")

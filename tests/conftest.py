@@ -1,4 +1,5 @@
-"""Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs, fixed seeds.
+"""Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs (TensorFlow backend
+only), fixed seeds.
 
 Runs before any test module imports Keras, because Keras reads KERAS_HOME at import.
 """
@@ -14,15 +15,20 @@ ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
 
 import pytest  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-tf.get_logger().setLevel("ERROR")
-# Two logical CPU devices stand in for two GPUs in MirroredStrategy tests. This must happen
-# before TensorFlow initializes its devices, i.e. here, at collection time.
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+# The backend the whole run uses (KERAS_BACKEND=jax for CI's `-m portable` run). TensorFlow's
+# set-up happens only on its own backend, so a JAX run never imports TensorFlow here.
+ON_TENSORFLOW = os.environ["KERAS_BACKEND"] == "tensorflow"
+if ON_TENSORFLOW:
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    # Two logical CPU devices stand in for two GPUs in MirroredStrategy tests. This must happen
+    # before TensorFlow initializes its devices, i.e. here, at collection time.
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
 
 import keras  # noqa: E402
 
@@ -61,6 +67,39 @@ def strategy():
     a second MirroredStrategy in the same process fails with a collective shape mismatch
     (TensorFlow reuses collective instance keys across strategies).
     """
+    if not ON_TENSORFLOW:
+        pytest.skip("tf.distribute.MirroredStrategy needs the TensorFlow backend")
     return tf.distribute.MirroredStrategy(
         ["/cpu:0", "/cpu:1"], cross_device_ops=tf.distribute.ReductionToOneDevice()
     )
+
+
+@pytest.fixture(scope="session")
+def synthetic_image_folder(tmp_path_factory):
+    """train/ 3 + 3 and val/ 2 + 2 small random JPEGs in ants/ and bees/: the layout of the
+    ants-vs-bees photos for tests that only check arguments and data checks (no assets)."""
+    import numpy as np
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("synthetic_images")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("val", 2)):
+        for cls in ("ants", "bees"):
+            folder = root / split / cls
+            folder.mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, size=(40, 48, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{cls}_{i}.jpg", "JPEG")
+    return root
+
+
+def pytest_ignore_collect(collection_path, config):
+    """On another backend only the portable test modules are imported: the others may build
+    TensorFlow-only objects at import time (parametrize lists), which refuse the backend."""
+    if (
+        ON_TENSORFLOW
+        or collection_path.suffix != ".py"
+        or not collection_path.name.startswith("test_")
+    ):
+        return None
+    return "pytest.mark.portable" not in collection_path.read_text()

@@ -2,6 +2,7 @@
 
 Each benchmark script writes `benchmarks/results/NAME.{json,md}`; this hook puts every
 Markdown table on one page, in name order, under a heading naming the command that made it.
+`summary.md` (written by `python -m benchmarks`) comes first.
 Nothing is copied by hand, so the page cannot drift from the committed results.
 """
 
@@ -13,7 +14,9 @@ PAGE = "benchmarks.md"
 
 
 def _page(root):
-    results = sorted((root / "benchmarks" / "results").glob("*.md"))
+    results = sorted(
+        (root / "benchmarks" / "results").glob("*.md"), key=lambda p: (p.stem != "summary", p.stem)
+    )
     parts = [
         "# Benchmarks\n",
         "Generated from `benchmarks/results/*.md` when the site is built. Each section is one "
@@ -30,10 +33,13 @@ def _page(root):
             title, lines = lines[0][2:].strip(), lines[1:]
         # the file's own headings go one level below the section heading
         body = "\n".join("#" + line if line.startswith("##") else line for line in lines).strip()
-        parts.append(
-            f"## {title} {{#{name}}}\n\nScript: `python -m benchmarks.{name}`; files: "
-            f"`benchmarks/results/{name}.md`, `benchmarks/results/{name}.json`.\n\n{body}\n"
+        source = (
+            "Script: `python -m benchmarks`; file: `benchmarks/results/summary.md`."
+            if name == "summary"
+            else f"Script: `python -m benchmarks.{name}`; files: "
+            f"`benchmarks/results/{name}.md`, `benchmarks/results/{name}.json`."
         )
+        parts.append(f"## {title} {{#{name}}}\n\n{source}\n\n{body}\n")
     return "\n".join(parts)
 
 

@@ -2,6 +2,14 @@
 
 import keras
 
+from kerasopt._backend import require_tensorflow
+
+# Their train steps take gradients with tf.GradientTape (a port to compute_loss is pending).
+ALTERNATIVE = (
+    "keras.Model.fit on the student with a loss built from "
+    "kerasopt.distill.distillation_loss / hint_loss"
+)
+
 
 def num_replicas():
     """Replicas of the current `tf.distribute` strategy (1 outside one); TensorFlow backend."""
@@ -15,6 +23,7 @@ class FixedLossModel(keras.Model):
 
     def compile(self, optimizer="rmsprop", metrics=None, **kwargs):
         """`keras.Model.compile` without a `loss` (the model's class fixes its loss)."""
+        require_tensorflow(f"kerasopt.distill.{type(self).__name__}", ALTERNATIVE)
         if kwargs.get("loss") is not None:
             raise ValueError(
                 f"Argument `loss` must be None: {type(self).__name__} computes its own loss. "

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kerasopt._io import atomic_path
 from kerasopt._validation import check_choice
+from kerasopt.export._deps import require_tensorflow_backend
 from kerasopt.export.layer_support import explain_failure
 from kerasopt.export.serving import images_spec, serving_model, write_metadata
 
@@ -40,6 +41,7 @@ def export_litert(model, path, quantize=None, class_names=None):
         >>> interpreter.get_input_details()[0]["shape_signature"].tolist()
         [-1, -1, -1, 3]
     """
+    require_tensorflow_backend("export_litert")
     path = Path(path)
     if path.suffix != ".tflite":
         raise ValueError(f"Argument `path` must end with '.tflite'. Received: path={str(path)!r}")

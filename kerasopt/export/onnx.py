@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kerasopt._io import atomic_path
 from kerasopt._validation import check_int
-from kerasopt.export._deps import require
+from kerasopt.export._deps import require, require_tensorflow_backend
 from kerasopt.export.layer_support import explain_failure
 from kerasopt.export.serving import images_spec, serving_model, write_metadata
 
@@ -43,6 +43,7 @@ def export_onnx(model, path, class_names=None, opset=None):
         >>> session.run(None, {"images": np.ones((2, 20, 30, 3), "float32")})[0].shape
         (2, 2)
     """
+    require_tensorflow_backend("export_onnx")
     path = Path(path)
     if path.suffix != ".onnx":
         raise ValueError(f"Argument `path` must end with '.onnx'. Received: path={str(path)!r}")

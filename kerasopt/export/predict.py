@@ -16,8 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from kerasopt._validation import check_int
+from kerasopt.export._deps import require_tensorflow_backend
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+
+
+# Images are decoded with tf.io; elsewhere a Predictor takes arrays decoded by any library.
+_DECODE_ALTERNATIVE = "Pillow (PIL.Image.open) to decode, then call the Predictor on the arrays"
 
 
 def find_images(inputs):
@@ -120,6 +125,7 @@ def read_images(paths, image_size):
         >>> images.shape, float(images.max()), kept == [path]
         ((1, 4, 4, 3), 7.0, True)
     """
+    require_tensorflow_backend("read_images", _DECODE_ALTERNATIVE)
     batches = list(_batches(list(paths), tuple(image_size), 1 << 30, _warn))
     if not batches:
         return np.zeros((0, *image_size, 3), "float32"), []
@@ -169,6 +175,7 @@ def predict_files(predictor, paths, batch_size=32, top_k=1, progress=None, on_er
         >>> [row["top"] for row in predict_files(p, [folder / "a.png"], top_k=1)]
         [[('bee', 0.800000011920929)]]
     """
+    require_tensorflow_backend("predict_files", _DECODE_ALTERNATIVE)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     top_k = check_int("top_k", top_k, minimum=1)
     paths = list(paths)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kerasopt._io import atomic_path
 from kerasopt._validation import check_int
+from kerasopt.export._deps import require_tensorflow_backend
 from kerasopt.export.layer_support import explain_failure
 from kerasopt.export.serving import PROBABILITIES, images_spec, serving_model, write_metadata
 
@@ -53,6 +54,7 @@ def export_saved_model(
         >>> folder.name, sorted(tf.saved_model.load(str(folder)).signatures)
         ('1', ['serve', 'serving_default'])
     """
+    require_tensorflow_backend("export_saved_model")
     import keras
     import tensorflow as tf
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from kerasopt._io import write_json
+from kerasopt.export._deps import require_tensorflow_backend
 from kerasopt.transfer.classifier import InferenceMode
 
 IMAGES = "images"
@@ -84,6 +85,7 @@ def serving_model(model):
         >>> served.input_shape, served.predict(np.ones((1, 30, 20, 3), "float32"), verbose=0).shape
         ((None, None, None, 3), (1, 2))
     """
+    require_tensorflow_backend("serving_model")
     shape = _check_image_model(model)
     images = keras.Input((None, None, 3), dtype="float32", name=IMAGES)
     x = images

@@ -123,9 +123,18 @@ class PCAColorAugmentation(keras.layers.Layer):
         )
         eigenvalues = ops.cast(self.eigenvalues, "float32")
         eigenvectors = ops.cast(self.eigenvectors, "float32")
-        delta = ops.matmul(coefficients * eigenvalues, ops.transpose(eigenvectors))
-        delta = ops.expand_dims(ops.expand_dims(delta, -2), -2)
-        return images + ops.cast(delta, images.dtype)
+        delta = ops.cast(
+            ops.matmul(coefficients * eigenvalues, ops.transpose(eigenvectors)), images.dtype
+        )
+        # Added as one (W * C) row per image rather than as a (..., 1, 1, C) broadcast: the same
+        # sums, about twice as fast on TensorFlow's CPU kernels (a broadcast whose innermost
+        # dimension is C is their slow path); free under XLA.
+        shape = ops.shape(images)
+        height, width = shape[-3], shape[-2]
+        rows = ops.reshape(images, (-1, height, width * self.channels))
+        shift = ops.tile(ops.reshape(delta, (-1, 1, self.channels)), (1, width, 1))
+        shift = ops.reshape(shift, (-1, 1, width * self.channels))
+        return ops.reshape(rows + shift, shape)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -1,6 +1,9 @@
 """The fused-epoch driver of the RBMs (TensorFlow backend): the epoch loop, the per-update
-counters and the random bits. The RBM's energies, conditionals and CD statistics stay in
-`rbm.py`; this module only decides which rows, which seed and which noise each update gets.
+counters and the random bits. It is the RBMs' one backend shim: `tensorflow_paths()` is the
+only backend test, and on another backend `matmul`, `begin_update` and `random` fall back to
+`keras.ops` / `keras.random` (the unfused path, every backend). The RBM's energies,
+conditionals and CD statistics stay in `rbm.py`; this module only decides which rows, which
+seed and which noise each update gets.
 
 A fused epoch is ONE compiled call: Keras hands the train step the whole in-memory array once
 per epoch and `epoch` loops over the minibatches in a `tf.while_loop` of static-shaped slices
@@ -18,8 +21,51 @@ generator costs more than the RBM's matrix products).
 import keras
 from keras import ops
 
+from kerasopt import _backend
+
 PHILOX = 1  # TensorFlow's id of the Philox algorithm (tf.random.Algorithm.PHILOX)
 KERAS_FIT_ONLY = ("steps_per_epoch", "sample_weight", "class_weight")
+
+
+def tensorflow_paths():
+    """Whether the TensorFlow-only paths apply (Philox draws, GEMMs reading transposes in place,
+    the fused epoch): the RBMs' one backend test."""
+    return _backend.is_tensorflow()
+
+
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """a^(T) b^(T); on TensorFlow the GEMM reads the transposes in place instead of
+    materializing them (outside XLA a transpose is a copy)."""
+    if tensorflow_paths():
+        import tensorflow as tf
+
+        return tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
+    return ops.matmul(
+        ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b
+    )
+
+
+def begin_update(rbm, seed=None):
+    """On TensorFlow, give the update starting now its one Philox key (from `seed`, the
+    seed-generator state, default the generator's next) and reset its draw counter."""
+    if tensorflow_paths():
+        rbm._key = philox_key(rbm.seed_generator.next() if seed is None else seed)
+        rbm._draws = 0
+
+
+def random(rbm, kind, shape):
+    """`uniform` or `normal` noise of `shape` for `rbm`. On TensorFlow it draws with Philox:
+    inside an update every draw uses that update's key with its own counter block, outside one
+    a fresh key per draw. Elsewhere it draws from `keras.random` with the RBM's seed generator."""
+    dtype = rbm.kernel.dtype
+    if not tensorflow_paths():
+        return getattr(keras.random, kind)(shape, dtype=dtype, seed=rbm.seed_generator)
+    if rbm._key is None:
+        key, block = philox_key(rbm.seed_generator.next()), 0
+    else:
+        key, block = rbm._key, rbm._draws
+        rbm._draws += 1
+    return draw(kind, shape, key, block, dtype)
 
 
 def philox_key(seed):
@@ -46,8 +92,11 @@ def draw(kind, shape, key, block, dtype):
 
 def unfit_reason(x, y, validation_split, kwargs):
     """Why `fit` cannot run fused on these arguments (a message), or None when it can."""
-    if keras.backend.backend() != "tensorflow":
-        return f"`fused=True` needs the TensorFlow backend. Received: the {keras.backend.backend()} backend"
+    if not tensorflow_paths():
+        return (
+            f"`fused=True` needs the TensorFlow backend. Received: the {_backend.backend()} "
+            "backend; on it, use fused=False (Keras' per-batch loop, every backend)"
+        )
     if getattr(x, "element_spec", None) is not None or not hasattr(x, "shape") or len(x.shape) != 2:
         return (
             "`fused=True` needs `x` as an in-memory 2-D array or tensor (samples, visible units); "

@@ -27,6 +27,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasopt import _backend
 from kerasopt._validation import check_bool, check_int, check_range
 from kerasopt.pretraining import _fused
 
@@ -41,18 +42,6 @@ def _input_shape(x):
     raise ValueError(
         "Argument `x` must be an array, a tensor or a dataset when the RBM is not built yet "
         f"(or call `build((None, n_visible))` first). Received: x of type {type(x).__name__}"
-    )
-
-
-def _matmul(a, b, transpose_a=False, transpose_b=False):
-    """a^(T) b^(T); on TensorFlow (TF-only branch) the GEMM reads the transposes in place
-    instead of materializing them (outside XLA a transpose is a copy)."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.linalg.matmul(a, b, transpose_a=transpose_a, transpose_b=transpose_b)
-    return ops.matmul(
-        ops.transpose(a) if transpose_a else a, ops.transpose(b) if transpose_b else b
     )
 
 
@@ -208,22 +197,11 @@ class RBM(keras.Model):
         return ops.matmul(v, self.kernel) + self.hidden_bias
 
     def _visible_logits(self, h):
-        return _matmul(h, self.kernel, transpose_b=True) + self.visible_bias
+        return _fused.matmul(h, self.kernel, transpose_b=True) + self.visible_bias
 
     def _random(self, kind, shape):
-        """`uniform` or `normal` noise from the layer's seed generator. On the TensorFlow
-        backend (TF-only branch) it draws with Philox, and inside an update (`_update`) every
-        draw uses that update's one key with its own counter block (`_fused.draw`)."""
-        if keras.backend.backend() != "tensorflow":
-            return getattr(keras.random, kind)(
-                shape, dtype=self.kernel.dtype, seed=self.seed_generator
-            )
-        if self._key is None:  # outside an update: a fresh key per draw
-            key, block = _fused.philox_key(self.seed_generator.next()), 0
-        else:
-            key, block = self._key, self._draws
-            self._draws += 1
-        return _fused.draw(kind, shape, key, block, self.kernel.dtype)
+        """`uniform` or `normal` noise of `shape` (`_fused.random`: Philox on TensorFlow)."""
+        return _fused.random(self, kind, shape)
 
     def _uniform(self, shape):
         """Uniform(0, 1) noise behind every Bernoulli sample (the one random stream)."""
@@ -345,7 +323,7 @@ class RBM(keras.Model):
         n_pos, n_neg = (_rows_as(t, v.dtype) for t in (v, v_neg))
         # v-^T h- / n_neg - v+^T h+ / n_pos as ONE product over the stacked rows: no separate
         # scaling and subtraction passes over the (visible x hidden) matrix.
-        grad_kernel = _matmul(
+        grad_kernel = _fused.matmul(
             ops.concatenate([v_neg, v], axis=0),
             ops.concatenate([h_neg / n_neg, h_pos / -n_pos], axis=0),
             transpose_a=True,
@@ -367,11 +345,7 @@ class RBM(keras.Model):
     def _update(self, v, seed=None):
         """One CD-k / PCD-k update on the batch `v`; returns the batch's metric statistics.
         `seed`: the seed-generator state for this update (default: the generator's next)."""
-        if keras.backend.backend() == "tensorflow":
-            self._key, self._draws = (
-                _fused.philox_key(self.seed_generator.next() if seed is None else seed),
-                0,
-            )
+        _fused.begin_update(self, seed)
         try:
             grads, monitored = self._gradients(v)
             stats = self._statistics(
@@ -382,14 +356,22 @@ class RBM(keras.Model):
         finally:
             self._key = None
 
-    def train_step(self, data):
+    def train_step(self, *args):
+        """One update (or, fused, one epoch); `(data)`, or `(state, data)` on JAX."""
+        return _backend.model_step(self, self._train_step, args, training=True)
+
+    def test_step(self, *args):
+        """Metrics of one batch; `(data)`, or `(state, data)` on JAX."""
+        return _backend.model_step(self, self._test_step, args, training=False)
+
+    def _train_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
         if self._fused is not None:
             return self._record(_fused.epoch(self, v, *self._fused))
         return self._record(self._update(v))
 
-    def test_step(self, data):
+    def _test_step(self, data):
         v, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         v = ops.cast(v, self.kernel.dtype)
         logits = self._hidden_logits(v)

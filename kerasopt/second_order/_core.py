@@ -18,22 +18,21 @@ import dataclasses
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from kerasopt import diagnostics
+from kerasopt import _backend, diagnostics
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int, check_range
 from kerasopt.second_order import line_search
 
+# On JAX, `jax.scipy.optimize.minimize` (BFGS) runs a full-batch quasi-Newton method.
+ALTERNATIVE = "a first-order kerasopt optimizer with model.fit, or jax.scipy.optimize.minimize"
+
 
 def require_tensorflow(what):
-    """Raise a clear error when Keras runs on a backend other than TensorFlow."""
-    backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise RuntimeError(
-            f"{what} needs the TensorFlow backend (it uses tf.GradientTape and tf.function). "
-            f"Received: KERAS_BACKEND={backend!r}. Set KERAS_BACKEND=tensorflow."
-        )
+    """Raise `kerasopt._backend.BackendError` (a RuntimeError) unless Keras runs on TensorFlow:
+    the second-order methods use tf.GradientTape and tf.function."""
+    _backend.require_tensorflow(what, ALTERNATIVE)
 
 
 def flatten(tensors):

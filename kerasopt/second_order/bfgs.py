@@ -8,8 +8,8 @@ Memory O(n^2): models with more than `max_parameters` parameters are refused.
 """
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 

@@ -9,8 +9,8 @@ N&W's interpolation (eq. 3.60).
 """
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_choice, check_int
 from kerasopt.second_order._core import (

@@ -37,9 +37,9 @@ step as a fresh optimizer would.
 """
 
 import keras
-import tensorflow as tf
 
 from kerasopt import diagnostics
+from kerasopt._backend import tf
 from kerasopt._validation import check_choice, check_int
 from kerasopt.second_order._core import (
     Objective,

@@ -18,8 +18,8 @@ minimizers and active sets (tested against SciPy's L-BFGS-B) with simpler in-gra
 """
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int
 from kerasopt.second_order import line_search

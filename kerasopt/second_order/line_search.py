@@ -38,7 +38,8 @@ evaluation.
 """
 
 import numpy as np
-import tensorflow as tf
+
+from kerasopt._backend import tf
 
 WOLFE = 0
 APPROXIMATE_WOLFE = 1
@@ -113,6 +114,9 @@ def strong_wolfe(value_and_gradient, x, f0, g0, d, alpha0, c1=1e-4, c2=0.9, max_
     References:
         Nocedal & Wright, Numerical Optimization, 2nd ed., 2006, Algorithms 3.5 and 3.6.
     """
+    from kerasopt.second_order._core import require_tensorflow  # _core imports this module
+
+    require_tensorflow("kerasopt.second_order.strong_wolfe")
     dtype = x.dtype
     c1 = tf.constant(c1, dtype)
     c2 = tf.constant(c2, dtype)

@@ -8,8 +8,8 @@ from automatic differentiation.
 import collections
 
 import numpy as np
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._validation import check_bool, check_choice, check_int
 from kerasopt.second_order._core import Objective, check_bounds, require_tensorflow, run
 from kerasopt.second_order.bfgs import BFGS

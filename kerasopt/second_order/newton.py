@@ -22,8 +22,8 @@ strong-Wolfe line search along p (steepest descent if p is not a descent directi
 """
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.second_order import line_search

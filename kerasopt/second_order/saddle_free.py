@@ -10,8 +10,8 @@ the shared strong-Wolfe line search starting at 1.
 """
 
 import keras
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_range
 from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer

@@ -15,8 +15,8 @@ Surfaces (each with its starting point, minimum value and plotting window):
 import dataclasses
 
 import numpy as np
-import tensorflow as tf
 
+from kerasopt._backend import tf
 from kerasopt.second_order.minimize import minimize
 
 

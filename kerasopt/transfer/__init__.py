@@ -24,6 +24,11 @@ from kerasopt.transfer.evaluation import classification_report
 from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
 from kerasopt.transfer.finetune import FineTuneResult, fine_tune
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.image_folder_sequence import (
+    ImageFolderSequence,
+    folder_sequence,
+    image_sequences,
+)
 from kerasopt.transfer.phases import (
     SparseSmoothedCrossentropy,
     confusion_matrix,
@@ -61,6 +66,7 @@ __all__ = [
     "FineTuneResult",
     "FineTuneStrategy",
     "ImageData",
+    "ImageFolderSequence",
     "ImagenetPreprocessing",
     "InferenceMode",
     "WeightsUnavailableError",
@@ -73,10 +79,12 @@ __all__ = [
     "discriminative_optimizer",
     "export_serving",
     "fine_tune",
+    "folder_sequence",
     "freeze",
     "get_spec",
     "image_dataset",
     "image_folder",
+    "image_sequences",
     "preset",
     "train_finetune",
     "train_head",

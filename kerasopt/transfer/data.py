@@ -17,21 +17,21 @@ Offline, a TFDS name that is not prepared fails after one connection check (3 s 
 leaves no empty dataset folder.
 """
 
-import dataclasses
 import os
 import socket
-import warnings
 from pathlib import Path
 
-import keras
-import numpy as np
-import tensorflow as tf
-
+from kerasopt._backend import tf
 from kerasopt._validation import check_int, check_range
+from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: re-exported)
+    ImageData,
+    augmentation,
+    folder_examples,
+    image_format,
+    list_images,
+)
 
-AUTOTUNE = tf.data.AUTOTUNE
-_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
-_VALIDATION_FOLDERS = ("val", "validation", "valid")
+AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
 _DOWNLOAD_HOST = (
     "storage.googleapis.com",
     443,
@@ -54,86 +54,6 @@ class DataUnavailableError(RuntimeError):
         ...     print(type(error).__name__, "-", error)
         DataUnavailableError - TFDS dataset 'x' is not prepared
     """
-
-
-@dataclasses.dataclass
-class ImageData:
-    """Batched `train` and `val` datasets of (float32 images in [0, 255], int labels).
-
-    What `image_dataset` returns: the two pipelines, the class names (label i is
-    `class_names[i]`), the image counts, the image size and batch size, the source, and the
-    images per class (`counts`: {class: (train, val[, test])}, folders only), shown by
-    `count_table()`. With a test split (`image_dataset(..., test_split=...)`): `test` and
-    `n_test`. `train_eval`: the training images in file order, neither shuffled nor augmented
-    (for feature caching); `files`: {split: file paths in the order of its pipeline} (folders);
-    `sweep`: the training images shuffled and augmented like `train` but with their own seed
-    (seed + 1), for the LR range test, so that `train`'s random stream does not depend on how
-    far a sweep went (a resumed run then sees the batches an uninterrupted one saw).
-
-    Example:
-        >>> import os, tempfile, numpy as np, tensorflow as tf
-        >>> from kerasopt.transfer import image_dataset
-        >>> root = tempfile.mkdtemp()
-        >>> for name in ("ants", "bees"):
-        ...     os.makedirs(os.path.join(root, name))
-        ...     for i in range(5):
-        ...         png = tf.io.encode_png(np.full((12, 12, 3), 40 * i, "uint8"))
-        ...         _ = tf.io.write_file(os.path.join(root, name, f"{i}.png"), png)
-        >>> data = image_dataset(root, image_size=8, batch_size=4)
-        >>> print(data.count_table())  # validation_split=0.2 holds out 1 of each class's 5 images
-        class   train     val
-        ants        4       1
-        bees        4       1
-        total       8       2
-    """
-
-    train: tf.data.Dataset
-    val: tf.data.Dataset
-    class_names: list
-    n_train: int
-    n_val: int
-    image_size: tuple
-    batch_size: int
-    source: str
-    counts: dict = dataclasses.field(default_factory=dict)
-    test: tf.data.Dataset = None
-    n_test: int = 0
-    train_eval: tf.data.Dataset = None
-    files: dict = dataclasses.field(default_factory=dict)
-    sweep: tf.data.Dataset = None
-
-    def count_table(self):
-        """Images per class and split as a text table (per class for folders; totals for TFDS)."""
-        width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
-        splits = ["train", "val", *(["test"] if self.test is not None else [])]
-        totals = [self.n_train, self.n_val, self.n_test][: len(splits)]
-        lines = [f"{'class':<{width}}" + "".join(f"  {s:>6}" for s in splits)]
-        lines += [
-            f"{name:<{width}}" + "".join(f"  {n:>6}" for n in counts)
-            for name, counts in self.counts.items()
-        ]
-        lines.append(f"{'total':<{width}}" + "".join(f"  {n:>6}" for n in totals))
-        return "\n".join(lines)
-
-
-def image_format(path):
-    """ "jpeg", "png", "gif", "bmp" from the file's first bytes, or None."""
-    with open(path, "rb") as handle:
-        head = handle.read(4)
-    return next((fmt for magic, fmt in _MAGIC.items() if head.startswith(magic)), None)
-
-
-def _class_folders(folder):
-    """Names of the class subfolders of `folder`; hidden ones (".name") are ignored with a warning."""
-    names = []
-    for path in sorted(Path(folder).iterdir()):
-        if not path.is_dir():
-            continue
-        if path.name.startswith("."):
-            warnings.warn(f"Ignoring hidden folder {path}: not a class.", stacklevel=4)
-            continue
-        names.append(path.name)
-    return names
 
 
 def _check_decode(paths):
@@ -163,49 +83,15 @@ def _check_decode(paths):
 
 
 def _list_images(folder, class_names):
-    """{class: paths} of the decodable images in folder/CLASS/*, one warning per skipped file."""
-    found = {}
-    for name in class_names:
-        class_dir = Path(folder) / name
-        files = (
-            sorted(p for p in class_dir.iterdir() if p.is_file() and not p.name.startswith("."))
-            if class_dir.is_dir()
-            else []
-        )
-        paths = []
-        for path in files:
-            fmt = image_format(path)
-            if fmt is None:
-                warnings.warn(f"Skipping {path}: not a JPEG, PNG, GIF or BMP image.", stacklevel=4)
-                continue
-            if fmt == "gif":
-                warnings.warn(f"Decoding the first frame of GIF file {path}.", stacklevel=4)
-            paths.append(str(path))
-        found[name] = paths
-    bad = set(_check_decode([p for paths in found.values() for p in paths]))
-    for path in sorted(bad):
-        warnings.warn(
-            f"Skipping {path}: the image is truncated or corrupt (it does not decode).",
-            stacklevel=4,
-        )
-    found = {name: [p for p in paths if p not in bad] for name, paths in found.items()}
-    for name, paths in found.items():
-        if not paths:
-            warnings.warn(
-                f"Ignoring class folder {Path(folder) / name}: it holds no usable image.",
-                stacklevel=4,
-            )
-    return {name: paths for name, paths in found.items() if paths}
+    """{class: paths} of the decodable images in folder/CLASS/* (`_images.list_images`)."""
+    return list_images(folder, class_names, _check_decode)
 
 
-def _flatten(found, class_names):
-    paths = [p for name in class_names for p in found[name]]
-    labels = [label for label, name in enumerate(class_names) for _ in found[name]]
-    return paths, labels
-
-
-def _split_paths(paths, labels, validation_split, seed):
-    """Per-class random split, so each class keeps its share in both parts."""
+def _split_paths(part, validation_split, seed):
+    """Per-class random split of (paths, labels) with `tf.random`, so each class keeps its share
+    in both parts (the validation split of `image_dataset`; the test split is NumPy's
+    `_images.split_off`)."""
+    paths, labels = part
     rng = tf.random.Generator.from_seed(seed)
     train, val = [], []
     for label in sorted(set(labels)):
@@ -216,97 +102,6 @@ def _split_paths(paths, labels, validation_split, seed):
         train += [members[i] for i in order[n_val:]]
     pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
     return pick(train), pick(val)
-
-
-def _split_off(part, share, seed):
-    """Split (paths, labels) per class: `share` of each class (rounded) to the second part.
-
-    Each class's files are ordered by a NumPy permutation seeded with `seed`; the first
-    round(share * n) go to the second part. Both parts keep file order within a class.
-    """
-    paths, labels = part
-    rng = np.random.default_rng(seed)
-    kept, taken = [], []
-    for label in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == label]
-        order = rng.permutation(len(members))
-        n_taken = round(share * len(members))
-        taken += [members[i] for i in order[:n_taken]]
-        kept += [members[i] for i in order[n_taken:]]
-    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
-    return pick(kept), pick(taken)
-
-
-def _check_shares(found, share, argument, what):
-    """Every class gives at least one image to each side of a `share` split."""
-    small = [f"{name!r} ({n})" for name, n in found.items() if round(share * n) in (0, n)]
-    if small:
-        raise ValueError(
-            f"Each class needs at least one {what} image at {argument}={share}; too few images in "
-            f"{', '.join(small)}. Add images, change the split, or give split folders"
-        )
-
-
-def _folder_examples(root, validation_split, seed, test_split=None):
-    """((train paths, labels), (val paths, labels), (test paths, labels) or None, class names).
-
-    The held-out images are the val/ folder, or `validation_split` of each class; with
-    `test_split`, that share of each class of the held-out images becomes the test set
-    (unless a test/ folder exists, which is then the test set). Raises ValueError when the
-    split class sets differ (listing the difference), when there are fewer than two classes,
-    or when a class is too small to give an image to every split.
-    """
-    root = Path(root)
-    val_dir = next((root / d for d in _VALIDATION_FOLDERS if (root / d).is_dir()), None)
-    test_dir = root / "test" if (root / "test").is_dir() else None
-    if (root / "train").is_dir() and val_dir is not None:
-        named = {"train": root / "train", val_dir.name: val_dir}
-        if test_split is not None and test_dir is not None:
-            named["test"] = test_dir
-        found = {split: _list_images(d, _class_folders(d)) for split, d in named.items()}
-        for split, images in found.items():
-            if split != "train" and set(images) != set(found["train"]):
-                only_train = sorted(set(found["train"]) - set(images))
-                only_other = sorted(set(images) - set(found["train"]))
-                raise ValueError(
-                    f"The class folders of {str(root / 'train')!r} and {str(named[split])!r} (with usable images) must "
-                    f"match. Only in train/: {only_train}; only in {split}/: {only_other}"
-                )
-        class_names = sorted(found["train"])
-        _check_class_count(root, class_names)
-        train = _flatten(found["train"], class_names)
-        val = _flatten(found[val_dir.name], class_names)
-        test = _flatten(found["test"], class_names) if "test" in found else None
-    else:
-        images = _list_images(root, _class_folders(root))
-        class_names = sorted(images)
-        _check_class_count(root, class_names)
-        _check_shares(
-            {n: len(images[n]) for n in class_names},
-            validation_split,
-            "validation_split",
-            "training and one validation",
-        )
-        paths, labels = _flatten(images, class_names)
-        train, val = _split_paths(paths, labels, validation_split, seed)
-        test = None
-    if test_split is not None and test is None:
-        _check_shares(
-            {n: val[1].count(i) for i, n in enumerate(class_names)},
-            test_split,
-            "test_split",
-            "validation and one test",
-        )
-        val, test = _split_off(val, test_split, seed)
-    return train, val, test, class_names
-
-
-def _check_class_count(root, class_names):
-    if len(class_names) < 2:
-        raise ValueError(
-            "Argument `source` must be a folder with at least two class subfolders holding images "
-            f"(optionally inside train/ and val/). Received: source={str(root)!r} with classes {class_names}"
-        )
 
 
 def _decode(path):
@@ -399,36 +194,6 @@ def _count(dataset):
     return int(dataset.reduce(0, lambda n, _: n + 1))
 
 
-def augmentation(seed=None):
-    """The training-time augmentation: random horizontal flip, rotation (+-18 deg) and zoom (+-10%).
-
-    A `keras.Sequential` of Keras' random preprocessing layers (reflected borders), active
-    only with `training=True`; `seed` makes the draws reproducible.
-
-    Example:
-        >>> import numpy as np
-        >>> from kerasopt.transfer import augmentation
-        >>> layers = augmentation(seed=0)
-        >>> [type(layer).__name__ for layer in layers.layers]
-        ['RandomFlip', 'RandomRotation', 'RandomZoom']
-        >>> images = np.random.default_rng(0).uniform(0, 255, (2, 16, 16, 3)).astype("float32")
-        >>> bool(np.array_equal(layers(images, training=False), images))  # inference: unchanged
-        True
-        >>> flat = np.full((2, 16, 16, 3), 7.0, "float32")  # flips, turns and zooms of a flat image are flat
-        >>> out = np.asarray(layers(flat, training=True))
-        >>> out.shape, bool(np.allclose(out, 7.0, atol=1e-3))
-        ((2, 16, 16, 3), True)
-    """
-    return keras.Sequential(
-        [
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomRotation(0.05, fill_mode="reflect", seed=seed),
-            keras.layers.RandomZoom(0.1, fill_mode="reflect", seed=seed),
-        ],
-        name="augmentation",
-    )
-
-
 def _resizer(size):
     def resize(image, label):
         image = tf.image.resize(image, size)
@@ -483,7 +248,7 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
             f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
         )
     class_names = list(class_names)
-    found = _list_images(folder, class_names)
+    found = list_images(folder, class_names, _check_decode)
     paths = [path for name in class_names for path in found.get(name, [])]
     labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
     if not paths:
@@ -584,7 +349,9 @@ def image_dataset(
         splits, class_names = _tfds_examples(source[5:], validation_split, test_split, seed)
         counts = {}
     elif os.path.isdir(source):
-        train, val, test, class_names = _folder_examples(source, validation_split, seed, test_split)
+        train, val, test, class_names = folder_examples(
+            source, validation_split, seed, _check_decode, _split_paths, test_split
+        )
         parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
         files = {split: list(paths) for split, (paths, _) in parts.items()}
         counts = {

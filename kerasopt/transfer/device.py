@@ -6,13 +6,16 @@ Source: mixed precision (Micikevicius et al., 2018) and XLA compilation on a GPU
 backend.
 """
 
+from __future__ import annotations
+
+import contextlib
 import dataclasses
 import os
 
 import keras
-import tensorflow as tf
 
 from kerasopt import distributed
+from kerasopt._backend import tf
 from kerasopt._platform import cpuinfo
 from kerasopt._validation import check_choice
 
@@ -90,6 +93,8 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     for name, value in (("mixed_precision", mixed_precision), ("xla", xla)):
         check_choice(name, value, _AUTO)
     check_choice("distribute", distribute, _DISTRIBUTE)
+    if keras.backend.backend() != "tensorflow":
+        return _configure_other_backend(mixed_precision, distribute)
     gpus = tf.config.list_physical_devices("GPU")
     use_mp = bool(gpus) if mixed_precision == "auto" else mixed_precision
     use_xla = bool(gpus) if xla == "auto" else xla
@@ -109,3 +114,37 @@ def configure_device(mixed_precision="auto", xla="auto", distribute="auto"):
     else:
         distribution = tf.distribute.get_strategy()
     return DeviceSetup(distribution, bool(use_mp), bool(use_xla), description)
+
+
+class _OneDevice:
+    """The `DeviceSetup.distribution` off TensorFlow: one device, a `scope()` that does nothing."""
+
+    def scope(self):
+        return contextlib.nullcontext()
+
+
+def _configure_other_backend(mixed_precision, distribute):
+    """Keras 3 on JAX or PyTorch: one device; XLA always on under JAX (`jit_compile=True`);
+    mixed precision ("auto") when the backend sees a GPU."""
+    if distribute is True or distribute == "multi_worker":
+        raise ValueError(
+            "Argument `distribute` must be 'auto' or False on the "
+            f"{keras.backend.backend()} backend (tf.distribute is TensorFlow only). "
+            f"Received: distribute={distribute!r}"
+        )
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        gpus = jax.devices() if device.platform == "gpu" else []
+        name = device.device_kind
+    else:
+        gpus, name = [], ""
+    use_mp = bool(gpus) if mixed_precision == "auto" else mixed_precision
+    keras.mixed_precision.set_global_policy("mixed_float16" if use_mp else "float32")
+    description = (
+        f"GPU: {name} x{len(gpus)}"
+        if gpus
+        else f"CPU: {cpuinfo('model name')} ({os.cpu_count()} cores)"
+    )
+    return DeviceSetup(_OneDevice(), bool(use_mp), keras.backend.backend() == "jax", description)

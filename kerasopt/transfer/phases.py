@@ -145,6 +145,14 @@ def classifier_loss(label_smoothing=0.0):
     return "sparse_categorical_crossentropy"
 
 
+def _batches_per_epoch(dataset):
+    """Batches in one pass: `len` of a `keras.utils.PyDataset` (`image_sequences`), the
+    cardinality of a `tf.data.Dataset` (`image_dataset`); -1 when unknown."""
+    if isinstance(dataset, keras.utils.PyDataset):
+        return len(dataset)
+    return int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+
+
 def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_size=None):
     """`kerasopt.callbacks.LRFinder` on the compiled `model` (an optimizer with a numeric rate):
     sweep `steps` steps, put the model back; return (suggested rate, seconds per step after
@@ -182,7 +190,7 @@ def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_siz
     finder = LRFinder(min_lr=min_lr, max_lr=max_lr, steps=steps)
     timer = _StepTimer()
     if y is None:
-        per_epoch = int(x.cardinality()) if hasattr(x, "cardinality") else -1
+        per_epoch = _batches_per_epoch(x)
         epochs = math.ceil(steps / per_epoch) if per_epoch > 0 else 1
         model.fit(x, epochs=epochs, verbose=0, callbacks=[finder, timer])
     else:
@@ -629,7 +637,7 @@ def train_finetune(
     elif snapshots is not None and epochs % snapshots:
         epochs = max(snapshots, epochs - epochs % snapshots)  # whole cycles within the plan
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
-    steps_per_epoch = int(data.train.cardinality())
+    steps_per_epoch = _batches_per_epoch(data.train)
     if steps_per_epoch <= 0:
         steps_per_epoch = math.ceil(data.n_train / data.batch_size)
     peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
@@ -767,5 +775,5 @@ def confusion_matrix(model, dataset, n_classes):
         # A direct call, not predict_on_batch: under MultiWorkerMirroredStrategy the latter
         # gathers every worker's predictions into one array, longer than `labels`.
         predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), axis=-1)
-        np.add.at(matrix, (labels.numpy(), predicted), 1)
+        np.add.at(matrix, (keras.ops.convert_to_numpy(labels), predicted), 1)
     return matrix

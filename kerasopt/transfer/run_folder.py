@@ -297,7 +297,8 @@ class RunFolder:
         publish it as the run folder and drop the resume state."""
         with atomic_path(self.staging / "model.keras") as tmp:
             model.save(tmp)
-        export_serving(model, self.staging / "saved_model")
+        if keras.backend.backend() == "tensorflow":  # a SavedModel needs TensorFlow
+            export_serving(model, self.staging / "saved_model")
         write_json(self.staging / "metrics.json", metrics)
         write_json(self.staging / "class_names.json", list(class_names))
         self.write_log(metrics["history"])

@@ -1,3 +1,5 @@
+import math
+
 import keras
 import numpy as np
 import pytest
@@ -89,3 +91,82 @@ def test_rejects_schedule_and_bad_arguments():
             LRFinder(**kwargs)
     cb = LRFinder(1e-5, 1.0, 50)
     assert LRFinder(**cb.get_config()).get_config() == cb.get_config()
+
+
+class _StubOptimizer:
+    """The optimizer surface LRFinder touches, without a backend: a numeric rate."""
+
+    built, variables = True, []
+
+    def __init__(self):
+        self._learning_rate = 0.01
+        self.learning_rate = self
+
+    def assign(self, value):
+        self.value = value
+
+
+class _CurveModel:
+    """A stand-in model whose batch loss is a known function of the rate in force."""
+
+    weights, trainable_variables, stop_training = [], [], False
+
+    def __init__(self):
+        self.optimizer = _StubOptimizer()
+
+    def reset_metrics(self):
+        pass
+
+
+def _sweep(finder, curve):
+    model = _CurveModel()
+    finder.set_model(model)
+    finder.on_train_begin()
+    while not model.stop_training:
+        finder.on_train_batch_begin(0)
+        finder.on_train_batch_end(0, {"loss": curve(model.optimizer.learning_rate.value)})
+    finder.on_train_end()
+    return model
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("smoothing", [0.0, 0.6])
+def test_suggestion_is_a_tenth_of_the_rate_at_the_smoothed_minimum(smoothing):
+    """The docstring's rule on a known curve: loss(lr) = 1 + (log10 lr + 2)^2 + lr^2 / 4 has its
+    minimum near 1e-2 and diverges above ~3. The swept rates are min_lr (max_lr/min_lr)^(k/(n-1))
+    and the smoothed loss is the bias-corrected EMA, both restated here; the suggestion must be
+    exactly one tenth of the swept rate with the lowest smoothed loss."""
+
+    def curve(lr):
+        return 1.0 + (math.log10(lr) + 2.0) ** 2 + lr**2 / 4
+
+    finder = LRFinder(min_lr=1e-5, max_lr=100.0, steps=71, smoothing=smoothing, stop_factor=4.0)
+    _sweep(finder, curve)
+    n = len(finder.history["lr"])
+    rates = 1e-5 * (100.0 / 1e-5) ** (np.arange(n) / 70)
+    np.testing.assert_allclose(finder.history["lr"], rates, rtol=1e-12)
+    losses = np.array([curve(r) for r in rates])
+    ema, smoothed = 0.0, []
+    for k, loss in enumerate(losses):
+        ema = smoothing * ema + (1 - smoothing) * loss
+        smoothed.append(ema / (1 - smoothing ** (k + 1)))
+    smoothed = np.array(smoothed)
+    best = np.minimum.accumulate(smoothed)  # stop at the first step above 4x the best so far
+    assert finder.diverged and smoothed[-1] > 4.0 * best[-1]
+    assert np.all(smoothed[:-1] <= 4.0 * best[:-1])
+    np.testing.assert_allclose(finder.history["smoothed_loss"], smoothed, rtol=1e-12)
+    lowest = rates[np.argmin(smoothed)]
+    assert finder.suggestion == pytest.approx(lowest / 10, rel=1e-12)
+    if smoothing == 0.0:  # unsmoothed: the grid point nearest the curve's minimum, 1e-2
+        assert lowest == pytest.approx(1e-2, rel=1e-9)
+
+
+@pytest.mark.portable
+def test_suggestion_never_below_min_lr():
+    """A curve that only rises: its minimum is the first rate, and a tenth of it would be below
+    the sweep; the suggestion is then `min_lr` itself."""
+    finder = LRFinder(min_lr=1e-3, max_lr=1.0, steps=10, smoothing=0.0, stop_factor=1e9)
+    _sweep(finder, lambda lr: 1.0 + lr)
+    assert finder.history["lr"][0] == 1e-3 and not finder.diverged
+    assert len(finder.history["lr"]) == 10
+    assert finder.suggestion == 1e-3

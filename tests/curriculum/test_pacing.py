@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.curriculum import ExponentialPacing, LinearPacing, RootPacing, StepPacing, get_pacing
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 T = np.arange(0, 40)
 
 

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.curriculum import callable_scores, confidence_scores, loss_scores
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def softmax_model():
     return keras.Sequential([keras.Input((4,)), keras.layers.Softmax()])

@@ -8,6 +8,8 @@ import pytest
 from kerasopt.callbacks import SnapshotEnsemble
 from kerasopt.ensembles import MemberAverage, SnapshotError, load
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 RNG = np.random.default_rng(1)
 X = RNG.normal(size=(60, 5)).astype("float32")
 Y = (X[:, 0] - X[:, 2] > 0).astype("int64") + (X[:, 1] > 1).astype("int64")

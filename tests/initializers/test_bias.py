@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.initializers import PriorBias, prior_bias
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def _zero_kernel_model(units, activation, bias):
     model = keras.Sequential(

@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.initializers import DeltaOrthogonal
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def _check(kernel, gain):
     kernel = np.asarray(kernel, dtype="float64")

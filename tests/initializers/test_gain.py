@@ -8,6 +8,8 @@ from scipy import integrate, special, stats
 
 from kerasopt import initializers
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def _gain_by_quad(phi):
     """1 / sqrt(E[phi(z)^2]), z ~ N(0, 1), by SciPy's adaptive quadrature."""

@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.initializers import lsuv
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def _affine_variances(model, x):
     """Variance of each Dense/Conv layer's pre-activation, recomputed independently in NumPy

@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt import initializers
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 @pytest.mark.parametrize(
     "kernel_init, bias_init",

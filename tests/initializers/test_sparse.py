@@ -7,6 +7,8 @@ from scipy import stats
 
 from kerasopt.initializers import Sparse
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 @pytest.mark.parametrize("shape", [(100, 40), (3, 3, 8, 16), (5, 4, 12)])
 def test_exactly_k_nonzeros_per_output_unit(shape):

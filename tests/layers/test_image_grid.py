@@ -1,9 +1,12 @@
 """plot_image_grid: a PNG with one panel per image, rows of different lengths allowed."""
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 
 from kerasopt.plotting import plot_image_grid
+
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 
 def test_writes_png_of_expected_size(tmp_path):

@@ -1,9 +1,9 @@
-"""Every kerasopt layer: save/load round trip, mixed_float16 dtype, tf.data map, XLA, argument errors."""
+"""Every kerasopt layer: save/load round trip, model.fit, mixed_float16 dtype, tf.data map and XLA
+(TensorFlow), argument errors. Portable: CI runs this module on JAX too."""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasopt.layers import (
     DropConnectConv2D,
@@ -13,6 +13,8 @@ from kerasopt.layers import (
     RandomResizedCrop,
     StochasticDepth,
 )
+
+pytestmark = pytest.mark.portable
 
 SHAPE = (12, 12, 3)
 
@@ -92,7 +94,24 @@ def test_mixed_float16_keeps_input_dtype(name):
 
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
+def test_model_fit_trains_through_the_layer(name):
+    model = _model(name)
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    x, y = _images(8), np.random.default_rng(2).normal(size=(8, 2)).astype("float32")
+    before = [np.array(w) for w in model.get_weights()]
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(history.history["loss"]))
+    changed = [not np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True)]
+    assert changed[-1]  # the head learned from the layer's outputs
+    if name.startswith("drop_connect"):  # the layer's own kernel gets gradients too
+        assert changed[0]
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data and tf.function")
+@pytest.mark.parametrize("name", sorted(LAYERS))
 def test_runs_in_tf_data_map_and_under_jit_compile(name):
+    import tensorflow as tf
+
     layer = LAYERS[name]()
 
     def augment(x, training=True):

@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.layers import mc_predict
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 RATE = 0.4
 
 

@@ -1,8 +1,11 @@
 """StochasticDepth: per-example branch drops, unbiasedness, inference, linear decay rule."""
 
 import numpy as np
+import pytest
 
 from kerasopt.layers import StochasticDepth, linear_decay_survival_probabilities
+
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 P = 0.7
 

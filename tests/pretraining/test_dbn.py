@@ -8,6 +8,8 @@ from sklearn.datasets import load_digits
 
 from kerasopt.pretraining import DBN, BernoulliRBM, GaussianBernoulliRBM
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 @pytest.fixture(scope="module")
 def digits01():

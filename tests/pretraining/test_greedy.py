@@ -10,6 +10,8 @@ from sklearn.linear_model import LogisticRegression
 
 from kerasopt.pretraining import greedy_supervised, stacked_autoencoder
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 @pytest.fixture(scope="module")
 def digits():

@@ -13,6 +13,12 @@ from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM
 
 from kerasopt.pretraining import BernoulliRBM, GaussianBernoulliRBM
 
+# The unfused path (Keras' per-batch loop) runs on every backend; the fused epoch on TensorFlow.
+pytestmark = pytest.mark.portable
+tensorflow_only = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow", reason="the fused epoch is TensorFlow-only"
+)
+
 V, H, B = 6, 4, 5
 
 
@@ -396,6 +402,7 @@ def _initialize(rbm, n_visible, seed=1):
     return _weights(rbm)
 
 
+@tensorflow_only
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit_compile):
     n, batch, lr, epochs = 23, 5, 0.1, 2  # 4 full batches and one of 3 rows per epoch
@@ -430,6 +437,7 @@ def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit
     assert len(history["free_energy"]) == epochs
 
 
+@tensorflow_only
 @pytest.mark.parametrize("persistent,k", [(True, 1), (False, 2)])
 def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
     """shuffle=False: the same seed gives the same noise in the same order, so every weight,
@@ -456,6 +464,7 @@ def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
         np.testing.assert_allclose(fused_logs[key], unfused_logs[key], rtol=1e-5)
 
 
+@tensorflow_only
 def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     """With lr 0 the weights stay put, so the logged training free energy is the mean of F over
     the monitored rows: all rows when monitor_fraction=1 (any order), and with
@@ -480,7 +489,7 @@ def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     np.testing.assert_allclose(every_row, free_energy.mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("fused", [False, True])
+@pytest.mark.parametrize("fused", [False, pytest.param(True, marks=tensorflow_only)])
 def test_logged_metrics_use_the_parameters_before_the_update(fused):
     """One batch, a large step: the logged free energy is the mean of F(v) under the
     parameters the batch's update started from (NumPy), not a mix with the updated visible
@@ -513,6 +522,7 @@ def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
     np.testing.assert_allclose(logged, monitored.mean(), rtol=1e-5)
 
 
+@tensorflow_only
 def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
     x = _binary_digits()
     rbm = BernoulliRBM(16, persistent=True, n_chains=50, seed=0, monitor_fraction=0.5)
@@ -568,6 +578,7 @@ def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
     assert int(restored.optimizer.iterations) == 4 * 30
 
 
+@tensorflow_only
 def test_fused_and_unfused_fits_alternate_on_one_model():
     x = _binary_digits()[:120]
     rbm = BernoulliRBM(8, seed=0)
@@ -579,6 +590,7 @@ def test_fused_and_unfused_fits_alternate_on_one_model():
     assert int(rbm.optimizer.iterations) == 6 + 4 + 6 + 2
 
 
+@tensorflow_only
 def test_fused_refuses_what_it_cannot_take():
     import tensorflow as tf
 
@@ -602,6 +614,7 @@ def test_fused_refuses_what_it_cannot_take():
         rbm.fit(x, x[:, 0], fused=True, verbose=0)
 
 
+@tensorflow_only
 def test_dbn_pretrain_passes_fused_through():
     from kerasopt.pretraining import DBN
 
@@ -629,6 +642,7 @@ class _Recording(BernoulliRBM):
         return super().make_train_function(force)
 
 
+@tensorflow_only
 def test_default_fit_is_fused_for_arrays_and_unfused_for_datasets_with_equal_updates():
     """Both compiled as plain graphs (XLA's Philox bits differ from TensorFlow's kernel's):
     the default `fit` on the array and on a dataset of the same batches must give the same
@@ -655,6 +669,7 @@ def test_default_fit_is_fused_for_arrays_and_unfused_for_datasets_with_equal_upd
         np.testing.assert_allclose(fused_logs[key], unfused_logs[key], rtol=1e-5)
 
 
+@tensorflow_only
 def test_jit_compile_auto_compiles_the_fused_epoch_with_xla_and_survives_save(tmp_path):
     x = _binary_digits()[:200]
     rbm = _Recording(8, seed=0)
@@ -777,3 +792,12 @@ def test_score_samples_refuses_bad_input():
         rbm.score_samples(np.zeros(6, "float32"))
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         rbm.score_samples(np.full((2, 6), 2.0, "float32"))
+
+
+@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the error of other backends")
+def test_fused_on_another_backend_names_the_alternative():
+    x = np.random.default_rng(0).uniform(size=(20, 6)).astype("float32")
+    rbm = BernoulliRBM(3)
+    rbm.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match="`fused=True` needs the TensorFlow backend.*fused=False"):
+        rbm.fit(x, epochs=1, fused=True, verbose=0)

@@ -14,21 +14,11 @@ from recipes import predict
 BASE = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32", "--verbose", "0"]
 
 
-@pytest.fixture(scope="module")
-def small_folder(assets, tmp_path_factory):
-    """train/ 3 + 3 and val/ 2 + 2 JPEGs of ants and bees."""
-    root = tmp_path_factory.mktemp("data")
-    for split, n in (("train", 3), ("val", 2)):
-        for cls in ("ants", "bees"):
-            (root / split / cls).mkdir(parents=True)
-            photos = sorted(
-                p
-                for p in (assets / "datasets" / "hymenoptera_data" / split / cls).glob("*.jpg")
-                if " " not in p.name
-            )
-            for photo in photos[:n]:
-                shutil.copy(photo, root / split / cls / photo.name)
-    return root
+@pytest.fixture
+def small_folder(synthetic_image_folder):
+    """train/ 3 + 3 and val/ 2 + 2 JPEGs of "ants" and "bees" (synthetic: the checks under test
+    come before any image is read)."""
+    return synthetic_image_folder
 
 
 @pytest.fixture

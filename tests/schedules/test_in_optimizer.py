@@ -7,6 +7,8 @@ import pytest
 from kerasopt.plotting import plot_schedule
 from kerasopt.schedules import CyclicLR, LinearDecay, OneCycle, StepDecay, Warmup
 
+pytestmark = pytest.mark.portable
+
 SCHEDULES = [
     LinearDecay(0.1, 0.001, 7),
     StepDecay(0.1, 0.5, 3),
@@ -15,8 +17,20 @@ SCHEDULES = [
     CyclicLR(0.001, 0.1, 2, mode="triangular2"),
     CyclicLR(0.001, 0.1, 2, mode="exp_range", gamma=0.9),
     OneCycle(0.1, 12, pct_start=0.4),
+    CyclicLR(0.001, 0.1, 1, mode="exp_range", gamma=0.9, step_size_down=3, scale_mode="cycle"),
+    OneCycle(0.1, 12, pct_start=0.25, anneal_strategy="linear", three_phase=True),
 ]
-IDS = ["linear", "step", "warmup_schedule", "warmup_value", "cyclic2", "cyclic_exp", "one_cycle"]
+IDS = [
+    "linear",
+    "step",
+    "warmup_schedule",
+    "warmup_value",
+    "cyclic2",
+    "cyclic_exp",
+    "one_cycle",
+    "cyclic_asymmetric",
+    "one_cycle_three_phase",
+]
 
 
 @pytest.mark.parametrize("schedule", SCHEDULES, ids=IDS)

@@ -3,6 +3,8 @@ import pytest
 
 from kerasopt.schedules import LinearDecay
 
+pytestmark = pytest.mark.portable
+
 
 def closed_form(k, eps0, eps_tau, tau):
     a = np.minimum(k / tau, 1.0)

@@ -3,6 +3,8 @@ import pytest
 
 from kerasopt.schedules import StepDecay
 
+pytestmark = pytest.mark.portable
+
 
 def test_staircase_closed_form_at_boundaries():
     sched = StepDecay(0.5, 0.1, 30)

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.schedules import StepDecay, Warmup
 
+pytestmark = pytest.mark.portable
+
 
 def test_constant_value_warmup():
     sched = Warmup(0.1, warmup_steps=10, start=0.0)

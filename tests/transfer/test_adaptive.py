@@ -13,7 +13,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from kerasopt.transfer import FineTuneStrategy, backbone, fine_tune, image_dataset
+from kerasopt.transfer import (
+    FineTuneStrategy,
+    backbone,
+    fine_tune,
+    image_dataset,
+    image_sequences,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -71,6 +77,9 @@ def test_three_splits_are_disjoint_at_file_level_and_stratified(folder, tmp_path
     assert split_data.counts == {"c0": (16, 4, 4), "c1": (16, 4, 4)}
     val, test = set(split_data.files["val"]), set(split_data.files["test"])
     assert not val & test and {Path(p).parent.parent.name for p in val | test} == {"val"}
+    # The backend-neutral pipeline reads the same folders into the same three splits.
+    sequences = image_sequences(tmp_path, image_size=32, test_split=0.5)
+    assert sequences.files == split_data.files and sequences.counts == split_data.counts
 
 
 @pytest.fixture(scope="module")

@@ -225,8 +225,8 @@ def test_configure_device_on_a_gpu_switches_on_mixed_precision_and_xla():
         keras.mixed_precision.set_global_policy(previous)
 
 
-def test_fine_tune_argument_validation(small_folder, tmp_path):
-    data = image_dataset(small_folder, image_size=32, batch_size=16)
+def test_fine_tune_argument_validation(synthetic_image_folder, tmp_path):
+    data = image_dataset(synthetic_image_folder, image_size=32, batch_size=16)
     with pytest.raises(TypeError, match="Argument `strategy`"):
         fine_tune(data, tmp_path, strategy="top")
     with pytest.raises(ValueError, match="Argument `patience`"):

@@ -141,7 +141,9 @@ def test_snapshots_write_members_and_export_the_mean_ensemble(
     )
 
 
-def test_phase2_option_validation(tiny_data, tmp_path):
+def test_phase2_option_validation(synthetic_image_folder, tmp_path):
+    """The option checks come first: synthetic images and no Keras cache suffice."""
+    tiny_data = image_dataset(synthetic_image_folder, image_size=32, batch_size=4, augment=False)
     with pytest.raises(
         ValueError, match="`average` and `snapshots` cannot be combined.*average='ema', snapshots=2"
     ):

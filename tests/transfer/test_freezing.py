@@ -129,21 +129,59 @@ def test_discriminative_optimizer_needs_the_backbone_inside():
         discriminative_optimizer(model, other, keras.optimizers.SGD(), keras.optimizers.SGD())
 
 
-def test_discriminative_training_under_mirrored_strategy(strategy):
-    with strategy.scope():
-        base, model = _two_part_model()
-        model.compile(
-            discriminative_optimizer(
-                model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)
-            ),
-            "mse",
-        )
-    x = np.ones((8, 4), "float32")
-    w0 = [v.numpy().copy() for v in model.trainable_variables]
-    model.fit(x, np.zeros((8, 2), "float32"), batch_size=8, epochs=1, verbose=0)
-    assert all(
-        not np.array_equal(w, v.numpy()) for w, v in zip(w0, model.trainable_variables, strict=True)
+def _frozen_bottom_model():
+    """A backbone of two Dense layers with the lower one frozen by `freeze` + `unfreeze`."""
+    base = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(5, activation="tanh", name="bb_low"),
+            keras.layers.Dense(3, name="bb_top"),
+        ],
+        name="bb",
     )
+    freeze(base)
+    unfreeze(base, top_n_layers=1)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
+    return base, model
+
+
+def _train_frozen_bottom(initial, x, y):
+    base, model = _frozen_bottom_model()
+    model.set_weights(initial)
+    model.compile(
+        discriminative_optimizer(
+            model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)
+        ),
+        "mse",
+    )
+    model.fit(x, y, batch_size=8, epochs=3, shuffle=False, verbose=0)
+    return base, model
+
+
+def test_discriminative_training_under_mirrored_strategy(strategy):
+    """Two replicas of 4 examples (gradients summed): the frozen layer keeps its weights bit
+    for bit, and the trained ones end where the same training on one device ends."""
+    x = np.random.default_rng(3).normal(size=(16, 4)).astype("float32")
+    y = np.random.default_rng(4).normal(size=(16, 2)).astype("float32")
+    initial = [w.copy() for w in _frozen_bottom_model()[1].get_weights()]
+    one_base, one_device = _train_frozen_bottom(initial, x, y)
+    with strategy.scope():
+        base, mirrored = _train_frozen_bottom(initial, x, y)
+    frozen = base.get_layer("bb_low")
+    assert not frozen.trainable and frozen.weights
+    assert {v.path for v in mirrored.trainable_variables} == {
+        v.path for v in one_device.trainable_variables
+    }
+    assert all("bb_low" not in v.path for v in mirrored.trainable_variables)
+    start = {v.path: w for v, w in zip(one_device.weights, initial, strict=True)}
+    assert len(start) == len(initial) == 6  # paths name the weights uniquely
+    for v in frozen.weights:
+        np.testing.assert_array_equal(v.numpy(), start[v.path])
+    reference = {v.path: v.numpy() for v in one_device.weights}
+    for v in mirrored.trainable_variables:
+        assert not np.allclose(v.numpy(), start[v.path])  # trained
+        np.testing.assert_allclose(v.numpy(), reference[v.path], atol=1e-6, rtol=0)
 
 
 def test_head_layer_named_like_a_backbone_layer_is_refused():
