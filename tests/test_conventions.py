@@ -188,21 +188,9 @@ def test_every_row_is_checked_and_every_check_has_a_row():
     assert set(checks) == set(CHECKS) | set(ELSEWHERE)
 
 
-# `Averaged` reaches for `self._distribution_strategy` on JAX until issue 16a merges; strict, so
-# the marks must go once it does (issue 21's CI runs this portable module on JAX).
-_AVERAGED_ON_JAX = pytest.mark.xfail(
-    keras.backend.backend() == "jax", reason="Averaged on JAX: issue 16a", strict=True
-)
-
-
 @pytest.mark.parametrize(
     "row",
-    [
-        pytest.param(row, marks=_AVERAGED_ON_JAX)
-        if row in ("averaging-start", "swa-period")
-        else row
-        for row in sorted(CHECKS)
-    ],
+    sorted(CHECKS),
 )
 def test_convention_row(row):
     CHECKS[row]()
@@ -210,8 +198,7 @@ def test_convention_row(row):
 
 @pytest.mark.parametrize("path, option", sorted(ELSEWHERE.items()))
 def test_rows_checked_elsewhere_name_a_test_of_the_option(path, option):
-    """The dynamic-decay row's check belongs to the optimizers' tests (branch issue16a); once
-    `Averaged` has the option, the named test file must exercise it."""
-    if option not in inspect.signature(Averaged).parameters:
-        pytest.skip(f"Averaged has no `{option}` yet (added on branch issue16a)")
+    """The dynamic-decay row's check belongs to the optimizers' tests: `Averaged` has the
+    option, and the named test file exercises it."""
+    assert option in inspect.signature(Averaged).parameters
     assert option in (ROOT / path).read_text()

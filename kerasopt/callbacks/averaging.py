@@ -27,6 +27,11 @@ class SwapAveragedWeights(keras.callbacks.Callback):
 
     Does nothing while no iterate has been recorded (e.g. before `start_step`).
 
+    Every backend: the raw weights are kept as NumPy copies and the averages are written as
+    copies (Keras' `SwapEMAWeights` takes the same path on every backend but TensorFlow). On
+    JAX, `fit` has synced the training state into the model before validation and at the
+    end of each epoch, which is when this callback swaps.
+
     In a hyperparameter search the tuner scores the validation metrics, i.e. the averaged
     weights, and checkpoints the model at the end of its best epoch. The tuners of
     `kerasopt.search` call `configure_for_trial`, which turns `swap_on_epoch` on for the

@@ -1,13 +1,75 @@
 """Watch for ill-conditioning during training (Goodfellow et al., Deep Learning, sec. 8.2.1).
 
-TensorFlow backend (uses `kerasopt.diagnostics`, built on `tf.GradientTape`).
+TensorFlow: `kerasopt.diagnostics` (double back-propagation with `tf.GradientTape`). JAX:
+the same quantities from `jax.grad` and `jax.jvp` over the model's stateless loss
+(forward-over-reverse Hessian-vector products). TensorBoard output (`log_dir`) needs
+TensorFlow installed, as Keras' own TensorBoard callback does.
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
 
-from kerasopt import diagnostics
 from kerasopt._validation import check_int, check_positive
+
+
+def _jax_measure(model, x, y, sample_weight, power_iterations, tol, seed):
+    """`CurvatureMonitor.measure` on the JAX backend (same definitions, same stopping rule)."""
+    import jax
+    import jax.numpy as jnp
+
+    trainable = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    metrics = [v.value for v in model.metrics_variables]
+
+    def loss_of(weights):
+        y_pred, _ = model.stateless_call(weights, non_trainable, x, training=False)
+        loss, _ = model.stateless_compute_loss(
+            weights,
+            non_trainable,
+            metrics,
+            x=x,
+            y=y,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            training=False,
+        )
+        return loss
+
+    grad_fn = jax.grad(loss_of)
+
+    @jax.jit
+    def hvp(weights, vectors):
+        return jax.jvp(grad_fn, (weights,), (vectors,))[1]
+
+    def dot(xs, ys):
+        return sum(jnp.vdot(a, b) for a, b in zip(xs, ys, strict=True))
+
+    loss, grads = jax.value_and_grad(loss_of)(trainable)
+    hg = hvp(trainable, grads)
+    values = {
+        "loss": float(loss),
+        "grad_sq": float(dot(grads, grads)),
+        "gHg": float(dot(grads, hg)),
+    }
+    rng = np.random.default_rng(seed)
+    vs = [jnp.asarray(rng.normal(size=w.shape), dtype=w.dtype) for w in trainable]
+    norm = jnp.sqrt(dot(vs, vs))
+    vs = [v / norm for v in vs]
+    eigenvalue = None
+    for _ in range(power_iterations):
+        hv = hvp(trainable, vs)
+        new = float(dot(vs, hv))
+        norm = float(jnp.sqrt(dot(hv, hv)))
+        if norm == 0.0:
+            eigenvalue = 0.0
+            break
+        vs = [h / norm for h in hv]
+        if eigenvalue is not None and abs(new - eigenvalue) <= tol * max(abs(new), 1e-30):
+            eigenvalue = new
+            break
+        eigenvalue = new
+    values["top_eigenvalue"] = eigenvalue
+    return values
 
 
 class CurvatureMonitor(keras.callbacks.Callback):
@@ -81,9 +143,20 @@ class CurvatureMonitor(keras.callbacks.Callback):
     def measure(self):
         """The curvature quantities at the model's current weights, as Python floats."""
         x, y, *rest = self.data
-        loss_fn = diagnostics.model_loss_fn(
-            self.model, x, y, sample_weight=rest[0] if rest else None
-        )
+        sample_weight = rest[0] if rest else None
+        backend = keras.backend.backend()
+        if backend == "jax":
+            return _jax_measure(
+                self.model, x, y, sample_weight, self.power_iterations, self.tol, self.seed
+            )
+        if backend != "tensorflow":
+            raise NotImplementedError(
+                f"CurvatureMonitor runs on the TensorFlow and JAX backends. Received: "
+                f"KERAS_BACKEND={backend!r}"
+            )
+        from kerasopt import diagnostics
+
+        loss_fn = diagnostics.model_loss_fn(self.model, x, y, sample_weight=sample_weight)
         variables = [v.value for v in self.model.trainable_variables]  # the backing tf.Variables
         curvature = diagnostics.gradient_curvature(loss_fn, variables)
         eigenvalue, _ = diagnostics.top_hessian_eigenvalue(
@@ -95,9 +168,13 @@ class CurvatureMonitor(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         if self.log_dir is not None:
+            import tensorflow as tf
+
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_train_batch_end(self, batch, logs=None):
+        if hasattr(self.model, "jax_state_sync"):
+            self.model.jax_state_sync()  # JAX: the weights and step count of this batch
         step = int(self.model.optimizer.iterations)  # steps taken so far
         if (step - 1) % self.every_n_steps:
             return
@@ -116,6 +193,8 @@ class CurvatureMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs.update(self._latest)
         if self._writer is not None:
+            import tensorflow as tf
+
             with self._writer.as_default():
                 for key, value in self._latest.items():
                     tf.summary.scalar(f"curvature/{key}", value, step=step)

@@ -1,30 +1,43 @@
 """Cycle momentum (or Adam's beta_1) inversely to a OneCycle learning rate (Smith 2018, sec. 4.3).
 
-TensorFlow backend: the optimizer's Python hyperparameter is swapped for a value backed by a
-`tf.Variable` for the duration of `fit`, so a traced (even XLA-compiled) train step reads
-the current momentum instead of a constant frozen at trace time.
+Every backend: for the duration of `fit` the optimizer's Python hyperparameter is swapped for
+an object that computes the momentum from the optimizer's own step counter wherever the
+update reads it, so a traced (even XLA-compiled) train step follows the cycle with no extra
+optimizer state: `iterations` is already part of the state that JAX's stateless train step
+carries.
 """
 
 import operator
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from kerasopt._validation import check_range
 from kerasopt.schedules.one_cycle import OneCycle
 
 
-class _VariableHyperparameter:
-    """A hyperparameter read from a `tf.Variable` inside traced code.
+class _StepHyperparameter:
+    """A hyperparameter computed from the optimizer's step counter inside traced code.
 
     Comparisons (`if self.momentum != 0:` in optimizer code, which decides the optimizer's
     structure) answer with the value the optimizer was built with; arithmetic and tensor
-    conversion read the variable, so the compiled step sees every `assign`.
+    conversion (`ops.cast`, `__jax_array__`, TensorFlow's conversion registry) compute the
+    value for the step being taken, so the compiled step sees the cycle.
     """
 
-    def __init__(self, value):
-        self.static_value = float(value)
-        self.variable = tf.Variable(float(value), trainable=False, dtype="float32")
+    def __init__(self, static_value, value_at_step, optimizer):
+        self.static_value = float(static_value)
+        self.value_at_step = value_at_step
+        self.optimizer = optimizer
+
+    def value(self):
+        """The value for the step in progress (`iterations` counts the steps before it)."""
+        return ops.cast(self.value_at_step(self.optimizer.iterations), "float32")
+
+    def last_used(self):
+        """The value the last completed step used, as a Python float."""
+        step = max(int(ops.convert_to_numpy(self.optimizer.iterations)) - 1, 0)
+        return float(ops.convert_to_numpy(self.value_at_step(step)))
 
     def _compare(op):
         return lambda self, other: op(self.static_value, other)
@@ -39,8 +52,8 @@ class _VariableHyperparameter:
 
     def _arith(op, reflected=False):
         if reflected:
-            return lambda self, other: op(other, self.variable.value())
-        return lambda self, other: op(self.variable.value(), other)
+            return lambda self, other: op(other, self.value())
+        return lambda self, other: op(self.value(), other)
 
     __add__, __radd__ = _arith(operator.add), _arith(operator.add, True)
     __sub__, __rsub__ = _arith(operator.sub), _arith(operator.sub, True)
@@ -49,15 +62,28 @@ class _VariableHyperparameter:
     __pow__, __rpow__ = _arith(operator.pow), _arith(operator.pow, True)
 
     def __float__(self):
-        return float(self.variable.numpy())
+        return self.last_used()
+
+    def __jax_array__(self):
+        return self.value()
 
 
-def _convert(value, dtype=None, name=None, as_ref=False):
-    tensor = value.variable.value()
-    return tf.cast(tensor, dtype) if dtype is not None else tensor
+_TF_CONVERSION_REGISTERED = False
 
 
-tf.register_tensor_conversion_function(_VariableHyperparameter, _convert)
+def _register_tf_conversion():
+    """Lets `tf.convert_to_tensor` (behind `ops.cast` on TensorFlow) read the value."""
+    global _TF_CONVERSION_REGISTERED
+    if _TF_CONVERSION_REGISTERED:
+        return
+    import tensorflow as tf
+
+    def convert(value, dtype=None, name=None, as_ref=False):
+        tensor = value.value()
+        return tf.cast(tensor, dtype) if dtype is not None else tensor
+
+    tf.register_tensor_conversion_function(_StepHyperparameter, convert)
+    _TF_CONVERSION_REGISTERED = True
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -125,18 +151,19 @@ class MomentumCycle(keras.callbacks.Callback):
                 "MomentumCycle needs an optimizer with `beta_1` or a nonzero `momentum`. "
                 f"Received: optimizer={type(optimizer).__name__}"
             )
-        self._value = _VariableHyperparameter(getattr(optimizer, self._attribute))
-        # bypass Keras' attribute tracking: the variable is not optimizer state to save
+        if keras.backend.backend() == "tensorflow":
+            _register_tf_conversion()
+        self._value = _StepHyperparameter(
+            getattr(optimizer, self._attribute), self.momentum, optimizer
+        )
+        # bypass Keras' attribute tracking: the value is not optimizer state to save
         object.__setattr__(optimizer, self._attribute, self._value)
-        # a save during fit (ModelCheckpoint) records the current value as a plain float
+        # a save during fit (ModelCheckpoint) records the last value used as a plain float
         plain_config = optimizer.get_config
         object.__setattr__(
             optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)}
         )
         self.model.make_train_function(force=True)
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._value.variable.assign(self.momentum(self.model.optimizer.iterations))
 
     def on_train_end(self, logs=None):
         object.__delattr__(self.model.optimizer, "get_config")

@@ -7,18 +7,40 @@ lists its own variables followed by the inner ones (so `model.save` stores both)
 serializes the inner optimizer under the config key `"optimizer"`. The design follows
 Keras' own `LossScaleOptimizer`.
 
-Per-variable state written after the inner step goes through `_update_each`, which uses
-`tf.distribute`'s cross-replica `extended.update` so that mirrored slots stay identical
-on every replica (TensorFlow backend).
+Per-variable state written after the inner step goes through `_update_each`. On TensorFlow
+it uses `tf.distribute`'s cross-replica `extended.update`, so that mirrored slots stay
+identical on every replica. Updates that happen only on some steps (Lookahead's
+synchronisation) are branch-free blends with a 0/1 factor: on JAX and PyTorch the step runs
+statelessly and a variable assigned inside a traced conditional would leak (Keras' own JAX
+optimizer applies `ema_overwrite_frequency` the same way), and on TensorFlow one
+conditional around all variables measured slower than the blend
+(`benchmarks/optimizer_overhead.py`).
 """
 
 import functools
 
 import keras
-import tensorflow as tf
 from keras.src.utils import tracking
 
-from kerasopt._validation import _fail, check_instance
+from kerasopt._validation import _fail
+
+
+def get_optimizer(name, identifier):
+    """`identifier` resolved like `model.compile(optimizer=...)` does (`keras.optimizers.get`):
+    an optimizer instance, a name such as `"adam"` or a serialized config dict."""
+    if isinstance(identifier, (str, dict)):
+        try:
+            identifier = keras.optimizers.get(identifier)
+        except (ValueError, TypeError):
+            _fail(name, "an optimizer name or config that keras.optimizers.get knows", identifier)
+    if not isinstance(identifier, keras.optimizers.Optimizer):
+        _fail(
+            name,
+            'a keras.optimizers.Optimizer, an optimizer name (e.g. "adam") or a config dict',
+            identifier,
+            TypeError,
+        )
+    return identifier
 
 
 class OptimizerWrapper(keras.optimizers.Optimizer):
@@ -30,9 +52,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
     """
 
     def __init__(self, optimizer, name=None):
-        check_instance(
-            "optimizer", optimizer, keras.optimizers.Optimizer, "a keras.optimizers.Optimizer"
-        )
+        optimizer = get_optimizer("optimizer", optimizer)
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             _fail(
                 "optimizer",
@@ -116,12 +136,23 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         """Work after the inner step (default: none)."""
 
     def _update_each(self, fn):
-        """Runs `fn(variable, index)` for every built model variable, once per replica copy.
+        """Assigns, for every built model variable, the pairs `fn(variable, index)` returns.
 
-        `variable` is the (per-device) model variable, `index` its position in the list
-        the optimizer was built with; slots read or assigned inside `fn` are the copies on
-        the same device (`tf.distribute` update context). TensorFlow backend.
+        `fn(variable, index) -> [(target, new_value), ...]`: `variable` is the model variable
+        (on TensorFlow the per-device copy), `index` its position in the list the optimizer
+        was built with, `target` that variable or one of the wrapper's slots.
         """
+
+        def assign(variable, index):
+            for target, value in fn(variable, index):
+                self.assign(target, value)
+
+        if keras.backend.backend() != "tensorflow":
+            for index, variable in enumerate(self._trainable_variables):
+                assign(variable, index)
+            return
+        import tensorflow as tf
+
         variables = [
             v.value if isinstance(v, keras.Variable) else v for v in self._trainable_variables
         ]
@@ -129,7 +160,7 @@ class OptimizerWrapper(keras.optimizers.Optimizer):
         def merge_fn(distribution, variables):
             for index, variable in enumerate(variables):
                 distribution.extended.update(
-                    variable, functools.partial(fn, index=index), group=False
+                    variable, functools.partial(assign, index=index), group=False
                 )
 
         tf.__internal__.distribute.interim.maybe_merge_call(

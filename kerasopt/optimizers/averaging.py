@@ -27,8 +27,11 @@ class Averaged(OptimizerWrapper):
       recorded iterates (the two differ only in their usual settings: polyak averages
       every step, `every=1`; swa takes a snapshot every `every` steps, e.g. once per
       epoch or learning-rate cycle);
-    - `"ema"`: a <- w_t for the first recorded iterate, then a <- decay * a +
-      (1 - decay) * w_t.
+    - `"ema"`: a <- w_t for the first recorded iterate, then a <- d_t * a +
+      (1 - d_t) * w_t, with d_t = `decay`, or with `dynamic_decay=True` the warm-up of
+      tensorflow-addons' `MovingAverage`: d_t = min(decay, (1 + n) / (10 + n)),
+      n = t - 1 - start_step (the optimizer's step count before step t, less
+      `start_step`), so early iterates are not swamped by the first one.
 
     The averages are optimizer variables (slot `average`), so `model.save` stores them
     and `keras.models.load_model` restores them. At the end of `model.fit`, Keras calls
@@ -40,10 +43,13 @@ class Averaged(OptimizerWrapper):
     with BatchNormalization, call `kerasopt.optimizers.recompute_batchnorm`.
 
     Args:
-        optimizer: the `keras.optimizers.Optimizer` that takes the steps.
+        optimizer: the `keras.optimizers.Optimizer` that takes the steps, or an identifier
+            `keras.optimizers.get` accepts (`"adam"`, a config dict), as in `model.compile`.
         method: `"polyak"`, `"ema"` or `"swa"`.
         start_step: int >= 0; iterates of steps 1..start_step are not recorded.
         decay: float in [0, 1), the EMA decay (used by `"ema"` only).
+        dynamic_decay: bool; `"ema"` only: cap the decay at (1 + n) / (10 + n) as
+            tensorflow-addons' `MovingAverage(dynamic_decay=True)` does.
         every: int >= 1; record every `every`-th iterate after `start_step`.
         finalize: bool; whether `finalize_variable_values` (called by `fit` at the end)
             writes the averages into the model.
@@ -63,6 +69,13 @@ class Averaged(OptimizerWrapper):
         >>> round(float(w.numpy()[0]), 6)  # (0.5 + 0.25 + 0.125) / 3
         0.291667
 
+        The inner optimizer may be named as in `model.compile`; `dynamic_decay` warms the
+        EMA up (decay 1/10, 2/11, 3/12, ... until it reaches `decay`):
+
+        >>> opt = Averaged("adam", method="ema", decay=0.99, dynamic_decay=True)
+        >>> type(opt.inner_optimizer).__name__
+        'Adam'
+
     References:
         Polyak & Juditsky, "Acceleration of stochastic approximation by averaging", SIAM J.
         Control Optim. 30(4), 1992; Izmailov et al., "Averaging weights leads to wider optima
@@ -77,6 +90,7 @@ class Averaged(OptimizerWrapper):
         decay=0.999,
         every=1,
         finalize=True,
+        dynamic_decay=False,
         name=None,
     ):
         check_choice("method", method, ("polyak", "ema", "swa"))
@@ -84,9 +98,15 @@ class Averaged(OptimizerWrapper):
         check_range("decay", decay, 0, 1, high_inclusive=False)
         check_int("every", every, minimum=1)
         check_bool("finalize", finalize)
+        check_bool("dynamic_decay", dynamic_decay)
+        if dynamic_decay and method != "ema":
+            raise ValueError(
+                f"Argument `dynamic_decay` must be False unless method='ema'. Received: "
+                f"dynamic_decay={dynamic_decay!r} with method={method!r}"
+            )
         super().__init__(optimizer, name=name)
         self.method, self.start_step, self.decay = method, start_step, decay
-        self.every, self.finalize = every, finalize
+        self.every, self.finalize, self.dynamic_decay = every, finalize, dynamic_decay
 
     def _build_wrapper(self, var_list):
         self._averages = [self.add_variable_from_reference(v, "average") for v in var_list]
@@ -111,15 +131,19 @@ class Averaged(OptimizerWrapper):
             average = self._averages[index]
             dtype = average.dtype
             if self.method == "ema":
-                weight = ops.where(
-                    count <= 1, ops.cast(1.0, dtype), ops.cast(1.0 - self.decay, dtype)
-                )
+                decay = ops.cast(self.decay, dtype)
+                if self.dynamic_decay:
+                    n = ops.cast(ops.maximum(ops.subtract(offset, 1), 0), dtype)
+                    decay = ops.minimum(decay, ops.divide(ops.add(n, 1.0), ops.add(n, 10.0)))
+                weight = ops.where(count <= 1, ops.cast(1.0, dtype), ops.subtract(1.0, decay))
             else:
                 weight = ops.divide(ops.cast(1.0, dtype), ops.cast(ops.maximum(count, 1), dtype))
             # Branch-free (weight 0 leaves the average exactly as it was): a conditional
             # per variable costs more under XLA on CPU than this fused elementwise update.
             weight = ops.where(record, weight, ops.cast(0.0, dtype))
-            self.assign_add(average, ops.multiply(weight, ops.subtract(variable, average)))
+            return [
+                (average, ops.add(average, ops.multiply(weight, ops.subtract(variable, average))))
+            ]
 
         self._update_each(update)
 
@@ -131,7 +155,10 @@ class Averaged(OptimizerWrapper):
         if not self.built or int(ops.convert_to_numpy(self.average_count)) == 0:
             return False
         for variable in self.averaged_variables if var_list is None else var_list:
-            variable.assign(self._averages[self._get_variable_index(variable)])
+            # A copy: on JAX an assigned array is shared, not copied, and the train step
+            # donates the model's and the optimizer's buffers separately.
+            average = self._averages[self._get_variable_index(variable)]
+            variable.assign(ops.copy(average.value))
         return True
 
     def finalize_variable_values(self, var_list):
@@ -148,6 +175,7 @@ class Averaged(OptimizerWrapper):
                 "decay": self.decay,
                 "every": self.every,
                 "finalize": self.finalize,
+                "dynamic_decay": self.dynamic_decay,
             }
         )
         return config

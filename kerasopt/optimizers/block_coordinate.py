@@ -3,7 +3,6 @@
 import re
 
 import keras
-import tensorflow as tf
 from keras import ops
 
 from kerasopt._validation import _fail, check_choice, check_int
@@ -26,11 +25,14 @@ class BlockCoordinate(OptimizerWrapper):
     inner optimizer is applied to the current block's variables only (its `iterations`
     counts every step, so e.g. Adam's bias correction follows the global step).
 
-    TensorFlow backend (the block is chosen with a `switch` in the cross-replica
-    context of `tf.distribute`).
+    The block is chosen with one `switch` per step: on TensorFlow in the cross-replica
+    context of `tf.distribute`; on the other backends (JAX, PyTorch), where the step runs
+    statelessly, each branch runs the inner optimizer in its own `keras.StatelessScope` and
+    returns the new values of every model and optimizer variable, assigned after the switch.
 
     Args:
-        optimizer: the `keras.optimizers.Optimizer` taking the steps.
+        optimizer: the `keras.optimizers.Optimizer` taking the steps, or an identifier
+            `keras.optimizers.get` accepts (`"adam"`, a config dict), as in `model.compile`.
         blocks: list of regular expressions, matched (`re.search`) against each
             variable's `path`; a variable belongs to the first block it matches and
             every variable must match one. Or a callable `variable -> int` naming the
@@ -111,30 +113,60 @@ class BlockCoordinate(OptimizerWrapper):
 
     def current_block(self):
         """Index of the block the next step updates (an int32 tensor)."""
-        period = ops.floor_divide(ops.cast(self.iterations, "int64"), self.steps_per_block)
+        # The hash needs 32-bit unsigned wrap-around: int64 on TensorFlow, uint32 elsewhere
+        # (JAX has no 64-bit integers unless x64 is enabled).
+        dtype = "int64" if keras.backend.backend() == "tensorflow" else "uint32"
+        period = ops.floor_divide(ops.cast(self.iterations, dtype), self.steps_per_block)
         if self.order == "cyclic":
             return ops.cast(ops.mod(period, self.num_blocks), "int32")
-        x = ops.bitwise_and(ops.add(period, (0x9E3779B9 * self.seed) & _MASK32), _MASK32)
+
+        def wrap(value):
+            return ops.bitwise_and(value, ops.convert_to_tensor(_MASK32, dtype))
+
+        x = wrap(ops.add(period, ops.convert_to_tensor((0x9E3779B9 * self.seed) & _MASK32, dtype)))
         for shift, multiplier in ((16, 0x85EBCA6B), (13, 0xC2B2AE35)):
-            x = ops.bitwise_xor(x, ops.right_shift(x, shift))
-            x = ops.bitwise_and(ops.multiply(x, multiplier), _MASK32)
-        x = ops.bitwise_xor(x, ops.right_shift(x, 16))
-        return ops.cast(ops.mod(x, self.num_blocks), "int32")
+            x = ops.bitwise_xor(x, ops.right_shift(x, ops.convert_to_tensor(shift, dtype)))
+            x = wrap(ops.multiply(x, ops.convert_to_tensor(multiplier, dtype)))
+        x = ops.bitwise_xor(x, ops.right_shift(x, ops.convert_to_tensor(16, dtype)))
+        return ops.cast(ops.mod(x, ops.convert_to_tensor(self.num_blocks, dtype)), "int32")
+
+    def _block_pairs(self, grads, variables, block):
+        blocks = [self._block_of[self._var_key(v)] for v in variables]
+        pairs = [(g, v) for g, v, b in zip(grads, variables, blocks, strict=True) if b == block]
+        return [g for g, _ in pairs], [v for _, v in pairs]
 
     def _wrapped_apply(self, grads, variables):
-        blocks = [self._block_of[self._var_key(v)] for v in variables]
+        if keras.backend.backend() == "tensorflow":
+            self._tf_wrapped_apply(grads, variables)
+            return
+        state = list(variables) + list(self.inner_optimizer.variables)
+
+        def branch(block):
+            def run(values):
+                with keras.StatelessScope(
+                    state_mapping=list(zip(state, values, strict=True))
+                ) as scope:
+                    self.inner_optimizer.apply(*self._block_pairs(grads, variables, block))
+                return [scope.get_current_value(v) for v in state]
+
+            return run
+
+        values = ops.switch(
+            self.current_block(),
+            [branch(b) for b in range(self.num_blocks)],
+            [ops.convert_to_tensor(v) for v in state],
+        )
+        for variable, value in zip(state, values, strict=True):
+            variable.assign(value)
+
+    def _tf_wrapped_apply(self, grads, variables):
+        import tensorflow as tf
 
         def merge_fn(distribution, grads, variables):
             def branch(block):
                 def run():
-                    pairs = [
-                        (g, v)
-                        for g, v, b in zip(grads, variables, blocks, strict=True)
-                        if b == block
-                    ]
                     distribution.extended.call_for_each_replica(
-                        self.inner_optimizer.apply,
-                        args=([g for g, _ in pairs], [v for _, v in pairs]),
+                        self.inner_optimizer.apply, args=self._block_pairs(grads, variables, block)
                     )
 
                 return run

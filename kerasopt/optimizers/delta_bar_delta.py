@@ -75,17 +75,19 @@ class DeltaBarDelta(keras.optimizers.Optimizer):
         lr = ops.cast(learning_rate, dtype)
         g = ops.cast(gradient, dtype)
         index = self._get_variable_index(variable)
-        gain, dbar = self._gains[index], self._dbars[index]
+        gain_slot, dbar_slot = self._gains[index], self._dbars[index]
+        # Read the slots as tensors: a variable handed to `ops.where` is not a JAX array.
+        gain, dbar = ops.convert_to_tensor(gain_slot), ops.convert_to_tensor(dbar_slot)
         agreement = ops.multiply(g, dbar)
         new_gain = ops.where(
             agreement > 0,
             ops.add(gain, ops.divide(ops.cast(self.kappa, dtype), lr)),
             ops.where(agreement < 0, ops.multiply(gain, ops.cast(1.0 - self.phi, dtype)), gain),
         )
-        self.assign(gain, new_gain)
+        self.assign(gain_slot, new_gain)
         self.assign_sub(variable, ops.multiply(ops.multiply(lr, new_gain), g))
         theta = ops.cast(self.theta, dtype)
-        self.assign(dbar, ops.add(ops.multiply(1.0 - theta, g), ops.multiply(theta, dbar)))
+        self.assign(dbar_slot, ops.add(ops.multiply(1.0 - theta, g), ops.multiply(theta, dbar)))
 
     def get_config(self):
         config = super().get_config()

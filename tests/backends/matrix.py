@@ -13,7 +13,7 @@ A cell says what was checked, not what is hoped:
 - Otherwise "not verified". PyTorch is "not tested here": this project's machines have no
   PyTorch wheel (`torch` is not installed; CPU wheels are not on PyPI).
 
-Regenerate after a change (one command; the lead does so after merging issue 16a/16c):
+Regenerate after a change (one command):
 
     python -m tests.backends.matrix --write docs/guides/backends.md   # or: make backend-matrix
 """

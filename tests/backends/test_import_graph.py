@@ -8,11 +8,6 @@ The GPU machines this project borrows have JAX and no TensorFlow, so every modul
 - dynamic: in a subprocess on KERAS_BACKEND=jax with TensorFlow made unimportable (as if
   uninstalled), `import kerasopt` and every public namespace succeed, and with TensorFlow
   installed but unused, none of them leaves it in `sys.modules`.
-
-`PENDING` lists the modules of families other engineers are making TensorFlow-free (issues
-16a/16c). Their cases are strict xfails: once a module is fixed its case passes, the strict
-xfail fails, and the module must leave `PENDING`. The dynamic check is a strict xfail while
-`PENDING` is not empty.
 """
 
 import ast
@@ -28,13 +23,6 @@ from tests._public_api import namespaces
 
 ROOT = Path(__file__).resolve().parents[2]
 TF_FAMILY = {"tensorflow", "tensorflow_datasets", "tf_keras", "tf2onnx"}
-PENDING = {
-    "kerasopt/callbacks/curvature.py",  # issue16a
-    "kerasopt/callbacks/momentum_cycle.py",  # issue16a
-    "kerasopt/optimizers/_wrapper.py",  # issue16a
-    "kerasopt/optimizers/block_coordinate.py",  # issue16a
-    "kerasopt/optimizers/lookahead.py",  # issue16a
-}
 MODULES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "kerasopt").rglob("*.py"))
 
 
@@ -58,8 +46,7 @@ def _module_level_imports(path):
 
 def _cases():
     for module in MODULES:
-        marks = [pytest.mark.xfail(strict=True, reason="pending")] if module in PENDING else []
-        yield pytest.param(module, marks=marks, id=module)
+        yield pytest.param(module, id=module)
 
 
 def test_the_static_check_sees_a_top_level_import(tmp_path):
@@ -106,7 +93,6 @@ def _import_everything(mode):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.xfail(bool(PENDING), strict=True, reason="until issues 16a/16c merge")
 @pytest.mark.parametrize("mode", ["block", "installed"])
 def test_import_kerasopt_on_jax_without_tensorflow(mode):
     assert _import_everything(mode) == []

@@ -3,7 +3,6 @@ import glob
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasopt.callbacks import CurvatureMonitor
 
@@ -35,6 +34,8 @@ def tiny_problem():
 
 def dense_hessian(model, x, y):
     """The full Hessian by the Jacobian of the gradient (independent of the HVP code)."""
+    import tensorflow as tf
+
     variables = model.trainable_variables
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     with tf.GradientTape(persistent=True) as outer:
@@ -66,6 +67,8 @@ def test_matches_dense_hessian(float64):
 
 
 def test_logs_history_and_tensorboard(tmp_path):
+    import tensorflow as tf
+
     model, x, y = tiny_problem()
     seen = []
 
@@ -108,3 +111,52 @@ def test_argument_validation():
         CurvatureMonitor(5, data, tol=0)
     cb = CurvatureMonitor(5, data, power_iterations=7)
     assert CurvatureMonitor(data=data, **cb.get_config()).get_config() == cb.get_config()
+
+
+def least_squares():
+    rng = np.random.default_rng(4)
+    x = (rng.normal(size=(32, 3)) * [1.0, 2.0, 3.0]).astype("float32")
+    y = (x @ np.array([[1.0], [2.0], [-1.0]]) + rng.normal(size=(32, 1))).astype("float32")
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.SGD(0.01), loss="mse")
+    return model, x, y
+
+
+@pytest.mark.portable
+def test_least_squares_matches_numpy_closed_form():
+    # mse of a linear model: gradient 2/n A^T (A w - y), constant Hessian 2/n A^T A, A = [X 1].
+    model, x, y = least_squares()
+    monitor = CurvatureMonitor(1, (x, y), power_iterations=500, tol=1e-9)
+    monitor.set_model(model)
+    got = monitor.measure()
+    a = np.hstack([x, np.ones((32, 1))]).astype("float64")
+    kernel, bias = (v.numpy().astype("float64") for v in model.trainable_variables)
+    w = np.vstack([kernel, bias.reshape(1, 1)])
+    hessian = 2 * a.T @ a / 32
+    g = (2 * a.T @ (a @ w - y) / 32).ravel()
+    np.testing.assert_allclose(got["loss"], np.mean((a @ w - y) ** 2), rtol=1e-5)
+    np.testing.assert_allclose(got["grad_sq"], g @ g, rtol=1e-4)
+    np.testing.assert_allclose(got["gHg"], g @ hessian @ g, rtol=1e-4)
+    np.testing.assert_allclose(got["top_eigenvalue"], np.linalg.eigvalsh(hessian).max(), rtol=1e-4)
+
+
+@pytest.mark.portable
+def test_measures_the_weights_of_the_step_it_reports():
+    # After step k the monitor sees the weights of step k (on JAX: synced from the train
+    # state, which otherwise reaches the model only at the end of the epoch).
+    model, x, y = least_squares()
+    initial = model.get_weights()
+    monitor = CurvatureMonitor(every_n_steps=3, data=(x, y), power_iterations=5)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, shuffle=False, callbacks=[monitor])
+    assert monitor.history["step"] == [1, 4]
+
+    def mse(weights):
+        return float(np.mean((x.astype("float64") @ weights[0] + weights[1] - y) ** 2))
+
+    one_step, _, _ = least_squares()
+    one_step.set_weights(initial)
+    one_step.fit(x[:8], y[:8], batch_size=8, epochs=1, verbose=0, shuffle=False)
+    np.testing.assert_allclose(
+        monitor.history["loss"], [mse(one_step.get_weights()), mse(model.get_weights())], rtol=1e-5
+    )
+    assert monitor.history["loss"][0] != pytest.approx(mse(initial), rel=1e-3)

@@ -5,6 +5,8 @@ import pytest
 
 from kerasopt.callbacks import CurvatureMonitor, LRFinder, SnapshotEnsemble, SwapAveragedWeights
 
+pytestmark = pytest.mark.portable
+
 CALLBACKS = [
     lambda tmp: LRFinder(min_lr=1e-5, max_lr=0.5, steps=30, smoothing=0.9, stop_factor=3.0),
     lambda tmp: SnapshotEnsemble(str(tmp / "{trial_id}"), n_snapshots=3, max_lr=0.2, min_lr=0.01),

@@ -7,6 +7,8 @@ import pytest
 from kerasopt.callbacks import LRFinder
 from kerasopt.datasets import digits
 
+pytestmark = pytest.mark.portable
+
 
 def digits_model(optimizer):
     x, y = digits()

@@ -70,6 +70,7 @@ def test_sgd_momentum_cycles_under_mirrored_strategy(strategy):
     )
 
 
+@pytest.mark.portable
 def test_sgd_momentum_cycles_inversely():
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule)
@@ -81,6 +82,7 @@ def test_sgd_momentum_cycles_inversely():
     assert model.optimizer.momentum == pytest.approx(mom_np(STEPS - 1), rel=1e-6)
 
 
+@pytest.mark.portable
 def test_adam_beta_1_cycles_inversely(tmp_path):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.Adam(schedule), schedule)
@@ -97,12 +99,14 @@ def test_adam_beta_1_cycles_inversely(tmp_path):
     assert loaded.optimizer.beta_1 == pytest.approx(model.optimizer.beta_1)
 
 
+@pytest.mark.portable
 def test_rejects_optimizer_without_momentum():
     schedule = OneCycle(0.05, STEPS)
     with pytest.raises(ValueError, match="momentum"):
         fit(lambda: keras.optimizers.SGD(schedule), schedule)
 
 
+@pytest.mark.portable
 def test_config_round_trip_and_validation():
     cb = MomentumCycle(OneCycle(0.1, 50), base_momentum=0.8, max_momentum=0.9)
     restored = MomentumCycle.from_config(cb.get_config())
@@ -115,6 +119,7 @@ def test_config_round_trip_and_validation():
         MomentumCycle(OneCycle(0.1, 50), base_momentum=1.0)
 
 
+@pytest.mark.portable
 def test_checkpoint_during_fit_saves_current_momentum(tmp_path):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])

@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.callbacks import SnapshotEnsemble
 
+pytestmark = pytest.mark.portable
+
 RNG = np.random.default_rng(0)
 X = RNG.normal(size=(48, 4)).astype("float32")
 Y = (X[:, 0] + X[:, 1] > 0).astype("int64")

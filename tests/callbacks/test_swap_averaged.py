@@ -5,6 +5,8 @@ import pytest
 from kerasopt.callbacks import SwapAveragedWeights
 from kerasopt.optimizers import Averaged
 
+pytestmark = pytest.mark.portable
+
 RNG = np.random.default_rng(5)
 X = RNG.normal(size=(32, 3)).astype("float32")
 Y = (X @ RNG.normal(size=(3, 1))).astype("float32")

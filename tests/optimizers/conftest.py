@@ -31,12 +31,25 @@ class Quadratic:
 
 
 @pytest.fixture
-def quadratic():
+def quadratic(float64_on_jax):
     return Quadratic()
 
 
 @pytest.fixture
-def run_steps():
+def float64_on_jax():
+    """The update-rule tests compare float64 variables with NumPy: JAX needs x64 for that
+    (only for the tests that use the quadratic; the others run in JAX's default 32 bits)."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    with jax.enable_x64(True):
+        yield
+
+
+@pytest.fixture
+def run_steps(float64_on_jax):
     """run_steps(optimizer, problem, steps) -> (variables, list of stored values after each
     step). The gradient is evaluated at the stored variables."""
 

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.optimizers import Averaged, DeltaBarDelta
 
+pytestmark = pytest.mark.portable
+
 
 def recorded(history, start_step, every):
     """Iterates of steps t = 1..T with t > start_step and (t - start_step) % every == 0."""
@@ -41,6 +43,52 @@ def test_holds_the_ema_of_the_recorded_iterates(quadratic, run_steps):
         for h in chosen[1:]:
             expected = 0.8 * expected + 0.2 * h[i]
         np.testing.assert_allclose(average.numpy(), expected, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("start_step", [0, 3])
+def test_dynamic_decay_follows_the_tensorflow_addons_closed_form(quadratic, run_steps, start_step):
+    # tensorflow-addons MovingAverage(dynamic_decay=True): the decay at optimizer step t
+    # (counted before the step) is min(decay, (1 + n) / (10 + n)), n = t - start_step.
+    opt = Averaged(
+        keras.optimizers.SGD(0.03), "ema", decay=0.9, start_step=start_step, dynamic_decay=True
+    )
+    _, history = run_steps(opt, quadratic, 30)
+    for i, average in enumerate(opt._averages):
+        expected = None
+        for t, h in enumerate(history, start=1):
+            if t <= start_step:
+                continue
+            n = t - 1 - start_step
+            decay = min(0.9, (1 + n) / (10 + n))
+            expected = h[i] if expected is None else decay * expected + (1 - decay) * h[i]
+        np.testing.assert_allclose(average.numpy(), expected, atol=1e-9, rtol=0)
+    # the warm-up matters: with a constant decay 0.9 the average is a different number
+    fixed = Averaged(keras.optimizers.SGD(0.03), "ema", decay=0.9, start_step=start_step)
+    run_steps(fixed, quadratic, 30)
+    assert not np.allclose(fixed._averages[0].numpy(), opt._averages[0].numpy(), atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "identifier", ["sgd", {"class_name": "SGD", "config": {"learning_rate": 0.01}}]
+)
+def test_wrappers_accept_optimizer_identifiers_like_compile(identifier, quadratic, run_steps):
+    # keras.optimizers.get resolves the identifier, as model.compile(optimizer=...) does.
+    from kerasopt.optimizers import BlockCoordinate, Lookahead
+
+    rate = 0.01
+    for wrapper in (
+        Averaged(identifier),
+        Lookahead(identifier, sync_period=1000),
+        BlockCoordinate(identifier, blocks=["."]),
+    ):
+        assert isinstance(wrapper.inner_optimizer, keras.optimizers.SGD)
+        rate = float(wrapper.learning_rate)
+        _, history = run_steps(wrapper, quadratic, 3)
+        _, plain = run_steps(keras.optimizers.SGD(rate), quadratic, 3)
+        for a, b in zip(history[-1], plain[-1], strict=True):
+            np.testing.assert_array_equal(a, b)
+        restored = type(wrapper).from_config(wrapper.get_config())
+        assert restored.get_config() == wrapper.get_config()
 
 
 def test_inner_steps_are_untouched(quadratic, run_steps):
@@ -84,7 +132,8 @@ def test_nothing_is_written_before_an_iterate_is_recorded():
         ({"decay": 1.0}, "decay", ValueError),
         ({"every": 0}, "every", ValueError),
         ({"start_step": -1}, "start_step", ValueError),
-        ({"optimizer": "adam"}, "optimizer", TypeError),
+        ({"optimizer": 3}, "optimizer", TypeError),
+        ({"optimizer": "no_such_optimizer"}, "optimizer", ValueError),
     ],
 )
 def test_argument_validation(kwargs, name, error):
@@ -92,6 +141,13 @@ def test_argument_validation(kwargs, name, error):
     value = kwargs[name]
     with pytest.raises(error, match=f"`{name}`.*{name}={value!r}"):
         Averaged(**args)
+
+
+def test_dynamic_decay_needs_ema():
+    with pytest.raises(ValueError, match="`dynamic_decay`.*dynamic_decay=True"):
+        Averaged(keras.optimizers.SGD(), "polyak", dynamic_decay=True)
+    with pytest.raises(TypeError, match="`dynamic_decay`"):
+        Averaged(keras.optimizers.SGD(), "ema", dynamic_decay=1)
 
 
 def test_rejects_loss_scale_and_gradient_accumulation_inside():

@@ -5,6 +5,7 @@ import pytest
 from kerasopt.optimizers import recompute_batchnorm
 
 
+@pytest.mark.portable
 def test_moving_statistics_become_the_mean_of_per_batch_statistics():
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=(100, 3)).astype("float32")
@@ -35,6 +36,7 @@ def test_dataset_input_and_models_without_batchnorm():
     assert recompute_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)]), x) == 0
 
 
+@pytest.mark.portable
 def test_argument_validation():
     with pytest.raises(TypeError, match="`model`"):
         recompute_batchnorm("model", np.zeros((2, 2)))

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.optimizers import DeltaBarDelta
 
+pytestmark = pytest.mark.portable
+
 
 def numpy_delta_bar_delta(problem, steps, lr, kappa, phi, theta, lr_at=None):
     """Jacobs (1988), as stated in the issue; `lr_at(t)` scales the rates (schedule)."""

@@ -80,6 +80,7 @@ def assert_states_close(a, b, atol, weights_only=False):
             np.testing.assert_allclose(u, v, atol=atol, rtol=0)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", NAMES)
 def test_fit_with_and_without_xla(name):
     xla = fit(make_model(), FACTORIES[name](), jit_compile=True)
@@ -97,6 +98,7 @@ def test_mirrored_strategy_matches_one_device(name, strategy):
     assert_states_close(reference(name), state(model), atol=1e-5)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", NAMES)
 def test_save_load_resume_equals_straight_training(name, tmp_path):
     first = fit(make_model(), FACTORIES[name](), epochs=1)
@@ -109,6 +111,7 @@ def test_save_load_resume_equals_straight_training(name, tmp_path):
     assert_states_close(reference(name), state(loaded), atol=1e-6)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", NAMES)
 def test_inside_loss_scale_optimizer_with_mixed_float16(name):
     applied = []  # per batch: did the step happen (LossScaleOptimizer skips overflowing ones)
@@ -170,6 +173,7 @@ def test_inside_loss_scale_optimizer_with_mixed_float16(name):
         )
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", NAMES)
 def test_inside_multi_optimizer(name):
     # "first" gets a zero-rate SGD, "second" the optimizer under test: the same as
@@ -186,6 +190,7 @@ def test_inside_multi_optimizer(name):
     np.testing.assert_array_equal(together.layers[0].get_weights()[0], INITIAL[0])
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("cls", [DeltaBarDelta, RMSpropNesterov])
 @pytest.mark.parametrize("clip", ["clipnorm", "global_clipnorm"])
 def test_gradient_clipping(cls, clip, quadratic, run_steps):
@@ -207,6 +212,7 @@ def test_gradient_clipping(cls, clip, quadratic, run_steps):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=0)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("cls", [DeltaBarDelta, RMSpropNesterov])
 def test_weight_decay(cls, quadratic, run_steps):
     decayed, _ = run_steps(cls(0.01, weight_decay=0.5), quadratic, 20)
@@ -220,6 +226,7 @@ def test_weight_decay(cls, quadratic, run_steps):
         np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6, rtol=0)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", ["averaged_ema", "lookahead", "block_coordinate"])
 def test_wrappers_delegate_learning_rate_and_iterations(name):
     opt = FACTORIES[name]()
@@ -233,6 +240,7 @@ def test_wrappers_delegate_learning_rate_and_iterations(name):
     assert float(wrapped.learning_rate) == pytest.approx(0.1 / 6)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("name", list(FACTORIES))  # trivial: every name in the default run
 def test_config_round_trip(name):
     opt = FACTORIES[name]()

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.optimizers import Lookahead
 
+pytestmark = pytest.mark.portable
+
 
 def numpy_lookahead_sgd(problem, steps, lr, momentum, k, alpha):
     """Zhang et al. (2019), Algorithm 1, with SGD+momentum (Keras' rule) as inner optimizer."""

@@ -4,6 +4,8 @@ import pytest
 
 from kerasopt.optimizers import RMSpropNesterov
 
+pytestmark = pytest.mark.portable
+
 
 def numpy_algorithm_8_6(problem, steps, lr_at, rho, alpha, epsilon):
     """Goodfellow et al., Algorithm 8.6, on theta, with the gradient at the interim point."""
