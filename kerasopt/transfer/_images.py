@@ -3,9 +3,9 @@
 Used by `kerasopt.transfer.data` (tf.data) and `kerasopt.transfer.image_folder_sequence`
 (Pillow + `keras.utils.PyDataset`), so a folder is read, checked and split the same way on
 every Keras backend. Each pipeline passes its own full-decode check (`check_decode`) and may
-pass its own validation split (`split_paths`; default `split_off`, NumPy); a test split
-(`test_split`) is always drawn by `split_off`, so both pipelines give the same test files for
-the same validation files and seed. Source: the checks of the module docstring of
+pass its own random permutations for the validation split (`permutations`; default NumPy's);
+a test split (`test_split`) is always drawn with NumPy's, so both pipelines give the same test
+files for the same validation files and seed. Source: the checks of the module docstring of
 `kerasopt.transfer.data` (files that are not images or do not decode are skipped with a
 warning, hidden folders and empty classes ignored, train/, val/ and test/ class sets must
 match, every class gives an image to every split).
@@ -154,24 +154,29 @@ def _flatten(found, class_names):
     return paths, labels
 
 
-def split_off(part, share, seed):
+def split_off(part, share, seed, permutations=None):
     """Split (paths, labels) per class: `share` of each class (rounded) to the second part.
 
-    Each class's files are ordered by a NumPy permutation (`default_rng(seed)`, one generator
-    for all classes in label order); the first round(share * n) go to the second part. Both
-    parts keep file order.
+    Each class's files are ordered by a random permutation, one generator for all classes in
+    label order: `permutations(seed)` (a callable n -> permutation of range(n)), by default
+    NumPy's `default_rng(seed).permutation`; the first round(share * n) go to the second part.
+    Both parts keep file order.
     """
     paths, labels = part
-    rng = np.random.default_rng(seed)
+    permutation = (permutations or _numpy_permutations)(seed)
     kept, taken = [], []
     for label in sorted(set(labels)):
         members = [i for i, y in enumerate(labels) if y == label]
-        order = rng.permutation(len(members))
+        order = permutation(len(members))
         n_taken = round(share * len(members))
         taken += [members[i] for i in order[:n_taken]]
         kept += [members[i] for i in order[n_taken:]]
     pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
     return pick(kept), pick(taken)
+
+
+def _numpy_permutations(seed):
+    return np.random.default_rng(seed).permutation
 
 
 def _check_shares(found, share, argument, what):
@@ -184,14 +189,14 @@ def _check_shares(found, share, argument, what):
         )
 
 
-def folder_examples(root, validation_split, seed, check_decode, split_paths=None, test_split=None):
+def folder_examples(root, validation_split, seed, check_decode, permutations=None, test_split=None):
     """((train paths, labels), (val paths, labels), (test paths, labels) or None, class names).
 
     The held-out images are the val/ (or validation/, valid/) folder beside train/, or
-    `validation_split` of each class drawn by `split_paths(paths, labels, validation_split,
-    seed)` (default `split_off`). With `test_split`, a test/ folder beside train/ and val/ is
-    the test set; otherwise `test_split` of each class of the held-out images becomes the test
-    set (`split_off`, seeded with `seed`). `check_decode` as in `list_images`.
+    `validation_split` of each class (`split_off` with `permutations`, default NumPy's). With
+    `test_split`, a test/ folder beside train/ and val/ is the test set; otherwise `test_split`
+    of each class of the held-out images becomes the test set (`split_off` with NumPy's
+    permutations, seeded with `seed`). `check_decode` as in `list_images`.
 
     Raises ValueError when the split class sets differ (listing the difference), when there
     are fewer than two classes, or when a class is too small to give an image to every split.
@@ -231,7 +236,7 @@ def folder_examples(root, validation_split, seed, check_decode, split_paths=None
             "training and one validation",
         )
         paths, labels = _flatten(images, class_names)
-        train, val = (split_paths or split_off)((paths, labels), validation_split, seed)
+        train, val = split_off((paths, labels), validation_split, seed, permutations)
         test = None
     if test_split is not None and test is None:
         _check_shares(

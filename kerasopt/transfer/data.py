@@ -87,21 +87,12 @@ def _list_images(folder, class_names):
     return list_images(folder, class_names, _check_decode)
 
 
-def _split_paths(part, validation_split, seed):
-    """Per-class random split of (paths, labels) with `tf.random`, so each class keeps its share
-    in both parts (the validation split of `image_dataset`; the test split is NumPy's
-    `_images.split_off`)."""
-    paths, labels = part
+def _tf_permutations(seed):
+    """n -> a permutation of range(n) from one `tf.random.Generator` seeded with `seed`: the
+    validation split of `image_dataset` (`_images.split_off`), as drawn since its first
+    version, so a seed keeps its split."""
     rng = tf.random.Generator.from_seed(seed)
-    train, val = [], []
-    for label in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == label]
-        order = tf.argsort(rng.uniform([len(members)])).numpy()
-        n_val = round(validation_split * len(members))
-        val += [members[i] for i in order[:n_val]]
-        train += [members[i] for i in order[n_val:]]
-    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
-    return pick(train), pick(val)
+    return lambda n: tf.argsort(rng.uniform([n])).numpy()
 
 
 def _decode(path):
@@ -350,7 +341,7 @@ def image_dataset(
         counts = {}
     elif os.path.isdir(source):
         train, val, test, class_names = folder_examples(
-            source, validation_split, seed, _check_decode, _split_paths, test_split
+            source, validation_split, seed, _check_decode, _tf_permutations, test_split
         )
         parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
         files = {split: list(paths) for split, (paths, _) in parts.items()}
