@@ -84,10 +84,10 @@ def _reencode(source, target):
     from PIL import Image
 
     from kerasopt.transfer._images import folder_examples
-    from kerasopt.transfer.image_folder_sequence import _open_rgb, check_decode, split_paths
+    from kerasopt.transfer.image_folder_sequence import _open_rgb, check_decode
 
-    (train, train_labels), (val, val_labels), class_names = folder_examples(
-        source, 0.2, 0, check_decode, split_paths
+    (train, train_labels), (val, val_labels), _, class_names = folder_examples(
+        source, 0.2, 0, check_decode
     )
     count = 0
     for split, paths, labels in (("train", train, train_labels), ("val", val, val_labels)):

@@ -45,6 +45,7 @@ from recipes._cli import ArgumentParser, CliError, run
 from recipes._offline import find_assets, use_offline_keras_home
 
 OFFLINE_DATA = "datasets/hymenoptera_data"
+DEFAULT_BUDGET = 9.0  # minutes of training; evaluation and export follow (10 minutes in all)
 STRATEGIES = ("auto", "head", "top", "several", "many")
 
 
@@ -78,20 +79,59 @@ def parse_args(argv=None):
     parser.add_argument(
         "--validation-split",
         type=float,
-        default=0.2,
-        help="held-out share of each class when the data has no validation split",
+        default=0.3,
+        help="held-out share of each class when the data has no val/ folder (default 0.3; --test-split of it becomes the test set)",
+    )
+    parser.add_argument(
+        "--test-split",
+        type=float,
+        default=0.5,
+        help="share of each class of the held-out images (val/, or --validation-split) that becomes the test set when the data has no test/ folder (default 0.5)",
     )
     parser.add_argument(
         "--strategy",
         choices=STRATEGIES,
         default="auto",
-        help="auto: the course's table by --similarity and dataset size; else a preset",
+        help="auto: decided from measurements of the data (a linear probe on cached features, image statistics, class count, size); else a preset",
     )
     parser.add_argument(
         "--similarity",
         choices=("similar", "different"),
-        default="similar",
-        help="how close the images are to ImageNet photos (for --strategy auto)",
+        help="override the measured decision with the course's table: how close the images are to ImageNet photos (for --strategy auto)",
+    )
+    parser.add_argument(
+        "--time-budget",
+        type=float,
+        default=DEFAULT_BUDGET,
+        metavar="MINUTES",
+        help=f"minutes for the training (caching, LR range tests, both phases); phase 2's epochs are planned from measured step times and it stops cleanly, keeping the best weights (default {DEFAULT_BUDGET:g}; 0 = no budget)",
+    )
+    parser.add_argument(
+        "--head-lr",
+        type=float,
+        help="phase-1 learning rate (default: LR range test on the cached features)",
+    )
+    parser.add_argument(
+        "--finetune-lr",
+        type=float,
+        help="phase-2 peak learning rate (default: LR range test on phase 2's model)",
+    )
+    parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=None,
+        help="label smoothing in [0, 1) (default: kerasopt.transfer.finetune.LABEL_SMOOTHING, chosen by measurement)",
+    )
+    parser.add_argument(
+        "--class-weight",
+        choices=("auto", "balanced", "none"),
+        default="auto",
+        help="auto: n / (K * n_c) per class when the largest class has more than 1.5x the smallest's images; balanced: always; none: never",
+    )
+    parser.add_argument(
+        "--tta",
+        choices=("flip", "five_crop"),
+        help="also report the test metrics with test-time augmentation",
     )
     parser.add_argument(
         "--epochs-head", type=int, help="phase-1 epochs, at least 1 (default: the strategy's)"
@@ -152,7 +192,10 @@ def parse_args(argv=None):
         help="seconds for the whole --workers run; then every worker is stopped (default 86400)",
     )
     parser.add_argument(
-        "--verbose", type=int, default=1, choices=(0, 1, 2), help="Keras fit verbosity"
+        "--verbose",
+        type=int,
+        choices=(0, 1, 2),
+        help="Keras fit verbosity (default: a progress bar on a terminal, one line per epoch when stdout is redirected)",
     )
     return parser, parser.parse_args(argv)
 
@@ -181,9 +224,22 @@ def check_args(args):
         raise CliError(
             "argument --workers: not with --resume or --snapshots (not supported across workers)"
         )
-    if not 0 < args.validation_split < 1:
+    for flag, value in (
+        ("--validation-split", args.validation_split),
+        ("--test-split", args.test_split),
+    ):
+        if not 0 < value < 1:
+            raise CliError(
+                f"argument {flag}: must be between 0 and 1 (exclusive); received {value}"
+            )
+    if args.time_budget < 0:
+        raise CliError(f"argument --time-budget: must be >= 0 minutes; received {args.time_budget}")
+    for flag, value in (("--head-lr", args.head_lr), ("--finetune-lr", args.finetune_lr)):
+        if value is not None and value <= 0:
+            raise CliError(f"argument {flag}: must be positive; received {value}")
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         raise CliError(
-            f"argument --validation-split: must be between 0 and 1 (exclusive); received {args.validation_split}"
+            f"argument --label-smoothing: must be in [0, 1); received {args.label_smoothing}"
         )
     weights = args.weights.lower()
     if weights not in ("imagenet", "none") and not Path(args.weights).is_file():
@@ -301,46 +357,52 @@ def _main(argv=None):
         if keras.backend.backend() == "tensorflow"
         else transfer.image_sequences
     )
-    data = load(source, args.image_size, args.batch_size, args.validation_split, args.seed)
+    data = load(
+        source,
+        args.image_size,
+        args.batch_size,
+        args.validation_split,
+        args.seed,
+        test_split=args.test_split,
+    )
     overrides = {
         k: v
         for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune))
         if v is not None
     }
-    if args.strategy == "auto":
-        strategy = transfer.choose_strategy(args.similarity, data.n_train, **overrides)
-    else:
-        strategy = transfer.preset(args.strategy, **overrides)
+    strategy = None if args.strategy == "auto" else transfer.preset(args.strategy)
     print(f"Data: {source}\n{data.count_table()}")
-    print(f"Strategy: {strategy}")
+    if strategy is not None or args.similarity:
+        shown = strategy or transfer.choose_strategy(args.similarity, data.n_train)
+        print(f"Strategy: {shown}")
     result = transfer.fine_tune(
         data,
         out,
         backbone_name=args.backbone,
         strategy=strategy,
+        similarity=args.similarity,
         weights=weights,
         alpha=args.alpha,
         mixed_precision=False if args.no_mixed_precision else "auto",
         xla=False if args.no_xla else "auto",
         distribute=False if args.no_distribute else "auto",
         patience=args.patience,
-        verbose=args.verbose,
+        verbose="auto" if args.verbose is None else args.verbose,
         average=args.average,
         snapshots=args.snapshots,
         overwrite=args.overwrite,
         resume=args.resume,
+        time_budget=args.time_budget or None,
+        head_learning_rate=args.head_lr or "find",
+        finetune_learning_rate=args.finetune_lr or "find",
+        label_smoothing=transfer.finetune.LABEL_SMOOTHING
+        if args.label_smoothing is None
+        else args.label_smoothing,
+        class_weight=None if args.class_weight == "none" else args.class_weight,
+        tta=args.tta,
+        overrides=overrides,
     )
-
-    print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
-    for phase, m in result.metrics["phases"].items():
-        print(
-            f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']!s:>14}  {m['device']}"
-        )
-        if "ensemble" in m:
-            e = m["ensemble"]
-            print(
-                f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})"
-            )
+    print_summary(result.metrics, out)
     example = None
     if Path(source).is_dir():
         example = next(Path(source).glob("val*/*/*.jpg"), None) or next(
@@ -349,11 +411,45 @@ def _main(argv=None):
     print(
         f"\nRun folder: {out.resolve()}  (model.keras, "
         + ("saved_model/, " if keras.backend.backend() == "tensorflow" else "")
-        + "metrics.json, training_curves.png, confusion_matrix.png)"
+        + "metrics.json, training_curves.png, confusion_matrix.png, top_losses.png)"
     )
     print(f"Next: python -m recipes.predict {out} {example or 'IMAGE.jpg'}")
     print(f"      tensorboard --logdir {out / 'tensorboard'}")
     return result
+
+
+def print_summary(metrics, out):
+    """The phases, then the test split's figures (printed once, at the end)."""
+    print("\nphase     val_accuracy  val_loss  epochs  seconds  train images/s  device")
+    for phase, m in metrics["phases"].items():
+        print(
+            f"{phase:<9} {m['val_accuracy']:>12.4f}  {m['val_loss']:>8.4f}  {m['epochs']:>6}  {m['seconds']:>7.1f}  {m['images_per_second']!s:>14}  {m['device']}"
+        )
+        if "ensemble" in m:
+            e = m["ensemble"]
+            print(
+                f"{'ensemble':<9} {e['val_accuracy']:>12.4f}  {e['val_loss']:>8.4f}  ({e['members']} snapshots, served from {out / e['folder']})"
+            )
+    test = metrics["test"]
+    print(
+        f"\n{metrics['test_split']} split ({sum(v['support'] for v in test['per_class'].values())} images, used once): "
+        f"test_accuracy {metrics['test_accuracy']:.4f}  test_loss {metrics['test_loss']:.4f}"
+        f"  (training {metrics['training_seconds']:.1f} s)"
+    )
+    if metrics["tta"]:
+        t = metrics["tta"]
+        print(
+            f"with --tta {t['mode']}: test_accuracy {t['accuracy']:.4f}  test_loss {t['loss']:.4f}"
+        )
+    width = max(len("class"), *(len(name) for name in test["per_class"]))
+    print(f"{'class':<{width}}  precision  recall      f1  support")
+    for name, m in test["per_class"].items():
+        print(
+            f"{name:<{width}}  {m['precision']:>9.4f}  {m['recall']:>6.4f}  {m['f1']:>6.4f}  {m['support']:>7}"
+        )
+    if test["most_confused"]:
+        pairs = ", ".join(f"{t} as {p} ({n})" for t, p, n in test["most_confused"])
+        print(f"most confused: {pairs}")
 
 
 def main(argv=None):

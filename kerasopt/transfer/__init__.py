@@ -1,6 +1,8 @@
 """Transfer learning from `keras.applications` ImageNet backbones: registry, classifier, freezing,
-strategy, data, device, phases, and the resumable run folder."""
+strategy (presets and the automatic decision), data, features, device, phases, time budget,
+evaluation, and the resumable run folder."""
 
+from kerasopt.transfer.auto import AutoDecision, class_weights, decide
 from kerasopt.transfer.backbones import (
     BACKBONES,
     BackboneSpec,
@@ -8,6 +10,7 @@ from kerasopt.transfer.backbones import (
     backbone,
     get_spec,
 )
+from kerasopt.transfer.budget import Clock, TimeBudget, plan_epochs
 from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
 from kerasopt.transfer.data import (
     DataUnavailableError,
@@ -17,6 +20,8 @@ from kerasopt.transfer.data import (
     image_folder,
 )
 from kerasopt.transfer.device import DeviceSetup, configure_device
+from kerasopt.transfer.evaluation import classification_report
+from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
 from kerasopt.transfer.finetune import FineTuneResult, fine_tune
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
 from kerasopt.transfer.image_folder_sequence import (
@@ -25,9 +30,12 @@ from kerasopt.transfer.image_folder_sequence import (
     image_sequences,
 )
 from kerasopt.transfer.phases import (
+    SparseSmoothedCrossentropy,
     confusion_matrix,
+    lr_range_test,
     train_finetune,
     train_head,
+    train_head_on_features,
     train_scratch,
     warmup_cosine,
 )
@@ -35,6 +43,19 @@ from kerasopt.transfer.run_folder import RunFolderError, export_serving
 from kerasopt.transfer.strategy import PRESETS, TABLE, FineTuneStrategy, choose_strategy, preset
 
 __all__ = [
+    "AutoDecision",
+    "Clock",
+    "SparseSmoothedCrossentropy",
+    "TimeBudget",
+    "cache_features",
+    "class_weights",
+    "classification_report",
+    "decide",
+    "feature_extractor",
+    "image_statistics",
+    "lr_range_test",
+    "plan_epochs",
+    "train_head_on_features",
     "BACKBONES",
     "PRESETS",
     "RunFolderError",

@@ -2,10 +2,13 @@
 
 Used by `kerasopt.transfer.data` (tf.data) and `kerasopt.transfer.image_folder_sequence`
 (Pillow + `keras.utils.PyDataset`), so a folder is read, checked and split the same way on
-every Keras backend. Each pipeline passes its own full-decode check (`check_decode`); the
-split is drawn by the caller's `split_paths`. Source: the checks of the module docstring of
+every Keras backend. Each pipeline passes its own full-decode check (`check_decode`) and may
+pass its own random permutations for the validation split (`permutations`; default NumPy's);
+a test split (`test_split`) is always drawn with NumPy's, so both pipelines give the same test
+files for the same validation files and seed. Source: the checks of the module docstring of
 `kerasopt.transfer.data` (files that are not images or do not decode are skipped with a
-warning, hidden folders and empty classes ignored, train/ and val/ class sets must match).
+warning, hidden folders and empty classes ignored, train/, val/ and test/ class sets must
+match, every class gives an image to every split).
 """
 
 import dataclasses
@@ -13,6 +16,7 @@ import warnings
 from pathlib import Path
 
 import keras
+import numpy as np
 
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 VALIDATION_FOLDERS = ("val", "validation", "valid")
@@ -25,7 +29,13 @@ class ImageData:
     What `image_dataset` (tf.data) and `image_sequences` (Pillow + `keras.utils.PyDataset`)
     return: the two pipelines, the class names (label i is `class_names[i]`), the image
     counts, the image size and batch size, the source, and the images per class (`counts`:
-    {class: (train, val)}, folders only), shown by `count_table()`.
+    {class: (train, val[, test])}, folders only), shown by `count_table()`. With a test split
+    (`test_split=...`): `test` and `n_test`. `train_eval`: the training images in file order,
+    neither shuffled nor augmented (for feature caching); `files`: {split: file paths in the
+    order of its pipeline} (folders); `sweep`: the training images shuffled and augmented like
+    `train` but with their own seed (seed + 1), for the LR range test, so that `train`'s random
+    stream does not depend on how far a sweep went (a resumed run then sees the batches an
+    uninterrupted one saw).
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -42,6 +52,12 @@ class ImageData:
         ants        4       1
         bees        4       1
         total       8       2
+        >>> three = image_sequences(root, image_size=8, validation_split=0.4, test_split=0.5)
+        >>> print(three.count_table())  # 2 of 5 held out per class, 1 of them for test
+        class   train     val    test
+        ants        3       1       1
+        bees        3       1       1
+        total       6       2       2
     """
 
     train: object
@@ -53,16 +69,23 @@ class ImageData:
     batch_size: int
     source: str
     counts: dict = dataclasses.field(default_factory=dict)
+    test: object = None
+    n_test: int = 0
+    train_eval: object = None
+    files: dict = dataclasses.field(default_factory=dict)
+    sweep: object = None
 
     def count_table(self):
         """Images per class and split as a text table (per class for folders; totals for TFDS)."""
         width = max([len("class"), len("total"), *(len(name) for name in self.counts)])
-        lines = [f"{'class':<{width}}  {'train':>6}  {'val':>6}"]
+        splits = ["train", "val", *(["test"] if self.test is not None else [])]
+        totals = [self.n_train, self.n_val, self.n_test][: len(splits)]
+        lines = [f"{'class':<{width}}" + "".join(f"  {s:>6}" for s in splits)]
         lines += [
-            f"{name:<{width}}  {n_train:>6}  {n_val:>6}"
-            for name, (n_train, n_val) in self.counts.items()
+            f"{name:<{width}}" + "".join(f"  {n:>6}" for n in counts)
+            for name, counts in self.counts.items()
         ]
-        lines.append(f"{'total':<{width}}  {self.n_train:>6}  {self.n_val:>6}")
+        lines.append(f"{'total':<{width}}" + "".join(f"  {n:>6}" for n in totals))
         return "\n".join(lines)
 
 
@@ -131,47 +154,99 @@ def _flatten(found, class_names):
     return paths, labels
 
 
-def folder_examples(root, validation_split, seed, check_decode, split_paths):
-    """((train paths, labels), (val paths, labels), class names) from a folder.
+def split_off(part, share, seed, permutations=None):
+    """Split (paths, labels) per class: `share` of each class (rounded) to the second part.
 
-    `check_decode` as in `list_images`; `split_paths(paths, labels, validation_split, seed)`
-    draws the per-class split of a folder without train/ and val/.
+    Each class's files are ordered by a random permutation, one generator for all classes in
+    label order: `permutations(seed)` (a callable n -> permutation of range(n)), by default
+    NumPy's `default_rng(seed).permutation`; the first round(share * n) go to the second part.
+    Both parts keep file order.
+    """
+    paths, labels = part
+    permutation = (permutations or _numpy_permutations)(seed)
+    kept, taken = [], []
+    for label in sorted(set(labels)):
+        members = [i for i, y in enumerate(labels) if y == label]
+        order = permutation(len(members))
+        n_taken = round(share * len(members))
+        taken += [members[i] for i in order[:n_taken]]
+        kept += [members[i] for i in order[n_taken:]]
+    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
+    return pick(kept), pick(taken)
 
-    Raises ValueError when the train and validation class sets differ (listing the
-    difference), when there are fewer than two classes, or when a class is too small to give
-    both a training and a validation image at `validation_split`.
+
+def _numpy_permutations(seed):
+    return np.random.default_rng(seed).permutation
+
+
+def _check_shares(found, share, argument, what):
+    """Every class gives at least one image to each side of a `share` split."""
+    small = [f"{name!r} ({n})" for name, n in found.items() if round(share * n) in (0, n)]
+    if small:
+        raise ValueError(
+            f"Each class needs at least one {what} image at {argument}={share}; too few images in "
+            f"{', '.join(small)}. Add images, change the split, or give split folders"
+        )
+
+
+def folder_examples(root, validation_split, seed, check_decode, permutations=None, test_split=None):
+    """((train paths, labels), (val paths, labels), (test paths, labels) or None, class names).
+
+    The held-out images are the val/ (or validation/, valid/) folder beside train/, or
+    `validation_split` of each class (`split_off` with `permutations`, default NumPy's). With
+    `test_split`, a test/ folder beside train/ and val/ is the test set; otherwise `test_split`
+    of each class of the held-out images becomes the test set (`split_off` with NumPy's
+    permutations, seeded with `seed`). `check_decode` as in `list_images`.
+
+    Raises ValueError when the split class sets differ (listing the difference), when there
+    are fewer than two classes, or when a class is too small to give an image to every split.
     """
     root = Path(root)
     val_dir = next((root / d for d in VALIDATION_FOLDERS if (root / d).is_dir()), None)
+    test_dir = root / "test" if (root / "test").is_dir() else None
     if (root / "train").is_dir() and val_dir is not None:
-        train = list_images(root / "train", class_folders(root / "train"), check_decode)
-        val = list_images(val_dir, class_folders(val_dir), check_decode)
-        if set(train) != set(val):
-            only_train, only_val = sorted(set(train) - set(val)), sorted(set(val) - set(train))
-            raise ValueError(
-                f"The class folders of {str(root / 'train')!r} and {str(val_dir)!r} (with usable images) must "
-                f"match. Only in train/: {only_train}; only in {val_dir.name}/: {only_val}"
-            )
-        class_names = sorted(train)
+        named = {"train": root / "train", val_dir.name: val_dir}
+        if test_split is not None and test_dir is not None:
+            named["test"] = test_dir
+        found = {
+            split: list_images(folder, class_folders(folder), check_decode)
+            for split, folder in named.items()
+        }
+        for split, images in found.items():
+            if split != "train" and set(images) != set(found["train"]):
+                only_train = sorted(set(found["train"]) - set(images))
+                only_other = sorted(set(images) - set(found["train"]))
+                raise ValueError(
+                    f"The class folders of {str(root / 'train')!r} and {str(named[split])!r} (with usable images) must "
+                    f"match. Only in train/: {only_train}; only in {split}/: {only_other}"
+                )
+        class_names = sorted(found["train"])
         _check_class_count(root, class_names)
-        return _flatten(train, class_names), _flatten(val, class_names), class_names
-    found = list_images(root, class_folders(root), check_decode)
-    class_names = sorted(found)
-    _check_class_count(root, class_names)
-    small = [
-        f"{name!r} ({len(found[name])})"
-        for name in class_names
-        if round(validation_split * len(found[name])) in (0, len(found[name]))
-    ]
-    if small:
-        raise ValueError(
-            f"Each class needs at least one training and one validation image at validation_split="
-            f"{validation_split}; too few images in {', '.join(small)}. Add images, change the split, or "
-            "give train/ and val/ folders"
+        train = _flatten(found["train"], class_names)
+        val = _flatten(found[val_dir.name], class_names)
+        test = _flatten(found["test"], class_names) if "test" in found else None
+    else:
+        images = list_images(root, class_folders(root), check_decode)
+        class_names = sorted(images)
+        _check_class_count(root, class_names)
+        _check_shares(
+            {name: len(images[name]) for name in class_names},
+            validation_split,
+            "validation_split",
+            "training and one validation",
         )
-    paths, labels = _flatten(found, class_names)
-    train, val = split_paths(paths, labels, validation_split, seed)
-    return train, val, class_names
+        paths, labels = _flatten(images, class_names)
+        train, val = split_off((paths, labels), validation_split, seed, permutations)
+        test = None
+    if test_split is not None and test is None:
+        _check_shares(
+            {name: val[1].count(i) for i, name in enumerate(class_names)},
+            test_split,
+            "test_split",
+            "validation and one test",
+        )
+        val, test = split_off(val, test_split, seed)
+    return train, val, test, class_names
 
 
 def _check_class_count(root, class_names):

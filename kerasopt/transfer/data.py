@@ -11,8 +11,8 @@ skipped with one warning each naming the file; GIF files are decoded (first fram
 naming them, so a placeholder image is never silent. Hidden folders (".ipynb_checkpoints") and
 class folders without a usable image are ignored with a warning. The train/ and val/ class sets
 must match (the error lists the difference), and without a val/ folder each class must give at
-least one training and one validation image at `validation_split`, so no validation accuracy is
-ever computed without a class. `ImageData.count_table()` lists the images per class.
+least one training and one validation image at `validation_split` (with `test_split`, also one
+test image), so no accuracy is ever computed without a class. `ImageData.count_table()` lists the images per class.
 Offline, a TFDS name that is not prepared fails after one connection check (3 s at most) and
 leaves no empty dataset folder.
 """
@@ -87,18 +87,12 @@ def _list_images(folder, class_names):
     return list_images(folder, class_names, _check_decode)
 
 
-def _split_paths(paths, labels, validation_split, seed):
-    """Per-class random split, so each class keeps its share in both parts."""
+def _tf_permutations(seed):
+    """n -> a permutation of range(n) from one `tf.random.Generator` seeded with `seed`: the
+    validation split of `image_dataset` (`_images.split_off`), as drawn since its first
+    version, so a seed keeps its split."""
     rng = tf.random.Generator.from_seed(seed)
-    train, val = [], []
-    for label in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == label]
-        order = tf.argsort(rng.uniform([len(members)])).numpy()
-        n_val = round(validation_split * len(members))
-        val += [members[i] for i in order[:n_val]]
-        train += [members[i] for i in order[n_val:]]
-    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
-    return pick(train), pick(val)
+    return lambda n: tf.argsort(rng.uniform([n])).numpy()
 
 
 def _decode(path):
@@ -107,8 +101,13 @@ def _decode(path):
     return image
 
 
-def _tfds_examples(name, validation_split):
-    """(train dataset, val dataset, class names, n_train, n_val) of (uint8 image, label)."""
+def _tfds_examples(name, validation_split, test_split=None, seed=0):
+    """({split: (dataset of (uint8 image, label), count)}, class names).
+
+    The splits: train; validation (TFDS' validation, else its test, else the last
+    `validation_split` of train); with `test_split`, TFDS' test split when it also has a
+    validation split, else the last `test_split` of the validation images.
+    """
     import tensorflow_datasets as tfds
 
     try:
@@ -136,19 +135,27 @@ def _tfds_examples(name, validation_split):
     splits = builder.info.splits
     val_split = next((s for s in ("validation", "test") if s in splits), None)
     if val_split is None:
-        percent = round(100 * (1 - validation_split))
-        train_split, val_split = f"train[:{percent}%]", f"train[{percent}%:]"
+        cut = round(100 * (1 - validation_split))
+        names = {"train": f"train[:{cut}%]", "val": f"train[{cut}%:]"}
+        if test_split is not None:
+            middle = cut + round((100 - cut) * (1 - test_split))
+            names["val"], names["test"] = f"train[{cut}%:{middle}%]", f"train[{middle}%:]"
     else:
-        train_split = "train"
+        names = {"train": "train", "val": val_split}
+        if test_split is not None and val_split == "validation" and "test" in splits:
+            names["test"] = "test"
+        elif test_split is not None:
+            cut = round(100 * (1 - test_split))
+            names["val"], names["test"] = f"{val_split}[:{cut}%]", f"{val_split}[{cut}%:]"
     image_key, label_key = builder.info.supervised_keys
     class_names = list(builder.info.features[label_key].names)
-    train, val = (
-        builder.as_dataset(split=s, shuffle_files=False).map(
+    datasets = {
+        split: builder.as_dataset(split=s, shuffle_files=False).map(
             lambda ex: (ex[image_key], ex[label_key]), num_parallel_calls=AUTOTUNE
         )
-        for s in (train_split, val_split)
-    )
-    return train, val, class_names, _count(train), _count(val)
+        for split, s in names.items()
+    }
+    return {split: (d, _count(d)) for split, d in datasets.items()}, class_names
 
 
 def _reachable(host, port, timeout):
@@ -247,20 +254,37 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
 
 
 def image_dataset(
-    source, image_size=160, batch_size=32, validation_split=0.2, seed=0, augment=True
+    source,
+    image_size=160,
+    batch_size=32,
+    validation_split=0.2,
+    seed=0,
+    augment=True,
+    test_split=None,
 ):
-    """Train and validation pipelines for image classification.
+    """Train, validation (and test) pipelines for image classification.
+
+    The one place that builds the input pipelines of `kerasopt.transfer` (tf.data).
+
+    Splits: train/ and val/ (or validation/) folders are kept; without them each class's
+    `validation_split` is held out at random (seeded). With `test_split`, a test/ folder is the
+    test set, and without one `test_split` of each class of the held-out images becomes the
+    test set (stratified): for ants vs bees (train/ and val/ only), test_split=0.5 gives val/'s
+    halves to validation and test, and the training folder stays whole. The three splits are
+    disjoint at file level (`ImageData.files`).
 
     Args:
         source: a folder of class subfolders (CLASS/IMAGE), or one with train/ and val/ (or
-            validation/) split folders of class subfolders; or "tfds:NAME[/CONFIG]" for a
-            tensorflow-datasets dataset (its validation or test split, else the last
-            `validation_split` of train).
+            validation/) split folders of class subfolders (and optionally test/); or
+            "tfds:NAME[/CONFIG]" for a tensorflow-datasets dataset (its validation or test
+            split, else the last `validation_split` of train).
         image_size: int or (height, width) the images are resized to.
         batch_size: batch size.
         validation_split: share of each class held out when the source has no validation split.
         seed: seed of the split, the shuffling and the augmentation.
         augment: apply `augmentation()` to training batches.
+        test_split: None (no test set), or the share of each class of the held-out images
+            that becomes the test set when the source has no test split, in (0, 1).
 
     Returns:
         An `ImageData`: decode, resize and cache once (uint8), then shuffle each epoch, batch,
@@ -269,7 +293,7 @@ def image_dataset(
 
     Raises:
         DataUnavailableError: a TFDS dataset that is neither prepared nor downloadable.
-        ValueError: an invalid argument, or a folder that cannot give both splits (see the
+        ValueError: an invalid argument, or a folder that cannot give every split (see the
             module's checks).
 
     Example:
@@ -287,6 +311,9 @@ def image_dataset(
         >>> images, labels = next(iter(data.train))
         >>> tuple(images.shape), images.dtype.name, labels.dtype.name
         ((4, 8, 8, 3), 'float32', 'int32')
+        >>> three = image_dataset(root, image_size=8, validation_split=0.4, test_split=0.5)
+        >>> three.n_train, three.n_val, three.n_test  # 2 of 5 held out per class, 1 of them for test
+        (6, 2, 2)
         >>> image_dataset(root, validation_split=1.5)
         Traceback (most recent call last):
         ...
@@ -303,30 +330,38 @@ def image_dataset(
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
     )
+    if test_split is not None:
+        check_range("test_split", test_split, 0, 1, low_inclusive=False, high_inclusive=False)
     check_int("seed", seed, minimum=0)
     source = os.fspath(source)
 
+    files = {}
     if source.startswith("tfds:"):
-        train, val, class_names, n_train, n_val = _tfds_examples(source[5:], validation_split)
+        splits, class_names = _tfds_examples(source[5:], validation_split, test_split, seed)
         counts = {}
     elif os.path.isdir(source):
-        (train_paths, train_labels), (val_paths, val_labels), class_names = folder_examples(
-            source, validation_split, seed, _check_decode, _split_paths
+        train, val, test, class_names = folder_examples(
+            source, validation_split, seed, _check_decode, _tf_permutations, test_split
         )
-        n_train, n_val = len(train_paths), len(val_paths)
+        parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+        files = {split: list(paths) for split, (paths, _) in parts.items()}
         counts = {
-            name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)
+            name: tuple(labels.count(i) for _, labels in parts.values())
+            for i, name in enumerate(class_names)
         }
-        if n_train == 0 or n_val == 0:
+        if not train[0] or not val[0]:
             raise ValueError(
                 f"Argument `source` holds no training or no validation images. Received: source={source!r}"
             )
-        train, val = (
-            tf.data.Dataset.from_tensor_slices((paths, labels)).map(
-                lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+        splits = {
+            split: (
+                tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+                    lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
+                ),
+                len(paths),
             )
-            for paths, labels in ((train_paths, train_labels), (val_paths, val_labels))
-        )
+            for split, (paths, labels) in parts.items()
+        }
     else:
         raise ValueError(
             "Argument `source` must be an existing folder or 'tfds:NAME[/CONFIG]'. "
@@ -334,22 +369,42 @@ def image_dataset(
         )
 
     resize = _resizer(size)
-    train = train.map(resize, num_parallel_calls=AUTOTUNE).cache()
-    train = train.shuffle(max(n_train, 1), seed=seed, reshuffle_each_iteration=True)
-    train = train.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
-    if augment:
-        layers = augmentation(seed)
-        train = train.map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE)
-    val = val.map(resize, num_parallel_calls=AUTOTUNE).cache().batch(batch_size)
-    val = val.map(_to_float, num_parallel_calls=AUTOTUNE)
+    cached = {
+        split: dataset.map(resize, num_parallel_calls=AUTOTUNE).cache()
+        for split, (dataset, _) in splits.items()
+    }
+    n = {split: count for split, (_, count) in splits.items()}
+
+    def evaluation(split):
+        batches = cached[split].batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
+        return batches.prefetch(AUTOTUNE)
+
+    def training(seed):
+        batches = cached["train"].shuffle(
+            max(n["train"], 1), seed=seed, reshuffle_each_iteration=True
+        )
+        batches = batches.batch(batch_size).map(_to_float, num_parallel_calls=AUTOTUNE)
+        if augment:
+            layers = augmentation(seed)
+            batches = batches.map(
+                lambda x, y: (layers(x, training=True), y), num_parallel_calls=AUTOTUNE
+            )
+        return batches.prefetch(AUTOTUNE)
+
+    train = training(seed)
     return ImageData(
-        train=train.prefetch(AUTOTUNE),
-        val=val.prefetch(AUTOTUNE),
+        train=train,
+        val=evaluation("val"),
         class_names=class_names,
-        n_train=int(n_train),
-        n_val=int(n_val),
+        n_train=int(n["train"]),
+        n_val=int(n["val"]),
         image_size=size,
         batch_size=batch_size,
         source=source,
         counts=counts,
+        test=evaluation("test") if "test" in cached else None,
+        n_test=int(n.get("test", 0)),
+        train_eval=evaluation("train"),
+        files=files,
+        sweep=training(seed + 1),
     )

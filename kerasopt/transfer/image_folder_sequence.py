@@ -12,8 +12,9 @@ A folder is listed, checked and split by the same code as the tf.data pipeline
 warning each, a GIF gives its first frame, hidden folders and empty classes are ignored, the
 train/ and val/ class sets must match. Two differences, both documented: the full-decode check
 uses Pillow, and a folder without train/ and val/ is split per class with NumPy's
-`default_rng(seed)`, so its split differs from the tf.data pipeline's for the same seed
-(a folder with train/ and val/ gives the same files to both). Images are resized with Pillow's
+`default_rng(seed)` (`_images.split_off`), so its split differs from the tf.data pipeline's for
+the same seed (a folder with train/ and val/ gives the same files to both, and so does a test
+split drawn from them). Images are resized with Pillow's
 bilinear filter (antialiased), not `tf.image.resize`, so pixel values differ slightly.
 """
 
@@ -63,20 +64,6 @@ def check_decode(paths, workers=None):
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
         fails = list(pool.map(_decode_fails, paths))
     return [path for path, fail in zip(paths, fails, strict=True) if fail]
-
-
-def split_paths(paths, labels, validation_split, seed):
-    """Per-class random split with NumPy, so each class keeps its share in both parts."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for label in sorted(set(labels)):
-        members = [i for i, y in enumerate(labels) if y == label]
-        order = rng.permutation(len(members))
-        n_val = round(validation_split * len(members))
-        val += [members[i] for i in order[:n_val]]
-        train += [members[i] for i in order[n_val:]]
-    pick = lambda idx: ([paths[i] for i in sorted(idx)], [labels[i] for i in sorted(idx)])  # noqa: E731
-    return pick(train), pick(val)
 
 
 def _image_size(image_size):
@@ -227,28 +214,36 @@ def image_sequences(
     seed=0,
     augment=True,
     workers=None,
+    test_split=None,
 ):
-    """Train and validation `ImageFolderSequence`s for a folder of class subfolders, any backend.
+    """Train, validation (and test) `ImageFolderSequence`s for a folder of class subfolders, any backend.
 
     The Pillow + `keras.utils.PyDataset` counterpart of `kerasopt.transfer.image_dataset` for
-    folders (no TFDS), with the same folder conventions and checks.
+    folders (no TFDS), with the same folder conventions, checks and splits: with `test_split`,
+    a test/ folder is the test set, and without one `test_split` of each class of the held-out
+    images becomes the test set (stratified). The splits are disjoint at file level
+    (`ImageData.files`).
 
     Args:
         source: a folder of class subfolders (CLASS/IMAGE), or one with train/ and val/ (or
-            validation/) split folders of class subfolders.
+            validation/) split folders of class subfolders (and optionally test/).
         image_size: int or (height, width) the images are resized to.
         batch_size: batch size.
         validation_split: share of each class held out when the source has no val/ folder.
         seed: seed of the split, the shuffling and the augmentation.
         augment: apply `augmentation(seed)` to training batches.
         workers: threads preparing batches; None: up to 4, one per core.
+        test_split: None (no test set), or the share of each class of the held-out images
+            that becomes the test set when the source has no test/ folder, in (0, 1).
 
     Returns:
-        An `ImageData` whose `train` (shuffled each epoch, augmented) and `val` (in order) are
-        `ImageFolderSequence`s of (float32 images in [0, 255], int32 labels).
+        An `ImageData` whose `train` (shuffled each epoch, augmented), `sweep` (the same with
+        seed + 1), `val`, `test` and `train_eval` (in order, not augmented) are
+        `ImageFolderSequence`s of (float32 images in [0, 255], int32 labels); the training
+        sequences share one cache of decoded images.
 
     Raises:
-        ValueError: an invalid argument, or a folder that cannot give both splits.
+        ValueError: an invalid argument, or a folder that cannot give every split.
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -265,6 +260,9 @@ def image_sequences(
         >>> images, labels = data.train[0]
         >>> images.shape, images.dtype.name, labels.dtype.name
         ((4, 8, 8, 3), 'float32', 'int32')
+        >>> three = image_sequences(root, image_size=8, validation_split=0.4, test_split=0.5)
+        >>> three.n_train, three.n_val, three.n_test  # 2 of 5 held out per class, 1 of them for test
+        (6, 2, 2)
         >>> image_sequences(root, validation_split=1.5)
         Traceback (most recent call last):
         ...
@@ -275,6 +273,8 @@ def image_sequences(
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
     )
+    if test_split is not None:
+        check_range("test_split", test_split, 0, 1, low_inclusive=False, high_inclusive=False)
     check_int("seed", seed, minimum=0)
     check_bool("augment", augment)
     if workers is None:
@@ -286,31 +286,44 @@ def image_sequences(
             "Argument `source` must be an existing folder of class subfolders "
             f"(TFDS names need the tf.data pipeline, `image_dataset`). Received: source={source!r}"
         )
-    (train_paths, train_labels), (val_paths, val_labels), class_names = folder_examples(
-        source, validation_split, seed, check_decode, split_paths
+    train, val, test, class_names = folder_examples(
+        source, validation_split, seed, check_decode, test_split=test_split
     )
+    parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     common = {"image_size": size, "batch_size": batch_size, "workers": workers}
-    train = ImageFolderSequence(
-        train_paths,
-        train_labels,
-        shuffle=True,
-        seed=seed,
-        augment=augmentation(seed) if augment else None,
-        **common,
-    )
-    val = ImageFolderSequence(val_paths, val_labels, **common)
+
+    def training(seed):
+        return ImageFolderSequence(
+            *train,
+            shuffle=True,
+            seed=seed,
+            augment=augmentation(seed) if augment else None,
+            **common,
+        )
+
+    evaluation = {split: ImageFolderSequence(*part, **common) for split, part in parts.items()}
+    evaluation["train_eval"] = ImageFolderSequence(*train, **common)
+    train_sequence, sweep = training(seed), training(seed + 1)
+    for other in (sweep, evaluation["train_eval"]):  # the same files: decode them once
+        other._images, other._decoded = train_sequence._images, train_sequence._decoded
     return ImageData(
-        train=train,
-        val=val,
+        train=train_sequence,
+        val=evaluation["val"],
         class_names=class_names,
-        n_train=len(train_paths),
-        n_val=len(val_paths),
+        n_train=len(train[0]),
+        n_val=len(val[0]),
         image_size=size,
         batch_size=batch_size,
         source=source,
         counts={
-            name: (train_labels.count(i), val_labels.count(i)) for i, name in enumerate(class_names)
+            name: tuple(labels.count(i) for _, labels in parts.values())
+            for i, name in enumerate(class_names)
         },
+        test=evaluation.get("test"),
+        n_test=len(test[0]) if test is not None else 0,
+        train_eval=evaluation["train_eval"],
+        files={split: list(paths) for split, (paths, _) in parts.items()},
+        sweep=sweep,
     )
 
 

@@ -21,8 +21,12 @@ import numpy as np
 
 from kerasopt._validation import check_choice, check_int, check_positive, check_range
 from kerasopt.callbacks.averaging import SwapAveragedWeights
+from kerasopt.callbacks.lr_finder import LRFinder
 from kerasopt.callbacks.snapshot import SnapshotEnsemble
 from kerasopt.optimizers.averaging import Averaged
+from kerasopt.schedules import OneCycle, Warmup
+from kerasopt.transfer.budget import TimeBudget
+from kerasopt.transfer.features import head_model
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze_fraction
 
 AVERAGING = ("polyak", "ema", "swa")
@@ -59,7 +63,7 @@ class PhaseTimer(keras.callbacks.Callback):
 
 
 def warmup_cosine(peak, total_steps, warmup_fraction):
-    """`keras.optimizers.schedules.CosineDecay` from 0 up to `peak` over the warm-up, then to 0.
+    """`kerasopt.schedules.Warmup` from 0 up to `peak`, then Keras' `CosineDecay` down to 0.
 
     With w = int(warmup_fraction * total_steps) warm-up steps, the rate at step t is
     peak * t / w for t < w (linear warm-up, Goyal et al., 2017), then
@@ -72,7 +76,7 @@ def warmup_cosine(peak, total_steps, warmup_fraction):
         warmup_fraction: the share of `total_steps` spent warming up, in [0, 1).
 
     Returns:
-        A `keras.optimizers.schedules.CosineDecay`.
+        A `kerasopt.schedules.Warmup` around a `keras.optimizers.schedules.CosineDecay`.
 
     Example:
         >>> from kerasopt.transfer import warmup_cosine
@@ -88,9 +92,254 @@ def warmup_cosine(peak, total_steps, warmup_fraction):
     check_int("total_steps", total_steps, minimum=1)
     check_range("warmup_fraction", warmup_fraction, 0.0, 1.0, high_inclusive=False)
     warmup = int(warmup_fraction * total_steps)
-    return keras.optimizers.schedules.CosineDecay(
-        0.0, decay_steps=max(total_steps - warmup, 1), warmup_target=peak, warmup_steps=warmup
+    cosine = keras.optimizers.schedules.CosineDecay(peak, decay_steps=max(total_steps - warmup, 1))
+    return Warmup(cosine, warmup_steps=warmup)
+
+
+@keras.saving.register_keras_serializable(package="kerasopt")
+class SparseSmoothedCrossentropy(keras.losses.Loss):
+    """Cross-entropy of integer labels with label smoothing: the target of an image of class y
+    is (1 - label_smoothing) on y plus label_smoothing / K on every class.
+
+    Source: Szegedy et al., "Rethinking the Inception Architecture", CVPR 2016, sec. 7 (label
+    smoothing); Keras' `SparseCategoricalCrossentropy` has no `label_smoothing`, so the labels
+    are one-hot encoded here and passed to `keras.losses.categorical_crossentropy`.
+
+    Args:
+        label_smoothing: in [0, 1); 0 is the plain sparse cross-entropy.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.transfer.phases import SparseSmoothedCrossentropy
+        >>> probs = np.array([[0.8, 0.2]], "float32")
+        >>> loss = SparseSmoothedCrossentropy(0.1)(np.array([0]), probs)  # target (0.95, 0.05)
+        >>> round(float(loss), 4) == round(float(-(0.95 * np.log(0.8) + 0.05 * np.log(0.2))), 4)
+        True
+
+    References:
+        Szegedy et al., "Rethinking the Inception Architecture for Computer Vision", CVPR 2016.
+    """
+
+    def __init__(self, label_smoothing=0.0, name="sparse_smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = check_range(
+            "label_smoothing", label_smoothing, 0, 1, high_inclusive=False
+        )
+
+    def call(self, y_true, y_pred):
+        n_classes = keras.ops.shape(y_pred)[-1]
+        labels = keras.ops.reshape(keras.ops.cast(y_true, "int32"), (-1,))
+        target = keras.ops.one_hot(labels, n_classes, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            target, y_pred, label_smoothing=self.label_smoothing
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+def classifier_loss(label_smoothing=0.0):
+    """The training loss: Keras' sparse cross-entropy, or `SparseSmoothedCrossentropy`."""
+    if label_smoothing:
+        return SparseSmoothedCrossentropy(label_smoothing)
+    return "sparse_categorical_crossentropy"
+
+
+def _batches_per_epoch(dataset):
+    """Batches in one pass: `len` of a `keras.utils.PyDataset` (`image_sequences`), the
+    cardinality of a `tf.data.Dataset` (`image_dataset`); -1 when unknown."""
+    if isinstance(dataset, keras.utils.PyDataset):
+        return len(dataset)
+    return int(dataset.cardinality()) if hasattr(dataset, "cardinality") else -1
+
+
+def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_size=None):
+    """`kerasopt.callbacks.LRFinder` on the compiled `model` (an optimizer with a numeric rate):
+    sweep `steps` steps, put the model back; return (suggested rate, seconds per step after
+    the first, the finder). `finder.first_step_seconds` is the first step's time (it traces
+    and compiles the training step).
+
+    Source: Smith, "Cyclical Learning Rates", 2017, sec. 3.3 (the LR range test).
+
+    Args:
+        model: a compiled Keras model.
+        x: a dataset of (inputs, labels) batches, or an input array (with `y`).
+        y: labels when `x` is an array.
+        steps: steps of the sweep (>= 2).
+        min_lr: first rate.
+        max_lr: last rate.
+        batch_size: batch size when `x` is an array.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.transfer.phases import lr_range_test
+        >>> x = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
+        >>> y = (x[:, 0] > 0).astype("int32")
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-5), loss="sparse_categorical_crossentropy")
+        >>> before = model.get_weights()
+        >>> rate, seconds, finder = lr_range_test(model, x, y, steps=20, min_lr=1e-4, max_lr=1.0, batch_size=8)
+        >>> 1e-4 <= rate <= 1.0 and seconds > 0 and len(finder.history["lr"]) <= 20
+        True
+        >>> all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # put back
+        True
+
+    References:
+        Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
+    """
+    finder = LRFinder(min_lr=min_lr, max_lr=max_lr, steps=steps)
+    timer = _StepTimer()
+    if y is None:
+        per_epoch = _batches_per_epoch(x)
+        epochs = math.ceil(steps / per_epoch) if per_epoch > 0 else 1
+        model.fit(x, epochs=epochs, verbose=0, callbacks=[finder, timer])
+    else:
+        per_epoch = math.ceil(len(x) / batch_size)
+        model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=math.ceil(steps / per_epoch),
+            verbose=0,
+            callbacks=[finder, timer],
+        )
+    finder.first_step_seconds = timer.times[0] if timer.times else 0.0
+    return finder.suggestion, timer.seconds_per_step(), finder
+
+
+class _StepTimer(keras.callbacks.Callback):
+    """Wall time of each training step (the first, which traces and compiles, left out)."""
+
+    def __init__(self):
+        super().__init__()
+        self.times, self._begin = [], None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.times.append(time.perf_counter() - self._begin)
+
+    def seconds_per_step(self):
+        times = self.times[1:] or self.times
+        return float(np.median(times)) if times else 0.0
+
+
+def train_head_on_features(
+    model,
+    train,
+    val,
+    learning_rate,
+    epochs=100,
+    patience=10,
+    batch_size=32,
+    class_weight=None,
+    label_smoothing=0.0,
+    verbose=0,
+    callbacks=(),
+    progress=None,
+):
+    """Phase 1 on cached features: train the head of `model` (its "head_dropout" rate and a
+    new "head" `Dense`) on (features, labels) arrays, then copy the weights into `model`.
+
+    Source: the course's linear classifier on a frozen ImageNet network; Keras'
+    transfer-learning guide (feature extraction: the base model run once, the head trained on
+    its outputs). Adam on a one-cycle schedule peaking at `learning_rate`
+    (`kerasopt.schedules.OneCycle`; Smith & Topin, 2017; fastai's `fit_one_cycle` after
+    `lr_find`); early stopping on the validation loss with the best weights restored.
+
+    Args:
+        model: the classifier (`build_classifier`).
+        train: (features, labels) of the training images (`cache_features`).
+        val: (features, labels) of the validation images.
+        learning_rate: the one-cycle schedule's peak rate (> 0), e.g. from `lr_range_test`.
+        epochs: the most epochs (>= 1).
+        patience: EarlyStopping patience on val_loss (>= 1).
+        batch_size: batch size (>= 1).
+        class_weight: None or {class: weight} (`kerasopt.transfer.auto.class_weights`).
+        label_smoothing: in [0, 1) (`SparseSmoothedCrossentropy`).
+        verbose: Keras `fit` verbosity.
+        callbacks: extra Keras callbacks (they see the head model).
+        progress: the resume state of `kerasopt.transfer.run_folder`, or None (see
+            `fit_phase`). The training features are shuffled once (seeded), not per epoch,
+            so a resumed phase sees the batches an uninterrupted one would.
+
+    Returns:
+        (history dict, metrics dict: val_accuracy, val_loss, train_accuracy, epochs, seconds,
+        images_per_second (training images per second over the epochs run),
+        learning_rate).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.transfer import build_classifier
+        >>> from kerasopt.transfer.phases import train_head_on_features
+        >>> base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)], name="base")
+        >>> model = build_classifier(base, n_classes=2)
+        >>> rng = np.random.default_rng(0)
+        >>> y = np.arange(40) % 2
+        >>> x = (rng.normal(size=(40, 4)) + 3 * y[:, None]).astype("float32")  # separable
+        >>> history, metrics = train_head_on_features(model, (x, y), (x, y), 0.05, epochs=30)
+        >>> metrics["val_accuracy"] >= 0.9
+        True
+        >>> head = keras.Model(model.get_layer("head").input, model.get_layer("head").output)
+        >>> bool(np.allclose(np.asarray(head(x)).argmax(1), y) or metrics["val_accuracy"] < 1)
+        True
+    """
+    check_positive("learning_rate", learning_rate)
+    check_int("epochs", epochs, minimum=1)
+    check_int("patience", patience, minimum=1)
+    (x_train, y_train), (x_val, y_val) = train, val
+    dropout = model.get_layer("head_dropout").rate
+    n_classes = model.get_layer("head").units
+    head = head_model(x_train.shape[1], n_classes, dropout)
+    steps = epochs * math.ceil(len(x_train) / batch_size)
+    head.compile(
+        optimizer=keras.optimizers.Adam(OneCycle(learning_rate, total_steps=steps)),
+        loss=classifier_loss(label_smoothing),
+        metrics=["accuracy"],
     )
+    stopper = keras.callbacks.EarlyStopping(
+        monitor="val_loss", patience=patience, restore_best_weights=True
+    )
+    order = np.random.default_rng(0).permutation(len(x_train))
+    timer = PhaseTimer(len(x_train))
+    all_callbacks = [timer, stopper, *callbacks]
+    done, stopped = 0, False
+    if progress is not None:
+        progress.track(head, timer, stopper)
+        all_callbacks.append(progress)
+        done, stopped = progress.epochs_done, progress.stopped
+    history = {}
+    if done < epochs and not stopped:
+        history = head.fit(
+            x_train[order],
+            y_train[order],
+            batch_size=batch_size,
+            epochs=epochs,
+            initial_epoch=done,
+            shuffle=False,
+            validation_data=(x_val, y_val),
+            class_weight=class_weight,
+            callbacks=all_callbacks,
+            verbose=verbose,
+        ).history
+    elif stopper.best_weights is not None:
+        head.set_weights(stopper.best_weights)
+    if progress is not None:
+        history = progress.history
+    model.get_layer("head").set_weights(head.get_layer("head").get_weights())
+    val_loss, val_accuracy = head.evaluate(x_val, y_val, batch_size=256, verbose=0)
+    _, train_accuracy = head.evaluate(x_train, y_train, batch_size=256, verbose=0)
+    n_epochs = len(history["loss"])
+    return history, {
+        "val_accuracy": float(val_accuracy),
+        "val_loss": float(val_loss),
+        "train_accuracy": float(train_accuracy),
+        "epochs": n_epochs,
+        "seconds": round(timer.wall, 2),
+        "images_per_second": round(timer.images / timer.seconds, 2) if timer.seconds else None,
+        "learning_rate": float(learning_rate),
+    }
 
 
 def fit_phase(
@@ -103,9 +352,10 @@ def fit_phase(
     callbacks=(),
     verbose="auto",
     progress=None,
+    class_weight=None,
 ):
     """Train the compiled `model` for `epochs` epochs from `initial_epoch` (the epochs of earlier
-    phases), then evaluate it on `data.val`.
+    phases), then evaluate it on `data.val`; `class_weight` weighs the training loss per class.
 
     EarlyStopping on val_loss restores the best weights (none when `patience` is None).
     `progress` (optional, from `kerasopt.transfer.run_folder`) resumes the phase: it loads the
@@ -134,6 +384,7 @@ def fit_phase(
             initial_epoch=initial_epoch + done,
             callbacks=all_callbacks,
             verbose=verbose,
+            class_weight=class_weight,
         ).history
     elif stopper is not None and stopper.best_weights is not None:
         model.set_weights(stopper.best_weights)  # what EarlyStopping does at the end of a fit
@@ -286,6 +537,12 @@ def train_finetune(
     snapshots=None,
     snapshot_dir=None,
     progress=None,
+    epochs=None,
+    class_weight=None,
+    label_smoothing=0.0,
+    clock=None,
+    val_seconds=0.0,
+    trace_seconds=0.0,
 ):
     """Phase 2: unfreeze the top `strategy.unfreeze_fraction` of `base` (BatchNormalization
     frozen) and train with Adam, the backbone at `backbone_lr_factor` times the head's rate
@@ -324,6 +581,14 @@ def train_finetune(
             The model itself ends as the last snapshot.
         snapshot_dir: the snapshots' folder; required with `snapshots`.
         progress: see `fit_phase`.
+        epochs: the phase's epochs (planned by a time budget); None: `finetune_epochs`.
+        class_weight: None or {class: weight}, weighing the training loss.
+        label_smoothing: in [0, 1) (`SparseSmoothedCrossentropy`).
+        clock: None or a `kerasopt.transfer.budget.Clock`: the fit stops when the next step
+            and a validation pass (`val_seconds`) would end past its budget (`TimeBudget`).
+        val_seconds: the expected time of one validation pass, for `clock`.
+        trace_seconds: the expected extra time of the first validation pass (tracing), for
+            `clock`.
 
     Returns:
         (history dict, phase metrics dict, names of the unfrozen layers); the metrics are
@@ -363,21 +628,22 @@ def train_finetune(
         raise ValueError(
             f"Argument `snapshot_dir` must be a folder when `snapshots` is set. Received: snapshot_dir=None, snapshots={snapshots}"
         )
-    epochs = finetune_epochs(strategy, snapshots)
-    if epochs != strategy.epochs_finetune:
-        print(
-            f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}."
-        )
+    if epochs is None:
+        epochs = finetune_epochs(strategy, snapshots)
+        if epochs != strategy.epochs_finetune:
+            print(
+                f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {epochs}, a multiple of snapshots={snapshots}."
+            )
+    elif snapshots is not None and epochs % snapshots:
+        epochs = max(snapshots, epochs - epochs % snapshots)  # whole cycles within the plan
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
-    steps_per_epoch = (
-        len(data.train)  # a keras.utils.PyDataset (`image_sequences`)
-        if isinstance(data.train, keras.utils.PyDataset)
-        else int(data.train.cardinality())
-    )
+    steps_per_epoch = _batches_per_epoch(data.train)
     if steps_per_epoch <= 0:
         steps_per_epoch = math.ceil(data.n_train / data.batch_size)
     peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
     extra = list(callbacks)
+    if clock is not None:
+        extra.append(TimeBudget(clock, val_seconds, trace_seconds))
     if snapshots is None:
         steps = epochs * steps_per_epoch
         head = keras.optimizers.Adam(warmup_cosine(peak, steps, strategy.warmup_fraction))
@@ -399,16 +665,27 @@ def train_finetune(
         optimizer=discriminative_optimizer(
             model, base, head_optimizer=head, backbone_optimizer=body
         ),
-        loss="sparse_categorical_crossentropy",
+        loss=classifier_loss(label_smoothing),
         metrics=["accuracy"],
         jit_compile=device.jit_compile,
     )
     if average is not None or snapshots is not None:
         patience = None
     history, metrics = fit_phase(
-        model, data, epochs, initial_epoch, patience, device, extra, verbose, progress
+        model,
+        data,
+        epochs,
+        initial_epoch,
+        patience,
+        device,
+        extra,
+        verbose,
+        progress,
+        class_weight=class_weight,
     )
     metrics["unfrozen_layers"] = len(unfrozen)
+    metrics["planned_epochs"] = epochs
+    metrics["stopped_by_budget"] = any(isinstance(c, TimeBudget) and c.stopped for c in extra)
     metrics["average"] = average
     metrics["snapshots"] = snapshots
     return history, metrics, unfrozen

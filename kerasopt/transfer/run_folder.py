@@ -4,7 +4,7 @@ Layout, for a run folder RUN:
 
 - `RUN.partial/` (staging): everything the run writes (log.csv, tensorboard/, checkpoints/,
   snapshots/, ensemble/, model.keras, saved_model/, metrics.json, class_names.json,
-  training_curves.png, confusion_matrix.png) goes here first.
+  training_curves.png, confusion_matrix.png, top_losses.png) goes here first.
 - `RUN.resume/` (resume state): `state.json` (the run's configuration, the completed phases
   with their metrics and history, the last completed epoch of the current phase), the weights
   and optimizer state of that epoch (`<phase>-NNNN.weights.h5`), the early-stopping best
@@ -196,6 +196,16 @@ class RunFolder:
             if path.name not in keep and not path.name.startswith("."):
                 path.unlink(missing_ok=True)
 
+    def note(self, key):
+        """A value `remember` stored in the state (None when absent)."""
+        return self.state.get("notes", {}).get(key)
+
+    def remember(self, key, value):
+        """Store a JSON-able `value` in the state, for a resumed run to reuse (e.g. the plan
+        of a phase, decided from measured times that a second measurement would change)."""
+        self.state.setdefault("notes", {})[key] = _jsonable(value)
+        self._save_state()
+
     @property
     def completed(self):
         """Metrics and history of the completed phases, by name, in order."""
@@ -280,9 +290,11 @@ class RunFolder:
             "folder": "ensemble",
         }
 
-    def publish(self, model, metrics, class_names, matrix, starts, title):
-        """Write model.keras, saved_model/, metrics.json, class_names.json and the plots into the
-        staging folder, then publish it as the run folder and drop the resume state."""
+    def publish(self, model, metrics, class_names, matrix, starts, title, worst=()):
+        """Write model.keras, saved_model/, metrics.json, class_names.json and the plots
+        (training_curves.png, confusion_matrix.png, and top_losses.png from `worst`: (image,
+        true, predicted, probability) of the worst test images) into the staging folder, then
+        publish it as the run folder and drop the resume state."""
         with atomic_path(self.staging / "model.keras") as tmp:
             model.save(tmp)
         if keras.backend.backend() == "tensorflow":  # a SavedModel needs TensorFlow
@@ -296,6 +308,17 @@ class RunFolder:
         plotting.plot_confusion_matrix(
             matrix, class_names, self.staging / "confusion_matrix.png", title=title
         )
+        if worst:
+            cells = [
+                (image, f"{class_names[true]} as {class_names[pred]} {prob:.2f}")
+                for image, true, pred, prob in worst
+            ]
+            rows = [cells[i : i + 3] for i in range(0, len(cells), 3)]
+            plotting.plot_image_grid(
+                [[image for image, _ in row] for row in rows],
+                self.staging / "top_losses.png",
+                titles=[[title for _, title in row] for row in rows],
+            )
         fault_point("publish")
         replace_path(self.staging, self.final)
         shutil.rmtree(self.state_path, ignore_errors=True)

@@ -21,7 +21,8 @@ pytestmark = [
 
 
 def _images(root):
-    """train/ 12 + 12 and val/ 4 + 4 noisy 40 px JPEGs, dark vs bright."""
+    """train/ 12 + 12 and val/ 4 + 4 noisy 40 px JPEGs, dark vs bright (val/ halved into
+    validation and test by `test_split=0.5`)."""
     rng = np.random.default_rng(0)
     for split, count in (("train", 12), ("val", 4)):
         for label, name in enumerate(("dark", "bright")):
@@ -35,7 +36,9 @@ def _images(root):
 
 def test_fine_tune_on_image_sequences_writes_the_run_folder(tmp_path):
     keras.utils.set_random_seed(0)
-    data = image_sequences(_images(tmp_path / "data"), image_size=32, batch_size=8, workers=2)
+    data = image_sequences(
+        _images(tmp_path / "data"), image_size=32, batch_size=8, workers=2, test_split=0.5
+    )
     plan = FineTuneStrategy("tiny", unfreeze_fraction=0.3, epochs_head=1, epochs_finetune=1)
     result = fine_tune(
         data,
@@ -51,10 +54,16 @@ def test_fine_tune_on_image_sequences_writes_the_run_folder(tmp_path):
         assert (run / name).is_file(), name
     assert (run / "saved_model").is_dir() == (keras.backend.backend() == "tensorflow")
     metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["n_train"] == 24 and metrics["n_val"] == 8
+    assert (metrics["n_train"], metrics["n_val"], metrics["n_test"]) == (24, 4, 4)
+    assert metrics["test_split"] == "test"
+    assert sum(m["support"] for m in metrics["test"]["per_class"].values()) == 4
     matrix = np.array(metrics["confusion_matrix"])  # from direct calls on data.val
-    assert matrix.sum() == 8  # every validation image once
-    assert np.trace(matrix) / 8 == pytest.approx(metrics["val_accuracy"])  # Keras' evaluate
+    assert matrix.sum() == 4  # every validation image once
+    assert np.trace(matrix) / 4 == pytest.approx(metrics["val_accuracy"])  # Keras' evaluate
+    probs = result.model.predict(data.test, verbose=0)  # the test figures, recomputed
+    assert metrics["test_accuracy"] == pytest.approx(
+        np.mean(probs.argmax(-1) == data.test.labels), abs=1e-6
+    )
     assert metrics["phases"]["scratch"]["xla"] == (keras.backend.backend() == "jax")
     images = np.concatenate([data.val[i][0] for i in range(len(data.val))])
     reloaded = keras.saving.load_model(run / "model.keras")

@@ -247,3 +247,39 @@ def test_image_sequences_argument_validation(tmp_path, kwargs, message):
     with pytest.raises((ValueError, TypeError)) as error:
         image_sequences(**arguments)
     assert message in str(error.value)
+
+
+def test_test_split_gives_three_disjoint_stratified_splits(tmp_path):
+    """`test_split` as `image_dataset` documents it: each class's held-out images split again,
+    the three splits disjoint and covering the folder; a test/ folder is the test set."""
+    paths = _folder(tmp_path / "flat", {"ants": 12, "bees": 8})
+    data = image_sequences(
+        tmp_path / "flat", image_size=8, validation_split=0.5, test_split=0.5, seed=2
+    )
+    files = {split: set(found) for split, found in data.files.items()}
+    assert set(files) == {"train", "val", "test"}
+    assert not (files["train"] & files["val"] or files["train"] & files["test"])
+    assert not files["val"] & files["test"]
+    assert files["train"] | files["val"] | files["test"] == {
+        str(p) for found in paths.values() for p in found
+    }
+    # round(0.5 * 12) = 6 ants held out, 3 of them for test; bees 4, 2 of them
+    assert data.counts == {"ants": (6, 3, 3), "bees": (4, 2, 2)}
+    assert (data.n_train, data.n_val, data.n_test) == (10, 5, 5)
+    assert data.count_table().splitlines()[0].split() == ["class", "train", "val", "test"]
+    for split, sequence in (("val", data.val), ("test", data.test)):
+        assert sequence.paths == data.files[split]  # the files, in pipeline order
+        assert Counter(sequence.labels.tolist()) == Counter(
+            0 if "/ants/" in p else 1 for p in data.files[split]
+        )
+    # not shuffled nor augmented: train_eval reads the training files in order, exactly
+    assert data.train_eval.paths == data.files["train"] and data.train_eval.augment is None
+    assert sorted(data.sweep.paths) == sorted(data.train.paths)
+    with pytest.raises(ValueError, match=r"one validation and one test image at test_split=0.5"):
+        image_sequences(tmp_path / "flat", validation_split=0.1, test_split=0.5)
+    for split, count in (("train", 3), ("val", 2), ("test", 1)):
+        _folder(tmp_path / "split", {"ants": count, "bees": count}, split=split)
+    folders = image_sequences(tmp_path / "split", image_size=8, test_split=0.5)
+    assert folders.counts == {"ants": (3, 2, 1), "bees": (3, 2, 1)}  # test/ kept whole
+    assert all("/test/" in p for p in folders.files["test"])
+    assert image_sequences(tmp_path / "split", image_size=8).test is None  # no test_split

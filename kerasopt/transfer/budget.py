@@ -1,0 +1,128 @@
+"""A time budget for fine-tuning: plan phase 2's epochs from measured step times, stop cleanly
+when the budget is spent (EarlyStopping then restores the best weights).
+
+Source: the course's practical advice on training under a compute budget (measure the cost of
+a step, then choose the schedule's length); the schedule is planned for the epochs that fit,
+so the cosine decay ends when the time does (Li, Yumer & Ramanan, "Budgeted Training:
+Rethinking Deep Neural Network Training Under Resource Constraints", ICLR 2020). No file I/O.
+"""
+
+import math
+import time
+
+import keras
+
+from kerasopt._validation import check_int, check_positive
+
+
+class Clock:
+    """Seconds since the run started, against an optional budget.
+
+    Args:
+        budget_seconds: the budget in seconds (> 0), or None (no budget).
+
+    Example:
+        >>> from kerasopt.transfer.budget import Clock
+        >>> clock = Clock(None)
+        >>> clock.remaining() == float("inf") and clock.elapsed() >= 0
+        True
+    """
+
+    def __init__(self, budget_seconds=None):
+        if budget_seconds is not None:
+            check_positive("budget_seconds", budget_seconds)
+        self.budget, self.start = budget_seconds, time.perf_counter()
+
+    def elapsed(self):
+        return time.perf_counter() - self.start
+
+    def remaining(self):
+        return math.inf if self.budget is None else self.budget - self.elapsed()
+
+
+def plan_epochs(max_epochs, remaining_seconds, step_seconds, steps_per_epoch, val_seconds):
+    """How many epochs of `steps_per_epoch` steps (each `step_seconds`) plus a validation pass
+    (`val_seconds`) fit in `remaining_seconds`, at most `max_epochs`.
+
+    Args:
+        max_epochs: the plan's epochs without a budget (>= 0).
+        remaining_seconds: the budget left (inf: no budget).
+        step_seconds: the measured time of one training step.
+        steps_per_epoch: training steps per epoch.
+        val_seconds: the measured time of one validation pass.
+
+    Example:
+        >>> from kerasopt.transfer.budget import plan_epochs
+        >>> plan_epochs(10, remaining_seconds=100.0, step_seconds=1.0, steps_per_epoch=20, val_seconds=5.0)
+        4
+        >>> plan_epochs(10, float("inf"), 1.0, 20, 5.0)
+        10
+    """
+    check_int("max_epochs", max_epochs, minimum=0)
+    epoch = step_seconds * steps_per_epoch + val_seconds
+    if math.isinf(remaining_seconds):
+        return max_epochs
+    return max(0, min(max_epochs, int(remaining_seconds // epoch)))
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop `fit` when the next training step and what follows it would end past the clock's
+    budget.
+
+    What follows a step that ends the fit: the cut epoch's validation pass and its end-of-epoch
+    work (checkpoints: measured on earlier epochs as the epoch's wall time minus its steps and
+    validation), then one more validation pass (the phase's final evaluation). After each batch,
+    if `clock.remaining()` is less than the mean step time so far plus those,
+    `model.stop_training` is set; Keras then
+    validates the cut epoch and ends the fit (EarlyStopping, if present, restores the best
+    weights at the end). `stopped` tells whether the budget cut the fit.
+
+    Args:
+        clock: a `Clock`.
+        val_seconds: the expected time of one validation pass, >= 0.
+        trace_seconds: the extra time of the first validation pass (tracing its function),
+            counted until an epoch has ended, >= 0.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.transfer.budget import Clock, TimeBudget
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> budget = TimeBudget(Clock(1e-9), val_seconds=0.0)  # already spent
+        >>> history = model.fit(np.zeros((8, 2)), np.zeros(8), batch_size=2, epochs=5, verbose=0,
+        ...                     callbacks=[budget])
+        >>> len(history.history["loss"]), budget.stopped  # one step, then stop
+        (1, True)
+    """
+
+    def __init__(self, clock, val_seconds=0.0, trace_seconds=0.0):
+        super().__init__()
+        self.clock, self.val_seconds = clock, float(val_seconds)
+        self.trace_seconds = float(trace_seconds)
+        self.stopped = False
+        self._steps, self._step_seconds = 0, 0.0
+        self._overhead, self._begin, self._epoch_begin, self._epoch_steps = 0.0, None, None, 0.0
+
+    def _stop(self):
+        self.stopped = True
+        self.model.stop_training = True
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_begin, self._epoch_steps = time.perf_counter(), 0.0
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._begin = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        seconds = time.perf_counter() - self._begin
+        self._step_seconds += seconds
+        self._epoch_steps += seconds
+        self._steps += 1
+        after = 2 * self.val_seconds + self._overhead + self.trace_seconds
+        if self.clock.remaining() < self._step_seconds / self._steps + after:
+            self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        wall = time.perf_counter() - self._epoch_begin
+        self._overhead = max(0.0, wall - self._epoch_steps - self.val_seconds - self.trace_seconds)
+        self.trace_seconds = 0.0
