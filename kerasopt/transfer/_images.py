@@ -12,6 +12,7 @@ match, every class gives an image to every split).
 """
 
 import dataclasses
+import os
 import warnings
 from pathlib import Path
 
@@ -146,6 +147,26 @@ def list_images(folder, class_names, check_decode):
                 stacklevel=4,
             )
     return {name: paths for name, paths in found.items() if paths}
+
+
+def folder_paths(folder, class_names, check_decode):
+    """(paths, labels) of the usable images in folder/CLASS/* for the given classes, in class
+    order; what `image_folder` and `folder_sequence` read. ValueError naming the argument when
+    the folder is missing or holds no image of those classes."""
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
+        )
+    class_names = list(class_names)
+    found = list_images(folder, class_names, check_decode)
+    paths = [path for name in class_names for path in found.get(name, [])]
+    labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
+    if not paths:
+        raise ValueError(
+            f"Argument `folder` must hold images in subfolders named {class_names}. "
+            f"Received: folder={os.fspath(folder)!r}"
+        )
+    return paths, labels
 
 
 def _flatten(found, class_names):

@@ -27,6 +27,7 @@ from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: 
     ImageData,
     augmentation,
     folder_examples,
+    folder_paths,
     image_format,
     list_images,
 )
@@ -234,18 +235,7 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
     """
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     check_int("batch_size", batch_size, minimum=1)
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
-        )
-    class_names = list(class_names)
-    found = list_images(folder, class_names, _check_decode)
-    paths = [path for name in class_names for path in found.get(name, [])]
-    labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
-    if not paths:
-        raise ValueError(
-            f"Argument `folder` must hold images in subfolders named {list(class_names)}. Received: folder={os.fspath(folder)!r}"
-        )
+    paths, labels = folder_paths(folder, class_names, _check_decode)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
         lambda p, y: (_decode(p), y), num_parallel_calls=AUTOTUNE
     )

@@ -26,7 +26,12 @@ import keras
 import numpy as np
 
 from kerasopt._validation import check_bool, check_int, check_range
-from kerasopt.transfer._images import ImageData, augmentation, folder_examples, list_images
+from kerasopt.transfer._images import (
+    ImageData,
+    augmentation,
+    folder_examples,
+    folder_paths,
+)
 
 
 def _open_rgb(path, size=None):
@@ -361,19 +366,7 @@ def folder_sequence(folder, class_names, image_size=160, batch_size=32, workers=
     """
     size = _image_size(image_size)
     check_int("batch_size", batch_size, minimum=1)
-    if not os.path.isdir(folder):
-        raise ValueError(
-            f"Argument `folder` must be an existing folder. Received: folder={os.fspath(folder)!r}"
-        )
-    class_names = list(class_names)
-    found = list_images(folder, class_names, check_decode)
-    paths = [path for name in class_names for path in found.get(name, [])]
-    labels = [label for label, name in enumerate(class_names) for _ in found.get(name, [])]
-    if not paths:
-        raise ValueError(
-            f"Argument `folder` must hold images in subfolders named {class_names}. "
-            f"Received: folder={os.fspath(folder)!r}"
-        )
+    paths, labels = folder_paths(folder, class_names, check_decode)
     if workers is None:
         workers = max(1, min(4, os.cpu_count() or 1))
     return ImageFolderSequence(
