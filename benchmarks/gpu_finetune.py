@@ -497,22 +497,18 @@ def main(argv=None):
         print(f"{step} ({time.perf_counter() - started:.0f} s): {found}", flush=True)
         return found
 
+    def main_job():
+        return _main_job(
+            mods, data, main_policy, weights, args.workers, main_batch, args.backbone, quick_plan
+        )
+
     estimate = 60.0  # seconds a throughput step is assumed to need (two compilations) until timed
     for index, policy in enumerate(policies):
         if index == 1:  # the main job right after the first policy's throughput
             result["main_job"] = attempt(
                 "main job",
                 estimate,
-                lambda: _main_job(
-                    mods,
-                    data,
-                    main_policy,
-                    weights,
-                    args.workers,
-                    main_batch,
-                    args.backbone,
-                    quick_plan,
-                ),
+                main_job,
             )
             save()
         started = time.perf_counter()
@@ -530,16 +526,7 @@ def main(argv=None):
         result["main_job"] = attempt(
             "main job",
             estimate,
-            lambda: _main_job(
-                mods,
-                data,
-                main_policy,
-                weights,
-                args.workers,
-                main_batch,
-                args.backbone,
-                quick_plan,
-            ),
+            main_job,
         )
     result["pipeline"] = attempt(
         "host pipeline", None, lambda: _pipeline_rate(mods, data, 32, args.workers)

@@ -19,6 +19,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from kerasopt._validation import check_int
+
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG": "png", b"GIF8": "gif", b"BM": "bmp"}
 VALIDATION_FOLDERS = ("val", "validation", "valid")
 
@@ -147,6 +149,19 @@ def list_images(folder, class_names, check_decode):
                 stacklevel=4,
             )
     return {name: paths for name, paths in found.items() if paths}
+
+
+def image_size_pair(image_size):
+    """(height, width) from an int or a pair, each side an int >= 8; ValueError naming it."""
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    if len(size) != 2:
+        raise ValueError(
+            "Argument `image_size` must be an int or (height, width). "
+            f"Received: image_size={image_size!r}"
+        )
+    for side in size:
+        check_int("image_size", side, minimum=8)
+    return size
 
 
 def folder_paths(folder, class_names, check_decode):

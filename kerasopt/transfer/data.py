@@ -29,6 +29,7 @@ from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: 
     folder_examples,
     folder_paths,
     image_format,
+    image_size_pair,
     list_images,
 )
 
@@ -233,7 +234,7 @@ def image_folder(folder, class_names, image_size=160, batch_size=32):
         >>> images.shape, images.dtype.name, labels.numpy().tolist()  # not shuffled: class order
         (TensorShape([5, 8, 8, 3]), 'float32', [0, 0, 1, 1, 1])
     """
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+    size = image_size_pair(image_size)
     check_int("batch_size", batch_size, minimum=1)
     paths, labels = folder_paths(folder, class_names, _check_decode)
     dataset = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
@@ -309,13 +310,7 @@ def image_dataset(
         ...
         ValueError: Argument `validation_split` must be in (0, 1). Received: validation_split=1.5
     """
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2:
-        raise ValueError(
-            f"Argument `image_size` must be an int or (height, width). Received: image_size={image_size!r}"
-        )
-    for side in size:
-        check_int("image_size", side, minimum=8)
+    size = image_size_pair(image_size)
     check_int("batch_size", batch_size, minimum=1)
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False

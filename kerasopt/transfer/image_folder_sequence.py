@@ -31,6 +31,7 @@ from kerasopt.transfer._images import (
     augmentation,
     folder_examples,
     folder_paths,
+    image_size_pair,
 )
 
 
@@ -69,18 +70,6 @@ def check_decode(paths, workers=None):
     with ThreadPoolExecutor(workers or min(8, os.cpu_count() or 1)) as pool:
         fails = list(pool.map(_decode_fails, paths))
     return [path for path, fail in zip(paths, fails, strict=True) if fail]
-
-
-def _image_size(image_size):
-    size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-    if len(size) != 2:
-        raise ValueError(
-            "Argument `image_size` must be an int or (height, width). "
-            f"Received: image_size={image_size!r}"
-        )
-    for side in size:
-        check_int("image_size", side, minimum=8)
-    return size
 
 
 class ImageFolderSequence(keras.utils.PyDataset):
@@ -154,7 +143,7 @@ class ImageFolderSequence(keras.utils.PyDataset):
             )
         if not paths:
             raise ValueError("Argument `paths` must hold at least one image. Received: paths=[]")
-        self.image_size = _image_size(image_size)
+        self.image_size = image_size_pair(image_size)
         self.batch_size = check_int("batch_size", batch_size, minimum=1)
         self.drop_remainder = check_bool("drop_remainder", drop_remainder)
         if drop_remainder and len(paths) < self.batch_size:
@@ -273,7 +262,7 @@ def image_sequences(
         ...
         ValueError: Argument `validation_split` must be in (0, 1). Received: validation_split=1.5
     """
-    size = _image_size(image_size)
+    size = image_size_pair(image_size)
     check_int("batch_size", batch_size, minimum=1)
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
@@ -364,7 +353,7 @@ def folder_sequence(folder, class_names, image_size=160, batch_size=32, workers=
         >>> images.shape, labels.tolist()  # in class order
         ((5, 8, 8, 3), [0, 0, 1, 1, 1])
     """
-    size = _image_size(image_size)
+    size = image_size_pair(image_size)
     check_int("batch_size", batch_size, minimum=1)
     paths, labels = folder_paths(folder, class_names, check_decode)
     if workers is None:
