@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 
 from benchmarks._machine import describe, load_note
-from recipes._offline import find_assets
+from kerasopt.cli._offline import find_assets
 
 
 def make_folder(root, n_images):

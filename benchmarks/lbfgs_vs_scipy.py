@@ -46,8 +46,8 @@ import kerasopt
 from benchmarks._machine import describe, load_note
 from kerasopt import datasets
 from kerasopt._io import write_json, write_text
+from kerasopt.cli._offline import find_assets
 from kerasopt.second_order import LBFGS, fit
-from recipes._offline import find_assets
 
 
 def _mnist_problem(samples=None):

@@ -33,7 +33,7 @@ import os
 import time
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)

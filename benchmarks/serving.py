@@ -33,7 +33,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from recipes._offline import find_assets, use_offline_keras_home  # noqa: E402  (keras-free)
+from kerasopt.cli._offline import find_assets, use_offline_keras_home  # noqa: E402  (keras-free)
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)

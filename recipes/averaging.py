@@ -14,7 +14,7 @@ import argparse
 import shutil
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 COLUMNS = ["final", "polyak+bn", "ema+bn", "swa", "swa+bn"]
 

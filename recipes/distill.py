@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 use_offline_keras_home(find_assets())
 

@@ -16,7 +16,7 @@ for ONNX and LiteRT. Errors print one line, `error: ...`, exit status 2 (--debug
 
 from pathlib import Path
 
-from recipes._cli import ArgumentParser, CliError, run
+from kerasopt.cli._cli import ArgumentParser, CliError, run
 
 FORMATS = ("saved_model", "onnx", "litert")
 
@@ -78,7 +78,7 @@ def _main(argv=None):
 
 
 def main(argv=None):
-    """The recipe, with one-line errors (`recipes._cli.run`)."""
+    """The recipe, with one-line errors (`kerasopt.cli._cli.run`)."""
     return run(_main, argv)
 
 

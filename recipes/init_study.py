@@ -23,7 +23,7 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from recipes._offline import find_assets, use_offline_keras_home  # noqa: E402
+from kerasopt.cli._offline import find_assets, use_offline_keras_home  # noqa: E402
 
 CHANCE = math.log(10.0)  # cross-entropy of the uniform prediction over 10 classes
 

@@ -11,7 +11,7 @@ schedules.png, results.md and results.json to --out.
 import argparse
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)

@@ -23,7 +23,7 @@ import io
 import sys
 from pathlib import Path
 
-from recipes._cli import ArgumentParser, CliError, run
+from kerasopt.cli._cli import ArgumentParser, CliError, run
 
 
 def _check_model(path):
@@ -116,7 +116,7 @@ def _main(argv=None):
 
 
 def main(argv=None):
-    """The recipe, with one-line errors (`recipes._cli.run`)."""
+    """The recipe, with one-line errors (`kerasopt.cli._cli.run`)."""
     return run(_main, argv)
 
 

@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 VARIANTS = ("none", "dropout", "dropconnect", "stochastic_depth", "augmentation")
 

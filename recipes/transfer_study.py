@@ -14,7 +14,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from recipes._offline import find_assets, use_offline_keras_home
+from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 ROWS = (
     ("head only (frozen ImageNet backbone)", "pretrained", "head"),

@@ -1,6 +1,7 @@
 """The package skeleton, the shared helpers and the shared second-order math."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -157,9 +158,23 @@ def test_two_logical_cpus(strategy):
     assert strategy.num_replicas_in_sync == 2
 
 
-def test_offline_helper_is_keras_free():
+def test_offline_keras_home_works_after_keras_is_imported(assets, tmp_path):
+    """`kerasopt.cli` imports Keras (through `import kerasopt`) before it can copy the offline
+    cache, so the copy must still be where `keras.applications` looks: real weights load with
+    no network and no KERAS_HOME set by the user."""
     code = (
-        "import sys, recipes._offline; print('keras' in sys.modules or 'tensorflow' in sys.modules)"
+        "import sys, keras\n"
+        "from kerasopt.cli._offline import use_offline_keras_home\n"
+        f"home = use_offline_keras_home({str(assets)!r})\n"
+        "m = keras.applications.MobileNet(alpha=0.25, weights='imagenet', include_top=False,"
+        " input_shape=(96, 96, 3))\n"
+        "print(home is not None, m.count_params())\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_HOME"}
+    env["HOME"] = str(tmp_path)  # no ~/.keras cache to fall back on
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    # 218,544 parameters: the assets README's count for MobileNet 0.25 without its top
+    assert out.stdout.split()[-2:] == ["True", "218544"]

@@ -52,7 +52,7 @@ OFFLINE = (
     "import socket, sys\n"
     "def refuse(*a, **k): raise OSError('network disabled for this test')\n"
     "socket.create_connection = refuse\n"
-    "from recipes.finetune import main\n"
+    "from kerasopt.cli.finetune import main\n"
     "main(sys.argv[1:])\n"
 )
 

@@ -124,7 +124,7 @@ def test_run_folder_rules(tmp_path):
 
 
 def test_keras_cache_copies_of_dead_processes_are_removed(tmp_path, monkeypatch):
-    from recipes import _offline
+    from kerasopt.cli import _offline
 
     monkeypatch.setattr(_offline.tempfile, "gettempdir", lambda: str(tmp_path))
     dead, alive = _dead_pid(), os.getpid()
@@ -144,7 +144,7 @@ def test_keras_cache_copies_of_dead_processes_are_removed(tmp_path, monkeypatch)
 def test_keras_cache_copy_is_removed_on_sigterm(assets, tmp_path):
     code = (
         "import os, signal\n"
-        "from recipes._offline import find_assets, use_offline_keras_home\n"
+        "from kerasopt.cli._offline import find_assets, use_offline_keras_home\n"
         "home = use_offline_keras_home(find_assets())\n"
         "print(home, flush=True)\n"
         "os.kill(os.getpid(), signal.SIGTERM)\n"

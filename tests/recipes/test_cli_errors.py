@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import recipes.finetune as finetune
+import kerasopt.cli.finetune as finetune
 from recipes import predict
 
 BASE = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32", "--verbose", "0"]
@@ -196,4 +196,4 @@ def test_predict_errors(capsys, existing_run, tmp_path):
 def test_recipes_share_one_error_helper():
     for module in (finetune, predict):
         source = Path(module.__file__).read_text()
-        assert "from recipes._cli import" in source and "def run(" not in source
+        assert "from kerasopt.cli._cli import" in source and "def run(" not in source

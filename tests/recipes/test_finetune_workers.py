@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import recipes.finetune as finetune
+import kerasopt.cli.finetune as finetune
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -97,7 +97,7 @@ def test_offline_without_cache_says_how_to_supply_weights(tmp_path, small_folder
         "def refuse(*a, **k): raise OSError('network disabled for this test')\n"
         "socket.create_connection = refuse\n"
         "socket.getaddrinfo = refuse\n"
-        "from recipes.finetune import main\n"
+        "from kerasopt.cli.finetune import main\n"
         f"main(['--data', {str(small_folder)!r}, '--backbone', 'mobilenet', '--alpha', '0.25', '--image-size', '96'])\n"
     )
     proc = subprocess.run(

@@ -158,7 +158,7 @@ def test_phase2_option_validation(synthetic_image_folder, tmp_path):
 
 
 def test_recipe_refuses_both_flags_and_passes_each(capsys):
-    from recipes.finetune import parse_args
+    from kerasopt.cli.finetune import parse_args
 
     with pytest.raises(SystemExit):
         parse_args(["--average", "ema", "--snapshots", "2"])

@@ -4,8 +4,9 @@ The machines that build kerasopt reach no network but the package registries, so
 `keras.applications.X(weights="imagenet")` cannot download. `../shared/assets` (or the
 folder `$KERASOPT_ASSETS` names) holds a ready Keras cache and a few real datasets.
 Keras reads `KERAS_HOME` once, when it is imported, and writes its config file there, so
-`use_offline_keras_home` copies the cache to a temporary folder and must run before the
-first `import keras`.
+`use_offline_keras_home` copies the cache to a temporary folder and points Keras at it: through
+the environment when Keras is not imported yet, else through Keras' one home-folder variable
+(`import kerasopt`, which this module's package path runs, imports Keras first).
 
 The copy (about 56 MB) is named `kerasopt-keras-home-<pid>-XXXX` in the temporary folder. It is
 removed at exit (normal exit, an exception, Ctrl-C, and SIGTERM/SIGHUP, which are turned into
@@ -21,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CACHE_PREFIX = "kerasopt-keras-home-"
 
 
@@ -47,14 +48,15 @@ def use_offline_keras_home(assets):
     """
     if "KERAS_HOME" in os.environ or assets is None or not (Path(assets) / "keras_home").is_dir():
         return None
-    if "keras" in sys.modules:
-        raise RuntimeError("use_offline_keras_home() must run before keras is imported")
     remove_stale_caches()
     home = Path(tempfile.mkdtemp(prefix=f"{CACHE_PREFIX}{os.getpid()}-"))
     atexit.register(shutil.rmtree, home, ignore_errors=True)
     _exit_on_termination()
     shutil.copytree(Path(assets) / "keras_home", home, dirs_exist_ok=True)
     os.environ["KERAS_HOME"] = str(home)
+    config = sys.modules.get("keras.src.backend.config")
+    if config is not None:  # Keras read KERAS_HOME at its import; keras_home() returns this
+        config._KERAS_DIR = str(home)
     return home
 
 
