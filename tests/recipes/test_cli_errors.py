@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import kerasopt.cli.finetune as finetune
-from recipes import predict
+from kerasopt.cli import predict
 
 BASE = ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32", "--verbose", "0"]
 

@@ -28,7 +28,7 @@ def test_distilled_ensemble_student_exports_and_serves_without_kerasopt(
 ):
     import keras
 
-    from recipes import distill, finetune, holdout_split
+    from kerasopt.cli import distill, finetune, holdout_split
 
     split = tmp_path / "data"
     holdout_split.main([str(assets / "datasets" / "hymenoptera_data"), str(split)])

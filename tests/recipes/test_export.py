@@ -1,12 +1,12 @@
-"""python -m recipes.export on a run folder: each format, the ensemble, and bad arguments."""
+"""kerasopt export on a run folder: each format, the ensemble, and bad arguments."""
 
 import json
 
 import numpy as np
 import pytest
 
+from kerasopt.cli.export import main
 from kerasopt.export import load_predictor
-from recipes.export import main
 from tests.export._models import fake_run, raw_images, snapshot_ensemble
 
 

@@ -1,12 +1,12 @@
-"""python -m recipes.predict over folders and globs, with a run folder or an exported file."""
+"""kerasopt predict over folders and globs, with a run folder or an exported file."""
 
 import csv
 import json
 
 import pytest
 
+from kerasopt.cli.predict import main
 from kerasopt.export import export_onnx
-from recipes.predict import main
 from tests.export._models import fake_run, keras_top1, write_images
 
 SIZES = [(30, 40), (16, 16), (50, 20), (23, 31), (64, 48)]

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run(*args):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "recipes.search", *map(str, args)],
+        [sys.executable, "-m", "kerasopt.cli", "search", *map(str, args)],
         cwd=ROOT,
         env=env,
         check=True,
