@@ -21,6 +21,7 @@ COMMANDS = {
     "export": ("export", "export a run (or its snapshot ensemble) as SavedModel, ONNX or LiteRT"),
     "distill": ("distill", "distil a run's snapshot ensemble into a smaller backbone"),
     "holdout-split": ("holdout_split", "split an image folder's val/ into val/ and test/"),
+    "serve": ("serve", "serve a model over HTTP with TF Serving's REST API"),
     "search": ("search", "coarse-to-fine hyperparameter search (keras-tuner)"),
 }
 

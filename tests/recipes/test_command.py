@@ -17,7 +17,7 @@ def test_help_lists_every_command_and_imports_none(capsys):
     before = {name for name in sys.modules if name.startswith("kerasopt.cli.")}
     main(["--help"])
     out = capsys.readouterr().out
-    for name in ("finetune", "predict", "export"):
+    for name in ("finetune", "predict", "export", "serve"):
         assert f"\n  {name} " in out
     after = {name for name in sys.modules if name.startswith("kerasopt.cli.")}
     assert after == before  # no subcommand module was imported to print the help
