@@ -1,4 +1,6 @@
-"""The command line: the code behind `python -m recipes.NAME` (and, later, the `kerasopt` command).
+"""The command line: the `kerasopt` command (`kerasopt.cli.__main__`) and its subcommands.
 
-Imports neither Keras nor TensorFlow, so argument errors come before any heavy import.
+Each subcommand is a module here with a `main(argv)`: `finetune`, `predict`, `export`, `serve`,
+`distill`, `holdout_split` (`kerasopt holdout-split`) and `search`; `python -m recipes.NAME`
+runs the same code in a clone. Argument errors print one line (`kerasopt.cli._cli`).
 """

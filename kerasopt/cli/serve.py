@@ -86,7 +86,7 @@ def _main(argv=None):
         raise CliError("kerasopt serve needs aiohttp: pip install 'kerasopt[serve]'") from None
 
     from kerasopt.serve import ModelRepository
-    from kerasopt.serve.app import create_app
+    from kerasopt.serve.app import SERVER, create_app
 
     logging.basicConfig(level=logging.INFO, format="kerasopt serve: %(message)s", stream=sys.stderr)
     repository = ModelRepository(
@@ -116,7 +116,7 @@ def _main(argv=None):
     web.run_app(
         app, host=args.host, port=args.port, shutdown_timeout=60, access_log=None, print=None
     )
-    return app["server"].answered
+    return app[SERVER].answered
 
 
 def main(argv=None):

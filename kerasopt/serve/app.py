@@ -191,6 +191,9 @@ class _Server:
         log.info("stopped: %d predict requests answered", self.answered)
 
 
+SERVER = web.AppKey("server", _Server)
+
+
 def create_app(
     repository,
     batching=True,
@@ -205,14 +208,16 @@ def create_app(
 
     Args:
         repository: the model and its versions.
-        batching, max_batch_size, batch_timeout_ms, max_queue: the dynamic batching
-            (`kerasopt.serve.Batcher`'s `enabled`, `max_batch_size`, `timeout_ms`, `max_queue`).
+        batching: dynamic batching on (`kerasopt.serve.Batcher`'s `enabled`).
+        max_batch_size: at most this many images per model call.
+        batch_timeout_ms: how long a batch waits for more requests.
+        max_queue: waiting requests beyond which a request is answered 503.
         max_body_bytes: the largest request body; a larger one is answered 413.
         max_pixels: the largest image (height x width); a larger one is answered 413.
         poll_seconds: how often a version tree is checked for a new version (0: never).
 
     Returns:
-        A `web.Application`; `app["server"].answered` counts the predict requests answered.
+        A `web.Application`; `app[SERVER].answered` counts the predict requests answered.
 
     Example:
         >>> import numpy as np
@@ -220,7 +225,7 @@ def create_app(
         >>> from kerasopt.serve import ModelRepository, create_app
         >>> p = Predictor(lambda x: np.full((len(x), 2), 0.5, "float32"), "keras", ["a", "b"], (4, 4))
         >>> app = create_app(ModelRepository.from_predictor("clf", p))
-        >>> sorted(r.name for r in app.router.routes() if r.name)[:3]
+        >>> sorted({r.name for r in app.router.routes() if r.name})[:3]
         ['health', 'metadata', 'metadata_version']
     """
     if not isinstance(max_body_bytes, int) or max_body_bytes < 1:
@@ -242,7 +247,7 @@ def create_app(
     )
     server = _Server(repository, batcher, metrics, max_pixels, poll_seconds)
     app = web.Application(client_max_size=max_body_bytes, middlewares=[server.errors])
-    app["server"] = server
+    app[SERVER] = server
     base = f"/v1/models/{NAME}"
     with_version = f"{base}/versions/{VERSION}"
     app.router.add_get(base, server.status, name="status")

@@ -18,7 +18,25 @@ from kerasopt._validation import check_bool, check_int, check_number
 
 
 class QueueFull(Exception):
-    """The request queue is full: answer 503 now rather than later."""
+    """The request queue is full: answer 503 now rather than later.
+
+    Example:
+        >>> import asyncio, numpy as np
+        >>> from kerasopt.serve import Batcher, QueueFull
+        >>> async def overfill():
+        ...     batcher = Batcher(lambda v, x: x, max_queue=1)
+        ...     batcher.start()
+        ...     first = batcher.submit("v", np.ones((1, 1)))
+        ...     try:
+        ...         batcher.submit("v", np.ones((1, 1)))
+        ...     except QueueFull as error:
+        ...         refused = str(error)
+        ...     await first
+        ...     await batcher.stop()
+        ...     return refused
+        >>> asyncio.run(overfill())
+        'the request queue is full (1 waiting)'
+    """
 
 
 class Batcher:

@@ -23,7 +23,14 @@ import numpy as np
 
 
 class InputError(ValueError):
-    """A bad request, worded for the client: `status` (400 or 413) and a one-line message."""
+    """A bad request, worded for the client: `status` (400 or 413) and a one-line message.
+
+    Example:
+        >>> from kerasopt.serve import InputError
+        >>> error = InputError("instances[2]: not a JPEG or PNG image")
+        >>> error.status, str(error)
+        (400, 'instances[2]: not a JPEG or PNG image')
+    """
 
     def __init__(self, message, status=400):
         super().__init__(message)

@@ -44,7 +44,20 @@ class Histogram:
 
 
 class Metrics:
-    """Request counts, predict latency and batch sizes of one server."""
+    """Request counts, predict latency and batch sizes of one server.
+
+    Example:
+        >>> from kerasopt.serve import Metrics
+        >>> metrics = Metrics()
+        >>> metrics.count("predict", 200, seconds=0.004)
+        >>> metrics.batch(8)
+        >>> text = metrics.render(queue_depth=3)
+        >>> 'kerasopt_requests_total{route="predict",code="200"} 1' in text
+        True
+        >>> [line for line in text.splitlines() if line.startswith(("kerasopt_request_seconds_count",
+        ...     'kerasopt_batch_size_bucket{le="8"}', "kerasopt_queue_depth"))]
+        ['kerasopt_request_seconds_count 1', 'kerasopt_batch_size_bucket{le="8"} 1', 'kerasopt_queue_depth 3']
+    """
 
     def __init__(self):
         self._lock = threading.Lock()

@@ -2,7 +2,6 @@
 
 import ast
 import importlib
-import subprocess
 import sys
 from pathlib import Path
 
@@ -58,16 +57,3 @@ def test_recipe_is_a_thin_alias_of_the_package_command(module_name):
         importlib.import_module(f"recipes.{module_name}").main
         is importlib.import_module(f"kerasopt.cli.{module_name}").main
     )
-
-
-def test_python_dash_m_runs_the_command_with_one_line_errors():
-    done = subprocess.run(
-        [sys.executable, "-m", "kerasopt.cli", "predict", "/no/such/run", "x.jpg"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: /no/such/run has no model.keras")
-    assert "Traceback" not in done.stderr

@@ -1,0 +1,74 @@
+"""The serving parts on their own: batch assembly, the latency histogram, request parsing."""
+
+import asyncio
+import json
+
+import numpy as np
+import pytest
+
+from kerasopt.serve import Batcher, InputError, parse_request
+from kerasopt.serve.metrics import Histogram
+
+
+def _run_requests(sizes, **options):
+    """Submit requests of `sizes` images at once; return (batch sizes, outputs)."""
+    batches = []
+
+    async def main():
+        batcher = Batcher(lambda v, x: x[:, 0] * 2, on_batch=batches.append, **options)
+        batcher.start()
+        futures = [
+            batcher.submit("v", np.arange(n, dtype="float32")[:, None] + 10 * i)
+            for i, n in enumerate(sizes)
+        ]
+        outputs = await asyncio.gather(*futures)
+        await batcher.stop()
+        return outputs
+
+    return batches, asyncio.run(main())
+
+
+@pytest.mark.portable
+def test_requests_within_the_timeout_share_a_batch_up_to_its_maximum():
+    sizes = [1, 2, 3, 1, 4]
+    batches, outputs = _run_requests(sizes, max_batch_size=4, timeout_ms=50)
+    # greedy: a batch takes whole requests until it holds >= 4 images
+    assert batches == [6, 5]
+    for i, (n, out) in enumerate(zip(sizes, outputs, strict=True)):
+        np.testing.assert_array_equal(out, (np.arange(n) + 10 * i) * 2)
+    alone, _ = _run_requests(sizes, enabled=False)
+    assert alone == sizes
+
+
+@pytest.mark.portable
+def test_histogram_counts_are_numpy_cumulative_counts():
+    values = np.random.default_rng(0).exponential(0.05, 500)
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    h = Histogram(buckets)
+    for v in values:
+        h.observe(v)
+    counts = [int(line.rsplit(" ", 1)[1]) for line in h.lines("x")[: len(buckets) + 1]]
+    assert counts == [int(np.sum(values <= b)) for b in buckets] + [len(values)]
+    assert float(h.lines("x")[-2].split()[1]) == pytest.approx(values.sum(), rel=1e-5)
+
+
+@pytest.mark.portable
+def test_parse_request_forms_and_the_named_example_in_errors():
+    image = np.full((2, 2, 3), 7.0).tolist()
+    for body in (
+        {"instances": [image, image]},
+        {"instances": [{"images": image}, {"images": image}]},
+        {"inputs": [image, image]},
+        {"inputs": {"images": [image, image]}},
+    ):
+        batch, key = parse_request(json.dumps(body).encode(), "images", (2, 2), 100)
+        assert batch.shape == (2, 2, 2, 3) and key in body and float(batch.max()) == 7.0
+    with pytest.raises(InputError, match=r"instances\[1\]: image over the limit") as error:
+        parse_request(
+            json.dumps({"instances": [image, np.zeros((11, 10, 3)).tolist()]}), "images", None, 100
+        )
+    assert error.value.status == 413
+    with pytest.raises(InputError, match=r"instances\[1\]: shape \(3, 3, 3\) differs"):
+        parse_request(
+            json.dumps({"instances": [image, np.zeros((3, 3, 3)).tolist()]}), "images", None, 100
+        )
