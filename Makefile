@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: install run test test-jax import-check backend-matrix slow lint docs serve-docs
+.PHONY: install run test test-jax import-check backend-matrix slow lint docs serve-docs wheel-test
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
@@ -39,6 +39,11 @@ import-check:
 # Regenerate docs/guides/backends.md: every public object tried on each backend (subprocesses).
 backend-matrix: $(VENV)/.installed
 	$(PY) -m tests.backends.matrix --write docs/guides/backends.md
+
+# The package as a user gets it (tests/test_wheel.py): `python -m build`, the wheel installed into
+# a fresh virtual environment (not editable), the `kerasopt` command run outside the checkout.
+wheel-test: $(VENV)/.installed
+	$(PY) -m pytest -m slow -s tests/test_wheel.py $(PYTEST_ARGS)
 
 slow: $(VENV)/.installed
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
