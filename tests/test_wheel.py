@@ -79,9 +79,9 @@ def test_built_wheel_installs_in_a_fresh_venv_and_its_command_fine_tunes_offline
     run = outside / "run"
     _run(
         [kerasopt, "finetune", "--data", str(synthetic_image_folder), "--out", str(run)]
-        + ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "96"]
-        + ["--batch-size", "4", "--strategy", "top", "--epochs-head", "1"]
-        + ["--epochs-finetune", "1", "--verbose", "0"],
+        + ["--backbone", "mobilenet", "--alpha", "0.25", "--image-size", "32"]
+        + ["--batch-size", "4", "--strategy", "top", "--epochs-head", "2"]
+        + ["--epochs-finetune", "2", "--verbose", "0"],
         outside,
         env,
     )

@@ -16,7 +16,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from kerasopt.serve.runtime import candidates, fastest
+from kerasopt.export import load_predictor
+from kerasopt.serve.runtime import PaddedPredictor, candidates, fastest
 
 log = logging.getLogger("kerasopt.serve")
 
@@ -131,6 +132,13 @@ class ModelRepository:
         try:
             found = candidates(folder, self._runtime, scratch)
             runtime, predictor, timings = fastest(found, self._batch_size, self._threads)
+            copies = None
+            if runtime == "litert":  # an interpreter re-plans its memory on each new shape
+
+                def copies():
+                    return load_predictor(found["litert"], threads=self._threads)
+
+            predictor = PaddedPredictor(predictor, self._batch_size, copies)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise

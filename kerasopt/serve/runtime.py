@@ -104,3 +104,57 @@ def fastest(found, batch_size, threads=None):
     times = {kind: time_predictor(p, batch_size) for kind, p in loaded.items()}
     best = min(times, key=times.get)
     return best, loaded[best], times
+
+
+def allowed_sizes(max_batch_size):
+    """The batch sizes a model is run at: powers of two below `max_batch_size`, and it."""
+    sizes, size = [], 1
+    while size < max_batch_size:
+        sizes.append(size)
+        size *= 2
+    return sizes + [max_batch_size]
+
+
+class PaddedPredictor:
+    """Run a predictor at a few fixed batch sizes only, as TF Serving's `allowed_batch_sizes`.
+
+    A batch of n images is cut into chunks of at most `max_batch_size`, and each chunk padded
+    (with copies of its last image) to the next allowed size; the padding's outputs are
+    dropped. Dynamic batching makes every batch size from 1 to the maximum; a runtime that
+    re-plans its memory on a new input shape (LiteRT's `resize_tensor_input` and
+    `allocate_tensors`) would pay that on most batches. With `copies`, each allowed size gets
+    its own copy of the model (`copies()` loads one), which never changes shape.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.export import Predictor
+        >>> from kerasopt.serve.runtime import PaddedPredictor
+        >>> seen = []
+        >>> inner = Predictor(lambda x: seen.append(len(x)) or x[:, :1, 0, 0], "onnx", None, (1, 1))
+        >>> padded = PaddedPredictor(inner, max_batch_size=8)
+        >>> padded(np.arange(11, dtype="float32").reshape(11, 1, 1, 1)).ravel().tolist(), seen
+        ([0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0], [8, 4])
+    """
+
+    def __init__(self, predictor, max_batch_size, copies=None):
+        self.sizes = allowed_sizes(max_batch_size)
+        self.format, self.class_names = predictor.format, predictor.class_names
+        self.image_size = predictor.image_size
+        self._first, self._copies, self._by_size = predictor, copies, {}
+
+    def _model(self, size):
+        if self._copies is None:
+            return self._first
+        if size not in self._by_size:
+            self._by_size[size] = self._first if not self._by_size else self._copies()
+        return self._by_size[size]
+
+    def __call__(self, images):
+        images = np.asarray(images, "float32")
+        outputs, top = [], self.sizes[-1]
+        for start in range(0, len(images), top):
+            chunk = images[start : start + top]
+            size = next(s for s in self.sizes if s >= len(chunk))
+            pad = np.repeat(chunk[-1:], size - len(chunk), axis=0)
+            outputs.append(self._model(size)(np.concatenate([chunk, pad]))[: len(chunk)])
+        return np.concatenate(outputs)

@@ -46,11 +46,15 @@ class Load:
         for thread in self._threads:
             thread.start()
 
-    def wait_for(self, n, seconds=60):
+    def ok(self):
+        return sum(status == 200 for status, _ in self.answers)
+
+    def wait_for(self, n, seconds=120):
+        """Wait until `n` requests have been answered 200."""
         deadline = time.monotonic() + seconds
-        while len(self.answers) < n and time.monotonic() < deadline:
+        while self.ok() < n and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert len(self.answers) >= n, f"only {len(self.answers)} answers in {seconds} s"
+        assert self.ok() >= n, f"only {self.ok()} answered in {seconds} s: {self.answers[-3:]}"
 
     def stop(self):
         self._stop.set()
@@ -81,8 +85,7 @@ def test_a_new_version_under_load_fails_no_request_and_the_old_one_is_unloaded(
     deadline = time.monotonic() + 30
     while old.state != "END" and time.monotonic() < deadline:
         time.sleep(0.05)
-    after = len(load.answers)
-    load.wait_for(after + 20)
+    load.wait_for(load.ok() + 20)
     answers = load.stop()
 
     assert [status for status, _ in answers] == [200] * len(answers)
@@ -123,12 +126,13 @@ def test_sigterm_under_load_answers_every_accepted_request_then_exits(tree):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 300  # importing TensorFlow on a busy machine is slow
+        while True:
             try:
                 if request(f"{url}/healthz", timeout=2)[0] == 200:
                     break
             except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "no server"
                 time.sleep(0.2)
         load = Load(
             f"{url}/v1/models/clf:predict",
