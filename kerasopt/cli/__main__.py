@@ -44,8 +44,10 @@ def main(argv=None):
         argv: the arguments after `kerasopt` (default: `sys.argv[1:]`).
 
     Returns:
-        What the subcommand's `main` returns. Unknown commands print one line `error: ...` and
-        exit with status 2.
+        None, so that the console script exits with status 0 (what the subcommand's `main`
+        returns, a run's result or a dict of predictions, is for callers in Python). A
+        subcommand's errors exit through `SystemExit` with their own status; an unknown command
+        prints one line `error: ...` and exits with status 2.
 
     Example:
         >>> from kerasopt.cli.__main__ import main
@@ -70,7 +72,8 @@ def main(argv=None):
         )
         sys.exit(2)
     module = importlib.import_module(f"kerasopt.cli.{COMMANDS[args[0]][0]}")
-    return module.main(args[1:])
+    module.main(args[1:])
+    return None
 
 
 if __name__ == "__main__":

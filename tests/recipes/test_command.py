@@ -57,3 +57,11 @@ def test_recipe_is_a_thin_alias_of_the_package_command(module_name):
         importlib.import_module(f"recipes.{module_name}").main
         is importlib.import_module(f"kerasopt.cli.{module_name}").main
     )
+
+
+def test_the_console_script_exits_0_whatever_the_subcommand_returns(monkeypatch):
+    # the console script runs sys.exit(main()): a returned object would become exit status 1
+    import kerasopt.cli.holdout_split as module
+
+    monkeypatch.setattr(module, "main", lambda argv: {"a result": argv})
+    assert main(["holdout-split", "x"]) is None
