@@ -342,6 +342,11 @@ def _met(ok):
     return "met" if ok else "**not met**"
 
 
+def _timing(ok):
+    # a timing from a busy shared machine is reported, never claimed as a target met
+    return ("within" if ok else "outside") + " the target on a busy machine: not claimed"
+
+
 def render(result):
     """The Markdown report of a serving_http.json."""
     info, ceiling, rows, long = (
@@ -403,8 +408,8 @@ def render(result):
         "",
         "| target | measured | |",
         "|---|---|---|",
-        f"| concurrency 32 >= 0.8x in-process batched throughput | {ratio:.2f}x | {_met(ratio >= 0.8)} (busy machine) |",
-        f"| p99 <= 3x p50 at concurrency 32 | {tail:.2f}x | {_met(tail <= 3)} (busy machine) |",
+        f"| concurrency 32 >= 0.8x in-process batched throughput | {ratio:.2f}x | {_timing(ratio >= 0.8)} |",
+        f"| p99 <= 3x p50 at concurrency 32 | {tail:.2f}x | {_timing(tail <= 3)} |",
         f"| 0 failed of {long['requests']:,} | {long['failed']} | {_met(long['failed'] == 0)} |",
         f"| RSS growth < 5% | {long['rss_growth']:+.1%} | {_met(long['rss_growth'] < 0.05)} |",
         f"| swap under load loses nothing | {long['swap_failed']} failed of {long['swap_requests']:,} | "
