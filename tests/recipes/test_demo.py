@@ -23,6 +23,20 @@ def test_demo_runs_and_reload_is_identical(tmp_path):
     )
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["reloaded_predictions_identical"] is True
+    # Not only the recipe's own flag: the saved model, loaded here in another process, scores
+    # on the recipe's test split (datasets.split, seed 0) exactly what the trained model scored
+    # there (the same float32 computation on the same rows; rel 1e-6 covers a different
+    # reduction order across processes).
+    import keras
+
+    from kerasopt import datasets
+
+    x, y = datasets.digits()
+    _, _, x_test, y_test = datasets.split(x.reshape(-1, 64) / 16.0, y, 0.2, 0)
+    reloaded = keras.models.load_model(tmp_path / "model.keras")
+    loss, accuracy = reloaded.evaluate(x_test, y_test, verbose=0)
+    assert loss == pytest.approx(metrics["test_loss"], rel=1e-6)
+    assert accuracy == metrics["test_accuracy"]
     assert metrics["test_accuracy"] > 0.5  # 2 epochs on digits; chance is 0.1
     for name in ("model.keras", "scale_report_init.png", "scale_report_trained.png"):
         assert (tmp_path / name).is_file()
