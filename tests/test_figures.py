@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Result folders under docs/ that hold committed measurements (not pages).
 PAGE_FOLDERS = {"guides", "api", "evidence", "_hooks"}
 
-NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 UNIT = (
     r"images/s|images|GFLOP/s|ms|min|s/epoch|s|seconds|nats|points|MB|KB|GB|MiB|GiB|"
     r"steps/s|tokens/s|requests/s|req/s|parameters|examples"
@@ -130,14 +130,16 @@ def figures(block):
     for m in FIGURE.finditer(text):
         num = m.group("num")
         plain = num.replace(",", "")
-        has_unit = not (m.group("x") or m.group("pct")) and "." not in plain and "," not in num
+        has_unit = not (m.group("x") or m.group("pct")) and not re.search(r"[.,e]", num)
         if has_unit:
             following = text[m.end() :]
             if not re.match(rf"\s?(?:{UNIT})\b", following):
                 continue
         if TARGET_BEFORE.search(text[: m.start()]) or TARGET_AFTER.match(text[m.end() :]):
             continue  # a target from the brief, not a measurement
-        decimals = len(plain.split(".")[1]) if "." in plain else 0
+        mantissa, _, exponent = plain.partition("e")
+        decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+        decimals -= int(exponent or 0)  # 1.79e-07: printed to 1e-9
         found.append((m.group(0), float(plain), decimals, bool(m.group("pct"))))
     return found
 
@@ -271,6 +273,8 @@ def test_figure_parsing():
     assert occurs(92.2, 1, True, [0.92207])
     assert not occurs(92.2, 1, True, [0.9226])
     assert occurs(14876, 0, False, [14876.4])
+    assert [f[2] for f in figures("raw 1.79e-07 and 2e-5 in ms")] == [9, 5]
+    assert occurs(1.79e-07, 9, False, [1.7912e-07]) and not occurs(1.79e-07, 9, False, [1.8e-7])
     assert not occurs(0.2576, 4, False, [0.2575])
 
 
