@@ -10,10 +10,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-# Stale results that their owners re-run (issue 26: the L-BFGS results predate the line-search
-# rewrite; the RBM one predates the `headline`/`load` fields). The test below fails once a
-# re-run lands, so that the name is taken off this list.
-PENDING_RERUN = {"lbfgs_vs_scipy", "rbm_vs_sklearn"}
+# Stale results still to re-run (issue 26): the L-BFGS results predate the line-search rewrite
+# and the RBM one the `headline` field (both re-run by their owners); serving predates its
+# `headline` (a re-run on the busy build machine was stopped after 40 min: round 1 of 5 alone
+# took 9 min at load average 18). The test below fails once a re-run lands, so that the name is
+# taken off this list.
+PENDING_RERUN = {"lbfgs_vs_scipy", "rbm_vs_sklearn", "serving"}
 
 
 @pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.stem)
