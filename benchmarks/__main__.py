@@ -85,6 +85,8 @@ def run_module(package, name, out, quick, cwd):
 
 
 def summary_markdown(rows, machine, quick, out, date):
+    from benchmarks._machine import provenance
+
     mode = (
         "quick (each module's `--quick` configuration: a smoke run; its figures are indicative "
         "only, the per-benchmark files in `benchmarks/results/` hold the full runs)"
@@ -99,6 +101,7 @@ def summary_markdown(rows, machine, quick, out, date):
         f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['platform']}; Python "
         f"{machine['python']}, TensorFlow {machine['tensorflow']}, Keras {machine['keras']}. "
         f"{machine['load']}",
+        provenance(machine),
         "",
         "| benchmark | status | seconds | headline figures |",
         "|---|---|---|---|",

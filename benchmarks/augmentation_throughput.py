@@ -28,7 +28,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks._machine import describe, load_note
+from benchmarks._machine import describe, load_note, provenance
 
 SIZE, OUT = 160, 128
 
@@ -183,11 +183,7 @@ def main(argv=None):
             versus = reference["colour"]
         shown = f"{ratio[name]:.2f}" if name in ratio and name not in reference.values() else ""
         lines.append(f"| {name} | {versus} | {median[name]:.0f} | {shown} |")
-    lines += [
-        "",
-        "Command: `python -m benchmarks.augmentation_throughput"
-        + (" --quick`" if args.quick else f" --rounds {args.rounds} --budget {args.budget}`"),
-    ]
+    lines += ["", provenance(machine)]
     write_text(out / "augmentation_throughput.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -18,7 +18,7 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmarks._machine import describe, load_note
+from benchmarks._machine import describe, load_note, provenance
 from kerasopt.cli._offline import find_assets
 
 
@@ -133,7 +133,7 @@ def main(argv=None):
             f"Truncated JPEG caught: {caught_broken}; usable images {result['usable_images']}.\n"
             f"Machine: {m['cpu']}, {m['cores']} cores, {result['load']}"
             f"; one untimed warm-up of each step, then medians of {args.rounds} interleaved rounds. "
-            f"Command: `python -m benchmarks.decode_check {'--quick' if args.quick else f'--images {args.images} --rounds {args.rounds}'}`.\n"
+            f"{provenance(m)}\n"
         ),
     )
     print(Path(out / "decode_check.md").read_text())

@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks._machine import describe, load_note  # noqa: E402
+from benchmarks._machine import describe, load_note, provenance  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.ensembles import MemberAverage  # noqa: E402
 
@@ -200,11 +200,7 @@ def main(argv=None):
         f"{1e3 * r['p99']:.3f} | {r['images_per_second']:.0f} | {r['p50_vs_reference']:.2f} |"
         for r in results
     ]
-    lines += [
-        "",
-        "Command: `python -m benchmarks.ensemble_inference"
-        + (" --quick`" if args.quick else f" --rounds {args.rounds} --budget {args.budget}`"),
-    ]
+    lines += ["", provenance(info)]
     write_text(args.out / "ensemble_inference.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 

@@ -25,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmarks._machine import describe
+from benchmarks._machine import describe, provenance
 
 
 def _folder():
@@ -171,8 +171,7 @@ def main(argv=None):
         f"| {name} | {r['decode_epoch']:.0f} | {r['cached_epochs']:.0f} |"
         for name, r in results.items()
     ]
-    flags = " --quick" if args.quick else ""
-    lines += ["", f"Command: `python -m benchmarks.image_pipeline{flags}`"]
+    lines += ["", provenance(machine)]
     write_text(out / "image_pipeline.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
     return result

@@ -173,7 +173,7 @@ def main(argv=None):
         if args.work is None:
             parser.error("--worker needs --work")
         return worker(args.work, args.epochs)
-    from benchmarks._machine import describe, load_note
+    from benchmarks._machine import describe, load_note, provenance
 
     machine = describe()
     base = args.work or Path(tempfile.mkdtemp(prefix="multi_worker_"))
@@ -212,6 +212,8 @@ def main(argv=None):
         "Largest |1 worker - 2 workers| after training: "
         + ", ".join(f"{k} {v:.2e}" for k, v in diffs.items()),
         f"Files written by the non-chief worker: {len(result['non_chief_files'])}",
+        "",
+        provenance(machine),
         "",
     ]
     write_text(args.out / "multi_worker.md", "\n".join(lines))

@@ -32,7 +32,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks._machine import describe
+from benchmarks._machine import describe, provenance
 
 
 def parse_args(argv=None):
@@ -338,7 +338,7 @@ def main(argv=None):
                 f"({low:.3f}-{high:.3f}) | {target} | {met} | "
                 f"{row['cpu_time_best']['median_ratio']:.3f} ({cpu_low:.3f}-{cpu_high:.3f}) |"
             )
-    markdown = "\n".join(lines) + "\n"
+    markdown = "\n".join([*lines, "", provenance(info)]) + "\n"
     write_text(Path(args.out) / "optimizer_overhead.md", markdown)
     write_json(
         Path(args.out) / "optimizer_overhead.json",

@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks._machine import describe  # noqa: E402
+from benchmarks._machine import describe, provenance  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.callbacks import SnapshotEnsemble  # noqa: E402
 from kerasopt.callbacks.snapshot import MANIFEST  # noqa: E402
@@ -345,11 +345,6 @@ def render(result):
         "fused": f"fused ensemble of {k}",
         "separate": f"{k} separate models",
     }
-    command = (
-        "python -m benchmarks.serving"
-        + (" --quick" if config["quick"] == "True" else "")
-        + (f" --members {k}" if k != 3 and config["quick"] != "True" else "")
-    )
     lines = [
         "# Serving latency: single model vs snapshot ensemble",
         "",
@@ -366,7 +361,7 @@ def render(result):
             else " (a quiet machine: the end load is the benchmark's own)"
         )
         + f". {config['rounds']} interleaved rounds of {config['calls']} batch-1 and {config['batch_calls']} batch-32 "
-        f"calls; medians over rounds. Command: `{command}`.",
+        f"calls; medians over rounds. {provenance(info)}",
         "",
         "The members are snapshots of the head on the frozen backbone: their backbones hold the same "
         "weights. The ONNX and LiteRT converters store weights as constants and merge identical "

@@ -1,10 +1,13 @@
 """Test harness: offline assets, a temporary KERAS_HOME, two logical CPUs (TensorFlow backend
-only), fixed seeds.
+only), fixed seeds. Under `CI` (true), proof cannot be skipped: missing assets fail the run
+(naming the path looked for), and a skip in `tests/faults` or in a test that needs the assets
+is a failure.
 
 Runs before any test module imports Keras, because Keras reads KERAS_HOME at import.
 """
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -13,6 +16,11 @@ from kerasopt.cli._offline import find_assets, use_offline_keras_home  # noqa: E
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
+# Where the assets were looked for: the path a missing-assets failure names.
+ASSETS_WANTED = os.environ.get("KERASOPT_ASSETS") or str(
+    Path(__file__).resolve().parents[1].parent / "shared" / "assets"
+)
+IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 import pytest  # noqa: E402
 
@@ -40,12 +48,22 @@ def _fixed_seeds():
     yield
 
 
+def pytest_sessionstart(session):
+    """Under CI the offline assets are part of the proof: their absence fails the run at once."""
+    if IN_CI and ASSETS is None:
+        raise pytest.UsageError(
+            f"CI: the offline assets are missing: {ASSETS_WANTED} is not a folder "
+            "(set KERASOPT_ASSETS to the assets folder)"
+        )
+
+
 @pytest.fixture(scope="session")
 def assets():
     """Path of the offline assets; skips the test (with the reason) when they are absent."""
     if ASSETS is None:
         pytest.skip(
-            "offline assets not found: set KERASOPT_ASSETS or place them at ../shared/assets"
+            f"offline assets not found at {ASSETS_WANTED}: set KERASOPT_ASSETS or place them "
+            "at ../shared/assets"
         )
     return ASSETS
 
@@ -55,8 +73,39 @@ def keras_home(assets):
     """The temporary KERAS_HOME holding a copy of the offline Keras cache."""
     home = os.environ.get("KERAS_HOME")
     if not home or not os.path.isdir(os.path.join(home, "models")):
-        pytest.skip("no Keras cache: the offline assets have no keras_home/ folder")
+        pytest.skip(f"no Keras cache: {assets / 'keras_home'} is missing")
     return home
+
+
+def _skipped_by_mark(item):
+    """Whether a `skip` mark, or a `skipif` mark whose condition holds, declares the skip
+    (a backend the test does not apply to): those stay skips under CI."""
+    for mark in item.iter_markers():
+        if mark.name == "skip":
+            return True
+        if mark.name == "skipif":
+            conditions = mark.args or (mark.kwargs.get("condition"),)
+            if any(c is True or (not isinstance(c, str) and bool(c)) for c in conditions):
+                return True
+    return False
+
+
+def proof_cannot_skip(item):
+    """A test whose skip means missing proof: in tests/faults, or needing the offline assets."""
+    in_faults = "faults" in Path(str(item.path)).relative_to(Path(__file__).parent).parts[:1]
+    needs_assets = {"assets", "keras_home"} & set(getattr(item, "fixturenames", ()))
+    return bool(in_faults or needs_assets)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI, a skip of a test that `proof_cannot_skip` is reported as a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and proof_cannot_skip(item) and not _skipped_by_mark(item):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"CI: this proof may not be skipped ({item.nodeid}): {reason}"
 
 
 @pytest.fixture

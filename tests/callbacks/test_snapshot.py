@@ -65,6 +65,14 @@ def test_snapshots_manifest_and_schedule(tmp_path):
     assert all(
         {"val_loss", "val_accuracy", "loss"} <= set(s["metrics"]) for s in manifest["snapshots"]
     )
+    # ensembles.load(top_k=...) ranks snapshots by these values: each must be what the saved
+    # snapshot scores on the validation data (the same float32 computation on the same 16 rows:
+    # a few float32 roundings, far below 1e-5 relative)
+    for snap in manifest["snapshots"]:
+        member = keras.models.load_model(tmp_path / "snaps" / snap["file"])
+        loss, accuracy = member.evaluate(X[:16], Y[:16], batch_size=16, verbose=0)
+        assert snap["metrics"]["val_loss"] == pytest.approx(loss, rel=1e-5)
+        assert snap["metrics"]["val_accuracy"] == pytest.approx(accuracy, abs=1e-7)
     files = sorted(p.name for p in (tmp_path / "snaps").iterdir())
     assert files == [
         "manifest.json",
