@@ -19,6 +19,7 @@ All of it is `keras.ops` on NamedTuples; the few backend primitives are in `_ops
 """
 
 import dataclasses
+import sys
 import typing
 
 import keras
@@ -328,6 +329,18 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
 
     def apply_gradients(self, grads_and_vars):
         raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    @property
+    def variables(self):
+        # Keras' JAX trainer reads the optimizer's variables (`_get_jax_state`) just before it
+        # detaches the model's weights for an epoch of `model.fit` (`stateless_apply` would come
+        # too late): refusing here leaves the weights in place.
+        if sys._getframe(1).f_code.co_name == "_get_jax_state":
+            raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+        return super().variables
 
     def get_config(self):
         config = super().get_config()

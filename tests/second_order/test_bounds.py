@@ -50,7 +50,8 @@ def _nonnegative_logistic(l2=1e-2):
 
     def fn(w):
         z = ops.matmul(x, w)
-        return ops.mean(ops.softplus(z) - y * z) + 0.5 * l2 * ops.sum(w * w)
+        # ops.sum / n, not ops.mean: Keras-on-JAX computes a float64 mean in float32
+        return ops.sum(ops.softplus(z) - y * z) / len(y) + 0.5 * l2 * ops.sum(w * w)
 
     def f(w):
         z = x @ w
