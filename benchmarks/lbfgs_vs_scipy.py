@@ -518,7 +518,13 @@ def _jax_markdown(results):
 
 
 def _jax_column(args):
-    """Run the JAX column in a child process (the backend is fixed per process); its rows."""
+    """Run the JAX column in a child process (the backend is fixed per process); its rows.
+    With --jax-json, the rows a separately started child writes there (waited for)."""
+    if args.jax_json:
+        while not os.path.exists(args.jax_json):
+            time.sleep(5)
+        with open(args.jax_json) as f:
+            return json.load(f)
     with tempfile.TemporaryDirectory() as folder:
         out = os.path.join(folder, "jax.json")
         command = [sys.executable, "-m", "benchmarks.lbfgs_vs_scipy", "--jax-column", out]
@@ -642,6 +648,12 @@ def main(argv=None):
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX column")
     parser.add_argument("--jax-column", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jax-json",
+        default=None,
+        help="read the JAX column from this file, written by `KERAS_BACKEND=jax python -m "
+        "benchmarks.lbfgs_vs_scipy --jax-column FILE` started alongside (waits for it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1

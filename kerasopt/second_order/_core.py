@@ -26,6 +26,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasopt._backend import tf  # lazy: imported only for a tf.data.Dataset
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int, check_range
 from kerasopt.second_order import _ops, line_search
@@ -75,8 +76,6 @@ class Objective:
         self._data, self._dataset, self._extra = data, dataset, extra
         self.publish = publish or (lambda x: None)
         if dataset is not None:
-            from kerasopt._backend import tf
-
             if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
                 raise ValueError(
                     "Argument `x` must be a finite tf.data.Dataset (the full-batch loss sums over "
@@ -104,8 +103,6 @@ class Objective:
         """fn(batch) -> tuple of tensors of `shapes`, combined over the dataset's batches."""
         if self._dataset is None:
             return fn(inputs)
-        from kerasopt._backend import tf
-
         dataset, count, extra = inputs
 
         def reduce(total, element):
