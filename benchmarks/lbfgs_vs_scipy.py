@@ -537,6 +537,39 @@ def _jax_column(args):
             return json.load(f)
 
 
+def _write_jax_only(args, info, commit, command):
+    """--jax-only: the JAX column alone, to lbfgs_vs_scipy_jax.{json,md}."""
+    rows = _jax_column(args)
+    load = load_note(info)
+    write_json(
+        os.path.join(args.out, "lbfgs_vs_scipy_jax.json"),
+        {
+            "jax": rows,
+            "machine": info,
+            "load": load,
+            "commit": commit,
+            "command": command,
+            "headline": {
+                f"{r['problem'].split(',')[0]} on JAX: end-to-end time / optax.lbfgs": r[
+                    "kerasopt_time_over_optax"
+                ]
+                for r in rows
+            },
+        },
+    )
+    lines = _jax_markdown(rows)[1:] + [
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, Keras "
+        f"{info['keras']}, SciPy {info['scipy']}, optax {rows[0]['optax_version']}; {load} "
+        "Shared by six parallel jobs while it ran.",
+        "",
+        f"Commit {commit}; command: `{command}`.",
+    ]
+    text = "\n".join(lines) + "\n"
+    write_text(os.path.join(args.out, "lbfgs_vs_scipy_jax.md"), text)
+    print(text)
+
+
 def _markdown(results, info):
     lines = [
         "| problem | params | samples | target loss (SciPy's) | SciPy L-BFGS-B (faster objective): evals, "
@@ -647,6 +680,11 @@ def main(argv=None):
     )
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--no-jax", action="store_true", help="skip the JAX column")
+    parser.add_argument(
+        "--jax-only",
+        action="store_true",
+        help="only the JAX column, to lbfgs_vs_scipy_jax.{json,md}",
+    )
     parser.add_argument("--jax-column", default=None, help=argparse.SUPPRESS)
     parser.add_argument(
         "--jax-json",
@@ -690,17 +728,20 @@ def main(argv=None):
         write_json(args.jax_column, rows)
         return
     info = describe(scipy=scipy.__version__)
-    results = [
-        _case(name, make, iterations, args.repeats, per_call)
-        for name, make, iterations, per_call in cases
-    ]
-    jax_rows = [] if args.no_jax else _jax_column(args)
     commit = subprocess.run(
         ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
     command = "python -m benchmarks.lbfgs_vs_scipy " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
+    if args.jax_only:
+        _write_jax_only(args, info, commit, command)
+        return
+    results = [
+        _case(name, make, iterations, args.repeats, per_call)
+        for name, make, iterations, per_call in cases
+    ]
+    jax_rows = [] if args.no_jax else _jax_column(args)
     write_json(
         os.path.join(args.out, "lbfgs_vs_scipy.json"),
         {
