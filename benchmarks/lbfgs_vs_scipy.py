@@ -273,6 +273,17 @@ def _kerasopt(
 VARIANTS = {"XLA": True, "graph": False}
 
 
+def _row(name, initial, x, repeats, per_call):
+    """What every result row starts with: the problem and how it was run."""
+    return {
+        "problem": name,
+        "parameters": int(sum(np.prod(w.shape) for w in initial)),
+        "samples": len(x),
+        "repeats": repeats,
+        "iterations_per_call": per_call,
+    }
+
+
 def _case(name, make, iterations, repeats, per_call):
     """Each side runs `repeats` times from the same weights; the fastest run counts."""
     keras.utils.set_random_seed(0)
@@ -331,12 +342,7 @@ def _case(name, make, iterations, repeats, per_call):
         row["time_ratio_steady"] = row["steady_seconds_to_target"] / scipy_steady
     model.set_weights(initial)
     adam = _adam_at_time(model, x, y, ours["XLA"]["seconds_to_target"])
-    return {
-        "problem": name,
-        "parameters": int(sum(np.prod(w.shape) for w in initial)),
-        "samples": len(x),
-        "repeats": repeats,
-        "iterations_per_call": per_call,
+    return _row(name, initial, x, repeats, per_call) | {
         "scipy": {
             "iterations": scipy_nit,
             "evaluations_total": scipy_nfev,
@@ -478,12 +484,7 @@ def _jax_case(name, make, iterations, repeats, per_call):
         f"{theirs['seconds_to_target']:.2f} s, {theirs['evaluations_to_target']}",
         flush=True,
     )
-    return {
-        "problem": name,
-        "parameters": int(sum(np.prod(w.shape) for w in initial)),
-        "samples": len(x),
-        "repeats": repeats,
-        "iterations_per_call": per_call,
+    return _row(name, initial, x, repeats, per_call) | {
         "optax_version": optax.__version__,
         "scipy": scipy_side,
         "kerasopt": ours,

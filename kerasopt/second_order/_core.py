@@ -19,6 +19,7 @@ All of it is `keras.ops` on NamedTuples; the few backend primitives are in `_ops
 """
 
 import dataclasses
+import functools
 import sys
 import typing
 
@@ -589,6 +590,19 @@ def check_bounds(bounds, n, name="bounds"):
     return lower, upper
 
 
+def _in_precision(fn):
+    """Run `fn(optimizer, objective, ...)` where the objective's dtype is available
+    (`_ops.precision`: float64 on JAX needs `jax.enable_x64`)."""
+
+    @functools.wraps(fn)
+    def wrapped(optimizer, objective, *args, **kwargs):
+        with _ops.precision(objective.dtype):
+            return fn(optimizer, objective, *args, **kwargs)
+
+    return wrapped
+
+
+@_in_precision
 def run(
     optimizer,
     objective,
@@ -620,35 +634,6 @@ def run(
     """
     require_backend(type(optimizer).__name__)
     optimizer.check_size(objective.size)
-    with _ops.precision(objective.dtype):
-        return _run(
-            optimizer,
-            objective,
-            x0,
-            max_iterations,
-            max_evaluations,
-            steps_per_execution,
-            jit_compile,
-            before_execution,
-            after_execution,
-            bounds,
-            cache_key,
-        )
-
-
-def _run(
-    optimizer,
-    objective,
-    x0,
-    max_iterations,
-    max_evaluations,
-    steps_per_execution,
-    jit_compile,
-    before_execution,
-    after_execution,
-    bounds,
-    cache_key,
-):
     dtype = objective.dtype
     bounded = bounds is not None
     cache = programs(optimizer)
