@@ -26,25 +26,35 @@ Reported: wall time and loss-and-gradient evaluations each side needs to first r
 target, both end to end (tracing and compilation included) and in steady state, without the one-time graph construction (SciPy:
 the time after its first evaluation, which traces its tf.function; kerasopt: the iteration
 rate after its first call, which traces and, with XLA, compiles, times the iterations to the
-target), and the loss of
-Keras' Adam (full batch, lr 1e-2, 50 steps per compiled call, warmed up) given kerasopt's
-steady-state XLA time. Results go to benchmarks/results/lbfgs_vs_scipy.{json,md} with a
-machine description.
+target), and the lowest loss full-batch Keras Adam reaches in kerasopt's end-to-end XLA time
+(XLA too, 10 steps per compiled call, its clock started before its tracing and compilation as
+kerasopt's is; one run per rate of ADAM_RATES, the best rate kept).
+
+The JAX column (a child process with KERAS_BACKEND=jax; --no-jax skips it): on the MNIST MLP
+and the smooth regression, SciPy's L-BFGS-B with a `jax.jit` loss-and-gradient, kerasopt's
+L-BFGS through `fit` and `optax.lbfgs` (memory 10, its zoom line search, `jax.jit`-compiled
+calls), each end to end from the same weights to SciPy's final loss, with the evaluations
+each needed. Results go to benchmarks/results/lbfgs_vs_scipy.{json,md} with a machine
+description, the commit and the command.
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import keras
 import numpy as np
 import scipy.optimize
-import tensorflow as tf
 from sklearn.datasets import load_breast_cancer
 
 import kerasopt
 from benchmarks._machine import describe, load_note
 from kerasopt import datasets
+from kerasopt._backend import tf
 from kerasopt._io import write_json, write_text
 from kerasopt.cli._offline import find_assets
 from kerasopt.second_order import LBFGS, fit
@@ -169,33 +179,42 @@ class _Clock(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _adam_at_time(model, x, y, seconds, steps_per_call=50):
-    """Full-batch Adam (lr 1e-2) for `seconds` of steady-state wall time; returns (steps, loss)."""
-    optimizer = keras.optimizers.Adam(1e-2)
-    optimizer.build(model.trainable_variables)
+ADAM_RATES = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1)
+
+
+def _adam_at_time(model, x, y, seconds, steps_per_call=10):
+    """Full-batch Adam with XLA (`jit_compile=True`), its clock started where kerasopt's
+    end-to-end clock starts (before tracing and compilation), stopped after `seconds`; one run
+    per rate of `ADAM_RATES` from the same weights, the lowest final training loss kept.
+    Returns {"rate", "steps", "loss", "by_rate"}."""
+    initial = model.get_weights()
     variables = model.trainable_variables
-    loss_fn = kerasopt.diagnostics.model_loss_fn(model, tf.constant(x), tf.constant(y))
+    by_rate = {}
+    for rate in ADAM_RATES:
+        model.set_weights(initial)
+        start = time.perf_counter()
+        optimizer = keras.optimizers.Adam(rate)
+        optimizer.build(variables)
+        loss_fn = kerasopt.diagnostics.model_loss_fn(model, tf.constant(x), tf.constant(y))
 
-    @tf.function
-    def steps():
-        for _ in tf.range(steps_per_call):
-            with tf.GradientTape() as tape:
-                loss = loss_fn()
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
-        return loss_fn()
+        @tf.function(jit_compile=True)
+        def steps(optimizer=optimizer, loss_fn=loss_fn):
+            for _ in tf.range(steps_per_call):
+                with tf.GradientTape() as tape:
+                    loss = loss_fn()
+                grads = tape.gradient(loss, variables)
+                optimizer.apply_gradients(zip(grads, variables, strict=True))
+            return loss_fn()
 
-    weights = model.get_weights()
-    state = [v.numpy() for v in optimizer.variables]
-    steps()  # trace once, then restore weights and optimizer state
-    model.set_weights(weights)
-    for v, value in zip(optimizer.variables, state, strict=True):
-        v.assign(value)
-    start, count = time.perf_counter(), 0
-    while True:
-        loss = float(steps())
-        count += steps_per_call
-        if time.perf_counter() - start >= seconds:
-            return count, loss
+        count, loss = 0, float("nan")
+        while time.perf_counter() - start < seconds:
+            loss = float(steps())
+            count += steps_per_call
+        by_rate[rate] = {"steps": count, "loss": loss}
+    model.set_weights(initial)
+    finite = {r: v for r, v in by_rate.items() if np.isfinite(v["loss"])}
+    rate = min(finite, key=lambda r: finite[r]["loss"])
+    return {"rate": rate, **by_rate[rate], "by_rate": {str(r): v for r, v in by_rate.items()}}
 
 
 def _first_reach(log, target):
@@ -252,6 +271,17 @@ def _kerasopt(
 
 
 VARIANTS = {"XLA": True, "graph": False}
+
+
+def _row(name, initial, x, repeats, per_call):
+    """What every result row starts with: the problem and how it was run."""
+    return {
+        "problem": name,
+        "parameters": int(sum(np.prod(w.shape) for w in initial)),
+        "samples": len(x),
+        "repeats": repeats,
+        "iterations_per_call": per_call,
+    }
 
 
 def _case(name, make, iterations, repeats, per_call):
@@ -311,13 +341,8 @@ def _case(name, make, iterations, repeats, per_call):
         row["time_ratio_total"] = row["seconds_to_target"] / scipy_total
         row["time_ratio_steady"] = row["steady_seconds_to_target"] / scipy_steady
     model.set_weights(initial)
-    adam_steps, adam_loss = _adam_at_time(model, x, y, ours["XLA"]["steady_seconds_to_target"])
-    return {
-        "problem": name,
-        "parameters": int(sum(np.prod(w.shape) for w in initial)),
-        "samples": len(x),
-        "repeats": repeats,
-        "iterations_per_call": per_call,
+    adam = _adam_at_time(model, x, y, ours["XLA"]["seconds_to_target"])
+    return _row(name, initial, x, repeats, per_call) | {
         "scipy": {
             "iterations": scipy_nit,
             "evaluations_total": scipy_nfev,
@@ -329,8 +354,221 @@ def _case(name, make, iterations, repeats, per_call):
             "by_compilation": scipy_by_variant,
         },
         "kerasopt": ours,
-        "adam_at_equal_steady_time": {"steps": adam_steps, "loss": adam_loss},
+        "adam_at_equal_end_to_end_time": adam,
     }
+
+
+# --- The JAX column: kerasopt L-BFGS on JAX, optax.lbfgs and SciPy (KERAS_BACKEND=jax) -------
+
+
+def _jax_objective(model, initial, x, y):
+    """The model's compiled loss as a pure function of its flat weights on JAX, its inputs and
+    the starting weights (the one objective all three JAX-side runs use)."""
+    from keras import ops
+
+    from kerasopt.second_order.fit import model_objective
+
+    model.set_weights(initial)
+    data = (ops.convert_to_tensor(x), ops.convert_to_tensor(y), None)
+    objective, w0 = model_objective(model, data)
+    return objective.loss, objective.inputs(), w0
+
+
+def _scipy_jax(model, initial, x, y, iterations):
+    """SciPy L-BFGS-B with a `jax.jit` loss-and-gradient; per-evaluation (seconds, loss) from
+    the start (compilation included), nfev and nit."""
+    import jax
+    import jax.numpy as jnp
+
+    start = time.perf_counter()
+    loss, inputs, w0 = _jax_objective(model, initial, x, y)
+    value_and_grad = jax.jit(jax.value_and_grad(loss))
+    log = []
+
+    def f(w):
+        value, grad = value_and_grad(jnp.asarray(w, jnp.float32), inputs)
+        log.append((time.perf_counter() - start, float(value)))
+        return float(value), np.asarray(grad, np.float64)
+
+    result = scipy.optimize.minimize(
+        f,
+        w0.astype(np.float64),
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0},
+    )
+    return log, result.nfev, result.nit
+
+
+def _optax_lbfgs(model, initial, x, y, target, max_iterations, per_call):
+    """optax.lbfgs (memory 10, its default zoom line search) in `jax.jit`-compiled calls of
+    `per_call` iterations, stopped after the first call at or below `target`. Evaluations: the
+    first value-and-gradient plus every line-search trial (`num_linesearch_steps`)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    start = time.perf_counter()
+    loss, inputs, w0 = _jax_objective(model, initial, x, y)
+    solver = optax.lbfgs(memory_size=10)
+
+    @jax.jit
+    def calls(params, state, inputs):
+        fun = lambda w: loss(w, inputs)  # noqa: E731
+        value_and_grad = optax.value_and_grad_from_state(fun)
+
+        def body(carry):
+            i, evaluations, params, state = carry
+            value, grad = value_and_grad(params, state=state)
+            updates, state = solver.update(
+                grad, state, params, value=value, grad=grad, value_fn=fun
+            )
+            steps = optax.tree_utils.tree_get(state, "num_linesearch_steps")
+            return i + 1, evaluations + steps, optax.apply_updates(params, updates), state
+
+        _, evaluations, params, state = jax.lax.while_loop(
+            lambda c: c[0] < per_call, body, (0, 0, params, state)
+        )
+        return params, state, evaluations
+
+    params = jnp.asarray(w0)
+    state = solver.init(params)
+    evaluations, iterations, value = 1, 0, float("inf")
+    while iterations < max_iterations:
+        params, state, spent = calls(params, state, inputs)
+        iterations += per_call
+        evaluations += int(spent)
+        value = float(optax.tree_utils.tree_get(state, "value"))
+        if value <= target:
+            break
+    return {
+        "reached_target": value <= target,
+        "seconds_to_target": time.perf_counter() - start,
+        "evaluations_to_target": evaluations,
+        "iterations_to_target": iterations,
+        "final_loss": value,
+    }
+
+
+def _jax_case(name, make, iterations, repeats, per_call):
+    """SciPy (jax.jit objective), kerasopt L-BFGS on JAX and optax.lbfgs from the same weights,
+    each end to end (compilation included) to SciPy's final loss; fastest of `repeats` runs."""
+    import optax
+
+    keras.utils.set_random_seed(0)
+    model, x, y, loss = make()
+    model.compile(optimizer=LBFGS(), loss=loss)
+    initial = [w.copy() for w in model.get_weights()]
+    scipy_runs = [_scipy_jax(model, initial, x, y, iterations) for _ in range(repeats)]
+    target = min(entry[1] for entry in scipy_runs[0][0])
+    hits = [_first_reach(log, target) for log, _, _ in scipy_runs]
+    scipy_side = {
+        "target_loss": target,
+        "iterations": scipy_runs[0][2],
+        "evaluations_total": scipy_runs[0][1],
+        "evaluations_to_target": hits[0][0] + 1,
+        "seconds_to_target": min(hit[1][0] for hit in hits if hit[1] is not None),
+    }
+    ours = _kerasopt(model, initial, loss, x, y, target, iterations, per_call, True, repeats)
+    theirs = min(
+        (
+            _optax_lbfgs(model, initial, x, y, target, 3 * iterations, per_call)
+            for _ in range(repeats)
+        ),
+        key=lambda r: r["seconds_to_target"],
+    )
+    print(
+        f"{name} (JAX): SciPy {scipy_side['seconds_to_target']:.2f} s, "
+        f"{scipy_side['evaluations_to_target']} evaluations to {target:.4g}; kerasopt "
+        f"{ours['seconds_to_target']:.2f} s, {ours['evaluations_to_target']}; optax "
+        f"{theirs['seconds_to_target']:.2f} s, {theirs['evaluations_to_target']}",
+        flush=True,
+    )
+    return _row(name, initial, x, repeats, per_call) | {
+        "optax_version": optax.__version__,
+        "scipy": scipy_side,
+        "kerasopt": ours,
+        "optax": theirs,
+        "kerasopt_time_over_optax": ours["seconds_to_target"] / theirs["seconds_to_target"],
+        "kerasopt_evaluations_over_scipy": ours["evaluations_to_target"]
+        / scipy_side["evaluations_to_target"],
+    }
+
+
+def _jax_markdown(results):
+    lines = [
+        "",
+        "JAX column (KERAS_BACKEND=jax, every side compiled by jax.jit, end to end from the "
+        "same weights to SciPy's final loss, compilation included):",
+        "",
+        "| problem | params | target loss (SciPy's) | SciPy L-BFGS-B: evals, s | kerasopt L-BFGS: "
+        "evals, s | optax.lbfgs: evals, s | kerasopt evals / SciPy | kerasopt time / optax |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        s, k, o = r["scipy"], r["kerasopt"], r["optax"]
+        miss = {True: "", False: " (target not reached)"}
+        lines.append(
+            f"| {r['problem']} | {r['parameters']} | {s['target_loss']:.4g} "
+            f"| {s['evaluations_to_target']}, {s['seconds_to_target']:.2f} "
+            f"| {k['evaluations_to_target']}, {k['seconds_to_target']:.2f}{miss[k['reached_target']]} "
+            f"| {o['evaluations_to_target']}, {o['seconds_to_target']:.2f}{miss[o['reached_target']]} "
+            f"| {r['kerasopt_evaluations_over_scipy']:.2f} | {r['kerasopt_time_over_optax']:.2f}x |"
+        )
+    return lines
+
+
+def _jax_column(args):
+    """Run the JAX column in a child process (the backend is fixed per process); its rows.
+    With --jax-json, the rows a separately started child writes there (waited for)."""
+    if args.jax_json:
+        while not os.path.exists(args.jax_json):
+            time.sleep(5)
+        with open(args.jax_json) as f:
+            return json.load(f)
+    with tempfile.TemporaryDirectory() as folder:
+        out = os.path.join(folder, "jax.json")
+        command = [sys.executable, "-m", "benchmarks.lbfgs_vs_scipy", "--jax-column", out]
+        command += [f"--repeats={args.repeats}", f"--realistic-per-call={args.realistic_per_call}"]
+        command += [f"--mnist-iterations={args.mnist_iterations}"]
+        command += [f"--smooth-iterations={args.smooth_iterations}"]
+        command += ["--quick"] if args.quick else []
+        subprocess.run(command, check=True, env=os.environ | {"KERAS_BACKEND": "jax"})
+        with open(out) as f:
+            return json.load(f)
+
+
+def _write_jax_only(args, info, commit, command):
+    """--jax-only: the JAX column alone, to lbfgs_vs_scipy_jax.{json,md}."""
+    rows = _jax_column(args)
+    load = load_note(info)
+    write_json(
+        os.path.join(args.out, "lbfgs_vs_scipy_jax.json"),
+        {
+            "jax": rows,
+            "machine": info,
+            "load": load,
+            "commit": commit,
+            "command": command,
+            "headline": {
+                f"{r['problem'].split(',')[0]} on JAX: end-to-end time / optax.lbfgs": r[
+                    "kerasopt_time_over_optax"
+                ]
+                for r in rows
+            },
+        },
+    )
+    lines = _jax_markdown(rows)[1:] + [
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, Keras "
+        f"{info['keras']}, SciPy {info['scipy']}, optax {rows[0]['optax_version']}; {load} "
+        "Shared by six parallel jobs while it ran.",
+        "",
+        f"Commit {commit}; command: `{command}`.",
+    ]
+    text = "\n".join(lines) + "\n"
+    write_text(os.path.join(args.out, "lbfgs_vs_scipy_jax.md"), text)
+    print(text)
 
 
 def _markdown(results, info):
@@ -352,10 +590,18 @@ def _markdown(results, info):
                 f"({k['steady_seconds_to_target']:.3f}){reached} "
                 f"| {k['time_ratio_total']:.2f}x | {k['time_ratio_steady']:.3f}x |"
             )
-    lines += ["", "| problem | Adam loss at kerasopt's steady XLA time |", "|---|---|"]
     lines += [
-        f"| {r['problem']} | {r['adam_at_equal_steady_time']['loss']:.4g} "
-        f"({r['adam_at_equal_steady_time']['steps']} steps) |"
+        "",
+        "| problem | target loss (SciPy's) | Adam (XLA, best of rates "
+        + ", ".join(f"{r:g}" for r in ADAM_RATES)
+        + ") loss at kerasopt's end-to-end XLA time | its rate, steps |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['problem']} | {r['scipy']['target_loss']:.4g} "
+        f"| {r['adam_at_equal_end_to_end_time']['loss']:.4g} "
+        f"| {r['adam_at_equal_end_to_end_time']['rate']:g}, "
+        f"{r['adam_at_equal_end_to_end_time']['steps']} |"
         for r in results
     ]
     lines += [
@@ -434,6 +680,19 @@ def main(argv=None):
         help="smoke test: 1 repeat, a tenth of every iteration budget, 2,000 MNIST images",
     )
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--no-jax", action="store_true", help="skip the JAX column")
+    parser.add_argument(
+        "--jax-only",
+        action="store_true",
+        help="only the JAX column, to lbfgs_vs_scipy_jax.{json,md}",
+    )
+    parser.add_argument("--jax-column", default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--jax-json",
+        default=None,
+        help="read the JAX column from this file, written by `KERAS_BACKEND=jax python -m "
+        "benchmarks.lbfgs_vs_scipy --jax-column FILE` started alongside (waits for it)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
@@ -444,7 +703,6 @@ def main(argv=None):
             "logistic_iterations",
         ):
             setattr(args, name, max(20, getattr(args, name) // 10))
-    info = describe(scipy=scipy.__version__)
     cases = [
         (
             "MLP 784-128-10, MNIST test set" + (" (first 2,000)" if args.quick else ""),
@@ -466,17 +724,35 @@ def main(argv=None):
             args.per_call,
         ),
     ]
+    if args.jax_column:  # the child process of `_jax_column`: the two realistic problems
+        rows = [_jax_case(*case[:2], case[2], args.repeats, case[3]) for case in cases[:2]]
+        write_json(args.jax_column, rows)
+        return
+    info = describe(scipy=scipy.__version__)
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    command = "python -m benchmarks.lbfgs_vs_scipy " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    if args.jax_only:
+        _write_jax_only(args, info, commit, command)
+        return
     results = [
         _case(name, make, iterations, args.repeats, per_call)
         for name, make, iterations, per_call in cases
     ]
+    jax_rows = [] if args.no_jax else _jax_column(args)
     write_json(
         os.path.join(args.out, "lbfgs_vs_scipy.json"),
         {
             "results": results,
+            "jax": jax_rows,
             "machine": info,
             "load": load_note(info),
-            "command": vars(args),
+            "commit": commit,
+            "command": command,
+            "arguments": vars(args),
             "headline": {
                 f"{r['problem'].split(',')[0]}: end-to-end time / SciPy (best of graph, XLA)": min(
                     (
@@ -487,10 +763,19 @@ def main(argv=None):
                     default="target not reached",
                 )
                 for r in results
+            }
+            | {
+                f"{r['problem'].split(',')[0]} on JAX: end-to-end time / optax.lbfgs": r[
+                    "kerasopt_time_over_optax"
+                ]
+                for r in jax_rows
             },
         },
     )
     table = _markdown(results, info)
+    if jax_rows:
+        table += "\n".join(_jax_markdown(jax_rows)) + "\n"
+    table += f"\nCommit {commit}; command: `{command}`.\n"
     write_text(os.path.join(args.out, "lbfgs_vs_scipy.md"), table)
     print(table)
 

@@ -1,8 +1,10 @@
-"""Full-batch second-order training (Newton, conjugate gradients, BFGS, L-BFGS) with a strong-Wolfe line search. TensorFlow backend.
+"""Full-batch second-order training (Newton, conjugate gradients, BFGS, L-BFGS) with a strong-Wolfe line search. TensorFlow and JAX backends.
 
 Optimizers for `model.compile` (trained by `fit`, not `model.fit`): `LBFGS`, `BFGS`,
 `ConjugateGradient`, `Newton`, `SaddleFreeNewton`. Plain functions: `minimize`.
-Importing works on every backend; using these objects needs KERAS_BACKEND=tensorflow.
+Importing works on every backend; using these objects needs KERAS_BACKEND=tensorflow or jax.
+Each method's state is a typed NamedTuple (`SolverState` around `LBFGSState`, `BFGSState`,
+`CGState`, `NewtonState`); the line search carries a `LineSearchState`.
 """
 
 from kerasopt.second_order._core import OptimizeResult, SecondOrderOptimizer

@@ -1,76 +1,81 @@
-"""Math and machinery shared by every kerasopt second-order method. TensorFlow backend.
+"""Math and machinery shared by every kerasopt second-order method. TensorFlow and JAX backends.
 
-- `Objective`: a loss over a list of variables seen as one flat parameter vector (flattening
-  and un-flattening, assignment, value and gradient, Hessian-vector products and the dense
-  Hessian via `kerasopt.diagnostics`), over in-memory data or a finite `tf.data.Dataset`
-  whose batches are combined into the exact full-batch loss.
+- `Objective`: a pure loss `loss(x, batch)` of one flat parameter vector x, over in-memory
+  data or (TensorFlow) a finite `tf.data.Dataset` whose batches are combined into the exact
+  full-batch loss; `Objective.bind` gives the `Problem` a method sees inside the compiled loop
+  (value and gradient, Hessian-vector products, the dense Hessian, the box bounds).
+- `SolverState`: the typed state every iteration carries (x, f, g, the previous f, the
+  evaluation and failure counts, and the method's own typed state).
 - `_stop_code`: the stopping tests (gradient norm, relative loss change, evaluation budget,
   repeated line-search failure; Nocedal & Wright, Numerical Optimization, sec. 2.2 and the
-  L-BFGS-B `factr` test of Byrd et al. 1995), evaluated inside the graph.
+  L-BFGS-B `factr` test of Byrd et al. 1995), evaluated inside the compiled loop.
 - `SecondOrderOptimizer`: the Keras optimizer base class (compile-able, serializable, refuses
   `model.fit`), and `LineSearchOptimizer` for the methods that search along a direction.
-- `run`: the iteration driver used by both `minimize` and `fit`; one call of a compiled graph
-  (`tf.function`, optionally XLA) runs up to `steps_per_execution` iterations, stop tests
-  included, so the iteration loop itself runs in the graph.
+- `run`: the iteration driver used by both `minimize` and `fit`; one call of a compiled
+  function (`tf.function`, optionally XLA, or `jax.jit`) runs up to `steps_per_execution`
+  iterations in one loop (`_ops.while_loop`), stop tests included.
+
+All of it is `keras.ops` on NamedTuples; the few backend primitives are in `_ops`.
 """
 
 import dataclasses
+import functools
+import sys
+import typing
 
 import keras
 import numpy as np
+from keras import ops
 
-from kerasopt import _backend, diagnostics
-from kerasopt._backend import tf
+from kerasopt._backend import tf  # lazy: imported only for a tf.data.Dataset
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int, check_range
-from kerasopt.second_order import line_search
+from kerasopt.second_order import _ops, line_search
+from kerasopt.second_order._ops import require_backend
 
-# On JAX, `jax.scipy.optimize.minimize` (BFGS) runs a full-batch quasi-Newton method.
-ALTERNATIVE = "a first-order kerasopt optimizer with model.fit, or jax.scipy.optimize.minimize"
-
-
-def require_tensorflow(what):
-    """Raise `kerasopt._backend.BackendError` (a RuntimeError) unless Keras runs on TensorFlow:
-    the second-order methods use tf.GradientTape and tf.function."""
-    _backend.require_tensorflow(what, ALTERNATIVE)
+__all__ = ["OptimizeResult", "SecondOrderOptimizer", "SolverState"]
 
 
 def flatten(tensors):
     """Concatenate tensors into one flat vector."""
-    return tf.concat([tf.reshape(t, [-1]) for t in tensors], axis=0)
+    return ops.concatenate([ops.reshape(t, [-1]) for t in tensors], axis=0)
+
+
+class Layout:
+    """The shapes of a list of tensors seen as one flat vector (split and reshape back)."""
+
+    def __init__(self, shapes):
+        self.shapes = [tuple(s) for s in shapes]
+        self.sizes = [int(np.prod(s)) for s in self.shapes]
+        self.size = sum(self.sizes)
+
+    def unflatten(self, x):
+        parts, start = [], 0
+        for size, shape in zip(self.sizes, self.shapes, strict=True):
+            parts.append(ops.reshape(x[start : start + size], shape))
+            start += size
+        return parts
 
 
 class Objective:
-    """A scalar loss of `variables`, exposed as a function of one flat vector.
+    """A scalar loss `loss(x, batch)` of a flat vector x of `size` entries of `dtype`.
 
-    `loss_fn_for(batch)` builds the zero-argument loss closure of one batch: for in-memory
-    objectives `batch` is the `data` structure (tensors, e.g. `(x, y, sample_weight)`, or `()`),
-    which the compiled functions of `run` take as ARGUMENTS, so one trace serves every call
-    with data of the same shapes. With a `dataset`, each evaluation loops over all of its
-    batches inside the graph and weights batch b by n_b / N, so the value is the full-batch
-    mean loss (regularization terms, included once per batch, are weighted back to exactly one
-    copy); the dataset and N are arguments too.
+    The compiled functions of `run` take the data as ARGUMENTS (`inputs()`), so one trace
+    serves every call with data of the same shapes. In memory, `batch` is `(data, extra)`
+    (`extra`: values the loss needs besides x, e.g. a model's non-trainable weights). With a
+    `dataset` (TensorFlow), `batch` is `(element, extra)` for each of its elements in turn and
+    batch b is weighted by n_b / N, so value, gradient and Hessian products are the full-batch
+    mean (regularization terms, included once per batch, are weighted back to one copy).
+    `publish(x)`: called with each point `run` reports (e.g. assigns a model's weights).
     """
 
-    def __init__(self, variables, loss_fn_for, dataset=None, data=()):
-        # Keras variables wrap a tf.Variable (`.value` on the TensorFlow backend); the tape and
-        # the flat-vector assignment work on that.
-        self.variables = [v.value if isinstance(v, keras.Variable) else v for v in variables]
-        if not self.variables:
+    def __init__(self, loss, size, dtype, data=(), dataset=None, extra=(), publish=None):
+        if size == 0:
             raise ValueError("Argument `variables` must not be empty. Received: variables=[]")
-        dtypes = {v.dtype for v in self.variables}
-        if len(dtypes) != 1:
-            raise ValueError(
-                "All trainable variables must share one dtype for a flat parameter vector. "
-                f"Received: dtypes={sorted(str(d) for d in dtypes)}"
-            )
-        self.dtype = tf.as_dtype(self.variables[0].dtype)
-        self.shapes = [tuple(v.shape) for v in self.variables]
-        self.sizes = [int(np.prod(s)) for s in self.shapes]
-        self.size = sum(self.sizes)
-        self._loss_fn_for = loss_fn_for
-        self._dataset, self._data = dataset, data
-        self._bound = None  # the inputs of the graph being traced (`bind`)
+        self.loss, self.size = loss, size
+        self.dtype = keras.backend.standardize_dtype(dtype)
+        self._data, self._dataset, self._extra = data, dataset, extra
+        self.publish = publish or (lambda x: None)
         if dataset is not None:
             if dataset.cardinality() == tf.data.INFINITE_CARDINALITY:
                 raise ValueError(
@@ -88,73 +93,87 @@ class Objective:
     def inputs(self):
         """The arguments that carry this objective's data into a compiled function."""
         if self._dataset is None:
-            return self._data
-        return (self._dataset, tf.constant(self._count, self.dtype))
+            return (self._data, self._extra)
+        return (self._dataset, ops.convert_to_tensor(self._count, self.dtype), self._extra)
 
-    def bind(self, inputs):
-        """Evaluate on `inputs` (another objective's `inputs()` inside a traced function)."""
-        self._bound = inputs
+    def bind(self, inputs, lower=None, upper=None):
+        """The `Problem` on `inputs` (this or another objective's `inputs()`, traced)."""
+        return Problem(self, inputs, lower, upper)
 
-    def unflatten(self, x):
-        parts = tf.split(x, self.sizes)
-        return [tf.reshape(p, s) for p, s in zip(parts, self.shapes, strict=True)]
-
-    def read(self):
-        return flatten([tf.convert_to_tensor(v) for v in self.variables])
-
-    def assign(self, x):
-        return [v.assign(p) for v, p in zip(self.variables, self.unflatten(x), strict=True)]
-
-    def _accumulate(self, fn, shapes):
-        """fn(loss_fn) -> tuple of tensors with `shapes`, combined over the dataset's batches."""
-        inputs = self.inputs() if self._bound is None else self._bound
+    def accumulate(self, fn, shapes, inputs):
+        """fn(batch) -> tuple of tensors of `shapes`, combined over the dataset's batches."""
         if self._dataset is None:
-            return fn(self._loss_fn_for(inputs))
-        dataset, count = inputs
+            return fn(inputs)
+        dataset, count, extra = inputs
 
-        def reduce(total, batch):
-            weight = tf.cast(tf.shape(tf.nest.flatten(batch)[0])[0], self.dtype) / count
-            parts = fn(self._loss_fn_for(batch))
+        def reduce(total, element):
+            weight = ops.cast(tf.shape(tf.nest.flatten(element)[0])[0], self.dtype) / count
+            parts = fn((element, extra))
             return tuple(
-                t + weight * tf.cast(p, self.dtype) for t, p in zip(total, parts, strict=True)
+                t + weight * ops.cast(p, self.dtype) for t, p in zip(total, parts, strict=True)
             )
 
-        return dataset.reduce(tuple(tf.zeros(s, self.dtype) for s in shapes), reduce)
+        return dataset.reduce(tuple(ops.zeros(s, self.dtype) for s in shapes), reduce)
+
+
+class Problem(typing.NamedTuple):
+    """What a method sees inside the compiled loop: the objective on this run's data, and the
+    box [lower, upper] (None: unbounded)."""
+
+    objective: Objective
+    inputs: typing.Any
+    lower: typing.Any = None
+    upper: typing.Any = None
+
+    @property
+    def bounded(self):
+        return self.lower is not None
 
     def value_and_gradient(self, x):
-        """(loss, flat gradient) at the flat point `x` (the variables are set to `x`)."""
-        with tf.control_dependencies(self.assign(x)):
-            return self._accumulate(self._value_and_gradient, [(), (self.size,)])
+        """(loss, flat gradient) at the flat point `x`."""
+        loss, n = self.objective.loss, self.objective.size
+        return self.objective.accumulate(
+            lambda b: _ops.value_and_gradient(loss, x, b), [(), (n,)], self.inputs
+        )
 
-    def _value_and_gradient(self, loss_fn):
-        loss, grads = diagnostics.gradient(loss_fn, self.variables)
-        return tf.cast(loss, self.dtype), flatten(grads)
-
-    def hessian_vector(self, v):
-        """H v at the variables' current values, for a flat vector `v`."""
-        return self._accumulate(
-            lambda lf: (
-                flatten(diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(v))),
-            ),
-            [(self.size,)],
+    def hessian_vector(self, x, v):
+        """H(x) v for a flat vector `v`."""
+        loss, n = self.objective.loss, self.objective.size
+        return self.objective.accumulate(
+            lambda b: (_ops.hessian_vector(loss, x, v, b),), [(n,)], self.inputs
         )[0]
 
-    def hessian(self):
-        """The dense n x n Hessian at the variables' current values, one H e_i per column."""
-        eye = tf.eye(self.size, dtype=self.dtype)
+    def hessian(self, x):
+        """The dense n x n Hessian at `x`."""
+        loss, n = self.objective.loss, self.objective.size
+        return self.objective.accumulate(
+            lambda b: (_ops.hessian(loss, x, b),), [(n, n)], self.inputs
+        )[0]
 
-        def columns(lf):
-            return (
-                tf.vectorized_map(
-                    lambda e: flatten(
-                        diagnostics.hessian_vector_product(lf, self.variables, self.unflatten(e))
-                    ),
-                    eye,
-                ),
-            )
 
-        h = self._accumulate(columns, [(self.size, self.size)])[0]
-        return 0.5 * (h + tf.transpose(h))
+class NoState(typing.NamedTuple):
+    """The state of a method that keeps none between iterations (`SaddleFreeNewton`)."""
+
+
+class SolverState(typing.NamedTuple):
+    """The state one iteration of every method carries (what optax's solvers call state)."""
+
+    x: typing.Any  # the current point, a flat vector
+    f: typing.Any  # the loss at x
+    g: typing.Any  # the gradient at x
+    f_prev: typing.Any  # the loss before the last accepted step (f + ||g|| / 2 at the start)
+    evaluations: typing.Any  # loss-and-gradient evaluations so far (int32)
+    failures: typing.Any  # consecutive failed line searches (int32)
+    method: typing.Any  # the method's own typed state (e.g. `LBFGSState`)
+
+
+class _Loop(typing.NamedTuple):
+    """What one compiled call's iteration loop carries."""
+
+    iterations: typing.Any  # iterations run in this call (int32)
+    code: typing.Any  # the stop code of the last iteration (CONTINUE, GTOL, ...)
+    status: typing.Any  # the last line search's status
+    solver: SolverState
 
 
 @dataclasses.dataclass
@@ -162,9 +181,10 @@ class OptimizeResult:
     """What a second-order run returns (also stored on `History.convergence` by `fit`).
 
     Example:
-        >>> import numpy as np, tensorflow as tf
+        >>> import numpy as np
+        >>> from keras import ops
         >>> import kerasopt.second_order as so
-        >>> result = so.minimize(lambda w: tf.reduce_sum(w ** 2), np.ones(3))
+        >>> result = so.minimize(lambda w: ops.sum(w ** 2), np.ones(3))
         >>> isinstance(result, so.OptimizeResult), result.converged, float(result.fun)
         (True, True, 0.0)
     """
@@ -178,36 +198,33 @@ class OptimizeResult:
     message: str
 
 
-# Stop codes of one iteration, decided in the graph (Nocedal & Wright, Numerical Optimization,
-# sec. 2.2; the relative-change test is L-BFGS-B's `factr` test of Byrd et al. 1995).
+# Stop codes of one iteration, decided in the compiled loop (Nocedal & Wright, Numerical
+# Optimization, sec. 2.2; the relative-change test is L-BFGS-B's `factr` test, Byrd et al. 1995).
 CONTINUE, GTOL, FTOL, MAX_EVALUATIONS, LINE_SEARCH_FAILED = range(5)
 
 
-def _stop_code(
-    failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ftol, max_evaluations
-):
-    """The stop code after one iteration (graph tensors in, an int32 tensor out).
+def _stop_code(failed, failures, f_prev, f, gradient_norm, evaluations, gtol, ftol, budget):
+    """The stop code after one iteration (tensors in, an int32 tensor out).
 
     Converged: the gradient's infinity norm is at most `gtol`, or the relative loss change
     |f_prev - f| / max(|f_prev|, |f|, 1) is at most `ftol` (ftol=0 disables this test: near
     rounding level an accepted step may leave f unchanged). Stopped without convergence: the
-    evaluation budget is spent (`max_evaluations` < 0: none), or two line searches in a row
-    failed. A single failed line search resets the curvature model and goes on (no test).
-    The iteration budget is the caller's, which runs at most that many iterations.
+    evaluation budget is spent (`budget` < 0: none), or two line searches in a row failed. A
+    single failed line search resets the curvature model and goes on (no test). The iteration
+    budget is the caller's, which runs at most that many iterations.
     """
-    change = tf.abs(f_prev - f) / tf.maximum(tf.maximum(tf.abs(f_prev), tf.abs(f)), 1.0)
-    code = tf.where(
+    change = ops.abs(f_prev - f) / ops.maximum(ops.maximum(ops.abs(f_prev), ops.abs(f)), 1.0)
+    code = ops.where(
         gradient_norm <= gtol,
         GTOL,
-        tf.where(
+        ops.where(
             (ftol > 0) & (change <= ftol),
             FTOL,
-            tf.where(
-                (max_evaluations >= 0) & (evaluations >= max_evaluations), MAX_EVALUATIONS, CONTINUE
-            ),
+            ops.where((budget >= 0) & (evaluations >= budget), MAX_EVALUATIONS, CONTINUE),
         ),
     )
-    return tf.where(failed, tf.where(failures >= 2, LINE_SEARCH_FAILED, CONTINUE), code)
+    code = ops.where(failed, ops.where(failures >= 2, LINE_SEARCH_FAILED, CONTINUE), code)
+    return ops.cast(code, "int32")
 
 
 # Keras optimizer base arguments these methods cannot honour (they take their own steps from a
@@ -265,7 +282,7 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
 
     It can be given to `model.compile`, saved and loaded with the model; `apply` /
     `apply_gradients` (what `model.fit` calls) raise at once with a message pointing to
-    `kerasopt.second_order.fit`. TensorFlow backend only.
+    `kerasopt.second_order.fit`. TensorFlow and JAX backends.
 
     Args:
         {{stopping}}
@@ -295,7 +312,7 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
     _max_parameters_hint = ""
 
     def __init__(self, gtol=1e-5, ftol=2.2e-9, max_parameters=None, name=None, **kwargs):
-        require_tensorflow(type(self).__name__)
+        require_backend(type(self).__name__)
         _refuse_unsupported(type(self).__name__, kwargs)
         check_range("gtol", gtol, low=0)
         check_range("ftol", ftol, low=0)
@@ -310,6 +327,18 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
 
     def apply_gradients(self, grads_and_vars):
         raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    def stateless_apply(self, optimizer_variables, grads, trainable_variables):
+        raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+
+    @property
+    def variables(self):
+        # Keras' JAX trainer reads the optimizer's variables (`_get_jax_state`) just before it
+        # detaches the model's weights for an epoch of `model.fit` (`stateless_apply` would come
+        # too late): refusing here leaves the weights in place.
+        if sys._getframe(1).f_code.co_name == "_get_jax_state":
+            raise RuntimeError(_FIT_MESSAGE.format(name=type(self).__name__))
+        return super().variables
 
     def get_config(self):
         config = super().get_config()
@@ -328,21 +357,19 @@ class SecondOrderOptimizer(keras.optimizers.Optimizer):
             )
 
     # Subclass interface -------------------------------------------------------------------
-    def create_state(self, n, dtype):
-        """Method-specific state: a dict of tf.Variables (x, f, g are added by `run`)."""
-        return {}
+    def init_state(self, n, dtype):
+        """The method's state at the start of every run: its own typed `NamedTuple` (an empty
+        one for a method without state). x, f and g live in the `SolverState` around it."""
+        return NoState()
 
-    def reset(self, state):
-        """Forget accumulated curvature (after a failed line search)."""
+    def reset(self, method_state):
+        """The method's state with its accumulated curvature forgotten (after a failed line
+        search)."""
+        return method_state
 
-    def start_state(self, state):
-        """Return the method's state to its start (each `run` begins with this)."""
-        self.reset(state)
-
-    def step(self, objective, state):
-        """One iteration in graph: reads x/f/g from `state`, writes the new ones.
-
-        Returns a dict with `evaluations` (int32) and `status` (line_search codes)."""
+    def step(self, problem, state):
+        """One iteration inside the compiled loop: `(new SolverState, evaluations, status)`,
+        evaluations an int32 count and status a `line_search` code (FAILED: no move)."""
         raise NotImplementedError
 
 
@@ -375,52 +402,53 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         )
         return config
 
-    def direction(self, objective, state, g):
-        """(direction, first trial step) in graph."""
+    def direction(self, problem, state):
+        """(direction, first trial step, the method's state) at `state`."""
         raise NotImplementedError
 
-    def update(self, state, s, y, d, g):
-        """Record the accepted step s = alpha d and gradient change y (g: the old gradient)."""
+    def update(self, method_state, s, y, d, g):
+        """The method's state after the accepted step s = alpha d, with gradient change y
+        (d: the direction, g: the old gradient)."""
+        return method_state
 
-    def step(self, objective, state):
-        x, f, g = state["x"].read_value(), state["f"].read_value(), state["g"].read_value()
-        d, alpha0 = self.direction(objective, state, g)
-        slope = tf.reduce_sum(g * d)
-        descent = tf.math.is_finite(slope) & (slope < 0) & tf.reduce_all(tf.math.is_finite(d))
-        # Not a descent direction (e.g. a stale curvature model): steepest descent instead.
-        d = tf.where(descent, d, -g)
-        alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g), 1e-12))
-        ls = line_search.strong_wolfe(
-            objective.value_and_gradient,
-            x,
-            f,
-            g,
+    def step(self, problem, state):
+        d, alpha0, method = self.direction(problem, state)
+        d, alpha0 = descent_or_steepest(state.g, d, alpha0)
+        ls = line_search.search(
+            problem.value_and_gradient,
+            state.x,
+            state.f,
+            state.g,
             d,
             alpha0,
             self.c1,
             self.c2,
             self.max_line_search_evaluations,
         )
-        s = ls["alpha"] * d
-        return self.commit(objective, state, ls, x + s, s, f, g, d)
+        return self.commit(state._replace(method=method), ls, ls.alpha * d, d)
 
-    def commit(self, objective, state, ls, x_new, s, f, g, d):
-        """Take the line search's point `x_new` = x + `s` unless it failed: record the curvature
-        pair, move the state (and the model's weights) there; returns the step's logs."""
-        ok = tf.not_equal(ls["status"], line_search.FAILED)
+    def commit(self, state, ls, s, d):
+        """Move to the line search's point `ls.x` = x + `s` and record the curvature pair,
+        unless the search failed: `(state, evaluations, status)` as `step` returns."""
+        moved = state._replace(
+            method=self.update(state.method, s, ls.g - state.g, d, state.g),
+            f_prev=state.f,
+            x=ls.x,
+            f=ls.f,
+            g=ls.g,
+        )
+        ok = ops.not_equal(ls.status, line_search.FAILED)
+        return _ops.select(ok, moved, state), ls.evaluations, ls.status
 
-        def accept():
-            self.update(state, s, ls["g"] - g, d, g)
-            state["f_prev"].assign(f)
-            state["x"].assign(x_new)
-            state["f"].assign(ls["f"])
-            state["g"].assign(ls["g"])
-            return tf.constant(True)
 
-        tf.cond(ok, accept, lambda: tf.constant(False))
-        with tf.control_dependencies([state["x"].read_value()]):
-            objective.assign(state["x"].read_value())
-        return {"evaluations": ls["evaluations"], "status": ls["status"]}
+def descent_or_steepest(g, d, alpha0):
+    """(d, alpha0), or steepest descent (-g, 1 / ||g||) where d is not a descent direction
+    (e.g. a stale curvature model)."""
+    slope = ops.sum(g * d)
+    descent = ops.isfinite(slope) & (slope < 0) & ops.all(ops.isfinite(d))
+    d = ops.where(descent, d, -g)
+    alpha0 = ops.where(descent, alpha0, 1.0 / ops.maximum(ops.norm(g), 1e-12))
+    return d, alpha0
 
 
 def first_step(state, dphi0):
@@ -428,125 +456,89 @@ def first_step(state, dphi0):
 
     On the first iteration f_{k-1} is taken as f_k + ||g|| / 2, which makes the first trial
     move a unit distance along -g."""
-    f, f_prev = state["f"], state["f_prev"]
-    step = 1.01 * 2.0 * (f - f_prev) / dphi0
-    return tf.where(
-        tf.math.is_finite(step) & (step > 0),
-        tf.minimum(tf.ones_like(step), step),
-        tf.ones_like(step),
-    )
+    step = 1.01 * 2.0 * (state.f - state.f_prev) / dphi0
+    one = ops.ones_like(step)
+    return ops.where(ops.isfinite(step) & (step > 0), ops.minimum(one, step), one)
 
 
 def projected_gradient_norm(x, g, lower, upper):
     """Infinity norm of P(x - g) - x, P the projection onto the box [lower, upper]: the
     first-order optimality measure of L-BFGS-B (Byrd et al. 1995, `pgtol`); ||g||_inf
-    without bounds."""
-    return tf.reduce_max(tf.abs(tf.clip_by_value(x - g, lower, upper) - x))
+    without bounds (`lower` None)."""
+    if lower is None:
+        return ops.max(ops.abs(g))
+    return ops.max(ops.abs(ops.clip(x - g, lower, upper) - x))
+
+
+def _int(value):
+    return ops.convert_to_tensor(value, "int32")
 
 
 class _Program:
-    """The compiled functions of one (optimizer, variables, loss, data kind, XLA, bounded)
-    combination and the state variables they update, kept across `run` calls (`programs`):
-    a second `fit` or `minimize` on the same model, loss and shapes reuses the traces. The
-    data, bounds and budgets are arguments or re-assigned state, and `start` resets every
-    state variable, so each run starts from fresh curvature (what `fit` documents)."""
+    """The compiled `start` and `execute` of one (optimizer, objective, data kind, XLA, bounded)
+    combination, kept across `run` calls (`programs`): a second `fit` or `minimize` on the
+    same model, loss and shapes reuses the traces. The data, bounds, budgets and the state are
+    arguments; `state` is the `SolverState` the last call returned (each run starts afresh)."""
 
-    def __init__(self, optimizer, objective, jit_compile, bounded):
-        n, dtype = objective.size, objective.dtype
-        self.objective, self.bounded = objective, bounded
-        state = optimizer.create_state(n, dtype)
-        zeros = tf.zeros([n], dtype)
-        state.update(
-            {
-                "x": tf.Variable(zeros),
-                "f": tf.Variable(tf.zeros([], dtype)),
-                "g": tf.Variable(zeros),
-                "f_prev": tf.Variable(tf.zeros([], dtype)),
-                "evaluations": tf.Variable(0),
-                "failures": tf.Variable(0),
-            }
+    def __init__(self, optimizer, objective, jit_compile):
+        self.optimizer, self.objective = optimizer, objective
+        self.start = _ops.compile(self._start, jit_compile=False)
+        self.execute = _ops.compile(self._execute, jit_compile)
+        self.state = None
+
+    def _start(self, x0, inputs, lower, upper):
+        """The `SolverState` at x0 (projected onto the box, as L-BFGS-B does) and its gradient
+        norm: fresh curvature, one evaluation."""
+        problem = self.objective.bind(inputs, lower, upper)
+        if problem.bounded:
+            x0 = ops.clip(x0, lower, upper)
+        f0, g0 = problem.value_and_gradient(x0)
+        state = SolverState(
+            x=x0,
+            f=f0,
+            g=g0,
+            f_prev=f0 + 0.5 * ops.norm(g0),
+            evaluations=_int(1),
+            failures=_int(0),
+            method=self.optimizer.init_state(self.objective.size, self.objective.dtype),
         )
-        if bounded:
-            state.update({"lower": tf.Variable(zeros), "upper": tf.Variable(zeros)})
-        self.state = state
+        return state, projected_gradient_norm(x0, g0, lower, upper)
 
-        def gradient_norm():
-            if not bounded:
-                return tf.reduce_max(tf.abs(state["g"].read_value()))
-            return projected_gradient_norm(
-                state["x"].read_value(),
-                state["g"].read_value(),
-                state["lower"].read_value(),
-                state["upper"].read_value(),
-            )
+    def _iteration(self, problem, loop, gtol, ftol, budget):
+        """One iteration with its stop test."""
+        before = loop.solver
+        state, evaluations, status = self.optimizer.step(problem, before)
+        failed = ops.equal(status, line_search.FAILED)
+        state = state._replace(
+            evaluations=state.evaluations + evaluations,
+            failures=ops.where(failed, state.failures + 1, 0),
+        )
+        state = _ops.select(
+            failed, state._replace(method=self.optimizer.reset(state.method)), state
+        )
+        code = _stop_code(
+            failed,
+            state.failures,
+            before.f,
+            state.f,
+            projected_gradient_norm(state.x, state.g, problem.lower, problem.upper),
+            state.evaluations,
+            gtol,
+            ftol,
+            budget,
+        )
+        return _Loop(loop.iterations + 1, code, _int(status), state)
 
-        def start(inputs, lower, upper):
-            objective.bind(inputs)
-            optimizer.start_state(state)
-            x0 = objective.read()
-            if bounded:
-                state["lower"].assign(lower)
-                state["upper"].assign(upper)
-                x0 = tf.clip_by_value(x0, lower, upper)  # L-BFGS-B projects x0 onto the box too
-            f0, g0 = objective.value_and_gradient(x0)
-            state["x"].assign(x0)
-            state["f"].assign(f0)
-            state["g"].assign(g0)
-            state["f_prev"].assign(f0 + 0.5 * tf.norm(g0))
-            state["evaluations"].assign(1)
-            state["failures"].assign(0)
-            with tf.control_dependencies([state["g"].read_value()]):
-                return f0, gradient_norm()
-
-        def iteration(gtol, ftol, budget):
-            f_prev = state["f"].read_value()
-            out = optimizer.step(objective, state)
-            optimizer.iterations.assign_add(1)
-            evaluations = state["evaluations"].assign_add(out["evaluations"])
-            failed = tf.equal(out["status"], line_search.FAILED)
-            failures = state["failures"].assign(tf.where(failed, state["failures"] + 1, 0))
-
-            def reset():
-                optimizer.reset(state)
-                return tf.constant(True)
-
-            tf.cond(failed, reset, lambda: tf.constant(False))
-            code = _stop_code(
-                failed,
-                failures,
-                f_prev,
-                state["f"].read_value(),
-                gradient_norm(),
-                evaluations,
-                gtol,
-                ftol,
-                budget,
-            )
-            return code, out["status"]
-
-        def execute(limit, budget, gtol, ftol, inputs):
-            objective.bind(inputs)
-
-            def body(i, code, status):
-                code, status = iteration(gtol, ftol, budget)
-                return i + 1, code, status
-
-            i, code, status = tf.while_loop(
-                lambda i, code, status: (i < limit) & tf.equal(code, CONTINUE),
-                body,
-                (tf.constant(0), tf.constant(CONTINUE), tf.constant(line_search.WOLFE)),
-            )
-            return {
-                "iterations": i,
-                "code": code,
-                "status": status,
-                "f": state["f"].read_value(),
-                "gradient_norm": gradient_norm(),
-                "evaluations": state["evaluations"].read_value(),
-            }
-
-        self.start = tf.function(start, autograph=False)
-        self.execute = tf.function(execute, autograph=False, jit_compile=jit_compile)
+    def _execute(self, state, limit, budget, gtol, ftol, inputs, lower, upper):
+        """Up to `limit` iterations from `state`, stopping at the first stop code."""
+        problem = self.objective.bind(inputs, lower, upper)
+        loop = _ops.while_loop(
+            lambda loop: (loop.iterations < limit) & ops.equal(loop.code, CONTINUE),
+            lambda loop: self._iteration(problem, loop, gtol, ftol, budget),
+            _Loop(_int(0), _int(CONTINUE), _int(line_search.WOLFE), state),
+        )
+        solver = loop.solver
+        return loop, projected_gradient_norm(solver.x, solver.g, lower, upper)
 
 
 def programs(optimizer):
@@ -558,9 +550,9 @@ def programs(optimizer):
     return cache
 
 
-def check_bounds(bounds, n, dtype, name="bounds"):
-    """`(lower, upper)` flat tensors of length n from `bounds`: a `(lower, upper)` pair of
-    scalars or arrays with 1 or n values (None or +-inf: unbounded), an object with `lb` and
+def check_bounds(bounds, n, name="bounds"):
+    """`(lower, upper)` float64 NumPy arrays of length n from `bounds`: a `(lower, upper)` pair
+    of scalars or arrays with 1 or n values (None or +-inf: unbounded), an object with `lb` and
     `ub` (`scipy.optimize.Bounds`), or SciPy's sequence of n `(low, high)` pairs (when n != 2;
     with n == 2 a pair of pairs reads as (lower, upper)). Raises, naming `bounds`, on any other
     shape or where a lower bound exceeds its upper bound."""
@@ -595,12 +587,26 @@ def check_bounds(bounds, n, dtype, name="bounds"):
         raise ValueError(
             f"Argument `{name}` must have lower <= upper (no NaN) everywhere. Received: {name}={bounds!r}"
         )
-    return tf.constant(lower, dtype), tf.constant(upper, dtype)
+    return lower, upper
 
 
+def _in_precision(fn):
+    """Run `fn(optimizer, objective, ...)` where the objective's dtype is available
+    (`_ops.precision`: float64 on JAX needs `jax.enable_x64`)."""
+
+    @functools.wraps(fn)
+    def wrapped(optimizer, objective, *args, **kwargs):
+        with _ops.precision(objective.dtype):
+            return fn(optimizer, objective, *args, **kwargs)
+
+    return wrapped
+
+
+@_in_precision
 def run(
     optimizer,
     objective,
+    x0,
     max_iterations,
     max_evaluations=None,
     steps_per_execution=1,
@@ -610,24 +616,25 @@ def run(
     bounds=None,
     cache_key=None,
 ):
-    """Iterate `optimizer` on `objective` in compiled graph calls of up to
-    `steps_per_execution` iterations each.
+    """Iterate `optimizer` on `objective` from the flat point `x0` (NumPy) in compiled calls of
+    up to `steps_per_execution` iterations each.
 
-    One call runs a `tf.while_loop` over iterations (each iteration's line search is itself a
-    `tf.while_loop`), with the stop tests of `_stop_code` inside the graph, so nothing returns
-    to Python between the iterations of one call; `jit_compile=True` compiles the call with XLA
-    (in-memory objectives only). `before_execution(e)` and `after_execution(e, info)` (e from
-    0) are Python hooks around each call for logging and callbacks; `info` holds the last
-    iteration's `loss`, `gradient_norm`, cumulative `evaluations` and `iterations`, and its
-    line-search `status`; `after_execution` returning True stops the run. `bounds`: `(lower,
-    upper)` flat tensors (methods with `supports_bounds` only); the gradient test then reads
-    the projected gradient. `cache_key`: a hashable naming the variables, the loss and the
-    data kind; runs with equal keys on one optimizer share one `_Program` (no retracing for
-    data of the same shapes). Returns an `OptimizeResult`; the objective's variables hold its
-    `x` (the last finite point).
+    One call runs a loop over iterations (each iteration's line search is itself a loop), with
+    the stop tests of `_stop_code` inside, so nothing returns to Python between the iterations
+    of one call; `jit_compile=True` compiles the call with XLA on TensorFlow (in-memory
+    objectives only; JAX always compiles). `before_execution(e)` and `after_execution(e,
+    info)` (e from 0) are Python hooks around each call for logging and callbacks; `info` holds
+    the last iteration's `loss`, `gradient_norm`, cumulative `evaluations` and `iterations`,
+    its line-search `status` and the point `x` (NumPy, flat), which `objective.publish` has
+    received first; `after_execution` returning True stops the run. `bounds`: `(lower, upper)`
+    flat arrays (methods with `supports_bounds` only); the gradient test then reads the
+    projected gradient. `cache_key`: a hashable naming the variables, the loss and the data
+    kind; runs with equal keys on one optimizer share one `_Program` (no retracing for data
+    of the same shapes). Returns an `OptimizeResult` (its `x` the last finite point).
     """
-    require_tensorflow(type(optimizer).__name__)
+    require_backend(type(optimizer).__name__)
     optimizer.check_size(objective.size)
+    dtype = objective.dtype
     bounded = bounds is not None
     cache = programs(optimizer)
     key = (
@@ -635,28 +642,28 @@ def run(
     )
     program = cache.get(key) if key is not None else None
     if program is None:
-        program = _Program(optimizer, objective, jit_compile, bounded)
+        program = _Program(optimizer, objective, jit_compile)
         if key is not None:
             cache[key] = program
-    state, dtype = program.state, objective.dtype
     inputs = objective.inputs()
-    lower, upper = bounds if bounded else (tf.zeros([0], dtype), tf.zeros([0], dtype))
-    f0, gnorm0 = program.start(inputs, lower, upper)
-    args = (
-        tf.constant(-1 if max_evaluations is None else max_evaluations),
-        tf.constant(optimizer.gtol, dtype),
-        tf.constant(optimizer.ftol, dtype),
+    lower, upper = (ops.convert_to_tensor(b, dtype) for b in bounds) if bounded else (None, None)
+    state, gnorm = program.start(ops.convert_to_tensor(x0, dtype), inputs, lower, upper)
+    program.state = state
+    constants = (
+        _int(-1 if max_evaluations is None else max_evaluations),
+        ops.convert_to_tensor(optimizer.gtol, dtype),
+        ops.convert_to_tensor(optimizer.ftol, dtype),
         inputs,
+        lower,
+        upper,
     )
-
     iterations, evaluations = 0, 1
-    f, gnorm = float(f0), float(gnorm0)
+    f, gnorm = float(state.f), float(gnorm)
 
     def result(converged, message):
-        objective.assign(state["x"])
-        return OptimizeResult(
-            state["x"].numpy(), f, gnorm, iterations, evaluations, converged, message
-        )
+        x = ops.convert_to_numpy(program.state.x)
+        objective.publish(x)
+        return OptimizeResult(x, f, gnorm, iterations, evaluations, converged, message)
 
     if not (np.isfinite(f) and np.isfinite(gnorm)):
         return result(
@@ -671,22 +678,22 @@ def run(
         if before_execution is not None:
             before_execution(execution)
         limit = min(steps_per_execution, max_iterations - iterations)
-        out = {
-            k: v.numpy() for k, v in program.execute(tf.constant(limit), *args).items()
-        }  # one graph call
-        iterations += int(out["iterations"])
-        evaluations, f, gnorm = (
-            int(out["evaluations"]),
-            float(out["f"]),
-            float(out["gradient_norm"]),
-        )
-        code, status = int(out["code"]), int(out["status"])
+        loop, gnorm = program.execute(program.state, _int(limit), *constants)  # one call
+        program.state = loop.solver
+        done = int(loop.iterations)
+        optimizer.iterations.assign(optimizer.iterations + done)
+        iterations += done
+        evaluations, f, gnorm = int(loop.solver.evaluations), float(loop.solver.f), float(gnorm)
+        code, status = int(loop.code), int(loop.status)
+        x = ops.convert_to_numpy(loop.solver.x)
+        objective.publish(x)
         info = {
             "loss": f,
             "gradient_norm": gnorm,
             "evaluations": evaluations,
             "iterations": iterations,
             "status": status,
+            "x": x,
         }
         stop_requested = after_execution is not None and after_execution(execution, info)
         execution += 1

@@ -1,4 +1,4 @@
-"""BFGS with a dense inverse-Hessian approximation. TensorFlow backend.
+"""BFGS with a dense inverse-Hessian approximation. TensorFlow and JAX backends.
 
 Nocedal & Wright, Numerical Optimization, 2nd ed., sec. 6.1 (Algorithm 6.1, update 6.17);
 Goodfellow et al., Deep Learning, sec. 8.6.3. H_0 = I, as in SciPy's BFGS (N&W's rescaling
@@ -7,10 +7,13 @@ iterations). The first trial step is 1 / ||g|| on the first iteration, 1 afterwa
 Memory O(n^2): models with more than `max_parameters` parameters are refused.
 """
 
-import keras
+import typing
 
-from kerasopt._backend import tf
+import keras
+from keras import ops
+
 from kerasopt._docs import shared_docs
+from kerasopt.second_order import _ops
 from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 
 
@@ -36,9 +39,10 @@ class BFGS(LineSearchOptimizer):
     Example:
         Through `minimize` (the same class drives `model.compile` + `fit`):
 
-        >>> import numpy as np, tensorflow as tf
+        >>> import numpy as np
+        >>> from keras import ops
         >>> import kerasopt.second_order as so
-        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="bfgs")
+        >>> result = so.minimize(lambda w: ops.sum((w - 3.0) ** 2), np.zeros(2), method="bfgs")
         >>> result.converged, np.round(result.x, 6).tolist()
         (True, [3.0, 3.0])
 
@@ -49,36 +53,37 @@ class BFGS(LineSearchOptimizer):
     def __init__(self, max_parameters=4096, name="bfgs", **kwargs):
         super().__init__(max_parameters=max_parameters, name=name, **kwargs)
 
-    def create_state(self, n, dtype):
-        return {"h": tf.Variable(tf.eye(n, dtype=dtype)), "count": tf.Variable(0)}
+    def init_state(self, n, dtype):
+        return BFGSState(h=ops.eye(n, dtype=dtype), count=ops.convert_to_tensor(0, "int32"))
 
-    def reset(self, state):
-        state["h"].assign(tf.eye(tf.shape(state["h"])[0], dtype=state["h"].dtype))
-        state["count"].assign(0)
+    def reset(self, method_state):
+        return self.init_state(method_state.h.shape[0], method_state.h.dtype)
 
-    def direction(self, objective, state, g):
-        d = -tf.linalg.matvec(state["h"], g)
-        first = tf.equal(state["count"], 0)
-        alpha0 = tf.where(first, 1.0 / tf.maximum(tf.norm(g), 1e-12), tf.ones([], g.dtype))
-        return d, alpha0
+    def direction(self, problem, state):
+        g, memory = state.g, state.method
+        d = -ops.matmul(memory.h, g)
+        first = ops.equal(memory.count, 0)
+        alpha0 = ops.where(first, 1.0 / ops.maximum(ops.norm(g), 1e-12), ops.ones([], g.dtype))
+        return d, alpha0, memory
 
-    def update(self, state, s, y, d, g):
-        sy = tf.reduce_sum(s * y)
-        good = sy > 1e-10 * tf.norm(s) * tf.norm(y)
+    def update(self, method_state, s, y, d, g):
+        sy = ops.sum(s * y)
+        good = sy > 1e-10 * ops.norm(s) * ops.norm(y)
+        h = method_state.h
+        rho = 1.0 / sy
+        hy = ops.matmul(h, y)
+        yhy = ops.sum(y * hy)
+        # Expanded form of (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
+        h = (
+            h
+            - rho * (s[:, None] * hy[None, :] + hy[:, None] * s[None, :])
+            + (rho * rho * yhy + rho) * s[:, None] * s[None, :]
+        )
+        return _ops.select(good, BFGSState(h, method_state.count + 1), method_state)
 
-        def store():
-            h = state["h"].read_value()
-            rho = 1.0 / sy
-            hy = tf.linalg.matvec(h, y)
-            yhy = tf.reduce_sum(y * hy)
-            # Expanded form of (I - rho s y^T) H (I - rho y s^T) + rho s s^T.
-            h = (
-                h
-                - rho * (s[:, None] * hy[None, :] + hy[:, None] * s[None, :])
-                + (rho * rho * yhy + rho) * s[:, None] * s[None, :]
-            )
-            state["h"].assign(h)
-            state["count"].assign_add(1)
-            return tf.constant(True)
 
-        tf.cond(good, store, lambda: tf.constant(False))
+class BFGSState(typing.NamedTuple):
+    """BFGS's curvature model (Nocedal & Wright, sec. 6.1)."""
+
+    h: typing.Any  # (n, n) the inverse-Hessian approximation H_k (H_0 = I)
+    count: typing.Any  # updates since the start or the last reset (int32)

@@ -1,4 +1,4 @@
-"""Nonlinear conjugate gradients. TensorFlow backend.
+"""Nonlinear conjugate gradients. TensorFlow and JAX backends.
 
 Nocedal & Wright, Numerical Optimization, 2nd ed., sec. 5.2: Fletcher-Reeves (eq. 5.41a),
 Polak-Ribiere with the non-negative truncation PR+ (eq. 5.44/5.45), restarts every `restart`
@@ -8,9 +8,11 @@ search with c2 = 0.1 by default (N&W recommend c2 < 1/2 for CG); the first trial
 N&W's interpolation (eq. 3.60).
 """
 
-import keras
+import typing
 
-from kerasopt._backend import tf
+import keras
+from keras import ops
+
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_choice, check_int
 from kerasopt.second_order._core import (
@@ -45,9 +47,10 @@ class ConjugateGradient(LineSearchOptimizer):
     Example:
         Through `minimize` (the same class drives `model.compile` + `fit`):
 
-        >>> import numpy as np, tensorflow as tf
+        >>> import numpy as np
+        >>> from keras import ops
         >>> import kerasopt.second_order as so
-        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="cg")
+        >>> result = so.minimize(lambda w: ops.sum((w - 3.0) ** 2), np.zeros(2), method="cg")
         >>> result.converged, np.round(result.x, 6).tolist()
         (True, [3.0, 3.0])
 
@@ -73,36 +76,43 @@ class ConjugateGradient(LineSearchOptimizer):
         config.update({"beta": self.beta, "restart": self.restart})
         return config
 
-    def create_state(self, n, dtype):
-        return {
-            "d": tf.Variable(tf.zeros([n], dtype)),
-            "g_old": tf.Variable(tf.zeros([n], dtype)),
-            "since_restart": tf.Variable(0),
-            "period": tf.constant(self.restart or n),
-        }
-
-    def reset(self, state):
-        state["since_restart"].assign(0)
-
-    def direction(self, objective, state, g):
-        g_old = state["g_old"].read_value()
-        gg_old = tf.reduce_sum(g_old * g_old)
-        if self.beta == "fletcher_reeves":
-            beta = tf.reduce_sum(g * g) / gg_old
-        else:
-            beta = tf.maximum(tf.reduce_sum(g * (g - g_old)) / gg_old, 0.0)
-        powell = tf.abs(tf.reduce_sum(g * g_old)) >= 0.1 * tf.reduce_sum(g * g)
-        restart = (
-            tf.equal(state["since_restart"], 0)
-            | (state["since_restart"] >= state["period"])
-            | powell
-            | ~tf.math.is_finite(beta)
+    def init_state(self, n, dtype):
+        return CGState(
+            d=ops.zeros([n], dtype),
+            g_old=ops.zeros([n], dtype),
+            since_restart=ops.convert_to_tensor(0, "int32"),
         )
-        d = tf.where(restart, -g, -g + beta * state["d"])
-        state["since_restart"].assign(tf.where(restart, 0, state["since_restart"]))
-        return d, first_step(state, tf.reduce_sum(g * d))
 
-    def update(self, state, s, y, d, g):
-        state["d"].assign(d)
-        state["g_old"].assign(g)
-        state["since_restart"].assign_add(1)
+    def reset(self, method_state):
+        return method_state._replace(since_restart=ops.zeros_like(method_state.since_restart))
+
+    def direction(self, problem, state):
+        g, memory = state.g, state.method
+        g_old = memory.g_old
+        gg_old = ops.sum(g_old * g_old)
+        if self.beta == "fletcher_reeves":
+            beta = ops.sum(g * g) / gg_old
+        else:
+            beta = ops.maximum(ops.sum(g * (g - g_old)) / gg_old, 0.0)
+        powell = ops.abs(ops.sum(g * g_old)) >= 0.1 * ops.sum(g * g)
+        since = memory.since_restart
+        restart = (
+            ops.equal(since, 0)
+            | (since >= (self.restart or g.shape[0]))
+            | powell
+            | ~ops.isfinite(beta)
+        )
+        d = ops.where(restart, -g, -g + beta * memory.d)
+        memory = memory._replace(since_restart=ops.cast(ops.where(restart, 0, since), "int32"))
+        return d, first_step(state, ops.sum(g * d)), memory
+
+    def update(self, method_state, s, y, d, g):
+        return CGState(d=d, g_old=g, since_restart=method_state.since_restart + 1)
+
+
+class CGState(typing.NamedTuple):
+    """Nonlinear CG's memory (Nocedal & Wright, sec. 5.2)."""
+
+    d: typing.Any  # the previous search direction d_{k-1}
+    g_old: typing.Any  # the previous gradient g_{k-1}
+    since_restart: typing.Any  # iterations since the last steepest-descent restart (int32)

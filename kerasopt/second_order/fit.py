@@ -1,7 +1,7 @@
 """`fit(model, x, y, ...)`: full-batch second-order training of a compiled Keras model.
 
-TensorFlow backend. Keras' `model.fit` is minibatch-only and never shows the optimizer the
-loss; this loop does. The model must be compiled with one of the kerasopt second-order
+TensorFlow and JAX backends (a `tf.data.Dataset` on TensorFlow only). Keras' `model.fit` is
+minibatch-only and never shows the optimizer the loss; this loop does. The model must be compiled with one of the kerasopt second-order
 optimizers (`LBFGS`, `BFGS`, `ConjugateGradient`, `Newton`, `SaddleFreeNewton`). The loss
 is the compiled loss (`kerasopt.diagnostics.model_loss_fn`, regularization losses included)
 over all of `x, y` in memory, or over every batch of a finite `tf.data.Dataset` (batches
@@ -23,7 +23,8 @@ iterations in one compiled call (the iteration loop and its stop tests run insid
 as with Keras' own `steps_per_execution`, callbacks then fire once per call, which is
 reported as one epoch carrying the logs of its last iteration, so `History` has one entry per
 call and `max_iterations` still counts iterations), and `jit_compile=True` compiles that call
-with XLA (in-memory data only; a `tf.data.Dataset` objective always runs as a plain graph).
+with XLA (in-memory data only; a `tf.data.Dataset` objective always runs as a plain graph;
+on JAX every call is compiled by `jax.jit`).
 
 Compiled functions are cached on the optimizer per model, compiled loss and trainable
 variables, with the data as arguments: a second `fit` with data of the same shapes (or the
@@ -37,29 +38,65 @@ step as a fresh optimizer would.
 """
 
 import keras
+import numpy as np
+from keras import ops
 
 from kerasopt import diagnostics
-from kerasopt._backend import tf
 from kerasopt._validation import check_choice, check_int
+from kerasopt.second_order import _ops
 from kerasopt.second_order._core import (
+    Layout,
     Objective,
     SecondOrderOptimizer,
     check_bounds,
-    require_tensorflow,
+    require_backend,
     run,
 )
 
 
-def _batch_loss(model):
-    def loss_fn_for(batch):
-        xb, yb, swb = keras.utils.unpack_x_y_sample_weight(batch)
-        return diagnostics.model_loss_fn(model, xb, yb, swb)
+def model_objective(model, data=(), dataset=None):
+    """The compiled loss of `model` (`kerasopt.diagnostics.model_loss_fn`, regularization
+    included, inference mode) as an `Objective` of its flat trainable weights.
 
-    return loss_fn_for
+    The loss runs statelessly (`keras.StatelessScope`, Keras' own JAX trainer's way): the
+    trainable weights take their values from x and the non-trainable ones from the data
+    passed in (`extra`), so a compiled trace never holds a stale weight. `publish` assigns
+    a point to the model's weights."""
+    trainable, frozen = list(model.trainable_variables), list(model.non_trainable_variables)
+    layout = Layout([v.shape for v in trainable])
+    dtypes = {keras.backend.standardize_dtype(v.dtype) for v in trainable}
+    if len(dtypes) > 1:
+        raise ValueError(
+            "All trainable variables must share one dtype for a flat parameter vector. "
+            f"Received: dtypes={sorted(dtypes)}"
+        )
+
+    def loss(x, batch):
+        element, frozen_values = batch
+        mapping = list(zip(trainable, layout.unflatten(x), strict=True))
+        mapping += list(zip(frozen, frozen_values, strict=True))
+        with keras.StatelessScope(state_mapping=mapping):
+            xb, yb, swb = keras.utils.unpack_x_y_sample_weight(element)
+            return diagnostics.model_loss_fn(model, xb, yb, swb)()
+
+    def publish(x):
+        for v, part in zip(trainable, layout.unflatten(np.asarray(x)), strict=True):
+            v.assign(part)
+
+    objective = Objective(
+        loss,
+        layout.size,
+        dtypes.pop() if dtypes else "float32",
+        data=data,
+        dataset=dataset,
+        extra=[ops.convert_to_tensor(v) for v in frozen],
+        publish=publish,
+    )
+    return objective, np.concatenate([np.ravel(ops.convert_to_numpy(v)) for v in trainable])
 
 
 def _evaluate(model, data, prefix):
-    if isinstance(data, tf.data.Dataset):
+    if _ops.is_dataset(data):
         logs = model.evaluate(data, verbose=0, return_dict=True)
     else:
         xv, yv, swv = keras.utils.unpack_x_y_sample_weight(tuple(data))
@@ -108,7 +145,7 @@ def fit(
         >>> history.convergence.converged, round(float(model.layers[0].kernel.numpy()[0, 0]), 4)
         (True, 3.0)
     """
-    require_tensorflow("kerasopt.second_order.fit")
+    require_backend("kerasopt.second_order.fit")
     if not isinstance(model, keras.Model):
         raise TypeError(f"Argument `model` must be a keras.Model. Received: model={model!r}")
     optimizer = getattr(model, "optimizer", None)
@@ -123,14 +160,20 @@ def fit(
         check_int("max_evaluations", max_evaluations, 1)
     check_choice("verbose", verbose, ("auto", 0, 1, 2))
     verbose = 1 if verbose == "auto" else verbose
-    if isinstance(x, tf.data.Dataset):
+    if _ops.is_dataset(x):
+        if _ops.on_jax():
+            raise ValueError(
+                "Argument `x` must be in-memory arrays on the JAX backend (the full-batch loss "
+                "over a tf.data.Dataset runs inside a TensorFlow graph). Received: x="
+                f"{type(x).__name__}. Pass NumPy arrays, or use KERAS_BACKEND=tensorflow."
+            )
         if y is not None or sample_weight is not None:
             raise ValueError(
                 "Arguments `y` and `sample_weight` must be None when `x` is a dataset. "
                 f"Received: y={type(y).__name__}, sample_weight={type(sample_weight).__name__}"
             )
-        dataset, first = x, next(iter(x))
-        sample_x = keras.utils.unpack_x_y_sample_weight(first)[0]
+        dataset, data = x, None
+        sample_x = keras.utils.unpack_x_y_sample_weight(next(iter(x)))[0]
     else:
         if x is None or y is None:
             raise ValueError(
@@ -138,37 +181,29 @@ def fit(
                 f"x={type(x).__name__}, y={type(y).__name__}"
             )
         dataset, sample_x = None, x
-        x, y = (
-            tf.nest.map_structure(tf.convert_to_tensor, x),
-            tf.nest.map_structure(tf.convert_to_tensor, y),
-        )
+        x, y = (keras.tree.map_structure(ops.convert_to_tensor, v) for v in (x, y))
         if sample_weight is not None:
-            sample_weight = tf.convert_to_tensor(sample_weight)
+            sample_weight = ops.convert_to_tensor(sample_weight)
+        data = (x, y, sample_weight)
     if not model.built:
-        model(tf.nest.map_structure(lambda t: t[:1], sample_x))
-    objective = Objective(
-        model.trainable_variables,
-        _batch_loss(model),
-        dataset,
-        data=None if dataset is not None else (x, y, sample_weight),
-    )
+        model(keras.tree.map_structure(lambda t: t[:1], sample_x))
+    objective, x0 = model_objective(model, data, dataset)
     bounds = None
     if getattr(optimizer, "bounds", None) is not None:
-        bounds = check_bounds(optimizer.bounds, objective.size, objective.dtype, "bounds")
+        bounds = check_bounds(optimizer.bounds, objective.size, "bounds")
     # The compiled functions are cached on the optimizer for this model, its compiled loss and
-    # its variables: a second `fit` (same shapes) does not retrace.
-    # The key holds the model and its compiled-loss object themselves (not their ids, which a
-    # later object could reuse); the variables are held by the cached objective.
+    # its variables: a second `fit` (same shapes) does not retrace. The key holds the model and
+    # its compiled-loss object themselves (not their ids, which a later object could reuse).
     cache_key = (
         "fit",
         model,
         getattr(model, "_compile_loss", None),
-        tuple(id(v) for v in objective.variables),
+        tuple(id(v) for v in model.trainable_variables),
     )
     train_metrics = getattr(model, "_compile_metrics", None) is not None
     steps_per_execution = int(getattr(model, "steps_per_execution", 1) or 1)
     jit_compile = bool(model.jit_compile) and dataset is None
-    train_data = x if dataset is not None else (x, y, sample_weight)
+    train_data = x if dataset is not None else data
 
     callback_list = keras.callbacks.CallbackList(
         callbacks,
@@ -209,6 +244,7 @@ def fit(
     result = run(
         optimizer,
         objective,
+        x0,
         max_iterations,
         max_evaluations,
         steps_per_execution,

@@ -1,4 +1,4 @@
-"""Limited-memory BFGS (L-BFGS). TensorFlow backend.
+"""Limited-memory BFGS (L-BFGS). TensorFlow and JAX backends.
 
 Nocedal & Wright, Numerical Optimization, 2nd ed., sec. 7.2 (Algorithm 7.4, the two-loop
 recursion, and Algorithm 7.5); Liu & Nocedal 1989; Goodfellow et al., Deep Learning, sec.
@@ -17,13 +17,21 @@ generalized Cauchy point and minimizes over the free subspace; this variant reac
 minimizers and active sets (tested against SciPy's L-BFGS-B) with simpler in-graph steps.
 """
 
-import keras
+import typing
 
-from kerasopt._backend import tf
+import keras
+from keras import ops
+
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int
-from kerasopt.second_order import line_search
-from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
+from kerasopt.second_order import _ops, line_search
+from kerasopt.second_order._core import (
+    C2_ARG,
+    LINE_SEARCH_ARGS,
+    STOPPING_ARGS,
+    LineSearchOptimizer,
+    descent_or_steepest,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -96,90 +104,111 @@ class LBFGS(LineSearchOptimizer):
         )
         return config
 
-    def step(self, objective, state):
-        if "lower" not in state:
-            return super().step(objective, state)
-        x, f, g = state["x"].read_value(), state["f"].read_value(), state["g"].read_value()
-        lower, upper = state["lower"].read_value(), state["upper"].read_value()
-        held = ((x <= lower) & (g > 0)) | ((x >= upper) & (g < 0))  # pushed against its bound
-        free = tf.cast(~held, g.dtype)
-        d, alpha0 = self.direction(objective, state, g * free)
-        d = d * free
-        slope = tf.reduce_sum(g * d)
-        descent = tf.math.is_finite(slope) & (slope < 0) & tf.reduce_all(tf.math.is_finite(d))
-        d = tf.where(descent, d, -g * free)
-        alpha0 = tf.where(descent, alpha0, 1.0 / tf.maximum(tf.norm(g * free), 1e-12))
+    def step(self, problem, state):
+        if not problem.bounded:
+            return super().step(problem, state)
+        x, g = state.x, state.g
+        held = ((x <= problem.lower) & (g > 0)) | ((x >= problem.upper) & (g < 0))  # at its bound
+        free = ops.cast(~held, g.dtype)
+        d, alpha0 = two_loop(state.method, g * free)
+        d, alpha0 = descent_or_steepest(g * free, d * free, alpha0)
         ls = line_search.projected_backtracking(
-            objective.value_and_gradient,
+            problem.value_and_gradient,
             x,
-            f,
+            state.f,
             g,
             d,
             alpha0,
-            lower,
-            upper,
+            problem.lower,
+            problem.upper,
             self.c1,
             self.max_line_search_evaluations,
         )
-        return self.commit(objective, state, ls, ls["x"], ls["x"] - x, f, g, d)
+        return self.commit(state, ls, ls.x - x, d)
 
-    def create_state(self, n, dtype):
+    def init_state(self, n, dtype):
         m = self.history
-        return {
-            "s": tf.Variable(tf.zeros([m, n], dtype)),
-            "y": tf.Variable(tf.zeros([m, n], dtype)),
-            "rho": tf.Variable(tf.zeros([m], dtype)),
-            "gamma": tf.Variable(tf.ones([], dtype)),
-            "count": tf.Variable(0),
-        }
-
-    def reset(self, state):
-        state["rho"].assign(tf.zeros_like(state["rho"]))
-        state["gamma"].assign(tf.ones_like(state["gamma"]))
-        state["count"].assign(0)
-
-    def direction(self, objective, state, g):
-        s, y, rho = state["s"].read_value(), state["y"].read_value(), state["rho"].read_value()
-        m = self.history
-        # The two loops as tf.while_loops (not unrolled: an unrolled history of 10 doubled the
-        # time to trace and optimize the compiled iteration). Pairs are stored oldest first;
-        # unused slots have rho = 0 and contribute nothing.
-
-        def newest_first(i, q, alphas):
-            j = m - 1 - i
-            alpha = rho[j] * tf.reduce_sum(s[j] * q)
-            return i + 1, q - alpha * y[j], alphas.write(j, alpha)
-
-        _, q, alphas = tf.while_loop(
-            lambda i, *_: i < m, newest_first, (tf.constant(0), g, tf.TensorArray(g.dtype, size=m))
+        return LBFGSState(
+            s=ops.zeros([m, n], dtype),
+            y=ops.zeros([m, n], dtype),
+            rho=ops.zeros([m], dtype),
+            gamma=ops.ones([], dtype),
+            count=ops.convert_to_tensor(0, "int32"),
         )
-        alphas = alphas.stack()
 
-        def oldest_first(i, r):
-            beta = rho[i] * tf.reduce_sum(y[i] * r)
-            return i + 1, r + s[i] * (alphas[i] - beta)
+    def reset(self, method_state):
+        return method_state._replace(
+            rho=ops.zeros_like(method_state.rho),
+            gamma=ops.ones_like(method_state.gamma),
+            count=ops.zeros_like(method_state.count),
+        )
 
-        _, r = tf.while_loop(lambda i, _: i < m, oldest_first, (tf.constant(0), state["gamma"] * q))
-        first = tf.equal(state["count"], 0)
-        alpha0 = tf.where(first, 1.0 / tf.maximum(tf.norm(g), 1e-12), tf.ones([], g.dtype))
-        return -r, alpha0
+    def direction(self, problem, state):
+        d, alpha0 = two_loop(state.method, state.g)
+        return d, alpha0, state.method
 
-    def update(self, state, s, y, d, g):
-        sy = tf.reduce_sum(s * y)
-        yy = tf.reduce_sum(y * y)
+    def update(self, method_state, s, y, d, g):
+        sy = ops.sum(s * y)
         # Keep only pairs with positive curvature (guaranteed by the Wolfe conditions up to
         # rounding), so the implicit inverse Hessian stays positive definite.
-        good = sy > 1e-10 * tf.norm(s) * tf.norm(y)
+        good = sy > 1e-10 * ops.norm(s) * ops.norm(y)
+        stored = LBFGSState(
+            s=ops.concatenate([method_state.s[1:], s[None]], 0),
+            y=ops.concatenate([method_state.y[1:], y[None]], 0),
+            rho=ops.concatenate([method_state.rho[1:], ops.reshape(1.0 / sy, [1])], 0),
+            gamma=sy / ops.sum(y * y),
+            count=method_state.count + 1,
+        )
+        return _ops.select(good, stored, method_state)
 
-        def store():
-            state["s"].assign(tf.concat([state["s"][1:], s[None]], 0))
-            state["y"].assign(tf.concat([state["y"][1:], y[None]], 0))
-            state["rho"].assign(tf.concat([state["rho"][1:], [1.0 / sy]], 0))
-            state["gamma"].assign(sy / yy)
-            state["count"].assign_add(1)
-            return tf.constant(True)
 
-        tf.cond(good, store, lambda: tf.constant(False))
+class LBFGSState(typing.NamedTuple):
+    """L-BFGS's curvature memory (Nocedal & Wright, sec. 7.2)."""
+
+    s: typing.Any  # (m, n) steps s_k = x_{k+1} - x_k, oldest first (unused rows: rho = 0)
+    y: typing.Any  # (m, n) gradient changes y_k = g_{k+1} - g_k, paired with `s`
+    rho: typing.Any  # (m,) 1 / (s_k^T y_k); 0 marks an empty slot
+    gamma: typing.Any  # the initial inverse-Hessian scale s^T y / y^T y of the newest pair
+    count: typing.Any  # pairs stored since the start or the last reset (int32)
+
+
+def two_loop(memory, g):
+    """The two-loop recursion (Nocedal & Wright, Algorithm 7.4): (-H g, first trial step),
+    H the L-BFGS inverse Hessian of `memory` (an `LBFGSState`); the first trial step is
+    1 / ||g|| before any pair is stored, else 1.
+
+    The loops run as loops (`_ops.while_loop`), not unrolled: an unrolled history of 10
+    doubled the time to trace and optimize the compiled iteration. Pairs are stored oldest
+    first; unused slots have rho = 0 and contribute nothing."""
+    s, y, rho = memory.s, memory.y, memory.rho
+    m = s.shape[0]
+    slots = ops.arange(m, dtype="int32")
+
+    class Loop(typing.NamedTuple):
+        i: typing.Any  # loop counter
+        q: typing.Any  # the vector being transformed
+        alphas: typing.Any  # (m,) the first loop's coefficients, by slot
+
+    def newest_first(loop):
+        j = m - 1 - loop.i
+        alpha = rho[j] * ops.sum(s[j] * loop.q)
+        alphas = ops.where(ops.equal(slots, j), alpha, loop.alphas)
+        return Loop(loop.i + 1, loop.q - alpha * y[j], alphas)
+
+    def oldest_first(loop):
+        i = loop.i
+        beta = rho[i] * ops.sum(y[i] * loop.q)
+        return loop._replace(i=i + 1, q=loop.q + s[i] * (loop.alphas[i] - beta))
+
+    zero = ops.convert_to_tensor(0, "int32")
+    first = _ops.while_loop(lambda lp: lp.i < m, newest_first, Loop(zero, g, ops.zeros_like(rho)))
+    second = _ops.while_loop(
+        lambda lp: lp.i < m, oldest_first, Loop(zero, memory.gamma * first.q, first.alphas)
+    )
+    alpha0 = ops.where(
+        ops.equal(memory.count, 0), 1.0 / ops.maximum(ops.norm(g), 1e-12), ops.ones([], g.dtype)
+    )
+    return -second.q, alpha0
 
 
 def _check_scalar_bounds(bounds):

@@ -1,4 +1,4 @@
-"""`minimize(fn, x0, method=...)`: the second-order methods on a plain function. TensorFlow backend.
+"""`minimize(fn, x0, method=...)`: the second-order methods on a plain function. TensorFlow and JAX.
 
 The functional counterpart of `fit`, in the spirit of `scipy.optimize.minimize`: `fn` maps a
 float tensor of x0's shape to a scalar tensor; gradients and Hessian-vector products come
@@ -8,10 +8,10 @@ from automatic differentiation.
 import collections
 
 import numpy as np
+from keras import ops
 
-from kerasopt._backend import tf
 from kerasopt._validation import check_bool, check_choice, check_int
-from kerasopt.second_order._core import Objective, check_bounds, require_tensorflow, run
+from kerasopt.second_order._core import Objective, check_bounds, require_backend, run
 from kerasopt.second_order.bfgs import BFGS
 from kerasopt.second_order.cg import ConjugateGradient
 from kerasopt.second_order.lbfgs import LBFGS
@@ -26,20 +26,20 @@ METHODS = {
     "saddle_free_newton": SaddleFreeNewton,
 }
 _CACHE_SIZE = 16
-# (fn, method, options, shape, dtype) -> (optimizer, variable, objective): the last few problems,
-# so that calling `minimize` again on the same function and shapes reuses the compiled graphs.
+# (fn, method, options, shape, dtype) -> (optimizer, objective): the last few problems, so that
+# calling `minimize` again on the same function and shapes reuses the compiled functions.
 _problems = collections.OrderedDict()
 
 
 def _problem(fn, method, options, shape, dtype):
-    """The cached (optimizer, variable, objective) of this problem, or a new one."""
+    """The cached (optimizer, objective) of this problem, or a new one."""
     try:
         key = (
             fn,
             method if isinstance(method, str) else id(method),
             tuple(sorted(options.items())),
             shape,
-            dtype.name,
+            dtype,
         )
         hash(key)
     except TypeError:  # unhashable options: no caching
@@ -48,8 +48,8 @@ def _problem(fn, method, options, shape, dtype):
         _problems.move_to_end(key)
         return _problems[key]
     optimizer = METHODS[method](**options) if isinstance(method, str) else method
-    variable = tf.Variable(tf.zeros(shape, dtype))
-    problem = (optimizer, variable, Objective([variable], lambda batch: lambda: fn(variable)))
+    size = int(np.prod(shape))
+    problem = (optimizer, Objective(lambda x, batch: fn(ops.reshape(x, shape)), size, dtype))
     if key is not None:
         _problems[key] = problem
         if len(_problems) > _CACHE_SIZE:
@@ -72,11 +72,11 @@ def minimize(
     """Minimize `fn` from `x0` with a kerasopt second-order method.
 
     Args:
-        fn: callable mapping a float tensor (x0's shape) to a scalar tensor. It is traced
-            into a graph without autograph, so tensor-dependent branches must use tf.where or
-            tf.cond rather than Python `if`.
-        x0: starting point (array-like); float64 arrays are optimized in float64, anything
-            else in float32.
+        fn: callable mapping a float tensor (x0's shape) to a scalar tensor, in `keras.ops`
+            (or the backend's own ops). It is traced into a compiled function (no autograph),
+            so tensor-dependent branches must use `keras.ops.where` rather than Python `if`.
+        x0: starting point (array-like); float64 arrays are optimized in float64 (on JAX
+            inside `jax.enable_x64`), anything else in float32.
         method: "lbfgs", "bfgs", "cg", "newton" or "saddle_free_newton", or an instance of
             one of the optimizer classes.
         max_iterations: iteration budget.
@@ -113,14 +113,14 @@ def minimize(
 
         With bounds:
 
-        >>> import tensorflow as tf
+        >>> from keras import ops
         >>> from kerasopt.second_order import minimize
-        >>> result = minimize(lambda x: tf.reduce_sum((x - 2.0) ** 2), np.zeros(3),
+        >>> result = minimize(lambda x: ops.sum((x - 2.0) ** 2), np.zeros(3),
         ...                   bounds=(None, [1.0, 3.0, 3.0]))
         >>> np.round(result.x, 6).tolist(), result.converged
         ([1.0, 2.0, 2.0], True)
     """
-    require_tensorflow("kerasopt.second_order.minimize")
+    require_backend("kerasopt.second_order.minimize")
     if not callable(fn):
         raise TypeError(f"Argument `fn` must be callable. Received: fn={fn!r}")
     if isinstance(method, str):
@@ -143,27 +143,27 @@ def minimize(
     x0 = np.asarray(x0)
     if not np.issubdtype(x0.dtype, np.number) or x0.size == 0:
         raise ValueError(f"Argument `x0` must be a non-empty numeric array. Received: x0={x0!r}")
-    dtype = tf.float64 if x0.dtype == np.float64 else tf.float32
-    optimizer, variable, objective = _problem(fn, method, options, x0.shape, dtype)
+    dtype = "float64" if x0.dtype == np.float64 else "float32"
+    optimizer, objective = _problem(fn, method, options, x0.shape, dtype)
     if bounds is not None:
         if not getattr(optimizer, "supports_bounds", False):
             raise ValueError(
                 f"Argument `bounds` needs method='lbfgs' (L-BFGS with box constraints). "
                 f"Received: bounds with method={type(optimizer).__name__}"
             )
-        bounds = check_bounds(bounds, x0.size, dtype)
+        bounds = check_bounds(bounds, x0.size)
     elif getattr(optimizer, "bounds", None) is not None:
-        bounds = check_bounds(optimizer.bounds, x0.size, dtype)
-    variable.assign(tf.constant(x0, dtype))
+        bounds = check_bounds(optimizer.bounds, x0.size)
     after = None
     if callback is not None:
 
         def after(execution, info):
-            return bool(callback(info["iterations"], variable.numpy(), info["loss"]))
+            return bool(callback(info["iterations"], info["x"].reshape(x0.shape), info["loss"]))
 
     result = run(
         optimizer,
         objective,
+        x0.ravel().astype(dtype),
         max_iterations,
         max_evaluations,
         steps_per_execution,

@@ -1,4 +1,5 @@
-"""Newton's method with Levenberg-Marquardt damping: dense, or Newton-CG. TensorFlow backend.
+"""Newton's method with Levenberg-Marquardt damping: dense, or Newton-CG. TensorFlow and JAX
+backends.
 
 The step p solves (H + lambda I) p = -g (Goodfellow et al., Deep Learning, sec. 8.6.1:
 Newton's method and its regularization H + alpha I; Levenberg 1944, Marquardt 1963).
@@ -21,19 +22,21 @@ adaptive_damping=False keeps lambda fixed and takes the step length from the sha
 strong-Wolfe line search along p (steepest descent if p is not a descent direction).
 """
 
-import keras
+import typing
 
-from kerasopt._backend import tf
+import keras
+from keras import ops
+
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_bool, check_choice, check_int, check_range
-from kerasopt.second_order import line_search
+from kerasopt.second_order import _ops, line_search
 from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
 
 
 def eigen_solve(eigenvalues, eigenvectors, g, shift):
     """-V diag(1 / (eigenvalues + shift)) V^T g, and p^T H p for the undamped eigenvalues."""
-    coeff = -tf.linalg.matvec(eigenvectors, g, transpose_a=True) / (eigenvalues + shift)
-    return tf.linalg.matvec(eigenvectors, coeff), tf.reduce_sum(eigenvalues * coeff * coeff)
+    coeff = -ops.matmul(g, eigenvectors) / (eigenvalues + shift)
+    return ops.matmul(eigenvectors, coeff), ops.sum(eigenvalues * coeff * coeff)
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -59,9 +62,10 @@ class Newton(LineSearchOptimizer):
     Example:
         Through `minimize` (the same class drives `model.compile` + `fit`):
 
-        >>> import numpy as np, tensorflow as tf
+        >>> import numpy as np
+        >>> from keras import ops
         >>> import kerasopt.second_order as so
-        >>> result = so.minimize(lambda w: tf.reduce_sum((w - 3.0) ** 2), np.zeros(2), method="newton")
+        >>> result = so.minimize(lambda w: ops.sum((w - 3.0) ** 2), np.zeros(2), method="newton")
         >>> result.converged, np.round(result.x, 6).tolist()
         (True, [3.0, 3.0])
 
@@ -110,117 +114,130 @@ class Newton(LineSearchOptimizer):
         if self.solver == "dense":
             super().check_size(n)
 
-    def create_state(self, n, dtype):
-        return {
-            "damping": tf.Variable(tf.constant(self.damping, dtype)),
-            "nu": tf.Variable(tf.constant(2.0, dtype)),
-        }
-
-    def _cg_solve(self, objective, g, shift):
-        """Truncated CG on (H + shift I) p = -g (N&W Algorithm 7.1); returns (p, p^T H p)."""
-        n = objective.size
-        gnorm = tf.norm(g)
-        tol = tf.minimum(tf.sqrt(gnorm), 0.5) * gnorm
-        max_iter = self.cg_max_iterations or n
-
-        def cond(j, z, r, d, done):
-            return ~done & (j < max_iter)
-
-        def body(j, z, r, d, done):
-            bd = objective.hessian_vector(d) + shift * d
-            dbd = tf.reduce_sum(d * bd)
-            negative = ~(dbd > 0)
-            rr = tf.reduce_sum(r * r)
-            a = rr / dbd
-            z_new = z + a * d
-            r_new = r + a * bd
-            converged = tf.norm(r_new) < tol
-            beta = tf.reduce_sum(r_new * r_new) / rr
-            z_out = tf.where(negative, tf.where(tf.equal(j, 0), -g, z), z_new)
-            return j + 1, z_out, r_new, -r_new + beta * d, negative | converged
-
-        _, p, _, _, _ = tf.while_loop(
-            cond, body, (tf.constant(0), tf.zeros_like(g), g, -g, tf.constant(False))
+    def init_state(self, n, dtype):
+        return NewtonState(
+            damping=ops.convert_to_tensor(self.damping, dtype),
+            nu=ops.convert_to_tensor(2.0, dtype),
         )
-        return p, tf.reduce_sum(p * objective.hessian_vector(p))
 
-    def _solver(self, objective, g):
-        """A function shift -> (p, p^T H p) at the current point."""
+    def reset(self, method_state):
+        return method_state._replace(nu=ops.full_like(method_state.nu, 2.0))
+
+    def _cg_solve(self, problem, x, g, shift):
+        """Truncated CG on (H + shift I) p = -g (N&W Algorithm 7.1); returns (p, p^T H p)."""
+        gnorm = ops.norm(g)
+        tol = ops.minimum(ops.sqrt(gnorm), 0.5) * gnorm
+        max_iter = self.cg_max_iterations or g.shape[0]
+
+        def body(cg):
+            bd = problem.hessian_vector(x, cg.d) + shift * cg.d
+            dbd = ops.sum(cg.d * bd)
+            negative = ~(dbd > 0)
+            rr = ops.sum(cg.r * cg.r)
+            a = rr / dbd
+            z_new = cg.z + a * cg.d
+            r_new = cg.r + a * bd
+            converged = ops.norm(r_new) < tol
+            beta = ops.sum(r_new * r_new) / rr
+            z_out = ops.where(negative, ops.where(ops.equal(cg.j, 0), -g, cg.z), z_new)
+            return _CG(cg.j + 1, z_out, r_new, -r_new + beta * cg.d, negative | converged)
+
+        start = _CG(ops.convert_to_tensor(0, "int32"), ops.zeros_like(g), g, -g, ops.array(False))
+        p = _ops.while_loop(lambda cg: ~cg.done & (cg.j < max_iter), body, start).z
+        return p, ops.sum(p * problem.hessian_vector(x, p))
+
+    def _solver(self, problem, x, g):
+        """A function shift -> (p, p^T H p) at x."""
         if self.solver == "dense":
-            eigenvalues, eigenvectors = tf.linalg.eigh(objective.hessian())
+            eigenvalues, eigenvectors = ops.eigh(problem.hessian(x))
             return lambda shift: eigen_solve(eigenvalues, eigenvectors, g, shift)
-        return lambda shift: self._cg_solve(objective, g, shift)
+        return lambda shift: self._cg_solve(problem, x, g, shift)
 
-    def direction(self, objective, state, g):
-        p, _ = self._solver(objective, g)(state["damping"])
-        return p, tf.ones([], g.dtype)
+    def direction(self, problem, state):
+        p, _ = self._solver(problem, state.x, state.g)(state.method.damping)
+        return p, ops.ones([], p.dtype), state.method
 
-    def step(self, objective, state):
+    def step(self, problem, state):
         if not self.adaptive_damping:
-            return super().step(objective, state)
-        x, f, g = state["x"].read_value(), state["f"].read_value(), state["g"].read_value()
-        solve = self._solver(objective, g)
+            return super().step(problem, state)
+        x, f, g = state.x, state.f, state.g
+        solve = self._solver(problem, x, g)
         dtype = x.dtype
 
-        def cond(i, lam, nu, accepted, x_new, f_new, g_new):
-            return ~accepted & (i < self.max_damping_trials)
-
-        def body(i, lam, nu, accepted, x_new, f_new, g_new):
-            with tf.control_dependencies(objective.assign(x)):
-                p, php = solve(lam)
-            predicted = -(tf.reduce_sum(g * p) + 0.5 * php)
-            f_t, g_t = objective.value_and_gradient(x + p)
+        def body(trial):
+            lam, nu = trial.damping, trial.nu
+            p, php = solve(lam)
+            predicted = -(ops.sum(g * p) + 0.5 * php)
+            f_t, g_t = problem.value_and_gradient(x + p)
             ok = (
-                tf.math.is_finite(f_t)
-                & tf.reduce_all(tf.math.is_finite(g_t))
-                & tf.reduce_all(tf.math.is_finite(p))
+                ops.isfinite(f_t)
+                & ops.all(ops.isfinite(g_t))
+                & ops.all(ops.isfinite(p))
                 & (f_t < f)
             )
             gain = (f - f_t) / predicted
-            lam_ok = tf.where(
-                predicted > 0, lam * tf.maximum(1.0 - (2.0 * gain - 1.0) ** 3, 1.0 / 3.0), lam / 3.0
+            lam_ok = ops.where(
+                predicted > 0,
+                lam * ops.maximum(1.0 - (2.0 * gain - 1.0) ** 3, 1.0 / 3.0),
+                lam / 3.0,
             )
-            lam = tf.where(ok, lam_ok, tf.maximum(lam, tf.constant(1e-8, dtype)) * nu)
-            nu = tf.where(ok, tf.constant(2.0, dtype), 2.0 * nu)
-            return (
-                i + 1,
-                lam,
-                nu,
-                ok,
-                tf.where(ok, x + p, x_new),
-                tf.where(ok, f_t, f_new),
-                tf.where(ok, g_t, g_new),
+            return _Damping(
+                trials=trial.trials + 1,
+                damping=ops.where(ok, lam_ok, ops.maximum(lam, ops.cast(1e-8, dtype)) * nu),
+                nu=ops.where(ok, ops.cast(2.0, dtype), 2.0 * nu),
+                accepted=ok,
+                x=ops.where(ok, x + p, trial.x),
+                f=ops.where(ok, f_t, trial.f),
+                g=ops.where(ok, g_t, trial.g),
             )
 
-        trials, lam, nu, accepted, x_new, f_new, g_new = tf.while_loop(
-            cond,
-            body,
-            (
-                tf.constant(0),
-                state["damping"].read_value(),
-                state["nu"].read_value(),
-                tf.constant(False),
-                x,
-                f,
-                g,
-            ),
+        start = _Damping(
+            ops.convert_to_tensor(0, "int32"),
+            state.method.damping,
+            state.method.nu,
+            ops.array(False),
+            x,
+            f,
+            g,
         )
-        state["damping"].assign(lam)
-        state["nu"].assign(nu)
-        state["f_prev"].assign(tf.where(accepted, f, state["f_prev"]))
-        state["x"].assign(x_new)
-        state["f"].assign(f_new)
-        state["g"].assign(g_new)
-        with tf.control_dependencies([state["x"].read_value()]):
-            objective.assign(state["x"].read_value())
-        return {
-            "evaluations": trials,
-            "status": tf.where(accepted, line_search.WOLFE, line_search.FAILED),
-        }
+        out = _ops.while_loop(
+            lambda t: ~t.accepted & (t.trials < self.max_damping_trials), body, start
+        )
+        state = state._replace(
+            method=NewtonState(out.damping, out.nu),
+            f_prev=ops.where(out.accepted, f, state.f_prev),
+            x=out.x,
+            f=out.f,
+            g=out.g,
+        )
+        status = ops.where(out.accepted, line_search.WOLFE, line_search.FAILED)
+        return state, out.trials, ops.cast(status, "int32")
 
-    def reset(self, state):
-        state["nu"].assign(2.0)
 
-    def start_state(self, state):
-        state["damping"].assign(tf.constant(self.damping, state["damping"].dtype))
-        self.reset(state)
+class NewtonState(typing.NamedTuple):
+    """The Levenberg-Marquardt damping (Madsen, Nielsen & Tingleff 2004, sec. 3.2)."""
+
+    damping: typing.Any  # lambda in (H + lambda I) p = -g
+    nu: typing.Any  # the factor lambda grows by after the next rejected trial
+
+
+class _Damping(typing.NamedTuple):
+    """What the Levenberg-Marquardt trial loop of one iteration carries."""
+
+    trials: typing.Any  # trial steps evaluated (int32)
+    damping: typing.Any  # lambda for the next trial
+    nu: typing.Any  # growth factor after a rejection
+    accepted: typing.Any  # the last trial lowered the loss (the loop stops)
+    x: typing.Any  # the accepted point (x while none is)
+    f: typing.Any  # the loss there
+    g: typing.Any  # the gradient there
+
+
+class _CG(typing.NamedTuple):
+    """What Newton-CG's inner conjugate-gradient loop carries."""
+
+    j: typing.Any  # CG iterations done (int32)
+    z: typing.Any  # the current solution estimate p
+    r: typing.Any  # the residual (H + shift I) z + g
+    d: typing.Any  # the CG direction
+    done: typing.Any  # converged or met negative curvature

@@ -1,4 +1,4 @@
-"""Saddle-free Newton. TensorFlow backend; dense, for small models.
+"""Saddle-free Newton. TensorFlow and JAX backends; dense, for small models.
 
 Dauphin et al. 2014, "Identifying and attacking the saddle point problem in high-dimensional
 non-convex optimization": the step p = -(|H| + lambda I)^{-1} g, where |H| = V |Lambda| V^T
@@ -10,8 +10,8 @@ the shared strong-Wolfe line search starting at 1.
 """
 
 import keras
+from keras import ops
 
-from kerasopt._backend import tf
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_range
 from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
@@ -36,7 +36,7 @@ class SaddleFreeNewton(LineSearchOptimizer):
         On f = x^2 - y^2 + y^4 / 2 Newton's method is attracted by the saddle at the origin;
         saddle-free Newton steps with |H| and reaches a minimum, y = +-1:
 
-        >>> import numpy as np, tensorflow as tf
+        >>> import numpy as np
         >>> import kerasopt.second_order as so
         >>> f = lambda w: w[0] ** 2 - w[1] ** 2 + w[1] ** 4 / 2
         >>> result = so.minimize(f, np.array([0.5, 0.1]), method="saddle_free_newton")
@@ -57,7 +57,8 @@ class SaddleFreeNewton(LineSearchOptimizer):
         config["damping"] = self.damping
         return config
 
-    def direction(self, objective, state, g):
-        eigenvalues, eigenvectors = tf.linalg.eigh(objective.hessian())
-        p, _ = eigen_solve(tf.abs(eigenvalues), eigenvectors, g, tf.constant(self.damping, g.dtype))
-        return p, tf.ones([], g.dtype)
+    def direction(self, problem, state):
+        eigenvalues, eigenvectors = ops.eigh(problem.hessian(state.x))
+        g = state.g
+        p, _ = eigen_solve(ops.abs(eigenvalues), eigenvectors, g, ops.cast(self.damping, g.dtype))
+        return p, ops.ones([], g.dtype), state.method

@@ -67,6 +67,7 @@ class Recorder(keras.callbacks.Callback):
         self.events.append("train_end")
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize(
     "optimizer",
     [
@@ -116,6 +117,32 @@ def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
     assert model.optimizer.iterations.numpy() == epochs
 
 
+@pytest.mark.portable
+@pytest.mark.parametrize("optimizer", [BFGS, ConjugateGradient, SaddleFreeNewton])
+def test_history_loss_of_a_linear_model_is_the_full_batch_loss_and_non_increasing(optimizer):
+    """The cheap default-run variant of the history check (the 25-parameter MLP runs with
+    `-m slow`): a 2-parameter ridge model, the logged loss against a NumPy restatement."""
+    x, y = _data()
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, kernel_regularizer=keras.regularizers.L2(L2))]
+    )
+    model.compile(optimizer=optimizer(), loss="mse")
+
+    def numpy_loss():
+        k, b = model.get_weights()
+        return np.mean((x @ k + b - y) ** 2) + L2 * np.sum(k**2)
+
+    start = numpy_loss()
+    history = fit(model, x, y, max_iterations=3, verbose=0)
+    losses = history.history["loss"]
+    assert 1 <= len(losses) <= 3
+    assert all(b <= a for a, b in zip(losses, losses[1:], strict=False)), losses
+    assert losses[-1] < start
+    assert losses[-1] == pytest.approx(numpy_loss(), rel=1e-5)
+    assert history.convergence.iterations == len(losses) == model.optimizer.iterations.numpy()
+
+
+@pytest.mark.portable
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_steps_per_execution_runs_iterations_in_the_graph_one_epoch_per_call(jit_compile):
     """compile(steps_per_execution=4): 10 iterations run in calls of 4, 4 and 2; callbacks see
@@ -160,6 +187,7 @@ def test_steps_per_execution_runs_iterations_in_the_graph_one_epoch_per_call(jit
     assert losses[-1] < _numpy_loss_at(model, initial, x, y)
 
 
+@pytest.mark.portable
 def test_keras_callbacks_early_stopping_checkpoint_csv(tmp_path):
     x, y = _data()
     model = _model(LBFGS(), ())
@@ -191,6 +219,7 @@ def test_keras_callbacks_early_stopping_checkpoint_csv(tmp_path):
     )
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize(
     "optimizer",
     [LBFGS(history=4), pytest.param(Newton(solver="cg", damping=1e-2), marks=pytest.mark.slow)],
@@ -210,6 +239,7 @@ def test_model_saves_and_loads_with_its_optimizer(tmp_path, optimizer):
     assert history.history["loss"][-1] <= history.history["loss"][0]
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("optimizer", [LBFGS, BFGS, ConjugateGradient, Newton, SaddleFreeNewton])
 def test_model_fit_stops_at_once_with_a_clear_error(optimizer):
     x, y = _data()
@@ -235,6 +265,7 @@ def test_dataset_loss_is_the_full_batch_loss():
     assert batched[-1] == pytest.approx(_numpy_loss(model_b, x, y), rel=1e-5)
 
 
+@pytest.mark.portable
 def test_non_finite_data_stops_with_message_and_keeps_weights():
     x, y = _data()
     y = y.copy()
@@ -262,6 +293,7 @@ def test_fit_argument_errors_name_argument_and_value():
         fit(_model(LBFGS()), infinite)
 
 
+@pytest.mark.portable
 def test_dense_limit_on_a_model_names_the_argument():
     x, y = _data()
     model = _model(Newton(max_parameters=10))

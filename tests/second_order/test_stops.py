@@ -8,14 +8,17 @@ import numpy as np
 import pytest
 import scipy.optimize
 import tensorflow as tf
+from keras import ops
 
 from kerasopt.second_order import LBFGS, Newton, _core, line_search, minimize
 
 
 def _rosen(w):
-    return tf.reduce_sum(100.0 * (w[1:] - w[:-1] ** 2) ** 2 + (1.0 - w[:-1]) ** 2)
+    return ops.sum(100.0 * (w[1:] - w[:-1] ** 2) ** 2 + (1.0 - w[:-1]) ** 2)
 
 
+# TensorFlow only: on JAX, XLA's summation order leaves `fun` 2.4e-12 (relative) from SciPy's
+# rosen at 3.2e-9, outside this test's 1e-12.
 @pytest.mark.parametrize("ftol", [1e-3, 1e-6])
 def test_ftol_stops_at_the_first_small_relative_change(ftol):
     """Documented rule: stop (converged) after the first iteration k with
@@ -118,8 +121,8 @@ A = np.array([[1.0, 0.5], [0.0, 2.0]])
 
 
 def _pseudo_huber_tf(w):
-    z = tf.linalg.matvec(tf.constant(A), w)
-    return tf.reduce_sum(tf.sqrt(1.0 + z * z))
+    z = ops.matmul(A, w)
+    return ops.sum(ops.sqrt(1.0 + z * z))
 
 
 def _pseudo_huber_np(w):
@@ -154,6 +157,7 @@ def _levenberg_marquardt(w, lam, iterations, max_trials):
     return out
 
 
+@pytest.mark.portable
 def test_levenberg_marquardt_damping_follows_nielsens_update():
     """From w0 = (2, -1.5) the undamped Newton step on the pseudo-Huber loss overshoots far
     (it flips the sign of z and multiplies it by about 1 + z^2), so the first iterations
@@ -170,8 +174,8 @@ def test_levenberg_marquardt_damping_follows_nielsens_update():
         seen.append(
             (
                 x.copy(),
-                float(program.state["damping"].numpy()),
-                float(program.state["nu"].numpy()),
+                float(program.state.method.damping),
+                float(program.state.method.nu),
                 f,
             )
         )
