@@ -15,7 +15,7 @@ theta ~ U(-2 pi rotation, 2 pi rotation) (Keras' `RandomRotation` factor convent
 fraction of a full turn); a zoom z ~ U(1 - zoom, 1 + zoom) (`RandomZoom`'s: the output
 samples the source on a grid scaled by z about the centre, the same z for both axes). The
 output pixel p samples the source at c + z R(theta) F (p - c), c the image centre, F the
-flip. Inference (`training=False`): the images cast to float, untouched. Output values stay
+flip. Inference (`training=False`), or all three off: the images cast to float, untouched. Output values stay
 in the input's range ([0, 255] for uint8), in the compute dtype.
 """
 
@@ -84,7 +84,7 @@ class FlipRotateZoom(keras.layers.Layer):
         return ops.stack([a0, a1, cx - a0 * cx - a1 * cy, b0, b1, cy - b0 * cx - b1 * cy], axis=1)
 
     def call(self, inputs, training=None):
-        if not training:
+        if not training or not (self.flip or self.rotation or self.zoom):
             return ops.cast(inputs, self.compute_dtype)
         height, width = inputs.shape[1], inputs.shape[2]
         maps = self.transforms(ops.shape(inputs)[0], height, width)
