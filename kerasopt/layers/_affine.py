@@ -25,7 +25,7 @@ def affine_sample(images, transforms):
     rows, cols = ops.meshgrid(
         ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"), indexing="ij"
     )
-    a0, a1, a2, b0, b1, b2 = (transforms[:, i, None, None] for i in range(6))
+    a0, a1, a2, b0, b1, b2 = (ops.reshape(transforms[:, i], (-1, 1, 1)) for i in range(6))
     x = ops.clip(_reflect(a0 * cols + a1 * rows + a2, width), 0.0, width - 1.0)
     y = ops.clip(_reflect(b0 * cols + b1 * rows + b2, height), 0.0, height - 1.0)
     x0, y0 = ops.floor(x), ops.floor(y)
