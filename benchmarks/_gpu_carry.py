@@ -3,8 +3,9 @@
 The GPU machines have JAX with CUDA, NumPy, Pillow, h5py, absl-py, rich and ml-dtypes, but no
 TensorFlow, no Keras, no optree and no namex, no network, and take at most 64 MiB of files per
 run. This script writes `.gpu_carry/` (git-ignored) with:
-  - the wheels of Keras and its two missing pure dependencies (`pip download`, CPython 3.12,
-    manylinux x86-64: the machines' Python);
+  - the wheels of Keras and its two missing pure dependencies, and of matplotlib and its
+    dependencies (the recipe writes its plots) (`pip download`, CPython 3.12, manylinux x86-64:
+    the machines' Python);
   - `keras_home/models/`: the one ImageNet weight file MobileNetV2 224 needs, from the shared
     assets' Keras cache;
   - `hymenoptera224/`: ants vs bees (train/ and val/) re-encoded as 224x224 JPEGs, listed and
@@ -23,7 +24,19 @@ import sys
 from pathlib import Path
 
 CARRY = Path(".gpu_carry")
-WHEELS = ("keras==3.15.1", "optree==0.20.0", "namex==0.1.0")
+WHEELS = (  # Keras and its two missing pure dependencies; matplotlib (the recipe's plots) and its own
+    "keras==3.15.1",
+    "optree==0.20.0",
+    "namex==0.1.0",
+    "matplotlib==3.11.2",
+    "contourpy==1.3.3",
+    "cycler==0.12.1",
+    "fonttools==4.69.1",
+    "kiwisolver==1.5.1",
+    "pyparsing==3.3.3",
+    "python-dateutil==4.0.0",
+    "six==1.17.0",
+)
 WEIGHTS = "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5"
 PLATFORMS = (
     "manylinux_2_28_x86_64",
@@ -42,7 +55,7 @@ DEVICE_COMMAND = (
     "export PYTHONPATH=/tmp/site:$PWD KERAS_BACKEND=jax PYTHONUNBUFFERED=1 KERAS_HOME=/tmp/keras_home; "
     "cp -r .gpu_carry/keras_home /tmp/keras_home; "
     "nvidia-smi -L; "
-    "timeout 500 python3 -m benchmarks.gpu_finetune --out $OUT 2>&1 | tee $OUT/gpu_finetune.log"
+    "timeout 330 python3 -m benchmarks.gpu_finetune --out $OUT 2>&1 | tee $OUT/gpu_finetune.log"
 )
 
 

@@ -1,83 +1,56 @@
-"""Fine-tuning MobileNetV2 on a GPU with Keras 3 on JAX: images/s per phase and precision, and
-the main job's accuracy and time.
+"""Fine-tuning MobileNetV2 on a GPU: Keras 3 on JAX (kerasopt) against PyTorch + torchvision on the
+same card in one run, and the main job through the recipe's own code path.
 
-The GPU machines lent to this project have JAX with CUDA but no TensorFlow, so kerasopt runs
-there as Keras 3 on the JAX backend, with XLA always on (`jit_compile=True`). Everything runs
-through kerasopt's own objects: `transfer.backbone` (MobileNetV2, ImageNet weights from a
-Keras cache), `transfer.freeze` / `unfreeze_fraction`, `transfer.build_classifier`, and the
-backend-neutral pipeline `transfer.image_sequences` (Pillow + `keras.utils.PyDataset`).
-
-Measured, in order of priority (a wall-clock budget skips what no longer fits, and the results
-files are rewritten after every step, so a run cut short still leaves its figures):
-  1. throughput, per precision policy (mixed_bfloat16, float32, then mixed_float16): images/s
-     of `fit` for phase 1 (head on the frozen backbone) and for a full fine-tune (every
-     backbone layer but BatchNormalization trainable), batch 64, 50 steps per epoch, on
-     preloaded batches of the training images (the host pipeline off the clock); the first
-     epoch (XLA compilation) is timed apart; median of the later epochs;
-  2. the main job: the recipe's plan for ants vs bees ("similar, small": head, then the top
-     10% of the backbone), trained on train/ through the Pillow pipeline (augmented, 4 worker
-     threads) and evaluated once on val/: accuracy and time per phase;
-  3. the host pipeline alone: images/s decoding (first pass) and from its cache.
+The GPU machines lent to this project have JAX with CUDA (and PyTorch) but no TensorFlow, so
+kerasopt runs there as Keras 3 on the JAX backend, XLA always on, through `import kerasopt`.
+Measured, in order (a wall-clock budget skips what no longer fits; the results files are
+rewritten after every step, so a run cut short still leaves its figures):
+  1. compute alone, Keras: images/s of `fit` for the head phase (frozen backbone) and the full
+     fine-tune, per precision candidate of the card (`transfer.device.precision_candidates`:
+     bfloat16 where supported, float16), on preloaded uint8 batches with the augmentation inside
+     the compiled step (`transfer.in_step.augment_in_step`); the precision is then chosen by
+     these measurements (`transfer.device.choose_precision`); first epoch (compilation) apart;
+  2. compute alone, PyTorch (`benchmarks/_torch_finetune.py`): torchvision's mobilenet_v2 on the
+     same uint8 batches, same augmentation, same precision (AMP), channels-last, `torch.compile`
+     when present; skipped with the reason when torch or torchvision is missing;
+  3. the main job: `python -m recipes.finetune` (what `make run` runs: its plan, splits and test
+     report) on ants vs bees in a fresh process, twice: cold (empty compilation cache) and warm
+     (`transfer.device.enable_compilation_cache`), each from command start to the written run
+     folder;
+  4. the host pipeline alone: images/s of `image_sequences(..., in_step=True)` decoding (first
+     pass) and from its uint8 cache.
+Both sides start from random weights (weights do not change the speed; the main job uses the
+ImageNet weights as `make run` does).
 
 Data: `--data` (default `.gpu_carry/hymenoptera224`, ants vs bees re-encoded at 224 px by
-`benchmarks/_gpu_carry.py`), else a synthetic two-class image folder. Weights: `--weights
-imagenet` reads `$KERAS_HOME/models` (the carry folder holds the one file needed).
+`python -m benchmarks._gpu_carry`), else a synthetic two-class image folder.
 
-Run on the GPU machine (see docs/guides/gpu.md; `benchmarks/_gpu_carry.py` prints the command):
-    python -m benchmarks.gpu_finetune --out $OUT
-Tiny CPU check: KERAS_BACKEND=jax python -m benchmarks.gpu_finetune --quick --out /tmp/gpu
-Writes gpu_finetune.json and gpu_finetune.md.
+Run on the GPU machine (docs/guides/gpu.md; `python -m benchmarks._gpu_carry` prints the whole
+device command): python -m benchmarks.gpu_finetune --out RESULTS_FOLDER
+Tiny CPU check (the default test suite runs it): python -m benchmarks.gpu_finetune --tiny --out /tmp/gpu
+Writes gpu_finetune.json and gpu_finetune.md (and the main job's run folders) in --out.
 """
 
 import argparse
-import importlib
-import importlib.util
+import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 NEEDS_DEVICE = "GPU"  # `python -m benchmarks` skips this module (read from the source)
 
 DEFAULT_DATA = Path(".gpu_carry") / "hymenoptera224"
-POLICIES = ("mixed_bfloat16", "float32", "mixed_float16")
 BACKBONE = "mobilenet_v2"
-
-
-def _import_kerasopt():
-    """Import the kerasopt modules used here; return how ("package" or "submodules").
-
-    Where `import kerasopt` still loads TensorFlow somewhere (issue 21 removes that) and
-    TensorFlow is absent, as on the GPU machines, the backend-neutral submodules used here are
-    loaded without running the packages' `__init__` files. The results record which way ran.
-    """
-    try:
-        import kerasopt.transfer  # noqa: F401
-
-        return "package"
-    except ImportError as error:
-        if "tensorflow" not in f"{getattr(error, 'name', '')} {error}".lower():
-            raise
-    for name in [name for name in sys.modules if name.split(".")[0] == "kerasopt"]:
-        del sys.modules[name]
-    spec = importlib.util.find_spec("kerasopt")
-    root = Path(next(iter(spec.submodule_search_locations)))
-    for name, folder in (("kerasopt", root), ("kerasopt.transfer", root / "transfer")):
-        package = types.ModuleType(name)
-        package.__path__ = [str(folder)]
-        sys.modules[name] = package
-    return "submodules (import kerasopt needs TensorFlow here)"
-
-
-def _modules():
-    names = ("backbones", "classifier", "freezing", "image_folder_sequence", "strategy")
-    return types.SimpleNamespace(
-        **{name: importlib.import_module(f"kerasopt.transfer.{name}") for name in names}
-    )
+TINY = {"image_size": 32, "batch_size": 8, "steps": 2, "epochs": 2, "per_class": 24}
+RECIPE_TINY = [  # a preset plan and given rates: no probe, no range test; one epoch per phase
+    "--backbone", "mobilenet", "--alpha", "0.25", "--weights", "none", "--image-size", "32",
+    "--strategy", "top", "--head-lr", "1e-3", "--finetune-lr", "1e-4", "--epochs-head", "1",
+    "--epochs-finetune", "1", "--time-budget", "0", "--batch-size", "8",
+]  # fmt: skip
 
 
 def _device():
@@ -168,15 +141,21 @@ def _repeat(batches, steps):
     return Repeat()
 
 
-def _classifier(mods, policy, weights, size, n_classes, name=BACKBONE):
+def _classifier(policy, weights, size, n_classes, name):
+    """(uint8 -> in-step augmentation -> classifier model, its backbone) under `policy`."""
     import keras
+
+    from kerasopt.transfer.backbones import backbone, get_spec
+    from kerasopt.transfer.classifier import build_classifier
+    from kerasopt.transfer.freezing import freeze
+    from kerasopt.transfer.in_step import augment_in_step
 
     keras.config.set_dtype_policy(policy)
     alpha = 0.25 if name == "mobilenet" else None  # the small test configuration
-    base = mods.backbones.backbone(name, weights=weights, input_shape=(size, size, 3), alpha=alpha)
-    mods.freezing.freeze(base)
-    preprocessing = mods.backbones.get_spec(name).preprocessing
-    return mods.classifier.build_classifier(base, n_classes, preprocessing=preprocessing), base
+    base = backbone(name, weights=weights, input_shape=(size, size, 3), alpha=alpha)
+    freeze(base)
+    inner = build_classifier(base, n_classes, preprocessing=get_spec(name).preprocessing)
+    return augment_in_step(inner, size, seed=0), base
 
 
 def _compile(model, learning_rate):
@@ -202,99 +181,86 @@ def _timed_fit(model, data, epochs, images_per_epoch):
     }
 
 
-def _throughput(mods, policy, weights, batches, steps, epochs, name):
-    """Phase 1 and full fine-tune images/s under `policy` (fresh model)."""
+def _throughput(policy, batches, steps, epochs, name):
+    """Head phase and full fine-tune images/s under `policy` (fresh model, random weights)."""
+    from kerasopt.transfer.freezing import unfreeze_fraction
+
     size, n_classes = batches[0][0].shape[1], 2
-    model, base = _classifier(mods, policy, weights, size, n_classes, name)
+    model, base = _classifier(policy, None, size, n_classes, name)
     images = steps * batches[0][0].shape[0]
     _compile(model, 1e-3)
     head = _timed_fit(model, _repeat(batches, steps), epochs, images)
-    mods.freezing.unfreeze_fraction(base, 1.0)
+    unfreeze_fraction(base, 1.0)
     _compile(model, 1e-4)
     finetune = _timed_fit(model, _repeat(batches, steps), epochs, images)
     finetune["trainable_weights"] = len(model.trainable_weights)
     return {"head": head, "finetune": finetune}
 
 
-def _main_job(mods, data, policy, weights, workers, batch_size, name, quick=None):
-    """The recipe's plan for the data (similar, small): head, then the top of the backbone;
-    trained on train/, evaluated once on val/. `quick`: plan overrides (fewer epochs)."""
-    import keras
+def _test_report(metrics):
+    """The test figures of a run's metrics.json: every entry whose key names the test split."""
+    if isinstance(metrics, dict):
+        found = {k: v for k, v in metrics.items() if "test" in str(k).lower()}
+        for key, value in metrics.items():
+            if key not in found:
+                found.update({f"{key}.{k}": v for k, v in _test_report(value).items()})
+        return found
+    return {}
 
-    plan = mods.strategy.choose_strategy("similar", data.n_train, **(quick or {}))
-    seq = mods.image_folder_sequence
-    train = seq.ImageFolderSequence(
-        data.train.paths,
-        data.train.labels,
-        image_size=data.image_size,
-        batch_size=batch_size,
-        drop_remainder=True,  # one batch shape: one compilation per phase
-        shuffle=True,
-        augment=data.train.augment,
-        workers=workers,
+
+def _main_job(data_dir, out, cache, extra, timeout):
+    """`python -m recipes.finetune` in a fresh process (the compilation cache in `cache`):
+    seconds from command start to the written run folder, and its test report."""
+    run_dir = out / f"main_job_{cache.name}_{len(list(out.glob('main_job_*')))}"
+    code = (
+        "from kerasopt.transfer.device import enable_compilation_cache; "
+        "enable_compilation_cache(); "
+        "from kerasopt.cli.finetune import main; main()"
     )
-    model, base = _classifier(
-        mods, policy, weights, data.image_size[0], len(data.class_names), name
-    )
+    command = [sys.executable, "-c", code, "--data", str(data_dir), "--out", str(run_dir)]
+    command += ["--overwrite", *extra]
+    env = {**os.environ, "KERASOPT_CACHE_DIR": str(cache), "KERAS_BACKEND": "jax"}
     start = time.perf_counter()
-    _compile(model, plan.head_learning_rate)
-    images = len(train) * batch_size
-    phases = {"head": _timed_fit(model, train, plan.epochs_head, images)}
-    unfrozen = mods.freezing.unfreeze_fraction(base, plan.unfreeze_fraction)
-    _compile(model, plan.finetune_learning_rate)
-    phases["finetune"] = _timed_fit(model, train, plan.epochs_finetune, images)
-    phases["finetune"]["layers_unfrozen"] = len(unfrozen)
-    loss, accuracy = model.evaluate(data.val, verbose=0)
-    keras.config.set_dtype_policy("float32")
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    seconds = round(time.perf_counter() - start, 2)
+    if done.returncode != 0:
+        raise RuntimeError(f"recipe exit {done.returncode}: {done.stderr.strip()[-400:]}")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
     return {
-        "policy": policy,
-        "plan": {
-            "name": plan.name,
-            "unfreeze_fraction": plan.unfreeze_fraction,
-            "epochs_head": plan.epochs_head,
-            "epochs_finetune": plan.epochs_finetune,
-            "head_learning_rate": plan.head_learning_rate,
-            "finetune_learning_rate": plan.finetune_learning_rate,
-        },
-        "batch_size": batch_size,
-        "n_train": data.n_train,
-        "n_val": data.n_val,
-        "val_accuracy": round(float(accuracy), 4),
-        "val_loss": round(float(loss), 4),
-        "time_s": round(time.perf_counter() - start, 2),
-        "phases": phases,
+        "command": "python -m recipes.finetune " + " ".join(command[3:]),
+        "seconds": seconds,
+        "run_folder": run_dir.name,
+        "test": _test_report(metrics),
     }
 
 
-def _pipeline_rate(mods, data, batch_size, workers):
-    """Host pipeline alone: images/s of a first pass (decode + resize) and of a cached pass."""
-    seq = mods.image_folder_sequence.ImageFolderSequence(
-        data.train.paths, data.train.labels, image_size=data.image_size, batch_size=batch_size
-    )
+def _pipeline_rate(data_dir, size, batch_size, workers):
+    """Host pipeline alone: images/s of the in-step (uint8, padded) training sequence, a first
+    pass (decode + resize) and a pass from its cache, `workers` threads."""
     from concurrent.futures import ThreadPoolExecutor
 
+    from kerasopt.transfer.image_folder_sequence import image_sequences
+
+    seq = image_sequences(
+        data_dir, image_size=size, batch_size=batch_size, workers=workers, in_step=True
+    ).train
     rates = {}
     for name in ("decode", "cached"):
         start = time.perf_counter()
         with ThreadPoolExecutor(workers) as pool:
-            count = sum(len(y) for _, y in pool.map(seq.__getitem__, range(len(seq))))
+            count = sum(int(w.sum()) for _, _, w in pool.map(seq.__getitem__, range(len(seq))))
         rates[name] = round(count / (time.perf_counter() - start), 1)
     return {"workers": workers, "images_per_second": rates}
 
 
-def _preload(mods, data, batch_size, count):
-    """`count` batches of training images (no augmentation) for the throughput runs."""
-    import numpy as np
+def _preload(data_dir, size, batch_size, count):
+    """`count` uint8 batches of training images (augmented in the step) for the compute runs."""
+    from kerasopt.transfer.image_folder_sequence import image_sequences
 
-    seq = mods.image_folder_sequence.ImageFolderSequence(
-        data.train.paths, data.train.labels, image_size=data.image_size, batch_size=batch_size
-    )
-    batches = []
-    for index in range(count):
-        members = [(index * batch_size + i) % len(seq.paths) for i in range(batch_size)]
-        images = np.stack([seq._image(i) for i in members]).astype("float32")
-        batches.append((images, seq.labels[members]))
-    return batches
+    seq = image_sequences(
+        data_dir, image_size=size, batch_size=batch_size, workers=1, in_step=True
+    ).train_eval
+    return [seq[i % len(seq)][:2] for i in range(count)]
 
 
 def _write(out, result, command):
@@ -305,76 +271,90 @@ def _write(out, result, command):
 
 
 def _headline(result):
-    """The figures `python -m benchmarks` puts in its summary: images/s per phase and policy."""
+    """The figures `python -m benchmarks` puts in its summary: images/s per side and phase."""
     figures = {"device": result["device"].get("jax_device_kind")}
-    for policy, runs in result["throughput"].items():
+    for policy, runs in result["keras"].items():
         for phase in ("head", "finetune"):
             if "images_per_second" in runs.get(phase, {}):
-                figures[f"{policy} {phase} images/s"] = runs[phase]["images_per_second"]
-    if "val_accuracy" in (result.get("main_job") or {}):
-        figures["main job val accuracy"] = result["main_job"]["val_accuracy"]
-        figures["main job s"] = result["main_job"]["time_s"]
+                figures[f"keras {policy} {phase} images/s"] = runs[phase]["images_per_second"]
+    torch_side = result.get("torch") or {}
+    for phase in ("head", "finetune"):
+        if "images_per_second" in torch_side.get(phase, {}):
+            figures[f"torch {phase} images/s"] = torch_side[phase]["images_per_second"]
+    for run, job in (result.get("main_job") or {}).items():
+        if "seconds" in job:
+            figures[f"main job {run} s"] = job["seconds"]
     return figures
+
+
+def _rate(runs, phase):
+    found = (runs or {}).get(phase, {})
+    return f"{found['images_per_second']:.0f}" if "images_per_second" in found else "-"
+
+
+def _why(runs):
+    runs = runs or {}
+    return runs.get("skipped") or (f"error: {runs['error']}" if "error" in runs else "not run")
 
 
 def _markdown(result, command):
     dev, machine = result["device"], result["machine"]
+    settings, precision = result["settings"], result.get("precision") or {}
+    side = f"Keras on {machine['keras_backend']}"
     lines = [
-        "# Fine-tuning on a GPU with Keras 3 on JAX (XLA on)",
+        "# Fine-tuning MobileNetV2 on one device: Keras 3 (kerasopt) vs PyTorch",
         "",
-        f"Device: {dev.get('nvidia_smi') or dev['jax_device_kind']} "
-        f"(JAX {dev['jax']}, platform {dev['jax_platform']}); host {machine['cpu']}, "
-        f"{machine['cores']} cores; Keras {machine['keras']} on {machine['keras_backend']}, "
-        f"Python {machine['python']}. kerasopt imported as: {result['kerasopt_import']}.",
-        f"Data: {result['data']}; backbone {BACKBONE} at {result['settings']['image_size']} px, "
-        f"weights {result['settings']['weights']}.",
+        f"Device: {dev.get('nvidia_smi') or dev['jax_device_kind']} (JAX {dev['jax']}, platform "
+        f"{dev['jax_platform']}); host {machine['cpu']}, {machine['cores']} cores; Keras "
+        f"{machine['keras']} on {machine['keras_backend']}; torch: {result['torch_versions']}.",
+        f"Data: {result['data']}; {settings['image_size']} px, batch {settings['batch_size']}, "
+        f"{settings['steps']} steps per epoch, {settings['epochs']} epochs (the first, with "
+        "compilation, apart; median of the others). Random initialisation on both sides; uint8 "
+        "batches; flip, rotation (+-18 deg) and zoom (+-10%) inside the compiled step on both.",
+        f"Precision: {precision.get('policy', '-')} ({precision.get('reason', 'not chosen')}).",
         "",
-        f"## Throughput (images/s of `fit`, batch {result['settings']['batch_size']}, "
-        f"{result['settings']['steps']} steps per epoch, median of the epochs after the first)",
+        "## Compute alone (images/s, preloaded uint8 batches)",
         "",
-        "| policy | phase 1: head | full fine-tune | first epoch (compile) head / fine-tune, s |",
-        "|---|---|---|---|",
+        "| side | policy | head phase | full fine-tune | first epoch head / fine-tune, s |",
+        "|---|---|---|---|---|",
     ]
-    for policy, runs in result["throughput"].items():
+    for policy, runs in result["keras"].items():
         if "head" not in runs:
-            why = runs.get("skipped") or f"error: {runs.get('error')}"
-            lines.append(f"| {policy} | {why} | | |")
+            lines.append(f"| {side} | {policy} | {_why(runs)} | | |")
             continue
-        head, fine = runs["head"], runs["finetune"]
         lines.append(
-            f"| {policy} | {head['images_per_second']:.0f} | {fine['images_per_second']:.0f} | "
-            f"{head['first_epoch_s']:.1f} / {fine['first_epoch_s']:.1f} |"
+            f"| {side} | {policy} | {_rate(runs, 'head')} | {_rate(runs, 'finetune')} | "
+            f"{runs['head']['first_epoch_s']:.1f} / {runs['finetune']['first_epoch_s']:.1f} |"
         )
-    job = result.get("main_job")
-    lines += ["", "## Main job (train/ -> val/, through the Pillow pipeline, augmented)", ""]
-    if job is None or "phases" not in job:
-        job = job or {}
-        lines.append(f"Not measured: {job.get('skipped') or job.get('error') or 'not run'}.")
+    torch_side = result.get("torch") or {}
+    if "head" in torch_side:
+        compiled = "torch.compile" if torch_side["torch_compile"] else "eager"
+        lines.append(
+            f"| torchvision ({compiled}, channels-last) | {torch_side['policy']} | "
+            f"{_rate(torch_side, 'head')} | {_rate(torch_side, 'finetune')} | "
+            f"{torch_side['head']['first_epoch_s']:.1f} / "
+            f"{torch_side['finetune']['first_epoch_s']:.1f} |"
+        )
     else:
-        plan = job["plan"]
-        lines += [
-            f"Plan {plan['name']!r}: head {plan['epochs_head']} epochs at "
-            f"{plan['head_learning_rate']:g}, then the top {plan['unfreeze_fraction']:.0%} of "
-            f"the backbone {plan['epochs_finetune']} epochs at {plan['finetune_learning_rate']:g}; "
-            f"policy {job['policy']}, batch {job['batch_size']}.",
-            "",
-            "| val accuracy | val loss | time, s | head images/s | fine-tune images/s |",
-            "|---|---|---|---|---|",
-            f"| {job['val_accuracy']:.3f} | {job['val_loss']:.3f} | {job['time_s']:.1f} | "
-            f"{job['phases']['head']['images_per_second']:.0f} | "
-            f"{job['phases']['finetune']['images_per_second']:.0f} |",
-        ]
+        lines.append(f"| torchvision | - | {_why(torch_side)} | | |")
+    lines += ["", "## Main job (`python -m recipes.finetune`, as `make run`)", ""]
+    lines += ["| run | command start to run folder, s | test report |", "|---|---|---|"]
+    for run, job in (result.get("main_job") or {}).items():
+        if "seconds" in job:
+            lines.append(f"| {run} | {job['seconds']:.1f} | {json.dumps(job['test'])[:300]} |")
+        else:
+            lines.append(f"| {run} | {_why(job)} | |")
     pipe = result.get("pipeline")
     if pipe and "images_per_second" in pipe:
         rates = pipe["images_per_second"]
         lines += [
             "",
-            f"Host pipeline alone ({pipe['workers']} threads): {rates['decode']:.0f} images/s "
-            f"decoding, {rates['cached']:.0f} images/s from its cache.",
+            f"Host pipeline alone ({pipe['workers']} threads, uint8): {rates['decode']:.0f} "
+            f"images/s decoding, {rates['cached']:.0f} images/s from its cache.",
         ]
     lines += [
         "",
-        f"Wall time {result['wall_s']:.0f} s of a {result['settings']['budget_s']} s budget"
+        f"Wall time {result['wall_s']:.0f} s of a {settings['budget_s']} s budget"
         + (f"; skipped: {', '.join(result['skipped'])}" if result["skipped"] else "")
         + (f"; errors: {'; '.join(result['errors'])}" if result["errors"] else "")
         + ".",
@@ -384,106 +364,94 @@ def _markdown(result, command):
     return "\n".join(lines) + "\n"
 
 
-def main(argv=None):
+def _parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="tiny CPU check: 64 px, few steps")
-    parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--tiny", action="store_true", help="CPU check: 32 px, few steps")
+    parser.add_argument("--out", required=True, help="the results folder")
     parser.add_argument("--data", default=None, help=f"default: {DEFAULT_DATA} if present")
     parser.add_argument("--synthetic", action="store_true", help="ignore --data: generated images")
-    parser.add_argument("--weights", choices=("imagenet", "none"), default=None)
-    parser.add_argument("--policies", default=",".join(POLICIES))
-    parser.add_argument("--main-policy", default=None, help="default: mixed_bfloat16 on a GPU")
     parser.add_argument("--image-size", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None, help="steps per throughput epoch")
-    parser.add_argument("--epochs", type=int, default=3, help="throughput epochs (first: compile)")
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="throughput epochs (first: compile)"
+    )
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--budget", type=float, default=None, help="wall-clock seconds")
-    parser.add_argument(
-        "--backbone",
-        choices=(BACKBONE, "mobilenet"),
-        default=BACKBONE,
-        help="mobilenet: MobileNet alpha 0.25, the small configuration of the tests",
-    )
-    args = parser.parse_args(argv)
-    size = args.image_size or (64 if args.quick else 224)
-    batch = args.batch_size or (8 if args.quick else 64)
-    steps = args.steps or (2 if args.quick else 50)
-    budget = _Budget(args.budget if args.budget is not None else (240 if args.quick else 300))
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    for policy in policies:
-        if policy not in POLICIES:
-            parser.error(f"--policies: {policy!r} is not one of {', '.join(POLICIES)}")
+    parser.add_argument("--main-runs", type=int, default=None, help="main job runs (cold, warm)")
+    parser.add_argument("--no-torch-compile", action="store_true", help="torch side eager")
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    tiny = TINY if args.tiny else {"image_size": 224, "batch_size": 64, "steps": 50, "epochs": 3}
+    size = args.image_size or tiny["image_size"]
+    batch = args.batch_size or tiny["batch_size"]
+    steps, epochs = args.steps or tiny["steps"], args.epochs or tiny["epochs"]
+    budget = _Budget(args.budget if args.budget is not None else 285)
+    name = "mobilenet" if args.tiny else BACKBONE
+    main_runs = args.main_runs if args.main_runs is not None else (1 if args.tiny else 2)
 
     os.environ.setdefault("KERAS_BACKEND", "jax")
     import keras
 
-    mode = _import_kerasopt()
-    mods = _modules()
+    from benchmarks import _torch_finetune as torch_side
     from benchmarks._machine import describe
+    from kerasopt.transfer import device as device_setup
 
     device = _device()
-    gpu = device["jax_platform"] == "gpu"
-    main_policy = args.main_policy or ("mixed_bfloat16" if gpu else "float32")
-    weights = args.weights or ("none" if args.quick else "imagenet")
-    weights = None if weights == "none" else weights
-    data_dir = None if args.synthetic else Path(args.data or DEFAULT_DATA)
-    scratch = None
+    data_dir = None if args.synthetic or args.tiny else Path(args.data or DEFAULT_DATA)
+    scratch = tempfile.TemporaryDirectory()
     if data_dir is None or not data_dir.is_dir():
-        scratch = tempfile.TemporaryDirectory()
-        per_class = 24 if args.quick else 128
-        data_dir = _synthetic_folder(scratch.name, per_class, size)
+        per_class = TINY["per_class"] if args.tiny else 128
+        data_dir = _synthetic_folder(Path(scratch.name) / "data", per_class, size)
         label = f"synthetic (2 classes, {per_class} train + {per_class // 2} val images each)"
     else:
         label = str(data_dir)
-    data = mods.image_folder_sequence.image_sequences(
-        data_dir, image_size=size, batch_size=32 if not args.quick else batch, workers=args.workers
-    )
     given = list(argv if argv is not None else sys.argv[1:])
     if "--out" in given[:-1]:
-        given[given.index("--out") + 1] = "$OUT"
+        given[given.index("--out") + 1] = "RESULTS"
     command = " ".join(["python -m benchmarks.gpu_finetune", *given])
     out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    missing = torch_side.available()
     result = {
         "machine": describe(),
         "device": device,
-        "kerasopt_import": mode,
-        "data": f"{label}: {data.n_train} train, {data.n_val} val images, classes {data.class_names}",
+        "torch_versions": torch_side.versions() if missing is None else f"skipped: {missing}",
+        "data": label,
         "settings": {
-            "quick": args.quick,
-            "backbone": args.backbone,
+            "tiny": args.tiny,
+            "backbone": name,
             "image_size": size,
             "batch_size": batch,
             "steps": steps,
-            "epochs": args.epochs,
-            "weights": weights,
-            "policies": policies,
-            "main_policy": main_policy,
+            "epochs": epochs,
+            "weights": "random initialisation (compute runs)",
             "jit_compile": True,
             "budget_s": budget.seconds,
         },
-        "throughput": {},
-        "main_job": None,
+        "precision": None,
+        "keras": {},
+        "torch": None,
+        "main_job": {},
         "pipeline": None,
         "skipped": [],
         "errors": [],
         "wall_s": 0.0,
     }
-    print(f"device: {device}; kerasopt: {mode}; data: {result['data']}", flush=True)
+    print(f"device: {device}; data: {label}", flush=True)
 
     def save():
         result["wall_s"] = round(budget.elapsed(), 1)
         _write(out, result, command)
 
-    batches = _preload(mods, data, batch, min(steps, 8))
-    main_batch = batch if args.quick else 32
-    quick_plan = {"epochs_head": 2, "epochs_finetune": 2} if args.quick else None
-
     def attempt(step, seconds, run):
-        """Run one step if it fits the budget (`seconds` None: always); record its result, or
-        why it did not run."""
+        """Run one step if it fits the budget (`seconds` None: always); its result, or why not.
+        The results files are rewritten with what is recorded so far (the caller stores it)."""
         if seconds is not None and not budget.fits(seconds):
             result["skipped"].append(step)
             return {"skipped": "wall-clock budget"}
@@ -495,46 +463,56 @@ def main(argv=None):
             found = {"error": f"{type(error).__name__}: {str(error)[:300]}"}
         keras.config.set_dtype_policy("float32")
         print(f"{step} ({time.perf_counter() - started:.0f} s): {found}", flush=True)
+        save()
         return found
 
-    def main_job():
-        return _main_job(
-            mods, data, main_policy, weights, args.workers, main_batch, args.backbone, quick_plan
-        )
+    batches = _preload(data_dir, size, batch, min(steps, 8))
+    estimate = 5.0 if args.tiny else 45.0  # seconds per compute step (two compilations)
 
-    estimate = 60.0  # seconds a throughput step is assumed to need (two compilations) until timed
-    for index, policy in enumerate(policies):
-        if index == 1:  # the main job right after the first policy's throughput
-            result["main_job"] = attempt(
-                "main job",
-                estimate,
-                main_job,
-            )
-            save()
-        started = time.perf_counter()
-        result["throughput"][policy] = attempt(
-            f"throughput {policy}",
+    def keras_run(policy):
+        result["keras"][policy] = attempt(
+            f"keras {policy}", estimate, lambda: _throughput(policy, batches, steps, epochs, name)
+        )
+        return result["keras"][policy]
+
+    def keras_rates(policy):
+        runs = keras_run(policy)
+        if "head" not in runs:
+            raise RuntimeError(f"{policy} not measured: {_why(runs)}")
+        return {phase: runs[phase]["images_per_second"] for phase in ("head", "finetune")}
+
+    result["precision"] = attempt(
+        "precision", None, lambda: device_setup.choose_precision(keras_rates)
+    )
+    if "float32" not in result["keras"]:  # the reference the mixed policies are read against
+        keras_run("float32")
+    policy = (result["precision"] or {}).get("policy", "float32")
+    if missing is not None:
+        result["torch"] = {"skipped": missing}
+    else:
+        result["torch"] = attempt(
+            "torch",
             estimate,
-            lambda policy=policy: _throughput(
-                mods, policy, weights, batches, steps, args.epochs, args.backbone
+            lambda: torch_side.throughput(
+                batches, policy, steps, epochs, compile_model=not args.no_torch_compile
             ),
         )
-        if "head" in result["throughput"][policy]:
-            estimate = max(estimate, time.perf_counter() - started)
-        save()
-    if result["main_job"] is None:
-        result["main_job"] = attempt(
-            "main job",
-            estimate,
-            main_job,
+    extra = RECIPE_TINY if args.tiny else []
+    cache = Path(scratch.name) / "cache"
+    for run in ("cold", "warm")[:main_runs]:
+        result["main_job"][run] = attempt(
+            f"main job ({run})",
+            None if args.tiny else 45.0,
+            lambda: _main_job(
+                data_dir, out, cache, extra, timeout=900 if args.tiny else budget.seconds
+            ),
         )
     result["pipeline"] = attempt(
-        "host pipeline", None, lambda: _pipeline_rate(mods, data, 32, args.workers)
+        "host pipeline", None, lambda: _pipeline_rate(data_dir, size, 32, args.workers)
     )
     save()
     print((out / "gpu_finetune.md").read_text(), flush=True)
-    if scratch is not None:
-        scratch.cleanup()
+    scratch.cleanup()
     return result
 
 

@@ -9,7 +9,9 @@ layer), so the figure is what training sees of the pipeline. Epoch 1 decodes (an
 cache); the later epochs read the cache. Each round builds both pipelines afresh; rounds are
 interleaved and medians reported. The PyDataset pipeline is measured on TensorFlow in the same
 process and on JAX in a subprocess (`KERAS_BACKEND=jax`), there also without augmentation (the
-cost of Keras' random layers run op by op off TensorFlow).
+cost of Keras' random layers run op by op off TensorFlow) and with the augmentation inside the
+compiled step (`image_sequences(in_step=True)`: uint8 batches, the last one padded; the model
+starts with `kerasopt.layers.FlipRotateZoom`, the same flip/rotation/zoom laws, jit-compiled).
 
 Run: python -m benchmarks.image_pipeline [--quick] [--out benchmarks/results]
 Writes image_pipeline.json and image_pipeline.md.
@@ -27,14 +29,17 @@ from pathlib import Path
 
 from benchmarks._machine import describe, provenance
 
+IN_STEP = "PyDataset uint8, augmentation in the compiled step"
+
 
 def _folder():
     root = Path(os.environ.get("KERASOPT_ASSETS", Path("..") / "shared" / "assets"))
     return root / "datasets" / "hymenoptera_data"
 
 
-def _draw(train, n_images, epochs):
-    """Seconds per epoch of `fit` over `train` on a model with nothing to learn."""
+def _draw(train, n_images, epochs, in_step=False):
+    """Images/s per epoch of `fit` over `train` on a model with nothing to learn (`in_step`:
+    uint8 input, `FlipRotateZoom` first, jit-compiled)."""
     import keras
 
     times = []
@@ -46,10 +51,13 @@ def _draw(train, n_images, epochs):
         def on_epoch_end(self, epoch, logs=None):
             times.append(n_images / (time.perf_counter() - self.start))
 
-    model = keras.Sequential(
-        [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, trainable=False)]
-    )
-    model.compile(loss="sparse_categorical_crossentropy")
+    layers = [keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, trainable=False)]
+    if in_step:
+        from kerasopt.layers import FlipRotateZoom
+
+        layers.insert(0, FlipRotateZoom(seed=0))
+    model = keras.Sequential(layers)
+    model.compile(loss="sparse_categorical_crossentropy", jit_compile=True if in_step else "auto")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "The model does not have any trainable weights."
         model.fit(train, epochs=epochs, verbose=0, callbacks=[Timer()])
@@ -69,9 +77,10 @@ def _measure(kind, size, epochs, workers):
                 image_size=size,
                 batch_size=32,
                 workers=workers,
-                augment=kind == "PyDataset",
+                augment=kind != "PyDataset, no augmentation",
+                in_step=kind == IN_STEP,
             )
-    rates = _draw(data.train, data.n_train, epochs)
+    rates = _draw(data.train, data.n_train, epochs, in_step=kind == IN_STEP)
     return {"decode_epoch": rates[0], "cached_epochs": statistics.median(rates[1:])}
 
 
@@ -107,7 +116,7 @@ def main(argv=None):
     if not _folder().is_dir():
         parser.error(f"the ants-vs-bees folder {_folder()} is missing (set KERASOPT_ASSETS)")
     if args.only_pydataset:  # the JAX subprocess
-        kinds = ["PyDataset", "PyDataset, no augmentation"]
+        kinds = ["PyDataset", "PyDataset, no augmentation", IN_STEP]
         print(json.dumps(_rounds(kinds, size, args.epochs, rounds, args.workers)))
         return None
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 import keras
 import numpy as np
 
-from kerasopt._validation import check_bool, check_int, check_range
+from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.transfer._images import (
     ImageData,
     augmentation,
@@ -98,6 +98,15 @@ class ImageFolderSequence(keras.utils.PyDataset):
             own thread.
         use_multiprocessing: processes instead of threads (each process has its own cache).
         max_queue_size: batches prepared ahead at most.
+        dtype: "float32" (values in [0, 255]) or "uint8": the cached bytes as they are, for a
+            model that casts and augments inside its compiled step (`kerasopt.layers.
+            FlipRotateZoom`); `augment` must then be None.
+        pad_last: every batch has `batch_size` images: the last, smaller one is filled up with
+            images from the start of the epoch's order, and each batch is (images, labels,
+            sample weights), weight 0 on the filling. One batch shape, so a compiled step is
+            traced once, and every image is seen once per epoch; with a loss reduced by
+            `"mean_with_sample_weight"` the step and the weighted metrics equal those of the
+            unpadded batch (tests/transfer/test_padded_batches.py).
 
     Example:
         >>> import os, tempfile, numpy as np
@@ -133,6 +142,8 @@ class ImageFolderSequence(keras.utils.PyDataset):
         workers=1,
         use_multiprocessing=False,
         max_queue_size=10,
+        dtype="float32",
+        pad_last=False,
     ):
         paths = [os.fspath(path) for path in paths]
         labels = list(labels)
@@ -154,6 +165,13 @@ class ImageFolderSequence(keras.utils.PyDataset):
         self.shuffle = check_bool("shuffle", shuffle)
         check_int("seed", seed, minimum=0)
         self.cache = check_bool("cache", cache)
+        self.dtype = check_choice("dtype", dtype, ("float32", "uint8"))
+        self.pad_last = check_bool("pad_last", pad_last)
+        if dtype == "uint8" and augment is not None:
+            raise ValueError(
+                "Argument `augment` must be None for uint8 batches (augment inside the model). "
+                f"Received: augment={augment!r}"
+            )
         if augment is not None and not callable(augment):
             raise TypeError(
                 f"Argument `augment` must be None or callable. Received: augment={augment!r}"
@@ -190,10 +208,17 @@ class ImageFolderSequence(keras.utils.PyDataset):
         if not 0 <= index < len(self):
             raise IndexError(f"Batch index {index} is out of range for {len(self)} batches.")
         members = self._order[index * self.batch_size : (index + 1) * self.batch_size]
-        images = np.stack([self._image(i) for i in members]).astype("float32")
+        real = len(members)
+        if self.pad_last and real < self.batch_size:
+            filling = np.resize(self._order, self.batch_size - real)  # the order, cycled
+            members = np.concatenate([members, filling])
+        images = np.stack([self._image(i) for i in members]).astype(self.dtype, copy=False)
         if self.augment is not None:
             images = keras.ops.convert_to_numpy(self.augment(images, training=True))
-        return images, self.labels[members]
+        if not self.pad_last:
+            return images, self.labels[members]
+        weights = (np.arange(self.batch_size) < real).astype("float32")
+        return images, self.labels[members], weights
 
     def on_epoch_end(self):
         if self.shuffle:
@@ -209,6 +234,7 @@ def image_sequences(
     augment=True,
     workers=None,
     test_split=None,
+    in_step=False,
 ):
     """Train, validation (and test) `ImageFolderSequence`s for a folder of class subfolders, any backend.
 
@@ -229,6 +255,10 @@ def image_sequences(
         workers: threads preparing batches; None: up to 4, one per core.
         test_split: None (no test set), or the share of each class of the held-out images
             that becomes the test set when the source has no test/ folder, in (0, 1).
+        in_step: every sequence gives uint8 batches of exactly `batch_size` images (the last
+            one padded, with sample weights: `ImageFolderSequence(pad_last=True)`) and none is
+            augmented on the host: the model augments inside its compiled step
+            (`kerasopt.transfer.in_step.augment_in_step`, when `augment`).
 
     Returns:
         An `ImageData` whose `train` (shuffled each epoch, augmented), `sweep` (the same with
@@ -271,6 +301,7 @@ def image_sequences(
         check_range("test_split", test_split, 0, 1, low_inclusive=False, high_inclusive=False)
     check_int("seed", seed, minimum=0)
     check_bool("augment", augment)
+    check_bool("in_step", in_step)
     if workers is None:
         workers = max(1, min(4, os.cpu_count() or 1))
     check_int("workers", workers, minimum=1)
@@ -285,13 +316,15 @@ def image_sequences(
     )
     parts = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     common = {"image_size": size, "batch_size": batch_size, "workers": workers}
+    if in_step:
+        common.update(dtype="uint8", pad_last=True)
 
     def training(seed):
         return ImageFolderSequence(
             *train,
             shuffle=True,
             seed=seed,
-            augment=augmentation(seed) if augment else None,
+            augment=augmentation(seed) if augment and not in_step else None,
             **common,
         )
 

@@ -5,9 +5,10 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasopt.layers import FractionalMaxPooling2D
+
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 H, W = 25, 20  # ratio 1.44 -> 17 x 13 outputs
 
@@ -73,11 +74,11 @@ def test_inference_deterministic_and_is_max_over_regions():
     np.testing.assert_array_equal(first, expected.transpose(2, 0, 1, 3))
 
 
-def test_random_mode_places_long_steps_uniformly_within_4_sigma():
+def test_random_mode_places_long_steps_uniformly_within_4_sigma(repeated_call):
     layer, draws = FractionalMaxPooling2D(1.44, pseudo_random=False, seed=2), 300
     out = math.floor(H / 1.44)
     q, k = H // out, H - (H // out) * out  # k steps of length q + 1 among `out`
-    long, compiled = np.zeros(out), tf.function(lambda x: layer(x, training=True))
+    long, compiled = np.zeros(out), repeated_call(lambda x: layer(x, training=True))
     for _ in range(draws):
         starts = _regions(layer, True, compiled)[0]
         long += np.diff(np.append(starts, H)) == q + 1

@@ -8,6 +8,7 @@ import pytest
 from kerasopt.layers import (
     DropConnectConv2D,
     DropConnectDense,
+    FlipRotateZoom,
     FractionalMaxPooling2D,
     PCAColorAugmentation,
     RandomResizedCrop,
@@ -27,6 +28,7 @@ LAYERS = {
     "drop_connect_dense": lambda: DropConnectDense(4, rate=0.3, seed=1),
     "drop_connect_conv": lambda: DropConnectConv2D(4, 3, rate=0.3, seed=1),
     "stochastic_depth": lambda: StochasticDepth(0.6, seed=1),
+    "flip_rotate_zoom": lambda: FlipRotateZoom(seed=1),
     "fractional_pooling": lambda: FractionalMaxPooling2D(
         (1.5, 1.3), pseudo_random=False, overlapping=False, seed=1
     ),
@@ -149,8 +151,14 @@ def test_runs_in_tf_data_map_and_under_jit_compile(name):
         (lambda: RandomResizedCrop(8, 8, ratio=(2.0, 1.0)), r"ratio=\(2.0, 1.0\)"),
         (lambda: PCAColorAugmentation(stddev=-1.0), "stddev=-1.0"),
         (lambda: PCAColorAugmentation(channels=0), "channels=0"),
+        (lambda: FlipRotateZoom(zoom=1.0), "zoom=1.0"),
     ],
 )
 def test_invalid_arguments_name_argument_and_value(factory, message):
     with pytest.raises(ValueError, match=message):
         factory()
+
+
+def test_non_boolean_flip_is_a_type_error_naming_it():
+    with pytest.raises(TypeError, match="flip='yes'"):
+        FlipRotateZoom(flip="yes")

@@ -1,8 +1,12 @@
 """PCAColorAugmentation: adapt recovers a known covariance; the shift follows Krizhevsky's rule."""
 
+import keras
 import numpy as np
+import pytest
 
 from kerasopt.layers import PCAColorAugmentation
+
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 EIGENVALUES = np.array([4.0, 1.0, 0.25])
 
@@ -33,6 +37,7 @@ def test_adapt_recovers_eigenvectors_and_eigenvalues_within_sampling_tolerance()
     np.testing.assert_allclose(vectors.T @ vectors, np.eye(3), atol=1e-5)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data is TensorFlow's")
 def test_adapt_accepts_a_dataset_of_pairs():
     import tensorflow as tf
 
