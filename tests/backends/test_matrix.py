@@ -37,10 +37,9 @@ def test_every_public_object_has_one_row_per_backend(rows):
 
 def test_tensorflow_only_objects_refuse_jax_naming_the_alternative(rows):
     cells = {f"{r[0]}.{r[1]}": r[3] for r in rows}
-    # The families issue 21 names TensorFlow-only, each with its alternative on JAX.
+    # The objects TensorFlow-only by nature, each with its alternative on JAX (the second-order
+    # family runs on JAX since issue 29).
     for name, alternative in [
-        ("kerasopt.second_order.LBFGS", "jax.scipy.optimize.minimize"),
-        ("kerasopt.second_order.minimize", "first-order kerasopt optimizer"),
         ("kerasopt.export.export_saved_model", ".keras"),
         ("kerasopt.export.export_onnx", ".keras"),
         ("kerasopt.export.export_litert", ".keras"),
