@@ -52,7 +52,7 @@ import scipy.optimize
 from sklearn.datasets import load_breast_cancer
 
 import kerasopt
-from benchmarks._machine import describe, load_note
+from benchmarks._machine import describe, load_note, provenance
 from kerasopt import datasets
 from kerasopt._backend import tf
 from kerasopt._io import write_json, write_text
@@ -538,7 +538,7 @@ def _jax_column(args):
             return json.load(f)
 
 
-def _write_jax_only(args, info, commit, command):
+def _write_jax_only(args, info):
     """--jax-only: the JAX column alone, to lbfgs_vs_scipy_jax.{json,md}."""
     rows = _jax_column(args)
     load = load_note(info)
@@ -548,8 +548,6 @@ def _write_jax_only(args, info, commit, command):
             "jax": rows,
             "machine": info,
             "load": load,
-            "commit": commit,
-            "command": command,
             "headline": {
                 f"{r['problem'].split(',')[0]} on JAX: end-to-end time / optax.lbfgs": r[
                     "kerasopt_time_over_optax"
@@ -564,7 +562,7 @@ def _write_jax_only(args, info, commit, command):
         f"{info['keras']}, SciPy {info['scipy']}, optax {rows[0]['optax_version']}; {load} "
         "Shared by six parallel jobs while it ran.",
         "",
-        f"Commit {commit}; command: `{command}`.",
+        provenance(info),
     ]
     text = "\n".join(lines) + "\n"
     write_text(os.path.join(args.out, "lbfgs_vs_scipy_jax.md"), text)
@@ -729,14 +727,8 @@ def main(argv=None):
         write_json(args.jax_column, rows)
         return
     info = describe(scipy=scipy.__version__)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=False
-    ).stdout.strip()
-    command = "python -m benchmarks.lbfgs_vs_scipy " + " ".join(
-        sys.argv[1:] if argv is None else argv
-    )
     if args.jax_only:
-        _write_jax_only(args, info, commit, command)
+        _write_jax_only(args, info)
         return
     results = [
         _case(name, make, iterations, args.repeats, per_call)
@@ -750,8 +742,6 @@ def main(argv=None):
             "jax": jax_rows,
             "machine": info,
             "load": load_note(info),
-            "commit": commit,
-            "command": command,
             "arguments": vars(args),
             "headline": {
                 f"{r['problem'].split(',')[0]}: end-to-end time / SciPy (best of graph, XLA)": min(
@@ -775,7 +765,7 @@ def main(argv=None):
     table = _markdown(results, info)
     if jax_rows:
         table += "\n".join(_jax_markdown(jax_rows)) + "\n"
-    table += f"\nCommit {commit}; command: `{command}`.\n"
+    table += f"\n{provenance(info)}\n"
     write_text(os.path.join(args.out, "lbfgs_vs_scipy.md"), table)
     print(table)
 

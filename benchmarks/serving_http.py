@@ -49,7 +49,7 @@ import numpy as np  # noqa: E402
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks._machine import describe, load_note  # noqa: E402
+from benchmarks._machine import describe, load_note, provenance  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.export import export_litert, export_onnx, find_images, load_predictor  # noqa: E402
 from kerasopt.serve.runtime import time_predictor  # noqa: E402
@@ -359,7 +359,6 @@ def render(result):
     ratio = best32["requests_per_s"] / ceiling["images_per_s"]
     tail = best32["p99_ms"] / best32["p50_ms"]
     term = long["sigterm"]
-    quick = result["config"]["quick"]
     lines = [
         "# HTTP serving under load: `kerasopt serve` over loopback",
         "",
@@ -368,16 +367,7 @@ def render(result):
         f"({result['threads']} threads). Machine: {info['cpu']}, {info['cores']} cores, "
         f"{info['platform']}, Python {info['python']}, TensorFlow {info['tensorflow']}, aiohttp "
         f"{info['aiohttp']}. The load generator (this process) shares the cores with the server. "
-        f"A busy shared machine (six agents working in parallel): {result['load_note']} Timings "
-        "from it are indicative only; targets are not claimed met on timing from such a run. "
-        "Command: `python -m benchmarks.serving_http"
-        + (" --quick" if quick else "")
-        + (
-            f" --requests {result['config']['requests_per_row']}"
-            if not quick and result["config"]["requests_per_row"] != 1000
-            else ""
-        )
-        + "` "
+        f"{result['load_note']} {provenance(info)} "
         f"({result['config']['requests_per_row']} requests per row after 100 of warm-up).",
         "",
         f"In-process ceiling: {ceiling['runtime']} on batches of 32 decoded images, "
