@@ -33,10 +33,14 @@ from kerasopt.pretraining import _fused
 
 
 def _input_shape(x):
-    """Shape of an array, tensor or `tf.data`-style dataset of `x` (or `(x, ...)`)."""
+    """Shape of an array, tensor, `tf.data`-style dataset or `keras.utils.PyDataset` of `x`
+    (or `(x, ...)`)."""
     spec = getattr(x, "element_spec", None)
     if spec is not None:
         return tuple((spec[0] if isinstance(spec, tuple) else spec).shape)
+    if isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+        return tuple((first[0] if isinstance(first, tuple) else first).shape)
     if hasattr(x, "shape"):
         return tuple(x.shape)
     raise ValueError(
@@ -477,9 +481,9 @@ class RBM(keras.Model):
         callbacks = [_FreeEnergyGap()] + list(callbacks or [])
         if fused:
             # One step per execution, so one call is exactly one epoch.
-            x = _fused.epoch_dataset(x, self.kernel.dtype)
-            batch_size = None
-            kwargs["steps_per_epoch"] = 1
+            x, feed = _fused.epoch_feed(x, self.kernel.dtype)
+            batch_size = feed.pop("batch_size")
+            kwargs.update(feed)
             self.steps_per_execution = 1
         try:
             return super().fit(
