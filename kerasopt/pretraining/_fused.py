@@ -106,12 +106,12 @@ def unfit_reason(x, y, validation_split, kwargs):
         getattr(x, "element_spec", None) is not None
         or not hasattr(x, "shape")
         or len(x.shape) != 2
-        or _is_sparse(x)
+        or is_sparse(x)
     ):
         return (
             "`fused=True` needs `x` as an in-memory 2-D array or tensor (samples, visible units); "
-            f"use fused=False for datasets and generators. Received: x of type {type(x).__name__}"
-            + (f" and shape {tuple(x.shape)}" if hasattr(x, "shape") else "")
+            "use fused=False for datasets, generators and sparse matrices. Received: x of type "
+            f"{type(x).__name__}" + (f" and shape {tuple(x.shape)}" if hasattr(x, "shape") else "")
         )
     if y is not None:
         return f"`y` must be None with fused=True (RBMs are unsupervised). Received: y of type {type(y).__name__}"
@@ -126,9 +126,26 @@ def unfit_reason(x, y, validation_split, kwargs):
     return None
 
 
-def _is_sparse(x):
+def is_sparse(x):
     """Whether `x` is a SciPy sparse matrix or array (fed per batch, densified batch by batch)."""
     return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+class SparseBatches(keras.utils.PyDataset):
+    """The rows of a SciPy sparse matrix in order, `batch_size` at a time, each batch
+    densified on its own (the whole matrix never is), as `(batch,)` for Keras' per-batch loop
+    on every backend; scikit-learn's `BernoulliRBM.fit` takes such input."""
+
+    def __init__(self, x, batch_size, dtype):
+        super().__init__()
+        self.x, self.batch_size, self.dtype = x.tocsr(), batch_size, dtype
+
+    def __len__(self):
+        return -(-self.x.shape[0] // self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self.x[index * self.batch_size : (index + 1) * self.batch_size]
+        return (rows.toarray().astype(self.dtype, copy=False),)
 
 
 def epoch_feed(x, dtype):

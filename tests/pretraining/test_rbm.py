@@ -797,3 +797,50 @@ def test_score_samples_refuses_bad_input():
         rbm.score_samples(np.zeros(6, "float32"))
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         rbm.score_samples(np.full((2, 6), 2.0, "float32"))
+
+
+# ---- SciPy sparse input, as scikit-learn's BernoulliRBM takes it -----------------------------
+
+
+def test_small_sparse():
+    """scikit-learn's own `test_small_sparse`: fit on a CSR matrix of four digits rows."""
+    import scipy.sparse
+
+    x = scipy.sparse.csr_matrix(load_digits().data[:4] / 16.0)
+    rbm = BernoulliRBM(4, seed=0)
+    rbm.compile(optimizer="sgd")
+    rbm.fit(x, verbose=0)  # no exception
+
+
+def test_sparse_fit_densifies_batch_by_batch_and_equals_the_dense_fit(monkeypatch):
+    """The same updates as the dense per-batch fit (same seed, array order), and only
+    batch-sized blocks are ever densified (a spy on `toarray`)."""
+    import scipy.sparse
+
+    x = _binary_digits()[:130]  # batches of 20 and a last one of 10
+    runs = []
+    for data in (x, scipy.sparse.csr_matrix(x)):
+        rbm = BernoulliRBM(8, persistent=True, n_chains=20, seed=3)
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5))
+        densified = []
+        toarray = scipy.sparse.csr_matrix.toarray
+        monkeypatch.setattr(
+            scipy.sparse.csr_matrix,
+            "toarray",
+            lambda self, *a, seen=densified, dense=toarray, **k: (
+                seen.append(self.shape) or dense(self, *a, **k)
+            ),
+        )
+        rbm.fit(data, epochs=2, batch_size=20, shuffle=False, fused=False, verbose=0)
+        monkeypatch.undo()
+        runs.append((_weights(rbm), densified))
+    (dense, _), (sparse, densified) = runs
+    for a, b in zip(dense, sparse, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert densified and max(rows for rows, _ in densified) <= 20
+    rbm = BernoulliRBM(4)
+    rbm.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"Argument `x` must hold values in \[0, 1\]"):
+        rbm.fit(scipy.sparse.csr_matrix(2 * x), verbose=0)
+    with pytest.raises(ValueError, match=r"fused=True.*sparse matrices. Received: x of type csr"):
+        rbm.fit(scipy.sparse.csr_matrix(x), fused=True, verbose=0)
