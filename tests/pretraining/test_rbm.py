@@ -279,10 +279,15 @@ def test_logged_pseudo_log_likelihood_is_scikit_learns_estimator():
 
 
 def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
-    """PCD on both sides, 64 hidden units, batch 20, learning rate 0.05, 10 epochs.
-    Margin: ours must be within 1.5 nats of scikit-learn's (or better); both are scored
-    with the exact expectation of the same estimator. Over seeds 0-3 ours ranged over
-    -19.4..-19.9 and scikit-learn's over -19.6..-19.8."""
+    """PCD on both sides, 64 hidden units, batch 20, learning rate 0.05, 10 epochs, both scored
+    with the exact expectation of the same estimator; ours must be no worse than
+    scikit-learn's by more than the seed noise allows.
+
+    Margin from the measured seed spread (seeds 0-7, this configuration, TensorFlow): ours
+    -19.49 mean, sd 0.095; scikit-learn -19.75 mean, sd 0.108. One seed of each is compared,
+    so under equal means their difference has sd sqrt(0.095^2 + 0.108^2) = 0.144 nats, and a
+    one-sided 3-sd bound is 0.43: the margin is 0.45 (a false alarm below 0.2% when the two
+    are equally good), where it was 1.5."""
     x = _binary_digits()
     sk = SkBernoulliRBM(
         n_components=64, learning_rate=0.05, batch_size=20, n_iter=10, random_state=0
@@ -293,7 +298,7 @@ def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
     ours = _expected_pll(*_weights(rbm), x)
     theirs = _expected_pll(sk.components_.T, sk.intercept_hidden_, sk.intercept_visible_, x)
     print(f"pseudo-log-likelihood: kerasopt {ours:.3f}, scikit-learn {theirs:.3f}")
-    assert ours > theirs - 1.5, (ours, theirs)
+    assert ours > theirs - 0.45, (ours, theirs)
 
 
 # ---- Keras integration ----------------------------------------------------------------------
