@@ -26,10 +26,20 @@ down. The digits case therefore also runs on the first 1,792 rows (28 equal full
     python -m benchmarks.rbm_vs_sklearn --repeats 2  # MNIST scale + digits (both readings), ~12 min
     python -m benchmarks.rbm_vs_sklearn --epochs 3 # quicker
     python -m benchmarks.rbm_vs_sklearn --quick  # smoke test: --only digits --epochs 1 --pll-seeds 0
+
+The JAX rows run the default `fit(x)` (fused: one `lax.fori_loop` per epoch, jitted) in a child
+process with KERAS_BACKEND=jax on the same data, in the same run as the TensorFlow rows and
+scikit-learn (`--no-jax` leaves them out). `--default-only` keeps scikit-learn and the default
+`fit(x)` rows of each backend (no forced-choice rows), for a short run; `--name` sets the
+result files' name.
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -240,7 +250,50 @@ def run_kerasopt(
     }
 
 
-def pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds):
+def run_jax(x, n_hidden, batch_size, lr, epochs, seeds, repeats, persistent):
+    """`run_kerasopt`'s default path (fused, one `lax.fori_loop` per epoch) under
+    KERAS_BACKEND=jax in a child process, one result per seed (the backend is chosen when
+    Keras is imported, so it cannot change in this process)."""
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "x.npy"
+        np.save(data, x)
+        arguments = [n_hidden, batch_size, lr, epochs, repeats, int(persistent), *seeds]
+        result = subprocess.run(
+            [sys.executable, "-m", "benchmarks.rbm_vs_sklearn", "--jax-worker", str(data)]
+            + [str(a) for a in arguments],
+            env={**os.environ, "KERAS_BACKEND": "jax"},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"the JAX run failed: {result.stderr[-2000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def jax_worker(argv):
+    """The child of `run_jax`: data path, n_hidden, batch, lr, epochs, repeats, persistent,
+    seeds...; prints one JSON list of `run_kerasopt` results."""
+    assert keras.backend.backend() == "jax", keras.backend.backend()
+    path, n_hidden, batch_size, lr, epochs, repeats, persistent, *seeds = argv
+    x = np.load(path)
+    results = [
+        run_kerasopt(
+            x,
+            int(n_hidden),
+            int(batch_size),
+            float(lr),
+            int(epochs),
+            int(s),
+            int(repeats),
+            bool(int(persistent)),
+        )
+        for s in seeds
+    ]
+    print(json.dumps(results))
+
+
+def pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds, default_only=False, jax=True):
     """Final pseudo-log-likelihood of PCD on both sides (ours: the default fit, fused under
     XLA, and the fused plain graph) for each seed: one seed's value moves with its random
     stream, so compare means and spreads."""
@@ -250,12 +303,18 @@ def pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds):
             for s in seeds
         ]
     }
-    for label, jit in (("default fit(x): fused, XLA", None), ("graph, fused=True", False)):
+    choices = (("default fit(x): fused, XLA", None), ("graph, fused=True", False))
+    for label, jit in choices[:1] if default_only else choices:
         runs[f"kerasopt PCD ({label})"] = [
             run_kerasopt(
                 x, n_hidden, batch_size, lr, epochs, s, 1, True, jit, None if jit is None else True
             )["pseudo_log_likelihood"]
             for s in seeds
+        ]
+    if jax:
+        runs[JAX_DEFAULT.format("PCD")] = [
+            r["pseudo_log_likelihood"]
+            for r in run_jax(x, n_hidden, batch_size, lr, epochs, seeds, 1, True)
         ]
     return {
         label: {
@@ -267,7 +326,23 @@ def pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds):
     }
 
 
-def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_seeds):
+JAX_DEFAULT = "kerasopt {} (JAX, default fit(x): fused, jit)"
+
+
+def case(
+    name,
+    x,
+    n_hidden,
+    batch_size,
+    lr,
+    epochs,
+    seed,
+    repeats,
+    peak,
+    pll_seeds,
+    default_only=False,
+    jax=True,
+):
     print(
         f"== {name}: {x.shape[1]} visible, {n_hidden} hidden, batch {batch_size}, lr {lr}, {epochs} epochs",
         flush=True,
@@ -282,6 +357,12 @@ def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_see
         rows[f"kerasopt {algorithm} (default fit(x): fused, XLA)"] = run_kerasopt(
             x, n_hidden, batch_size, lr, epochs, seed, repeats, persistent
         )
+        if jax:
+            rows[JAX_DEFAULT.format(algorithm)] = run_jax(
+                x, n_hidden, batch_size, lr, epochs, [seed], repeats, persistent
+            )[0]
+        if default_only:
+            continue
         for fused in (True, False):
             for jit in (True, False):
                 label = f"kerasopt {algorithm} ({'XLA' if jit else 'graph'}{', fused=True' if fused else ''})"
@@ -319,7 +400,11 @@ def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_see
         row["fraction_of_peak"] = row["gflops"] / peak
         print(f"  {label:40s} " + ", ".join(f"{k}={v:.4g}" for k, v in row.items()), flush=True)
     seeds = list(range(seed, seed + pll_seeds))
-    over_seeds = pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds) if pll_seeds else {}
+    over_seeds = (
+        pll_over_seeds(x, n_hidden, batch_size, lr, epochs, seeds, default_only, jax)
+        if pll_seeds
+        else {}
+    )
     for label, r in over_seeds.items():
         print(
             f"  pseudo-log-likelihood over seeds {seeds}: {label:32s} {r['mean']:.2f} +- {r['sd']:.2f}",
@@ -339,6 +424,18 @@ def case(name, x, n_hidden, batch_size, lr, epochs, seed, repeats, peak, pll_see
     }
 
 
+def git_commit():
+    """The commit this script runs at (with "+ uncommitted changes" when the tree differs)."""
+
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout
+
+    commit = git("rev-parse", "HEAD").strip() or "unknown"
+    return commit + (
+        " + uncommitted changes" if git("status", "--porcelain", "--", ".").strip() else ""
+    )
+
+
 def to_markdown(report):
     m = report["machine"]
     lines = [
@@ -348,7 +445,7 @@ def to_markdown(report):
         f"Keras {m['keras']}, scikit-learn {m['scikit-learn']}, NumPy {m['numpy']}. "
         f"Peak {m['peak_gflops_fp32']} GFLOP/s = {m['peak_assumption']}.",
         "",
-        f"Command: `{report['command']}`. {report['note']}",
+        f"Command: `{report['command']}` at commit {report['commit']}. {report['note']}",
         "",
     ]
     above = [
@@ -415,6 +512,16 @@ def main(argv=None):
     parser.add_argument(
         "--quick", action="store_true", help="smoke test: --only digits --epochs 1 --pll-seeds 0"
     )
+    parser.add_argument("--no-jax", dest="jax", action="store_false", help="leave out the JAX rows")
+    parser.add_argument(
+        "--default-only",
+        action="store_true",
+        help="scikit-learn and each backend's default fit(x) only (no forced-choice rows)",
+    )
+    parser.add_argument("--name", default="rbm_vs_sklearn", help="name of the result files")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--jax-worker"]:
+        return jax_worker(argv[1:])
     args = parser.parse_args(argv)
     if args.quick:
         args.only, args.epochs, args.pll_seeds, args.repeats = "digits", 1, 0, 1
@@ -436,6 +543,8 @@ def main(argv=None):
             args.repeats,
             info["peak_gflops_fp32"],
             args.pll_seeds,
+            args.default_only,
+            args.jax,
         )
     if args.only != "mnist":
         images, _ = datasets.digits()
@@ -451,6 +560,8 @@ def main(argv=None):
             args.repeats,
             info["peak_gflops_fp32"],
             args.pll_seeds,
+            args.default_only,
+            args.jax,
         )
         full = x[: len(x) // 64 * 64]  # 1,792 rows: 28 equal batches, no partial last batch
         cases["digits, equal full batches"] = case(
@@ -464,6 +575,8 @@ def main(argv=None):
             args.repeats,
             info["peak_gflops_fp32"],
             args.pll_seeds,
+            args.default_only,
+            args.jax,
         )
     default = "kerasopt PCD (default fit(x): fused, XLA)"
     headline = {"fp32 GEMM peak, GFLOP/s": info["peak_gflops_fp32"]}
@@ -474,6 +587,10 @@ def main(argv=None):
         ]
         headline[f"{name}: whole-fit speed-up"] = r["speedup_vs_sklearn"]
         headline[f"{name}: % of peak"] = 100 * r["fraction_of_peak"]
+        if JAX_DEFAULT.format("PCD") in c["results"]:
+            headline[f"{name}: JAX default fit(x) steady speed-up vs scikit-learn"] = c["results"][
+                JAX_DEFAULT.format("PCD")
+            ]["steady_speedup_vs_sklearn"]
     report = {
         "machine": info,
         "command": "python -m benchmarks.rbm_vs_sklearn "
@@ -482,14 +599,15 @@ def main(argv=None):
             for k, v in vars(args).items()
             if k != "note" and v is not None
         ),
+        "commit": git_commit(),
         "note": (args.note + " " if args.note else "") + load_note(info),
         "cases": cases,
         "headline": headline,
     }
     out = Path(args.out)
-    write_json(out / "rbm_vs_sklearn.json", report)
-    write_text(out / "rbm_vs_sklearn.md", to_markdown(report))
-    print(f"wrote {out / 'rbm_vs_sklearn.json'} and .md")
+    write_json(out / f"{args.name}.json", report)
+    write_text(out / f"{args.name}.md", to_markdown(report))
+    print(f"wrote {out / args.name}.json and .md")
 
 
 if __name__ == "__main__":

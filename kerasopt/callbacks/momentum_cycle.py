@@ -1,13 +1,10 @@
 """Cycle momentum (or Adam's beta_1) inversely to a OneCycle learning rate (Smith 2018, sec. 4.3).
 
-Every backend: for the duration of `fit` the optimizer's Python hyperparameter is swapped for
-an object that computes the momentum from the optimizer's own step counter wherever the
-update reads it, so a traced (even XLA-compiled) train step follows the cycle with no extra
-optimizer state: `iterations` is already part of the state that JAX's stateless train step
-carries.
+Every backend: for the duration of `fit`, `step_momentum` hooks the optimizer's own update so
+that each step uses the momentum of its step, computed inside the compiled step from the
+optimizer's `iterations` (already part of the state JAX's stateless step carries). The
+optimizer's attributes stay plain floats, and no state is added.
 """
-
-import operator
 
 import keras
 from keras import ops
@@ -15,75 +12,96 @@ from keras import ops
 from kerasopt._validation import check_range
 from kerasopt.schedules.one_cycle import OneCycle
 
+# The optimizers whose update reads `momentum` (and branches on it in Python), with the
+# attribute that holds their velocity slots (one per trained variable, made by `build`).
+_VELOCITIES = {keras.optimizers.SGD: "momentums", keras.optimizers.RMSprop: "_momentums"}
 
-class _StepHyperparameter:
-    """A hyperparameter computed from the optimizer's step counter inside traced code.
 
-    Comparisons (`if self.momentum != 0:` in optimizer code, which decides the optimizer's
-    structure) answer with the value the optimizer was built with; arithmetic and tensor
-    conversion (`ops.cast`, `__jax_array__`, TensorFlow's conversion registry) compute the
-    value for the step being taken, so the compiled step sees the cycle.
+def _velocity_slots(optimizer):
+    for kind, slots in _VELOCITIES.items():
+        if isinstance(optimizer, kind):
+            return slots
+    raise ValueError(
+        "Argument `optimizer` must have `beta_1`, or a nonzero `momentum` as SGD and RMSprop "
+        f"have. Received: optimizer={type(optimizer).__name__}"
+    )
+
+
+def step_momentum(optimizer, value_at_step):
+    """Make `optimizer` use momentum `value_at_step(step)` at each step; returns the undo.
+
+    The hook for schedules of momentum inside a compiled step, as optax's
+    `inject_hyperparams` is for JAX optimizers (Smith 2018, sec. 4.3 cycles momentum).
+    `step` is the optimizer's `iterations` before the step (a tensor inside the step).
+    - `beta_1` optimizers (Adam, AdamW, Nadam, Adamax, Lamb, Lion) only do arithmetic with
+      it: `apply` runs with `beta_1` set to the step's value, then the float is restored.
+    - `momentum` optimizers (SGD, RMSprop) branch on the float in Python (`if momentum > 0`),
+      so it stays a float mu_0 (> 0): each `update_step` first rescales the variable's
+      velocity v by mu_k / mu_0, so that their own rule mu_0 · v' + ... is mu_k · v + ...;
+      SGD's Nesterov step, which uses mu again on the new velocity, adds (mu_k − mu_0) · v.
+    Both run inside the optimizer's own update (on TensorFlow, inside the cross-replica
+    update of `tf.distribute`), under `jit_compile` on every backend.
+
+    Args:
+        optimizer: a `keras.optimizers.Optimizer` with `beta_1` or a nonzero `momentum`.
+        value_at_step: a function of the step (a tensor) returning the momentum.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> optimizer = keras.optimizers.SGD(0.1, momentum=0.5)
+        >>> undo = step_momentum(optimizer, lambda step: 0.0)  # momentum 0 at every step
+        >>> w = keras.Variable(np.zeros(1, "float32"))
+        >>> for _ in range(2):
+        ...     optimizer.apply([np.ones(1, "float32")], [w])
+        >>> float(w.numpy()[0])  # two plain gradient steps: no velocity carried over
+        -0.2...
+        >>> undo(); optimizer.momentum
+        0.5
+
+    References:
+        Smith, "A disciplined approach to neural network hyper-parameters: Part 1", arXiv:1803.09820, 2018.
     """
+    attribute = next((a for a in ("beta_1", "momentum") if hasattr(optimizer, a)), None)
+    if attribute is None or getattr(optimizer, attribute) == 0:
+        raise ValueError(
+            "MomentumCycle needs an optimizer with `beta_1` or a nonzero `momentum`. "
+            f"Received: optimizer={type(optimizer).__name__}"
+        )
+    if attribute == "beta_1":
+        apply = optimizer.apply
 
-    def __init__(self, static_value, value_at_step, optimizer):
-        self.static_value = float(static_value)
-        self.value_at_step = value_at_step
-        self.optimizer = optimizer
+        def hooked_apply(grads, trainable_variables=None):
+            static = optimizer.beta_1
+            object.__setattr__(optimizer, "beta_1", value_at_step(optimizer.iterations))
+            try:
+                return apply(grads, trainable_variables)
+            finally:
+                object.__setattr__(optimizer, "beta_1", static)
 
-    def value(self):
-        """The value for the step in progress (`iterations` counts the steps before it)."""
-        return ops.cast(self.value_at_step(self.optimizer.iterations), "float32")
+        hooks = {"apply": hooked_apply}
+    else:
+        slots = _velocity_slots(optimizer)
+        update_step = optimizer.update_step
 
-    def last_used(self):
-        """The value the last completed step used, as a Python float."""
-        step = max(int(ops.convert_to_numpy(self.optimizer.iterations)) - 1, 0)
-        return float(ops.convert_to_numpy(self.value_at_step(step)))
+        def hooked_update_step(gradient, variable, learning_rate):
+            static = optimizer.momentum  # the float the optimizer's own rule multiplies by
+            value = ops.cast(value_at_step(optimizer.iterations), variable.dtype)
+            velocity = getattr(optimizer, slots)[optimizer._get_variable_index(variable)]
+            optimizer.assign(velocity, velocity * (value / static))
+            update_step(gradient, variable, learning_rate)
+            if getattr(optimizer, "nesterov", False):
+                optimizer.assign_add(variable, (value - static) * velocity)
 
-    def _compare(op):
-        return lambda self, other: op(self.static_value, other)
+        hooks = {"update_step": hooked_update_step}
+    # instance attributes shadow the methods; Keras' attribute tracking is bypassed
+    for name, hook in hooks.items():
+        object.__setattr__(optimizer, name, hook)
 
-    __eq__ = _compare(operator.eq)
-    __ne__ = _compare(operator.ne)
-    __lt__ = _compare(operator.lt)
-    __le__ = _compare(operator.le)
-    __gt__ = _compare(operator.gt)
-    __ge__ = _compare(operator.ge)
-    __hash__ = object.__hash__
+    def undo():
+        for name in hooks:
+            object.__delattr__(optimizer, name)
 
-    def _arith(op, reflected=False):
-        if reflected:
-            return lambda self, other: op(other, self.value())
-        return lambda self, other: op(self.value(), other)
-
-    __add__, __radd__ = _arith(operator.add), _arith(operator.add, True)
-    __sub__, __rsub__ = _arith(operator.sub), _arith(operator.sub, True)
-    __mul__, __rmul__ = _arith(operator.mul), _arith(operator.mul, True)
-    __truediv__, __rtruediv__ = _arith(operator.truediv), _arith(operator.truediv, True)
-    __pow__, __rpow__ = _arith(operator.pow), _arith(operator.pow, True)
-
-    def __float__(self):
-        return self.last_used()
-
-    def __jax_array__(self):
-        return self.value()
-
-
-_TF_CONVERSION_REGISTERED = False
-
-
-def _register_tf_conversion():
-    """Lets `tf.convert_to_tensor` (behind `ops.cast` on TensorFlow) read the value."""
-    global _TF_CONVERSION_REGISTERED
-    if _TF_CONVERSION_REGISTERED:
-        return
-    import tensorflow as tf
-
-    def convert(value, dtype=None, name=None, as_ref=False):
-        tensor = value.value()
-        return tf.cast(tensor, dtype) if dtype is not None else tensor
-
-    tf.register_tensor_conversion_function(_StepHyperparameter, convert)
-    _TF_CONVERSION_REGISTERED = True
+    return undo
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -95,9 +113,9 @@ class MomentumCycle(keras.callbacks.Callback):
     `base_momentum` at the rate's peak and back to `max_momentum` at the end. Works on
     optimizers with a `momentum` (SGD, RMSprop; must be > 0 so the optimizer keeps a
     velocity) or a `beta_1` (Adam, AdamW, Nadam, Adamax, Lamb, Lion). The optimizer's
-    iteration counter is the step. After `fit` the optimizer holds a plain float again (the
-    last momentum used); a model saved during `fit` (e.g. by ModelCheckpoint) records the
-    current momentum as a float.
+    iteration counter is the step (`step_momentum` is the hook). The optimizer's attribute
+    stays a plain float, the last momentum used, after `fit` and during it, so a model saved
+    during `fit` (e.g. by ModelCheckpoint) records the current momentum.
 
     Args:
         schedule: the `kerasopt.schedules.OneCycle` driving the learning rate.
@@ -135,7 +153,8 @@ class MomentumCycle(keras.callbacks.Callback):
             "max_momentum", max_momentum, low=base_momentum, high=1, high_inclusive=False
         )
         self._attribute = None
-        self._value = None
+        self._undo = None
+        self._step = self._epoch_start = 0
 
     def momentum(self, step):
         """The momentum for `step`: the OneCycle shape through max, base, max."""
@@ -145,29 +164,23 @@ class MomentumCycle(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         optimizer = self.model.optimizer
-        self._attribute = next((a for a in ("beta_1", "momentum") if hasattr(optimizer, a)), None)
-        if self._attribute is None or getattr(optimizer, self._attribute) == 0:
-            raise ValueError(
-                "MomentumCycle needs an optimizer with `beta_1` or a nonzero `momentum`. "
-                f"Received: optimizer={type(optimizer).__name__}"
-            )
-        if keras.backend.backend() == "tensorflow":
-            _register_tf_conversion()
-        self._value = _StepHyperparameter(
-            getattr(optimizer, self._attribute), self.momentum, optimizer
-        )
-        # bypass Keras' attribute tracking: the value is not optimizer state to save
-        object.__setattr__(optimizer, self._attribute, self._value)
-        # a save during fit (ModelCheckpoint) records the last value used as a plain float
-        plain_config = optimizer.get_config
-        object.__setattr__(
-            optimizer, "get_config", lambda: {**plain_config(), self._attribute: float(self._value)}
-        )
+        self._undo = step_momentum(optimizer, lambda step: self.momentum(ops.cast(step, "float32")))
+        self._attribute = "beta_1" if hasattr(optimizer, "beta_1") else "momentum"
+        self._step = int(ops.convert_to_numpy(optimizer.iterations))
         self.model.make_train_function(force=True)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._step
+
+    def on_train_batch_end(self, batch, logs=None):
+        # the optimizer's float follows the last step taken (counted here, so that JAX's
+        # state need not be synced): a save during fit (ModelCheckpoint) records it
+        self._step = self._epoch_start + batch + 1
+        last = float(ops.convert_to_numpy(self.momentum(float(max(self._step - 1, 0)))))
+        object.__setattr__(self.model.optimizer, self._attribute, last)
+
     def on_train_end(self, logs=None):
-        object.__delattr__(self.model.optimizer, "get_config")
-        object.__setattr__(self.model.optimizer, self._attribute, float(self._value))
+        self._undo()
         self.model.make_train_function(force=True)
 
     def get_config(self):

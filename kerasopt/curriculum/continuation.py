@@ -110,6 +110,11 @@ class Continuation(keras.callbacks.Callback):
     0 .. epochs-1 train on smoothed objectives, epoch `epochs` and later on the true one.
     The value of each epoch is added to the logs as `smoothing` (or `log_name`).
 
+    A variable that is not already the model's (a loss's, as `SmoothedCrossentropy.smoothing`)
+    joins the model's non-trainable state for the duration of `fit`, so the compiled step
+    reads its current value on every backend: JAX's jitted step receives the model's state
+    as an argument and would otherwise hold the value it saw when it was traced.
+
     Args:
         variable: a scalar `keras.Variable`, e.g. `SmoothedCrossentropy(...).smoothing`.
         start: the value of epoch 0.
@@ -152,6 +157,17 @@ class Continuation(keras.callbacks.Callback):
 
     def value(self, epoch):
         return continuation_value(epoch, self.start, self.end, self.epochs, self.schedule)
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        self._tracked = not any(v is self.variable for v in model.variables)
+        if self._tracked:
+            model._track_variable(self.variable)
+
+    def on_train_end(self, logs=None):
+        if getattr(self, "_tracked", False):
+            self.model._untrack_variable(self.variable)
+            self._tracked = False
 
     def on_epoch_begin(self, epoch, logs=None):
         self.variable.assign(self.value(epoch))

@@ -132,10 +132,12 @@ def _check_arrays(x, y, n):
 class CurriculumPyDataset(keras.utils.PyDataset):
     """In-memory (x, y) batches following a `CurriculumSampler`. Made by `CurriculumSampler.py_dataset`.
 
-    Keras calls `on_epoch_begin` once at the start of every training epoch (and
-    `on_epoch_end` also when it sets up the data, so that hook is not counted): epoch t of
-    `fit` trains on `sampler.epoch_indices(initial_epoch + t)`. Keras may shuffle the order
-    of the batches within an epoch (`fit(shuffle=True)`); their content does not change.
+    An epoch counts once every one of its batches has been served between Keras'
+    `on_epoch_begin` and `on_epoch_end` calls: epoch t of `fit` trains on
+    `sampler.epoch_indices(initial_epoch + t)` on every backend. Counting the hooks instead
+    would run ahead where Keras opens an epoch only to peek at one batch (JAX's `fit` does,
+    to build the model). Keras may shuffle the order of the batches within an epoch
+    (`fit(shuffle=True)`); their content does not change.
 
     Example:
         >>> import numpy as np
@@ -144,7 +146,7 @@ class CurriculumPyDataset(keras.utils.PyDataset):
         >>> ds = sampler.py_dataset(np.arange(4.0), np.arange(4))
         >>> ds.on_epoch_begin(); sorted(ds[0][1].tolist())  # epoch 0: the two easiest, twice
         [0, 0, 1, 1]
-        >>> ds.on_epoch_begin(); sorted(ds[0][1].tolist())  # epoch 1: everything
+        >>> ds.on_epoch_end(); ds.on_epoch_begin(); sorted(ds[0][1].tolist())  # epoch 1: everything
         [0, 1, 2, 3]
 
     References:
@@ -156,16 +158,24 @@ class CurriculumPyDataset(keras.utils.PyDataset):
         super().__init__(**kwargs)
         _check_arrays(x, y, sampler.n)
         self.sampler, self.x, self.y = sampler, np.asarray(x), np.asarray(y)
-        self.epoch = check_int("initial_epoch", initial_epoch, minimum=0) - 1
-        self._indices = sampler.epoch_indices(self.epoch + 1)
+        self.epoch = check_int("initial_epoch", initial_epoch, minimum=0)
+        self._indices = sampler.epoch_indices(self.epoch)
+        self._served = None  # batch indices served since `on_epoch_begin`; None: no epoch open
 
     def __len__(self):
         return self.sampler.steps_per_epoch
 
     def __getitem__(self, index):
+        if self._served is not None:
+            self._served.add(index)
         idx = self._indices[index * self.sampler.batch_size : (index + 1) * self.sampler.batch_size]
         return self.x[idx], self.y[idx]
 
     def on_epoch_begin(self):
-        self.epoch += 1
-        self._indices = self.sampler.epoch_indices(self.epoch)
+        self._served = set()
+
+    def on_epoch_end(self):
+        if self._served is not None and len(self._served) >= len(self):
+            self.epoch += 1
+            self._indices = self.sampler.epoch_indices(self.epoch)
+        self._served = None

@@ -1,21 +1,26 @@
-"""What the Distiller and the HintTrainer share: a model whose loss is fixed by its class."""
+"""What the Distiller and the HintTrainer share: a model whose loss is fixed by its class.
+
+Both override `compute_loss` (the Keras 3 way) and keep Keras' own `train_step`, so they train
+on every backend, under `jit_compile=True` and under `tf.distribute` on TensorFlow.
+"""
 
 import keras
+from keras import ops
 
-from kerasopt._backend import require_tensorflow
-
-# Their train steps take gradients with tf.GradientTape (a port to compute_loss is pending).
-ALTERNATIVE = (
-    "keras.Model.fit on the student with a loss built from "
-    "kerasopt.distill.distillation_loss / hint_loss"
-)
+from kerasopt._backend import is_tensorflow
 
 
-def num_replicas():
-    """Replicas of the current `tf.distribute` strategy (1 outside one); TensorFlow backend."""
-    import tensorflow as tf
+def replica_share(loss):
+    """`loss` divided by the replicas of the current `tf.distribute` strategy (TensorFlow; 1
+    replica elsewhere): gradients are summed over replicas, so each contributes its share of
+    the mean, as Keras' own losses do."""
+    if is_tensorflow():
+        import tensorflow as tf
 
-    return tf.distribute.get_strategy().num_replicas_in_sync
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas > 1:
+            loss = loss * ops.cast(1.0 / replicas, loss.dtype)
+    return loss
 
 
 class FixedLossModel(keras.Model):
@@ -23,7 +28,6 @@ class FixedLossModel(keras.Model):
 
     def compile(self, optimizer="rmsprop", metrics=None, **kwargs):
         """`keras.Model.compile` without a `loss` (the model's class fixes its loss)."""
-        require_tensorflow(f"kerasopt.distill.{type(self).__name__}", ALTERNATIVE)
         if kwargs.get("loss") is not None:
             raise ValueError(
                 f"Argument `loss` must be None: {type(self).__name__} computes its own loss. "
@@ -34,7 +38,7 @@ class FixedLossModel(keras.Model):
 
     @property
     def trained_weights(self):
-        """The weights `train_step` updates (subclasses narrow this)."""
+        """The weights training updates (the model's trainable weights)."""
         return self.trainable_weights
 
     def compile_from_config(self, config):

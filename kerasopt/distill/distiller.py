@@ -1,15 +1,69 @@
 """Teacher -> student knowledge distillation as a Keras model (Hinton, Vinyals & Dean 2015).
 
-TensorFlow backend: `train_step` takes its gradients with `tf.GradientTape`. The loss itself
-is `kerasopt.distill.losses.distillation_loss`, in `keras.ops`.
+Backend-neutral: the Distiller overrides `compute_loss` and keeps Keras' own `train_step`. The
+loss itself is `kerasopt.distill.losses.distillation_loss`, in `keras.ops`.
 """
 
 import keras
 from keras import ops
 
 from kerasopt._validation import check_choice, check_instance, check_positive, check_range
-from kerasopt.distill._base import FixedLossModel, num_replicas
+from kerasopt.distill._base import FixedLossModel, replica_share
 from kerasopt.distill.losses import OUTPUTS, distillation_terms
+
+# A softmax row computed in float16 (mixed precision) and summed in float32 is 1 within the
+# float16 unit roundoff 2^-11 ~ 4.9e-4 (each p_i is rounded with relative error <= 2^-11 and
+# sum p_i = 1), plus float32 summation error (< 1e-4 for 1000 classes): 1e-3 bounds both.
+_ROW_SUM_TOLERANCE = 1e-3
+
+
+class _ConventionCounts(keras.metrics.Metric):
+    """Rows of the student's / teacher's outputs that are not probabilities (a negative entry,
+    or a sum off 1 by more than `_ROW_SUM_TOLERANCE`), counted for the outputs declared
+    "probabilities". Part of the step's state (so it is counted inside compiled steps on
+    every backend); read after the first batch by `_ConventionCheck`, hidden from the logs."""
+
+    def __init__(self, kinds, name="output_conventions"):
+        super().__init__(name=name)
+        self.kinds = kinds
+        self.counts = [
+            self.add_variable((), "zeros", dtype="float32", aggregation="sum", name=role)
+            for role in ("student", "teacher")
+        ]
+
+    def update_state(self, student, teacher):
+        for count, kind, outputs in zip(self.counts, self.kinds, (student, teacher), strict=True):
+            if kind != "probabilities":
+                continue
+            outputs = ops.cast(outputs, "float32")
+            bad = ops.logical_or(
+                ops.any(outputs < 0, axis=-1),
+                ops.abs(ops.sum(outputs, axis=-1) - 1.0) > _ROW_SUM_TOLERANCE,
+            )
+            count.assign_add(ops.sum(ops.cast(bad, "float32")))
+
+    def result(self):
+        return ops.stack([count.value for count in self.counts])
+
+
+class _ConventionCheck(keras.callbacks.Callback):
+    """Raises after the first batch of `fit` / `evaluate` if an output declared
+    "probabilities" is not (`Distiller.check_conventions`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.checked = False
+
+    def _check(self):
+        if not self.checked:
+            self.checked = True
+            self.model.check_conventions()  # `self.model` syncs the JAX state first
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_test_batch_end(self, batch, logs=None):
+        self._check()
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -37,6 +91,11 @@ class Distiller(FixedLossModel):
             default, as kerasopt's fine-tuned models and ensembles emit) or "logits".
             Probabilities are tempered as softmax(log(p) / T).
         teacher_outputs: what the teacher emits, as `student_outputs`.
+
+    A declared convention is checked on the first batch of every `fit` and `evaluate`: if an
+    output declared "probabilities" has a negative entry or a row that does not sum to 1, a
+    `ValueError` names `student_outputs` / `teacher_outputs` (a logits model with the default
+    would otherwise train towards chance accuracy without a word).
 
     Example:
         >>> import numpy as np, keras
@@ -86,17 +145,21 @@ class Distiller(FixedLossModel):
         self.teacher_outputs = teacher_outputs
         self.student_loss_tracker = keras.metrics.Mean(name="student_loss")
         self.distillation_loss_tracker = keras.metrics.Mean(name="distillation_loss")
+        self.conventions = _ConventionCounts((student_outputs, teacher_outputs))
         self.built = student.built and teacher.built
 
     def call(self, inputs, training=False):
         return self.student(inputs, training=training)
 
-    def _loss(self, x, y, sample_weight, training):
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """alpha · CE + (1 − alpha) · T² · KL on the student's `y_pred` and the teacher's
+        outputs (plus the student's regularization losses when training); Keras' own
+        `train_step` / `test_step` call it on every backend."""
         teacher = self.teacher(x, training=False)
-        student = self.student(x, training=training)
+        self.conventions.update_state(y_pred, teacher)
         cross_entropy, scaled_kl = distillation_terms(
             y,
-            student,
+            y_pred,
             teacher,
             self.temperature,
             self.student_outputs,
@@ -106,33 +169,35 @@ class Distiller(FixedLossModel):
         loss = self.alpha * cross_entropy + (1.0 - self.alpha) * scaled_kl
         if training and self.student.losses:
             loss = loss + ops.sum(self.student.losses)
-        batch = ops.shape(student)[0]
-        self._loss_tracker.update_state(loss, sample_weight=batch)
+        batch = ops.shape(y_pred)[0]
         self.student_loss_tracker.update_state(cross_entropy, sample_weight=batch)
         self.distillation_loss_tracker.update_state(scaled_kl, sample_weight=batch)
-        return loss, student
+        return replica_share(loss)
 
-    @property
-    def trained_weights(self):
-        """The student's trainable weights."""
-        return self.student.trainable_weights
+    def get_metrics_result(self):
+        logs = super().get_metrics_result()
+        logs.pop(self.conventions.name, None)
+        return logs
 
-    def train_step(self, data):
-        import tensorflow as tf
+    def check_conventions(self):
+        """Raise `ValueError` naming `student_outputs` / `teacher_outputs` if rows counted
+        since the metrics' last reset break the declared convention ("probabilities")."""
+        counts = keras.ops.convert_to_numpy(self.conventions.result())
+        for argument, count in zip(("student_outputs", "teacher_outputs"), counts, strict=True):
+            if count > 0:
+                role = argument.split("_")[0]
+                raise ValueError(
+                    f"Argument `{argument}` declares probabilities, but {int(count)} rows of the "
+                    f"{role}'s outputs on the first batch have a negative entry or do not sum to "
+                    f"1 (logits?). Pass {argument}='logits' for a model without a softmax. "
+                    f"Received: {argument}='probabilities'"
+                )
 
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            loss, student = self._loss(x, y, sample_weight, training=True)
-            # Gradients are summed over replicas: each one contributes its share of the mean.
-            loss = self.optimizer.scale_loss(loss / num_replicas())
-        weights = self.trained_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
-        return self.compute_metrics(x, y, student, sample_weight)
+    def fit(self, *args, callbacks=None, **kwargs):
+        return super().fit(*args, callbacks=[*(callbacks or []), _ConventionCheck()], **kwargs)
 
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        _, student = self._loss(x, y, sample_weight, training=False)
-        return self.compute_metrics(x, y, student, sample_weight)
+    def evaluate(self, *args, callbacks=None, **kwargs):
+        return super().evaluate(*args, callbacks=[*(callbacks or []), _ConventionCheck()], **kwargs)
 
     def get_config(self):
         return {

@@ -1,15 +1,15 @@
 """FitNets hint training (Romero et al. 2015): a first stage that teaches the student's lower
 layers to predict a teacher layer's output through a learned regressor.
 
-TensorFlow backend: `train_step` takes its gradients with `tf.GradientTape`; the loss is in
-`keras.ops`.
+Backend-neutral: the HintTrainer overrides `compute_loss` (in `keras.ops`) and keeps Keras'
+own `train_step`.
 """
 
 import keras
 from keras import ops
 
 from kerasopt._validation import check_graph_model, check_instance
-from kerasopt.distill._base import FixedLossModel, num_replicas
+from kerasopt.distill._base import FixedLossModel, replica_share
 
 
 def _layer_output(model, argument, name):
@@ -146,30 +146,20 @@ class HintTrainer(FixedLossModel):
         return self.regressor(self.guided(inputs, training=training), training=training)
 
     @property
-    def trained_weights(self):
-        """The weights this stage trains: the student's up to the guided layer, and the regressor's."""
+    def trainable_weights(self):
+        """The weights this stage trains: the student's up to the guided layer, and the regressor's.
+
+        The student's layers above the guided one are left out, so that no optimizer (with
+        momentum or weight decay) moves them on the zero gradients they would receive."""
         return self.guided.trainable_weights + self.regressor.trainable_weights
 
-    def _loss(self, x, training):
-        regressed = self(x, training=training)
-        loss = hint_loss(self.hint(x, training=False), regressed)
-        self._loss_tracker.update_state(loss, sample_weight=ops.shape(regressed)[0])
-        return loss
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
 
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            loss = self.optimizer.scale_loss(self._loss(x, True) / num_replicas())
-        weights = self.trained_weights
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
-        return self.get_metrics_result()
-
-    def test_step(self, data):
-        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        self._loss(x, False)
-        return self.get_metrics_result()
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The hint loss of the regressor's prediction `y_pred` (Keras' own steps call it)."""
+        return replica_share(hint_loss(self.hint(x, training=False), y_pred))
 
     def get_config(self):
         return {

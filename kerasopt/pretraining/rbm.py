@@ -33,10 +33,14 @@ from kerasopt.pretraining import _fused
 
 
 def _input_shape(x):
-    """Shape of an array, tensor or `tf.data`-style dataset of `x` (or `(x, ...)`)."""
+    """Shape of an array, tensor, `tf.data`-style dataset or `keras.utils.PyDataset` of `x`
+    (or `(x, ...)`)."""
     spec = getattr(x, "element_spec", None)
     if spec is not None:
         return tuple((spec[0] if isinstance(spec, tuple) else spec).shape)
+    if isinstance(x, keras.utils.PyDataset):
+        first = x[0]
+        return tuple((first[0] if isinstance(first, tuple) else first).shape)
     if hasattr(x, "shape"):
         return tuple(x.shape)
     raise ValueError(
@@ -421,8 +425,12 @@ class RBM(keras.Model):
         """`keras.Model.fit`, after checking array data for the visible units and adding
         the `free_energy_gap` log when validation data is given.
 
+        `x` may be a SciPy sparse matrix (as scikit-learn's `BernoulliRBM.fit` takes): Keras'
+        per-batch loop then receives its rows `batch_size` at a time, each batch densified
+        on its own, never the whole matrix.
+
         `fused` (default "auto"): with an in-memory NumPy array or tensor `x` on the
-        TensorFlow backend (and no `y`, `validation_split`, `steps_per_epoch`,
+        TensorFlow or JAX backend (and no `y`, `validation_split`, `steps_per_epoch`,
         `sample_weight` or `class_weight`), each epoch runs as ONE compiled call: the train
         step receives the whole array and loops over its minibatches of `batch_size`
         (default 32) inside the graph, the last partial batch, if any, as one more update,
@@ -475,11 +483,17 @@ class RBM(keras.Model):
             self._train_mode = mode
         steps_per_execution = self.steps_per_execution  # fused: 1 while fitting, restored after
         callbacks = [_FreeEnergyGap()] + list(callbacks or [])
+        if _fused.is_sparse(x):  # densified batch by batch, never as a whole
+            batch_size = (
+                32 if batch_size is None else check_int("batch_size", batch_size, minimum=1)
+            )
+            x = _fused.SparseBatches(x, batch_size, self.kernel.dtype)
+            batch_size = None
         if fused:
             # One step per execution, so one call is exactly one epoch.
-            x = _fused.epoch_dataset(x, self.kernel.dtype)
-            batch_size = None
-            kwargs["steps_per_epoch"] = 1
+            x, feed = _fused.epoch_feed(x, self.kernel.dtype)
+            batch_size = feed.pop("batch_size")
+            kwargs.update(feed)
             self.steps_per_execution = 1
         try:
             return super().fit(
@@ -620,8 +634,13 @@ class BernoulliRBM(RBM):
         return -ops.sum(v * self.visible_bias, axis=-1)
 
     def _check_data(self, name, x):
-        if isinstance(x, np.ndarray) or hasattr(x, "numpy"):
+        if _fused.is_sparse(x):  # the stored values; the implicit zeros are in [0, 1]
+            values = np.concatenate([x.tocsr().data, [0.0]])
+        elif isinstance(x, np.ndarray) or hasattr(x, "numpy"):
             values = np.asarray(x)
+        else:
+            values = None
+        if values is not None:
             low, high = float(values.min()), float(values.max())
             if low < 0.0 or high > 1.0:
                 raise ValueError(

@@ -66,7 +66,7 @@ def test_sgd_momentum_cycles_under_mirrored_strategy(strategy):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule, strategy)
     np.testing.assert_allclose(
-        model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6
+        keras.ops.convert_to_numpy(model.layers[0].kernel), sgd_reference(), rtol=1e-5, atol=1e-6
     )
 
 
@@ -75,7 +75,7 @@ def test_sgd_momentum_cycles_inversely():
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule)
     np.testing.assert_allclose(
-        model.layers[0].kernel.numpy(), sgd_reference(), rtol=1e-5, atol=1e-6
+        keras.ops.convert_to_numpy(model.layers[0].kernel), sgd_reference(), rtol=1e-5, atol=1e-6
     )
     # after fit: a plain float again, model saves and loads
     assert isinstance(model.optimizer.momentum, float)
@@ -93,7 +93,9 @@ def test_adam_beta_1_cycles_inversely(tmp_path):
         m = b1 * m + (1 - b1) * g
         v = b2 * v + (1 - b2) * g * g
         w = w - lr_np(k) * np.sqrt(1 - b2**t) / (1 - b1**t) * m / (np.sqrt(v) + 1e-7)
-    np.testing.assert_allclose(model.layers[0].kernel.numpy(), w, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.layers[0].kernel), w, rtol=1e-4, atol=1e-6
+    )
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     assert loaded.optimizer.beta_1 == pytest.approx(model.optimizer.beta_1)
@@ -137,3 +139,31 @@ def test_checkpoint_during_fit_saves_current_momentum(tmp_path):
     assert isinstance(loaded.optimizer.beta_1, float)
     assert loaded.optimizer.beta_1 == pytest.approx(mom_np(STEPS - 1), rel=1e-6)
     assert "get_config" not in vars(model.optimizer)  # the instance is restored after fit
+
+
+@pytest.mark.portable
+def test_nesterov_sgd_and_rmsprop_follow_the_cycle():
+    """The velocity rescale of `step_momentum`, against NumPy restatements of Keras' rules with
+    mu_k in place of the constant momentum."""
+    schedule = OneCycle(0.05, STEPS, pct_start=0.4)
+    model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True), schedule)
+    w, velocity = np.ones((3, 1)), np.zeros((3, 1))
+    for k in range(STEPS):  # Keras SGD, Nesterov: v = mu v - lr g; w = w + mu v - lr g
+        g = grad(w)
+        velocity = mom_np(k) * velocity - lr_np(k) * g
+        w = w + mom_np(k) * velocity - lr_np(k) * g
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.layers[0].kernel), w, rtol=1e-5, atol=1e-6
+    )
+
+    model = fit(lambda: keras.optimizers.RMSprop(schedule, momentum=0.9), schedule)
+    w, mean_square, velocity = np.ones((3, 1)), np.zeros((3, 1)), np.zeros((3, 1))
+    for k in range(STEPS):  # Keras RMSprop (rho 0.9, eps 1e-7) with momentum mu_k
+        g = grad(w)
+        mean_square = 0.9 * mean_square + 0.1 * g * g
+        velocity = mom_np(k) * velocity + lr_np(k) * g / np.sqrt(mean_square + 1e-7)
+        w = w - velocity
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(model.layers[0].kernel), w, rtol=1e-5, atol=1e-6
+    )
+    assert model.optimizer.momentum == pytest.approx(mom_np(STEPS - 1), rel=1e-6)

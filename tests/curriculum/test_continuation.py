@@ -6,6 +6,8 @@ import pytest
 
 from kerasopt.curriculum import Continuation, SmoothedCrossentropy, continuation_value
 
+pytestmark = pytest.mark.portable  # every test here is backend-neutral
+
 
 def test_schedule_closed_forms():
     for e in range(12):
@@ -61,9 +63,13 @@ def test_callback_sets_each_epochs_value_and_the_loss_uses_it(jit):
     history = model.fit(x, y, batch_size=32, epochs=6, verbose=0, callbacks=[callback])
     expected_eps = [0.4 * (1 + math.cos(math.pi * min(e / 4, 1))) for e in range(6)]
     np.testing.assert_allclose(history.history["smoothing"], expected_eps, atol=1e-6)
+    # the loss each epoch reports is the NumPy loss at that epoch's epsilon: the compiled step
+    # read the variable's current value (on JAX it stayed at epoch 0's before the fix)
     for eps, got in zip(expected_eps, history.history["loss"], strict=True):
         target = (1 - eps) * np.eye(4)[y] + eps / 4
         assert abs(got - np.mean(-(target * np.log(p)).sum(axis=1))) < 1e-4
+    # the loss's variable was the model's only while it trained: the model saves as before
+    assert all(v is not loss.smoothing for v in model.variables)
 
 
 def test_config_round_trips(tmp_path):

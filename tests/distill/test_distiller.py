@@ -25,6 +25,7 @@ def np_distillation(labels, student_logits, teacher_logits, t, alpha):
     return alpha * ce + (1 - alpha) * t**2 * kl
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize("temperature", [1.0, 2.5, 7.0])
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("kind", ["logits", "probabilities"])
@@ -50,6 +51,7 @@ def test_loss_matches_numpy_including_t_squared(temperature, alpha, kind):
     )
 
 
+@pytest.mark.portable
 def test_t_squared_scaling_of_the_soft_term():
     rng = np.random.default_rng(1)
     zs, zt, labels = rng.normal(size=(8, 4)), rng.normal(size=(8, 4)), rng.integers(0, 4, 8)
@@ -60,6 +62,7 @@ def test_t_squared_scaling_of_the_soft_term():
         assert abs(got - t * t * kl) < 1e-6
 
 
+@pytest.mark.portable
 def test_tempered_probabilities_equal_tempered_logits():
     z = np.random.default_rng(2).normal(size=(6, 3))
     p = np.exp(np_log_softmax(z))
@@ -89,6 +92,7 @@ def data(n=64, seed=0):
     return x, np.argmax(x[:, :3], axis=1)
 
 
+@pytest.mark.portable
 def test_alpha_one_equals_ordinary_training():
     x, y = data()
     student, reference, teacher = mlp(8, 1), mlp(8, 1), mlp(32, 7)
@@ -102,6 +106,7 @@ def test_alpha_one_equals_ordinary_training():
         np.testing.assert_allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.portable
 def test_distiller_trains_only_the_student_and_lowers_the_loss():
     x, y = data(128)
     teacher = mlp(32, 7)
@@ -124,6 +129,7 @@ def test_distiller_trains_only_the_student_and_lowers_the_loss():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.portable
 def test_evaluate_matches_the_numpy_loss():
     x, y = data(32)
     student, teacher = mlp(8, 1, activation=None), mlp(16, 3, activation=None)
@@ -159,6 +165,7 @@ class _null:
         return False
 
 
+@pytest.mark.portable
 def test_jit_compile_matches_graph():
     for a, b in zip(one_step_weights(jit=True), one_step_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
@@ -169,6 +176,7 @@ def test_mirrored_strategy_matches_one_device(strategy):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.portable
 def test_save_load_round_trip(tmp_path):
     x, y = data(32)
     distiller = Distiller(mlp(8, 1), mlp(16, 3), temperature=3.0, alpha=0.4)
@@ -244,6 +252,7 @@ def test_ensemble_teacher_student_exports_and_serves_without_kerasopt(tmp_path):
     np.testing.assert_allclose(served, distiller.student.predict(x, verbose=0), atol=1e-5)
 
 
+@pytest.mark.portable
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
@@ -269,6 +278,7 @@ def test_bad_arguments_are_named(kwargs, error, match):
         Distiller(**args)
 
 
+@pytest.mark.portable
 def test_teacher_must_differ_and_compile_takes_no_loss():
     student = mlp(4, 1)
     with pytest.raises(ValueError, match="`teacher`"):
@@ -277,3 +287,43 @@ def test_teacher_must_differ_and_compile_takes_no_loss():
         Distiller(student, mlp(8, 2)).compile(optimizer="sgd", loss="mse")
     with pytest.raises(ValueError, match="Argument `alpha`"):
         distillation_loss([0], [[0.5, 0.5]], [[0.5, 0.5]], alpha=-0.1)
+
+
+@pytest.mark.portable
+@pytest.mark.parametrize("role", ["student", "teacher"])
+def test_logits_declared_as_probabilities_raise_on_the_first_batch(role):
+    """Issue 26: a logits model under the default "probabilities" is refused, not trained."""
+    x, y = data(32)
+    logits = mlp(8, 1, activation=None)
+    softmax = mlp(16, 3)
+    student, teacher = (logits, softmax) if role == "student" else (softmax, logits)
+    before = [w.copy() for w in student.get_weights()]
+    distiller = Distiller(student, teacher)
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1), jit_compile=True)
+    match = f"Argument `{role}_outputs` declares probabilities, but 16 rows of the {role}'s"
+    batches = []
+    counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: batches.append(b))
+    with pytest.raises(ValueError, match=match):
+        distiller.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[counter])
+    assert batches == [0]  # stopped on the first of 6 batches
+    with pytest.raises(ValueError, match=f"Received: {role}_outputs='probabilities'"):
+        distiller.evaluate(x, y, batch_size=16, verbose=0)
+    # declared correctly, the same models train
+    fixed = Distiller(student, teacher, **{f"{role}_outputs": "logits"})
+    fixed.compile(optimizer=keras.optimizers.SGD(0.1))
+    fixed.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, student.get_weights(), strict=True))
+
+
+@pytest.mark.portable
+def test_a_row_off_one_or_negative_is_counted():
+    """The check's rule, against rows built by hand: only a negative entry or a sum off 1 by
+    more than 1e-3 (the float16 rounding bound) counts."""
+    from kerasopt.distill.distiller import _ConventionCounts
+
+    rows = np.array(
+        [[0.5, 0.5], [0.9995, 0.0], [1.0, 0.002], [-0.1, 1.1], [0.3, 0.3]], dtype="float32"
+    )
+    counts = _ConventionCounts(("probabilities", "logits"))
+    counts.update_state(rows, rows)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(counts.result()), [3.0, 0.0])

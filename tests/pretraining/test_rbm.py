@@ -13,11 +13,28 @@ from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM
 
 from kerasopt.pretraining import BernoulliRBM, GaussianBernoulliRBM
 
-# The unfused path (Keras' per-batch loop) runs on every backend; the fused epoch on TensorFlow.
+# Every test runs on TensorFlow and JAX, the fused epoch included (a tf.while_loop on one, a
+# lax.fori_loop on the other); only Keras' TensorFlow-specific resolution of
+# jit_compile="auto" is checked on TensorFlow alone.
 pytestmark = pytest.mark.portable
 tensorflow_only = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow", reason="the fused epoch is TensorFlow-only"
+    keras.backend.backend() != "tensorflow", reason="Keras' jit_compile='auto' on TensorFlow"
 )
+
+
+class _BatchDataset(keras.utils.PyDataset):
+    """In-memory batches in order, as a dataset (Keras' per-batch loop on every backend)."""
+
+    def __init__(self, x, batch_size):
+        super().__init__()
+        self.x, self.batch_size = x, batch_size
+
+    def __len__(self):
+        return -(-len(self.x) // self.batch_size)
+
+    def __getitem__(self, i):
+        return (self.x[i * self.batch_size : (i + 1) * self.batch_size],)
+
 
 V, H, B = 6, 4, 5
 
@@ -262,10 +279,15 @@ def test_logged_pseudo_log_likelihood_is_scikit_learns_estimator():
 
 
 def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
-    """PCD on both sides, 64 hidden units, batch 20, learning rate 0.05, 10 epochs.
-    Margin: ours must be within 1.5 nats of scikit-learn's (or better); both are scored
-    with the exact expectation of the same estimator. Over seeds 0-3 ours ranged over
-    -19.4..-19.9 and scikit-learn's over -19.6..-19.8."""
+    """PCD on both sides, 64 hidden units, batch 20, learning rate 0.05, 10 epochs, both scored
+    with the exact expectation of the same estimator; ours must be no worse than
+    scikit-learn's by more than the seed noise allows.
+
+    Margin from the measured seed spread (seeds 0-7, this configuration, TensorFlow): ours
+    -19.49 mean, sd 0.095; scikit-learn -19.75 mean, sd 0.108. One seed of each is compared,
+    so under equal means their difference has sd sqrt(0.095^2 + 0.108^2) = 0.144 nats, and a
+    one-sided 3-sd bound is 0.43: the margin is 0.45 (a false alarm below 0.2% when the two
+    are equally good), where it was 1.5."""
     x = _binary_digits()
     sk = SkBernoulliRBM(
         n_components=64, learning_rate=0.05, batch_size=20, n_iter=10, random_state=0
@@ -276,7 +298,7 @@ def test_pseudo_log_likelihood_matches_scikit_learn_with_the_same_budget():
     ours = _expected_pll(*_weights(rbm), x)
     theirs = _expected_pll(sk.components_.T, sk.intercept_hidden_, sk.intercept_visible_, x)
     print(f"pseudo-log-likelihood: kerasopt {ours:.3f}, scikit-learn {theirs:.3f}")
-    assert ours > theirs - 1.5, (ours, theirs)
+    assert ours > theirs - 0.45, (ours, theirs)
 
 
 # ---- Keras integration ----------------------------------------------------------------------
@@ -402,7 +424,6 @@ def _initialize(rbm, n_visible, seed=1):
     return _weights(rbm)
 
 
-@tensorflow_only
 @pytest.mark.parametrize("jit_compile", [False, True])
 def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit_compile):
     n, batch, lr, epochs = 23, 5, 0.1, 2  # 4 full batches and one of 3 rows per epoch
@@ -437,7 +458,6 @@ def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit
     assert len(history["free_energy"]) == epochs
 
 
-@tensorflow_only
 @pytest.mark.parametrize("persistent,k", [(True, 1), (False, 2)])
 def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
     """shuffle=False: the same seed gives the same noise in the same order, so every weight,
@@ -464,7 +484,6 @@ def test_fused_equals_unfused_on_the_same_random_stream(persistent, k):
         np.testing.assert_allclose(fused_logs[key], unfused_logs[key], rtol=1e-5)
 
 
-@tensorflow_only
 def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     """With lr 0 the weights stay put, so the logged training free energy is the mean of F over
     the monitored rows: all rows when monitor_fraction=1 (any order), and with
@@ -489,7 +508,7 @@ def test_fused_shuffle_draws_a_new_permutation_each_epoch():
     np.testing.assert_allclose(every_row, free_energy.mean(), rtol=1e-5)
 
 
-@pytest.mark.parametrize("fused", [False, pytest.param(True, marks=tensorflow_only)])
+@pytest.mark.parametrize("fused", [False, True])
 def test_logged_metrics_use_the_parameters_before_the_update(fused):
     """One batch, a large step: the logged free energy is the mean of F(v) under the
     parameters the batch's update started from (NumPy), not a mix with the updated visible
@@ -522,7 +541,6 @@ def test_monitor_fraction_monitors_the_first_rows_of_each_batch_unfused():
     np.testing.assert_allclose(logged, monitored.mean(), rtol=1e-5)
 
 
-@tensorflow_only
 def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
     x = _binary_digits()
     rbm = BernoulliRBM(16, persistent=True, n_chains=50, seed=0, monitor_fraction=0.5)
@@ -578,7 +596,6 @@ def test_fused_fit_with_validation_data_callbacks_and_save_load(tmp_path):
     assert int(restored.optimizer.iterations) == 4 * 30
 
 
-@tensorflow_only
 def test_fused_and_unfused_fits_alternate_on_one_model():
     x = _binary_digits()[:120]
     rbm = BernoulliRBM(8, seed=0)
@@ -590,10 +607,7 @@ def test_fused_and_unfused_fits_alternate_on_one_model():
     assert int(rbm.optimizer.iterations) == 6 + 4 + 6 + 2
 
 
-@tensorflow_only
 def test_fused_refuses_what_it_cannot_take():
-    import tensorflow as tf
-
     x = _binary_digits()[:40]
     rbm = BernoulliRBM(4)
     rbm.compile(optimizer="sgd")
@@ -601,7 +615,7 @@ def test_fused_refuses_what_it_cannot_take():
         ValueError,
         match=r"`fused=True` needs `x` as an in-memory 2-D array.*Received: x of type .*Dataset",
     ):
-        rbm.fit(tf.data.Dataset.from_tensor_slices(x).batch(10), epochs=1, fused=True, verbose=0)
+        rbm.fit(_BatchDataset(x, 10), epochs=1, fused=True, verbose=0)
     with pytest.raises(TypeError, match="fused='yes'"):
         rbm.fit(x, fused="yes", verbose=0)
     with pytest.raises(ValueError, match="validation_split=0.2"):
@@ -614,7 +628,6 @@ def test_fused_refuses_what_it_cannot_take():
         rbm.fit(x, x[:, 0], fused=True, verbose=0)
 
 
-@tensorflow_only
 def test_dbn_pretrain_passes_fused_through():
     from kerasopt.pretraining import DBN
 
@@ -642,16 +655,13 @@ class _Recording(BernoulliRBM):
         return super().make_train_function(force)
 
 
-@tensorflow_only
 def test_default_fit_is_fused_for_arrays_and_unfused_for_datasets_with_equal_updates():
     """Both compiled as plain graphs (XLA's Philox bits differ from TensorFlow's kernel's):
     the default `fit` on the array and on a dataset of the same batches must give the same
     weights, chain, momentum and metrics, one through the fused epoch, one per batch."""
-    import tensorflow as tf
-
     x = _binary_digits()[:203]
     runs = []
-    for data in (x, tf.data.Dataset.from_tensor_slices(x).batch(20)):
+    for data in (x, _BatchDataset(x, 20)):
         rbm = _Recording(8, persistent=True, n_chains=20, seed=4, monitor_fraction=1.0)
         rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5), jit_compile=False)
         history = rbm.fit(
@@ -794,10 +804,48 @@ def test_score_samples_refuses_bad_input():
         rbm.score_samples(np.full((2, 6), 2.0, "float32"))
 
 
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow", reason="the error of other backends")
-def test_fused_on_another_backend_names_the_alternative():
-    x = np.random.default_rng(0).uniform(size=(20, 6)).astype("float32")
-    rbm = BernoulliRBM(3)
+# ---- SciPy sparse input, as scikit-learn's BernoulliRBM takes it -----------------------------
+
+
+def test_small_sparse():
+    """scikit-learn's own `test_small_sparse`: fit on a CSR matrix of four digits rows."""
+    import scipy.sparse
+
+    x = scipy.sparse.csr_matrix(load_digits().data[:4] / 16.0)
+    rbm = BernoulliRBM(4, seed=0)
     rbm.compile(optimizer="sgd")
-    with pytest.raises(ValueError, match="`fused=True` needs the TensorFlow backend.*fused=False"):
-        rbm.fit(x, epochs=1, fused=True, verbose=0)
+    rbm.fit(x, verbose=0)  # no exception
+
+
+def test_sparse_fit_densifies_batch_by_batch_and_equals_the_dense_fit(monkeypatch):
+    """The same updates as the dense per-batch fit (same seed, array order), and only
+    batch-sized blocks are ever densified (a spy on `toarray`)."""
+    import scipy.sparse
+
+    x = _binary_digits()[:130]  # batches of 20 and a last one of 10
+    runs = []
+    for data in (x, scipy.sparse.csr_matrix(x)):
+        rbm = BernoulliRBM(8, persistent=True, n_chains=20, seed=3)
+        rbm.compile(optimizer=keras.optimizers.SGD(0.1, momentum=0.5))
+        densified = []
+        toarray = scipy.sparse.csr_matrix.toarray
+        monkeypatch.setattr(
+            scipy.sparse.csr_matrix,
+            "toarray",
+            lambda self, *a, seen=densified, dense=toarray, **k: (
+                seen.append(self.shape) or dense(self, *a, **k)
+            ),
+        )
+        rbm.fit(data, epochs=2, batch_size=20, shuffle=False, fused=False, verbose=0)
+        monkeypatch.undo()
+        runs.append((_weights(rbm), densified))
+    (dense, _), (sparse, densified) = runs
+    for a, b in zip(dense, sparse, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    assert densified and max(rows for rows, _ in densified) <= 20
+    rbm = BernoulliRBM(4)
+    rbm.compile(optimizer="sgd")
+    with pytest.raises(ValueError, match=r"Argument `x` must hold values in \[0, 1\]"):
+        rbm.fit(scipy.sparse.csr_matrix(2 * x), verbose=0)
+    with pytest.raises(ValueError, match=r"fused=True.*sparse matrices. Received: x of type csr"):
+        rbm.fit(scipy.sparse.csr_matrix(x), fused=True, verbose=0)
