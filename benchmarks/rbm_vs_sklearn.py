@@ -56,7 +56,7 @@ from keras import ops  # noqa: E402
 from sklearn.neural_network import BernoulliRBM as SkBernoulliRBM  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from benchmarks._machine import describe, load_note  # noqa: E402
+from benchmarks._machine import describe, load_note, provenance  # noqa: E402
 from kerasopt import datasets  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.pretraining import BernoulliRBM  # noqa: E402
@@ -424,18 +424,6 @@ def case(
     }
 
 
-def git_commit():
-    """The commit this script runs at (with "+ uncommitted changes" when the tree differs)."""
-
-    def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=False).stdout
-
-    commit = git("rev-parse", "HEAD").strip() or "unknown"
-    return commit + (
-        " + uncommitted changes" if git("status", "--porcelain", "--", ".").strip() else ""
-    )
-
-
 def to_markdown(report):
     m = report["machine"]
     lines = [
@@ -445,7 +433,7 @@ def to_markdown(report):
         f"Keras {m['keras']}, scikit-learn {m['scikit-learn']}, NumPy {m['numpy']}. "
         f"Peak {m['peak_gflops_fp32']} GFLOP/s = {m['peak_assumption']}.",
         "",
-        f"Command: `{report['command']}` at commit {report['commit']}. {report['note']}",
+        f"{provenance(m)} {report['note']}",
         "",
     ]
     above = [
@@ -593,13 +581,6 @@ def main(argv=None):
             ]["steady_speedup_vs_sklearn"]
     report = {
         "machine": info,
-        "command": "python -m benchmarks.rbm_vs_sklearn "
-        + " ".join(
-            f"--{k.replace('_', '-')} {v}"
-            for k, v in vars(args).items()
-            if k != "note" and v is not None
-        ),
-        "commit": git_commit(),
         "note": (args.note + " " if args.note else "") + load_note(info),
         "cases": cases,
         "headline": headline,
