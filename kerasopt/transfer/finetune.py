@@ -288,11 +288,26 @@ def _step(phase, state):
     return True
 
 
+# How the run is driven, not what it trains: a resumed run may change these.
+_NOT_RECORDED = {
+    "overwrite",
+    "resume",
+    "verbose",
+    "time_budget",
+    "mixed_precision",
+    "xla",
+    "distribute",
+    "tta",
+}
+
+
 def _record(config, data):
-    """What the run folder records of the run (a resumed run must match it): the config and
-    the data's description."""
+    """What the run folder records of the run (a resumed run must match it): the config, less
+    the options that do not change what is trained (`_NOT_RECORDED`), and the data's
+    description."""
+    recorded = {k: v for k, v in dataclasses.asdict(config).items() if k not in _NOT_RECORDED}
     return {
-        "config": dataclasses.asdict(config),
+        "config": recorded,
         "source": data.source,
         "class_names": list(data.class_names),
         "n_train": data.n_train,
