@@ -1,45 +1,36 @@
-"""The adaptive fine-tuning recipe against a tuned linear probe and today's fixed presets.
+"""The fine-tuning recipe's default against a tuned linear probe and hand-picked presets.
 
-Four offline datasets, built from the shared assets into a cache folder outside the repository
-(`--cache`, default ~/.cache/kerasopt/finetune_vs_probe; never committed, never into shared/),
-each written as train/ val/ test/ class folders so that every method sees the same three
-disjoint splits:
+Every choice is made on validation; test accuracy is reported last, as mean +- sd over seeds.
 
-- `antsbees`: ants vs bees (hymenoptera_data), 224 px. train/ is the original training folder
-  (245); the original val/ (153) is halved per class (seeded) into val/ (76) and test/ (77),
-  the split `recipes.finetune` makes by itself (`--test-split 0.5`). Similar to ImageNet, small.
+Five offline dev sets, each as train/ val/ (or validation/) test/ class folders so that every
+method sees the same three disjoint splits (built once into `--cache`, outside the repository;
+never into shared/):
+
+- `antsbees`: ants vs bees (hymenoptera_data); train/ as given (245), the original val/ (153)
+  halved per class (seeded) into val/ (76) and test/ (77), the split `recipes.finetune` makes by
+  itself. Similar to ImageNet, small. The main job.
 - `antsbees_degraded`: the same files, each downsampled to 32 px and back up to 224 (bicubic):
   blurry, different, small.
-- `mnist`: MNIST test-set digits as 3-channel PNGs, `--mnist-train` training images (default
-  1,000), 500 validation, 1,000 test (stratified, seeded), at 96 px: different, larger.
-- `digits`: scikit-learn's 8x8 digits (listed with the assets, shipped in scikit-learn) as
-  3-channel grayscale images, 1,000 / 397 / 400, at 64 px: far from ImageNet (8 px of content).
+- `mnist`: the MNIST test-set digits (mnist_t10k) as 3-channel PNGs, 5,000 / 1,000 / 2,000
+  (stratified, seeded): different, larger.
+- `digits`: scikit-learn's 8x8 digits as 3-channel images, 1,000 / 397 / 400: different.
+- `clothing_small`: 3,781 real photos in 10 unbalanced classes with their own
+  train/validation/test folders (read in place).
 
-Methods, each on the same backbone (MobileNetV2, ImageNet weights from the offline cache) at the
-same size:
+Methods, each on MobileNetV2 (ImageNet weights from the offline cache):
 
-- `default`: `python -m recipes.finetune --data D` (plus `--image-size` for the two small-image
-  sets, so that MNIST and digits runs fit this shared machine), in a subprocess, its own
-  metrics.json read back;
-- `probe`: scikit-learn `LogisticRegression` (lbfgs) on the frozen backbone's pooled features
-  (`kerasopt.transfer.features.cache_features`), C chosen by 5-fold cross-validation over
-  10^-4 .. 10^2 on train + val (the probe has no other use for the validation images), scored
-  once on test;
-- `top` and `several`: today's fixed presets (`--strategy top`, the one today's default picks
-  for "similar, small"; `--strategy several`, the "different" one) with their fixed rates
-  (`--head-lr 1e-3 --finetune-lr 1e-4`), no label smoothing, no class weights, no time budget.
-  Phase 1 runs on cached features here as in the new recipe (the presets' epochs and rates are
-  today's).
+- `default`: `python -m recipes.finetune --data D --seed S` (no other flag), in a subprocess;
+  its metrics.json read back; wall time from the command's start to its exit (the run folder
+  is published before it exits).
+- `probe`: scikit-learn `LogisticRegression` on standardized pooled features of the same
+  backbone at the same input size as the default's run (its metrics.json), same splits, C by
+  5-fold cross-validation over 10^-4 .. 10^2 on train + val, scored once on test. It has no
+  seed (lbfgs on fixed features): one run, sd 0.
+- presets (`--presets`): named flag sets (e.g. `--strategy many --finetune-lr 1e-3`), each over
+  the same seeds; the "best preset" is the one with the highest mean validation accuracy.
 
-For ants vs bees the benchmark also times phase 1 as it was (`train_head`: the head trained
-on augmented images through the frozen backbone, 4 epochs, `top`'s plan) against phase 1 on
-cached features (caching + head), both ending in their validation accuracy.
-
-One seed (seed 0) per run: the full run must fit about 40 minutes of a 2-core machine shared
-by several people. Wall times are noisy for that reason (the load average is recorded).
-
-    python -m benchmarks.finetune_vs_probe            # the four datasets (~40 min on 2 cores)
-    python -m benchmarks.finetune_vs_probe --quick    # ants vs bees at 96 px, probe and default
+    python -m benchmarks.finetune_vs_probe --only antsbees clothing_small --seeds 0 1 2
+    python -m benchmarks.finetune_vs_probe --quick     # ants vs bees subset, one seed
 """
 
 import argparse
@@ -61,21 +52,26 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from benchmarks._machine import describe  # noqa: E402
+from benchmarks._machine import describe, provenance  # noqa: E402
 from kerasopt import datasets  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CACHE = Path.home() / ".cache" / "kerasopt" / "finetune_vs_probe"
-SIZES = {"antsbees": 224, "antsbees_degraded": 224, "mnist": 96, "digits": 64}
 KIND = {
     "antsbees": "similar",
     "antsbees_degraded": "different",
     "mnist": "different",
     "digits": "different",
+    "clothing_small": "photos, 10 classes",
 }
-PRESET_FLAGS = ["--head-lr", "1e-3", "--finetune-lr", "1e-4", "--label-smoothing", "0"]
-PRESET_FLAGS += ["--class-weight", "none", "--time-budget", "0"]
+PRESETS = {
+    "many-1e-3": ["--strategy", "many", "--finetune-lr", "1e-3"],
+    "several-1e-3": ["--strategy", "several", "--finetune-lr", "1e-3"],
+    "find": ["--finetune-lr", "find"],
+    "224px": ["--image-size", "224"],
+}
+TABLE = ROOT / "docs" / "finetune" / "finetune_vs_probe.md"
 
 
 def _save(array, path):
@@ -130,8 +126,10 @@ def build_arrays(root, x, y, sizes, seed=0):
                 _save(np.repeat(gray[..., None], 3, axis=-1), folder / f"{i}.png")
 
 
-def build(name, cache, quick=False, mnist_train=1000):
-    """The dataset folder (built once into `cache`)."""
+def build(name, cache, quick=False, mnist_train=5000):
+    """The dataset folder (built once into `cache`; clothing_small is read where it is)."""
+    if name == "clothing_small":
+        return ASSETS / "datasets" / "clothing_small"
     root = cache / (name + ("_quick" if quick else ""))
     if (root / "test").is_dir():
         return root
@@ -143,7 +141,7 @@ def build(name, cache, quick=False, mnist_train=1000):
         build_antsbees(tmp, degraded=True)
     elif name == "mnist":
         x, y = datasets.load("mnist", ASSETS)
-        build_arrays(tmp, x, y, (mnist_train, 500, 1000))
+        build_arrays(tmp, x, y, (mnist_train, 1000, 2000))
     else:
         x, y = datasets.load("digits")
         build_arrays(tmp, x, y, (1000, 397, 400))
@@ -151,10 +149,12 @@ def build(name, cache, quick=False, mnist_train=1000):
     return root
 
 
-def probe(folder, size, scaled=False):
-    """The tuned linear probe on frozen features: (test accuracy, C, seconds, features/s)."""
+def probe(folder, size):
+    """The tuned linear probe on standardized frozen features: test accuracy, C, seconds."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     from kerasopt.transfer import backbone, build_classifier, image_dataset
     from kerasopt.transfer.features import cache_features, feature_extractor
@@ -166,235 +166,260 @@ def probe(folder, size, scaled=False):
         backbone("mobilenet_v2", input_shape=(size, size, 3)), len(data.class_names)
     )
     extractor = feature_extractor(model)
-    parts = [
-        cache_features(extractor, d, verbose=0) for d in (data.train_eval, data.val, data.test)
-    ]
-    cache_seconds = sum(p[2] for p in parts)
-    (xt, yt, _), (xv, yv, _), (xs, ys, _) = parts
-    if scaled:  # standardized features: lbfgs converges in far fewer iterations
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
-        grid = {"logisticregression__C": np.logspace(-4, 2, 7).tolist()}
-    else:
-        estimator = LogisticRegression(max_iter=3000)
-        grid = {"C": np.logspace(-4, 2, 13).tolist()}
-    search = GridSearchCV(estimator, grid, cv=5)
+    (xt, yt, _), (xv, yv, _) = (
+        cache_features(extractor, d, verbose=0) for d in (data.train_eval, data.val)
+    )
+    estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+    search = GridSearchCV(
+        estimator, {"logisticregression__C": np.logspace(-4, 2, 7).tolist()}, cv=5
+    )
     search.fit(np.concatenate([xt, xv]), np.concatenate([yt, yv]))
-    n = len(xt) + len(xv) + len(xs)
+    xs, ys, _ = cache_features(extractor, data.test, verbose=0)  # the test split, once, last
     return {
         "test_accuracy": round(float(search.score(xs, ys)), 4),
-        "C": next(iter(search.best_params_.values())),
-        "scaled": scaled,
+        "C": search.best_params_["logisticregression__C"],
+        "cv_accuracy": round(float(search.best_score_), 4),
         "seconds": round(time.perf_counter() - start, 1),
-        "feature_images_per_second": round(n / cache_seconds, 1),
     }
 
 
-def recipe(folder, size, out, flags=()):
-    """`python -m recipes.finetune --data folder [flags]` in a subprocess: metrics + wall time."""
+def recipe(folder, out, seed, flags=()):
+    """`python -m recipes.finetune --data folder --seed S [flags]` in a subprocess."""
     argv = [sys.executable, "-m", "recipes.finetune", "--data", str(folder), "--out", str(out)]
-    argv += ["--overwrite", "--verbose", "2", *(["--image-size", str(size)] if size != 224 else [])]
-    argv += list(flags)
+    argv += ["--overwrite", "--verbose", "2", "--seed", str(seed), *flags]
     start = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         return {"error": proc.stderr[-1500:], "wall_seconds": round(wall, 1)}
     metrics = json.loads((Path(out) / "metrics.json").read_text())
-    phases = {
-        name: {
-            "epochs": m["epochs"],
-            "seconds": m["seconds"],
-            "images_per_second": m["images_per_second"],
-            **({"cache_seconds": m["cache_seconds"]} if "cache_seconds" in m else {}),
-            **(
-                {"cache_images_per_second": m["cache_images_per_second"]}
-                if "cache_images_per_second" in m
-                else {}
-            ),
-        }
-        for name, m in metrics["phases"].items()
-    }
-    auto = metrics.get("auto") or {}
+    finetune = metrics["phases"].get("finetune", {})
     return {
-        "test_accuracy": metrics["test_accuracy"],
+        "seed": seed,
         "val_accuracy": round(metrics["val_accuracy"], 4),
-        "strategy": metrics["strategy"]["name"],
-        "auto_reasons": auto.get("reasons"),
-        "auto_measurements": auto.get("measurements"),
-        "training_seconds": metrics["training_seconds"],
+        "test_accuracy": metrics["test_accuracy"],
+        "plan": metrics["strategy"]["name"],
+        "image_size": metrics["image_size"][0],
+        "finetune_epochs": finetune.get("epochs", 0),
+        "finetune_learning_rate": finetune.get("learning_rate"),
+        "learning_rate_found": finetune.get("learning_rate_found"),
         "wall_seconds": round(wall, 1),
-        "phases": phases,
+        "warnings": sorted(
+            {line.strip() for line in proc.stderr.splitlines() if "Warning" in line}
+        ),
     }
 
 
-def phase_one_then_and_now(folder, size):
-    """Phase 1 as it was (head on augmented images, 4 epochs) vs on cached features."""
-    import tensorflow as tf
+def summary(runs, key):
+    values = [r[key] for r in runs if key in r]
+    if not values:
+        return None
+    return {
+        "mean": round(float(np.mean(values)), 4),
+        "sd": round(float(np.std(values, ddof=1)) if len(values) > 1 else 0.0, 4),
+        "n": len(values),
+    }
 
-    from kerasopt.transfer import (
-        DeviceSetup,
-        backbone,
-        build_classifier,
-        image_dataset,
-        preset,
-        train_head,
+
+def _ms(stat, digits=4):
+    return (
+        "not run"
+        if stat is None
+        else f"{stat['mean']:.{digits}f} ± {stat['sd']:.{digits}f} (n={stat['n']})"
     )
-    from kerasopt.transfer.features import cache_features, feature_extractor
-    from kerasopt.transfer.phases import train_head_on_features
-
-    device = DeviceSetup(tf.distribute.get_strategy(), False, False, "CPU")
-    rows = {}
-    keras.utils.set_random_seed(0)
-    data = image_dataset(folder, image_size=size, batch_size=16, test_split=0.5)
-    model = build_classifier(backbone("mobilenet_v2", input_shape=(size, size, 3)), 2)
-    start = time.perf_counter()
-    _, m = train_head(
-        model, model.get_layer("backbone").layer, data, preset("top"), device, verbose=0
-    )
-    wall = time.perf_counter() - start
-    rows["images (today)"] = {
-        "val_accuracy": round(m["val_accuracy"], 4),
-        "epochs": m["epochs"],
-        "wall_seconds": round(wall, 1),
-        "images_per_second": round(data.n_train * m["epochs"] / wall, 1),
-    }
-    keras.utils.set_random_seed(0)
-    model = build_classifier(backbone("mobilenet_v2", input_shape=(size, size, 3)), 2)
-    start = time.perf_counter()
-    extractor = feature_extractor(model)
-    train = cache_features(extractor, data.train_eval, verbose=0)[:2]
-    val = cache_features(extractor, data.val, verbose=0)[:2]
-    _, m = train_head_on_features(model, train, val, 1e-3, epochs=20, patience=20)
-    wall = time.perf_counter() - start
-    rows["cached features (now)"] = {
-        "val_accuracy": round(m["val_accuracy"], 4),
-        "epochs": m["epochs"],
-        "wall_seconds": round(wall, 1),
-        "images_per_second": round(data.n_train * m["epochs"] / wall, 1),
-    }
-    return rows
 
 
 def markdown(result):
+    m = result["machine"]
     lines = [
-        "# Adaptive fine-tuning vs a tuned linear probe vs today's presets",
+        "# The fine-tuning default vs a tuned linear probe vs hand-picked presets",
         "",
-        f"Command: `{result['command']}`. One seed (0). Machine: {result['machine']['cpu']}, "
-        f"{result['machine']['cores']} cores, load average at start "
-        f"{', '.join(f'{v:.1f}' for v in result['machine']['load_average_at_start'])} "
-        "(shared machine: times are noisy).",
+        f"{provenance(m)} Seeds {result['seeds']}. Machine: {m['cpu']}, {m['cores']} cores, "
+        f"load average at start {', '.join(f'{v:.1f}' for v in m['load_average_at_start'])} "
+        "(a machine shared with other jobs: wall times are busy-machine figures).",
         "",
-        "| dataset | kind | size | train/val/test | default: plan | default | probe (C by CV) "
-        "| top | several | default - probe | default wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Selection on validation only; test accuracy (mean ± sd over seeds) is reported last.",
+        "",
+        *[
+            f"- part: `{part['command']}`, load average at start "
+            f"{', '.join(f'{v:.1f}' for v in part['machine']['load_average_at_start'])}"
+            for part in result.get("parts", [])
+        ],
+        *([""] if result.get("parts") else []),
+        "| dataset | kind | train/val/test | default: plan, size | default val | best preset (by val) | best preset val | default wall s (max) | probe test (C by CV) | best preset test | default test | default - probe |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in result["datasets"].items():
-        d, p = row["default"], row["probe"]
-
-        def acc(r):
-            if "test_accuracy" in r:
-                return f"{r['test_accuracy']:.4f}"
-            return "error" if r else "not run"
-
-        gap = (
-            f"{100 * (d['test_accuracy'] - p['test_accuracy']):+.1f} pts"
-            if "test_accuracy" in d
-            else "-"
-        )
-        lines.append(
-            f"| {name} | {KIND[name]} | {row['size']} | {row['counts']} | {d.get('strategy', '-')} "
-            f"| {acc(d)} | {acc(p)} (C={p['C']:.3g}) | {acc(row.get('top', {}))} "
-            f"| {acc(row.get('several', {}))} | {gap} | {d.get('wall_seconds', '-')} |"
-        )
-    lines += ["", "Per phase (default): epochs, seconds, images/s.", ""]
-    lines += ["| dataset | method | phase | epochs | seconds | images/s | caching images/s |"]
-    lines += ["|---|---|---|---|---|---|---|"]
-    for name, row in result["datasets"].items():
-        for method in ("default", "top", "several"):
-            for phase, m in row.get(method, {}).get("phases", {}).items():
-                lines.append(
-                    f"| {name} | {method} | {phase} | {m['epochs']} | {m['seconds']} "
-                    f"| {m['images_per_second']} | {m.get('cache_images_per_second', '')} |"
-                )
-    if result.get("phase_one"):
-        lines += ["", "Phase 1 on ants vs bees (224 px): today's vs cached features.", ""]
-        lines += [
-            "| phase 1 | val accuracy | epochs | wall s | images/s (train images x epochs / wall) |"
-        ]
-        lines += ["|---|---|---|---|---|"]
-        for how, m in result["phase_one"].items():
-            lines.append(
-                f"| {how} | {m['val_accuracy']} | {m['epochs']} | {m['wall_seconds']} "
-                f"| {m['images_per_second']} |"
-            )
-    lines += ["", "Automatic decisions:", ""]
-    for name, row in result["datasets"].items():
         d = row["default"]
-        if d.get("auto_reasons"):
-            lines.append(f"- {name}: {d['strategy']} ({'; '.join(d['auto_reasons'])})")
+        runs = [r for r in d if "test_accuracy" in r]
+        test, val, wall = (
+            summary(runs, "test_accuracy"),
+            summary(runs, "val_accuracy"),
+            summary(runs, "wall_seconds"),
+        )
+        best = row.get("best_preset")
+        bp = row.get("presets", {}).get(best, [])
+        p = row.get("probe")
+        gap = (
+            "-"
+            if test is None or p is None
+            else f"{100 * (test['mean'] - p['test_accuracy']):+.1f} pts"
+        )
+        plans = ", ".join(sorted({f"{r['plan']} {r['image_size']} px" for r in runs})) or "-"
+        probe_cell = "not run" if p is None else f"{p['test_accuracy']:.4f} (C={p['C']:.3g})"
+        lines.append(
+            f"| {name} | {KIND[name]} | {row['counts']} | {plans} | {_ms(val)} | {best or '-'} "
+            f"| {_ms(summary(bp, 'val_accuracy'))} | {_ms(wall, 1)} ({max((r['wall_seconds'] for r in runs), default='-')}) "
+            f"| {probe_cell} "
+            f"| {_ms(summary(bp, 'test_accuracy'))} | {_ms(test)} | {gap} |"
+        )
+    lines += ["", "Every run (validation, then test):", ""]
+    lines += [
+        "| dataset | method | seed | plan | size | phase-2 epochs | phase-2 rate (range test's) | val | test | wall s |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in result["datasets"].items():
+        for method, runs in [("default", row["default"]), *row.get("presets", {}).items()]:
+            for r in runs:
+                if "error" in r:
+                    lines.append(
+                        f"| {name} | {method} | - | error | | | | | | {r['wall_seconds']} |"
+                    )
+                    continue
+                rate = r["finetune_learning_rate"]
+                rate = (
+                    "-"
+                    if rate is None
+                    else f"{rate:.3g}"
+                    + (f" ({r['learning_rate_found']:.3g})" if r["learning_rate_found"] else "")
+                )
+                lines.append(
+                    f"| {name} | {method} | {r['seed']} | {r['plan']} | {r['image_size']} | {r['finetune_epochs']} "
+                    f"| {rate} | {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['wall_seconds']} |"
+                )
+    warned = sorted(
+        {
+            w
+            for row in result["datasets"].values()
+            for r in row["default"]
+            for w in r.get("warnings", [])
+        }
+    )
+    lines += [
+        "",
+        f"Warnings in the default runs' logs: {len(warned)}"
+        + (f" ({'; '.join(warned)})" if warned else "")
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
+
+
+def combine(files, out):
+    """One result from several made in parallel (a dataset's runs and its probe may come from
+    different files), written as the results file and the guide's table; the commands and
+    machines of each are kept."""
+    parts = [json.loads(f.read_text()) for f in files]
+    result = {**parts[0], "datasets": {}, "parts": []}
+    for part in parts:
+        for name, row in part["datasets"].items():
+            merged = result["datasets"].setdefault(
+                name, {"counts": row["counts"], "default": [], "presets": {}}
+            )
+            merged["default"] += row["default"]
+            merged["presets"].update(row.get("presets", {}))
+            for key in ("probe", "best_preset"):
+                if key in row:
+                    merged[key] = row[key]
+        result["parts"].append({"command": part["command"], "machine": part["machine"]})
+    result["command"] = " ; ".join(part["command"] for part in parts)
+    result["machine"]["command"] = result["command"]
+    write_json(out / "finetune_vs_probe.json", result)
+    table = markdown(result)
+    write_text(out / "finetune_vs_probe.md", table)
+    write_text(TABLE, table)
+    print(table)
+    return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.finetune_vs_probe")
-    parser.add_argument("--quick", action="store_true", help="ants vs bees subset at 96 px")
+    parser.add_argument("--quick", action="store_true", help="ants vs bees subset, one seed")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help="where the datasets are built")
-    parser.add_argument("--only", nargs="*", choices=list(SIZES), help="a subset of the datasets")
-    parser.add_argument("--mnist-train", type=int, default=1000)
-    parser.add_argument("--no-presets", action="store_true", help="skip today's presets")
+    parser.add_argument("--only", nargs="*", choices=list(KIND), help="a subset of the datasets")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument(
-        "--scaled-probe",
-        action="store_true",
-        help="probe on standardized features, C over 7 values (faster on many classes)",
+        "--presets",
+        nargs="*",
+        choices=list(PRESETS),
+        default=[],
+        help="hand-picked presets to run too",
+    )
+    parser.add_argument("--no-probe", action="store_true")
+    parser.add_argument("--mnist-train", type=int, default=5000)
+    parser.add_argument("--merge", action="store_true", help="add to the existing results file")
+    parser.add_argument(
+        "--combine",
+        nargs="*",
+        metavar="JSON",
+        help="no runs: merge the datasets of these result files (runs made in parallel) and write the tables",
     )
     args = parser.parse_args(argv)
+    if args.combine:
+        return combine([Path(f) for f in args.combine], Path(args.out))
     if ASSETS is None:
         raise SystemExit(
             "error: the offline assets (../shared/assets or $KERASOPT_ASSETS) are needed"
         )
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
-    names = ["antsbees"] if args.quick else (args.only or list(SIZES))
-    runs = cache / "runs"
-    result = {
-        "command": " ".join(["python -m benchmarks.finetune_vs_probe", *(argv or sys.argv[1:])]),
-        "machine": describe(),
-        "seed": 0,
-        "datasets": {},
-    }
+    names = ["antsbees"] if args.quick else (args.only or list(KIND))
+    seeds = args.seeds[:1] if args.quick else args.seeds
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    result = {"datasets": {}}
+    if args.merge and (out / "finetune_vs_probe.json").is_file():
+        result = json.loads((out / "finetune_vs_probe.json").read_text())
+    machine = describe()
+    result.update({"command": machine["command"], "machine": machine, "seeds": seeds})
 
     def publish():
         write_json(out / "finetune_vs_probe.json", result)
-        write_text(out / "finetune_vs_probe.md", markdown(result))
+        table = markdown(result)
+        write_text(out / "finetune_vs_probe.md", table)
+        if not args.quick:
+            write_text(TABLE, table)
 
     for name in names:
-        size = 96 if args.quick else SIZES[name]
         folder = build(name, cache, args.quick, args.mnist_train)
         counts = "/".join(
-            str(sum(1 for _ in (folder / s).rglob("*.*"))) for s in ("train", "val", "test")
+            str(sum(1 for _ in (folder / s).rglob("*.*")))
+            for s in ("train", "validation" if (folder / "validation").is_dir() else "val", "test")
         )
-        print(f"{name}: {counts} images at {size} px", flush=True)
-        row = {"size": size, "counts": counts}
-        row["probe"] = probe(folder, size, scaled=args.scaled_probe)
-        print(f"  probe {row['probe']}", flush=True)
-        row["default"] = recipe(folder, size, runs / f"{name}-default")
-        print(f"  default {row['default']}", flush=True)
-        if not (args.quick or args.no_presets):
-            for plan in ("top", "several"):
-                row[plan] = recipe(
-                    folder, size, runs / f"{name}-{plan}", ["--strategy", plan, *PRESET_FLAGS]
-                )
-                print(f"  {plan} {row[plan].get('test_accuracy')}", flush=True)
+        print(f"{name}: {counts}", flush=True)
+        row = {"counts": counts, "default": [], "presets": {}}
         result["datasets"][name] = row
-        publish()
-    if not args.quick and "antsbees" in names:
-        result["phase_one"] = phase_one_then_and_now(build("antsbees", cache), 224)
+        runs = cache / "runs"
+        for seed in seeds:
+            row["default"].append(recipe(folder, runs / f"{name}-default-{seed}", seed))
+            print(f"  default seed {seed}: {row['default'][-1]}", flush=True)
+            publish()
+        for preset in args.presets:
+            row["presets"][preset] = [
+                recipe(folder, runs / f"{name}-{preset}-{seed}", seed, PRESETS[preset])
+                for seed in seeds
+            ]
+            print(f"  {preset}: {row['presets'][preset]}", flush=True)
+            publish()
+        if row["presets"]:
+            row["best_preset"] = max(
+                row["presets"],
+                key=lambda k: (summary(row["presets"][k], "val_accuracy") or {"mean": -1})["mean"],
+            )
+        size = next((r["image_size"] for r in row["default"] if "image_size" in r), 160)
+        if not args.no_probe:
+            row["probe"] = probe(folder, size)
+            print(f"  probe at {size} px: {row['probe']}", flush=True)
         publish()
     print(markdown(result))
     return result

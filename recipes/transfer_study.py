@@ -59,7 +59,7 @@ def main(argv=None):
             result = transfer.fine_tune(
                 data,
                 args.out / f"{kind}-seed{seed}",
-                args.backbone,
+                backbone=args.backbone,
                 strategy=strategy,
                 weights=weights,
                 patience=max(args.epochs_head, args.epochs_finetune) + 1,

@@ -34,6 +34,8 @@ and RUN.resume/: --resume (with the same arguments) continues from the last comp
 shows the traceback).
 """
 
+import argparse
+import dataclasses
 import re
 import shutil
 import socket
@@ -43,9 +45,11 @@ from pathlib import Path
 
 from kerasopt.cli._cli import ArgumentParser, CliError, run
 from kerasopt.cli._offline import find_assets, use_offline_keras_home
+from kerasopt.transfer.budget import Clock
+from kerasopt.transfer.config import FineTuneConfig
 
 OFFLINE_DATA = "datasets/hymenoptera_data"
-DEFAULT_BUDGET = 9.0  # minutes of training; evaluation and export follow (10 minutes in all)
+DEFAULT_BUDGET = 9.5  # minutes for the whole command, start to published run folder
 STRATEGIES = ("auto", "head", "top", "several", "many")
 
 
@@ -61,19 +65,14 @@ def has_network(host="storage.googleapis.com", port=443, timeout=3.0):
 def parse_args(argv=None):
     parser = ArgumentParser(prog="python -m recipes.finetune", description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--backbone",
-        default="mobilenet_v2",
-        help="a kerasopt.transfer.BACKBONES key (mobilenet, mobilenet_v2, mobilenet_v3_small, efficientnet_b0, resnet50, convnext_tiny, ...)",
-    )
-    parser.add_argument(
         "--data",
         help="folder of class subfolders (optionally train/ and val/) or tfds:NAME[/CONFIG]; default: see above",
     )
     parser.add_argument(
         "--image-size",
-        type=int,
-        default=224,
-        help="input size in pixels, at least 32 (default 224, the MobileNetV2 weights' size)",
+        type=_image_size,
+        default="auto",
+        help="input size in pixels, at least 32, or auto (default): from the training images (kerasopt.transfer.input_size: 96 for images under 64 px, 224 for large photos in sets of up to 1,000 images, else 160)",
     )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument(
@@ -95,45 +94,6 @@ def parse_args(argv=None):
         help="auto: decided from measurements of the data (a linear probe on cached features, image statistics, class count, size); else a preset",
     )
     parser.add_argument(
-        "--similarity",
-        choices=("similar", "different"),
-        help="override the measured decision with the course's table: how close the images are to ImageNet photos (for --strategy auto)",
-    )
-    parser.add_argument(
-        "--time-budget",
-        type=float,
-        default=DEFAULT_BUDGET,
-        metavar="MINUTES",
-        help=f"minutes for the training (caching, LR range tests, both phases); phase 2's epochs are planned from measured step times and it stops cleanly, keeping the best weights (default {DEFAULT_BUDGET:g}; 0 = no budget)",
-    )
-    parser.add_argument(
-        "--head-lr",
-        type=float,
-        help="phase-1 learning rate (default: LR range test on the cached features)",
-    )
-    parser.add_argument(
-        "--finetune-lr",
-        type=float,
-        help="phase-2 peak learning rate (default: LR range test on phase 2's model)",
-    )
-    parser.add_argument(
-        "--label-smoothing",
-        type=float,
-        default=None,
-        help="label smoothing in [0, 1) (default: kerasopt.transfer.finetune.LABEL_SMOOTHING, chosen by measurement)",
-    )
-    parser.add_argument(
-        "--class-weight",
-        choices=("auto", "balanced", "none"),
-        default="auto",
-        help="auto: n / (K * n_c) per class when the largest class has more than 1.5x the smallest's images; balanced: always; none: never",
-    )
-    parser.add_argument(
-        "--tta",
-        choices=("flip", "five_crop"),
-        help="also report the test metrics with test-time augmentation",
-    )
-    parser.add_argument(
         "--epochs-head", type=int, help="phase-1 epochs, at least 1 (default: the strategy's)"
     )
     parser.add_argument(
@@ -141,42 +101,8 @@ def parse_args(argv=None):
         type=int,
         help="phase-2 epochs (default: the strategy's; 0 = head only)",
     )
-    parser.add_argument("--patience", type=int, default=3, help="early-stopping patience in epochs")
-    parser.add_argument(
-        "--weights",
-        default="imagenet",
-        help="'imagenet' (Keras cache, else download), 'none' (random init) or a weights file",
-    )
-    parser.add_argument("--alpha", type=float, help="width multiplier (MobileNet family only)")
-    phase2 = parser.add_mutually_exclusive_group()
-    phase2.add_argument(
-        "--snapshots",
-        type=int,
-        help="snapshot ensemble of K models in phase 2 (cyclic rate; epochs rounded up to a multiple of K; RUN/snapshots/, RUN/ensemble/)",
-    )
-    phase2.add_argument(
-        "--average",
-        choices=("polyak", "ema", "swa"),
-        help="weight averaging of phase 2's iterates; the saved model holds the averages",
-    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="run folder (default saved_models/finetune/BACKBONE-DATA)")
-    existing = parser.add_mutually_exclusive_group()
-    existing.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace an existing run folder (once this run has succeeded), or discard an interrupted run",
-    )
-    existing.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue the interrupted run of --out (same arguments) from its last completed epoch",
-    )
-    parser.add_argument("--no-mixed-precision", action="store_true", help="keep float32 on a GPU")
-    parser.add_argument("--no-xla", action="store_true", help="no XLA compilation on a GPU")
-    parser.add_argument(
-        "--no-distribute", action="store_true", help="no MirroredStrategy with several GPUs"
-    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -191,19 +117,57 @@ def parse_args(argv=None):
         metavar="SECONDS",
         help="seconds for the whole --workers run; then every worker is stopped (default 86400)",
     )
-    parser.add_argument(
-        "--verbose",
-        type=int,
-        choices=(0, 1, 2),
-        help="Keras fit verbosity (default: a progress bar on a terminal, one line per epoch when stdout is redirected)",
-    )
-    return parser, parser.parse_args(argv)
+    add_config_arguments(parser)
+    args = parser.parse_args(argv)
+    for field in dataclasses.fields(FineTuneConfig):  # the fields' defaults, unconverted
+        if "cli" in field.metadata and not hasattr(args, field.name):
+            setattr(
+                args, field.name, DEFAULT_BUDGET if field.name == "time_budget" else field.default
+            )
+    return parser, args
+
+
+def add_config_arguments(parser):
+    """One flag per `FineTuneConfig` field with `cli` metadata (its dest is the field's name;
+    absent when not given, `parse_args` then sets the field's default); fields that share a
+    `group` exclude each other."""
+    groups = {}
+    for field in dataclasses.fields(FineTuneConfig):
+        if "cli" not in field.metadata:
+            continue
+        options = dict(field.metadata["cli"])
+        flags, group = options.pop("flags"), options.pop("group", None)
+        if group is not None and group not in groups:
+            groups[group] = parser.add_mutually_exclusive_group()
+        target = parser if group is None else groups[group]
+        target.add_argument(*flags, dest=field.name, default=argparse.SUPPRESS, **options)
+
+
+def build_config(args, strategy):
+    """The run's `FineTuneConfig` from the parsed arguments: the fields' own flags, the
+    --strategy preset and the --epochs-* overrides."""
+    values = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(FineTuneConfig)
+        if "cli" in f.metadata
+    }
+    overrides = {
+        k: v
+        for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune))
+        if v is not None
+    }
+    return FineTuneConfig(**values, strategy=strategy, overrides=overrides)
+
+
+def _image_size(text):
+    """--image-size: "auto" or pixels."""
+    return text if text == "auto" else int(text)
 
 
 def check_args(args):
     """The checks that need neither Keras nor the data, in the CLI's words (`CliError`)."""
     minimum = {
-        "--image-size": (args.image_size, 32),
+        "--image-size": (None if args.image_size == "auto" else args.image_size, 32),
         "--batch-size": (args.batch_size, 1),
         "--epochs-head": (args.epochs_head, 1),
         "--epochs-finetune": (args.epochs_finetune, 0),
@@ -232,22 +196,13 @@ def check_args(args):
             raise CliError(
                 f"argument {flag}: must be between 0 and 1 (exclusive); received {value}"
             )
-    if args.time_budget < 0:
-        raise CliError(f"argument --time-budget: must be >= 0 minutes; received {args.time_budget}")
-    for flag, value in (("--head-lr", args.head_lr), ("--finetune-lr", args.finetune_lr)):
-        if value is not None and value <= 0:
-            raise CliError(f"argument {flag}: must be positive; received {value}")
-    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
-        raise CliError(
-            f"argument --label-smoothing: must be in [0, 1); received {args.label_smoothing}"
-        )
-    weights = args.weights.lower()
-    if weights not in ("imagenet", "none") and not Path(args.weights).is_file():
+    weights = args.weights
+    if weights not in ("imagenet", None) and not Path(weights).is_file():
         raise CliError(
             f"argument --weights: 'imagenet', 'none' or an existing weights file; received {args.weights!r}"
         )
     if (args.average or args.snapshots) and (
-        weights == "none" or args.epochs_finetune == 0 or args.strategy == "head"
+        weights is None or args.epochs_finetune == 0 or args.strategy == "head"
     ):
         raise CliError(
             "arguments --average and --snapshots act on phase 2, which this run does not have (--weights none, --epochs-finetune 0 or --strategy head)"
@@ -320,6 +275,7 @@ def launch_workers(args, argv):
 
 
 def _main(argv=None):
+    clock = Clock()  # the time budget counts from here
     _, args = parse_args(argv)
     check_args(args)
     source = resolve_data(args.data)
@@ -332,6 +288,11 @@ def _main(argv=None):
         distributed.multi_worker_strategy()  # before any TensorFlow operation (collective ops)
 
     import keras
+
+    if keras.backend.backend() == "tensorflow":  # its retracing notes: nothing a user can act on
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
 
     from kerasopt import transfer
     from kerasopt.transfer.run_folder import check_run_dir
@@ -349,7 +310,6 @@ def _main(argv=None):
     if distributed.is_chief():
         check_run_dir(out, overwrite=args.overwrite, resume=args.resume)
 
-    weights = None if args.weights.lower() == "none" else args.weights
     keras.utils.set_random_seed(args.seed)
     # tf.data on TensorFlow; Pillow + keras.utils.PyDataset on any other Keras backend
     load = (
@@ -357,51 +317,23 @@ def _main(argv=None):
         if keras.backend.backend() == "tensorflow"
         else transfer.image_sequences
     )
+    size = args.image_size
+    if size == "auto" and load is not transfer.image_dataset:  # PyDataset: no "auto"
+        size = transfer.input_size.PHOTO_SIZE
     data = load(
         source,
-        args.image_size,
+        size,
         args.batch_size,
         args.validation_split,
         args.seed,
         test_split=args.test_split,
     )
-    overrides = {
-        k: v
-        for k, v in (("epochs_head", args.epochs_head), ("epochs_finetune", args.epochs_finetune))
-        if v is not None
-    }
     strategy = None if args.strategy == "auto" else transfer.preset(args.strategy)
+    config = build_config(args, strategy)
     print(f"Data: {source}\n{data.count_table()}")
     if strategy is not None or args.similarity:
-        shown = strategy or transfer.choose_strategy(args.similarity, data.n_train)
-        print(f"Strategy: {shown}")
-    result = transfer.fine_tune(
-        data,
-        out,
-        backbone_name=args.backbone,
-        strategy=strategy,
-        similarity=args.similarity,
-        weights=weights,
-        alpha=args.alpha,
-        mixed_precision=False if args.no_mixed_precision else "auto",
-        xla=False if args.no_xla else "auto",
-        distribute=False if args.no_distribute else "auto",
-        patience=args.patience,
-        verbose="auto" if args.verbose is None else args.verbose,
-        average=args.average,
-        snapshots=args.snapshots,
-        overwrite=args.overwrite,
-        resume=args.resume,
-        time_budget=args.time_budget or None,
-        head_learning_rate=args.head_lr or "find",
-        finetune_learning_rate=args.finetune_lr or "find",
-        label_smoothing=transfer.finetune.LABEL_SMOOTHING
-        if args.label_smoothing is None
-        else args.label_smoothing,
-        class_weight=None if args.class_weight == "none" else args.class_weight,
-        tta=args.tta,
-        overrides=overrides,
-    )
+        print(f"Strategy: {config.planned_strategy(data.n_train)}")
+    result = transfer.fine_tune(data, out, config, clock=clock)
     print_summary(result.metrics, out)
     example = None
     if Path(source).is_dir():

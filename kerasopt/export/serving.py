@@ -16,7 +16,7 @@ import keras
 
 from kerasopt._io import write_json
 from kerasopt.export._deps import require_tensorflow_backend
-from kerasopt.transfer.classifier import InferenceMode
+from kerasopt.layers import InferenceMode
 
 IMAGES = "images"
 PROBABILITIES = "probabilities"
@@ -66,7 +66,7 @@ def serving_model(model):
 
     When `model` has a fixed input size, a bilinear `Resizing` to it comes first (a model
     with a dynamic input, like a `build_classifier` model, resizes inside and gets none). The
-    model runs under `kerasopt.transfer.InferenceMode`: training-only layers reduce to their
+    model runs under `kerasopt.layers.InferenceMode`: training-only layers reduce to their
     inference form in every exported graph, whatever mode the exporter traces in.
 
     Args:

@@ -9,6 +9,7 @@
 - `RandomResizedCrop`: random-area, random-aspect crops resized to a fixed size.
 - `PCAColorAugmentation`: colour shifts along the principal components of the pixel colours
   (Krizhevsky et al. 2012).
+- `InferenceMode`: a wrapped layer (a backbone) always called with `training=False`.
 - `TestTimeAugmentation`: a model averaging another model over ten-crop/five-crop/flip views.
 - `mc_predict`: Monte Carlo dropout predictive mean and standard deviation (Gal & Ghahramani 2016).
 """
@@ -16,6 +17,7 @@
 from kerasopt.layers.drop_connect import DropConnectConv2D, DropConnectDense
 from kerasopt.layers.flip_rotate_zoom import FlipRotateZoom
 from kerasopt.layers.fractional_pooling import FractionalMaxPooling2D
+from kerasopt.layers.inference_mode import InferenceMode
 from kerasopt.layers.mc_dropout import mc_predict
 from kerasopt.layers.pca_color import PCAColorAugmentation
 from kerasopt.layers.random_resized_crop import RandomResizedCrop
@@ -27,6 +29,7 @@ __all__ = [
     "DropConnectDense",
     "FlipRotateZoom",
     "FractionalMaxPooling2D",
+    "InferenceMode",
     "PCAColorAugmentation",
     "RandomResizedCrop",
     "StochasticDepth",

@@ -11,7 +11,8 @@ from kerasopt.transfer.backbones import (
     get_spec,
 )
 from kerasopt.transfer.budget import Clock, TimeBudget, plan_epochs
-from kerasopt.transfer.classifier import ImagenetPreprocessing, InferenceMode, build_classifier
+from kerasopt.transfer.classifier import ImagenetPreprocessing, build_classifier
+from kerasopt.transfer.config import FineTuneConfig
 from kerasopt.transfer.data import (
     DataUnavailableError,
     ImageData,
@@ -20,26 +21,22 @@ from kerasopt.transfer.data import (
     image_folder,
 )
 from kerasopt.transfer.device import DeviceSetup, configure_device
-from kerasopt.transfer.evaluation import classification_report
+from kerasopt.transfer.evaluation import classification_report, confusion_matrix
 from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
 from kerasopt.transfer.finetune import FineTuneResult, fine_tune
+from kerasopt.transfer.finetuning import train_finetune
 from kerasopt.transfer.freezing import discriminative_optimizer, freeze, unfreeze, unfreeze_fraction
+from kerasopt.transfer.head import train_head, train_head_on_features
 from kerasopt.transfer.image_folder_sequence import (
     ImageFolderSequence,
     folder_sequence,
     image_sequences,
 )
-from kerasopt.transfer.phases import (
-    SparseSmoothedCrossentropy,
-    confusion_matrix,
-    lr_range_test,
-    train_finetune,
-    train_head,
-    train_head_on_features,
-    train_scratch,
-    warmup_cosine,
-)
+from kerasopt.transfer.losses import SparseSmoothedCrossentropy
+from kerasopt.transfer.lr_range import lr_range_test
 from kerasopt.transfer.run_folder import RunFolderError, export_serving
+from kerasopt.transfer.schedule import warmup_cosine
+from kerasopt.transfer.scratch import train_scratch
 from kerasopt.transfer.strategy import PRESETS, TABLE, FineTuneStrategy, choose_strategy, preset
 
 __all__ = [
@@ -63,12 +60,12 @@ __all__ = [
     "BackboneSpec",
     "DataUnavailableError",
     "DeviceSetup",
+    "FineTuneConfig",
     "FineTuneResult",
     "FineTuneStrategy",
     "ImageData",
     "ImageFolderSequence",
     "ImagenetPreprocessing",
-    "InferenceMode",
     "WeightsUnavailableError",
     "augmentation",
     "backbone",

@@ -13,6 +13,7 @@ instead of a network stack trace.
 
 import dataclasses
 import os
+import warnings
 
 import keras
 
@@ -155,7 +156,12 @@ def backbone(name, weights="imagenet", input_shape=None, alpha=None):
             )
         kwargs["alpha"] = alpha
     try:
-        return spec.build_fn()(**kwargs)
+        with warnings.catch_warnings():
+            if weights != "imagenet":  # only the ImageNet files depend on the input size
+                warnings.filterwarnings(
+                    "ignore", message=".*input_shape.*is undefined or non-square"
+                )
+            return spec.build_fn()(**kwargs)
     except Exception as error:  # Keras' get_file raises a bare Exception on a failed download.
         if weights != "imagenet" or "URL fetch failure" not in str(error):
             raise

@@ -32,6 +32,7 @@ from kerasopt.transfer._images import (  # noqa: F401 (ImageData, augmentation: 
     image_size_pair,
     list_images,
 )
+from kerasopt.transfer.input_size import PHOTO_SIZE, size_from_files
 
 AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow
 _DOWNLOAD_HOST = (
@@ -269,7 +270,8 @@ def image_dataset(
             validation/) split folders of class subfolders (and optionally test/); or
             "tfds:NAME[/CONFIG]" for a tensorflow-datasets dataset (its validation or test
             split, else the last `validation_split` of train).
-        image_size: int or (height, width) the images are resized to.
+        image_size: int or (height, width) the images are resized to, or "auto": from the
+            training files' sizes (`kerasopt.transfer.input_size.size_from_files`).
         batch_size: batch size.
         validation_split: share of each class held out when the source has no validation split.
         seed: seed of the split, the shuffling and the augmentation.
@@ -310,7 +312,11 @@ def image_dataset(
         ...
         ValueError: Argument `validation_split` must be in (0, 1). Received: validation_split=1.5
     """
-    size = image_size_pair(image_size)
+    size = (
+        None
+        if isinstance(image_size, str) and image_size == "auto"
+        else image_size_pair(image_size)
+    )
     check_int("batch_size", batch_size, minimum=1)
     check_range(
         "validation_split", validation_split, 0, 1, low_inclusive=False, high_inclusive=False
@@ -353,6 +359,8 @@ def image_dataset(
             f"Received: source={source!r}"
         )
 
+    if size is None:  # from the training files only; TFDS examples have no files: PHOTO_SIZE
+        size = image_size_pair(size_from_files(files["train"]) if files else PHOTO_SIZE)
     resize = _resizer(size)
     cached = {
         split: dataset.map(resize, num_parallel_calls=AUTOTUNE).cache()

@@ -13,8 +13,6 @@ import numpy as np
 
 from kerasopt.layers import TestTimeAugmentation
 
-TTA_MODES = ("flip", "five_crop")
-
 
 def predict_split(model, dataset, tta=None):
     """(probabilities (n, K), labels (n,)) of `model` on a dataset of (images, labels).
@@ -102,3 +100,33 @@ def top_losses(probs, labels, dataset, k=9):
     return [
         (images[i], int(labels[i]), int(probs[i].argmax()), float(probs[i].max())) for i in worst
     ]
+
+
+def confusion_matrix(model, dataset, n_classes):
+    """Counts (true class, predicted class) of `model` on a dataset of (images, labels).
+
+    Args:
+        model: a classifier whose outputs are per-class scores (the argmax is the prediction).
+        dataset: batches of (inputs, integer labels), e.g. `ImageData.val`.
+        n_classes: the number of classes.
+
+    Returns:
+        An int64 array of shape (n_classes, n_classes): row = true class, column = predicted.
+
+    Example:
+        >>> import keras, numpy as np, tensorflow as tf
+        >>> from kerasopt.transfer import confusion_matrix
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, use_bias=False,
+        ...                           kernel_initializer="identity")])  # predicts argmax(x)
+        >>> x = np.array([[1, 0], [0, 1], [0, 1], [1, 0], [0, 1]], "float32")  # predicted 0, 1, 1, 0, 1
+        >>> y = np.array([0, 1, 0, 0, 1])
+        >>> confusion_matrix(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(2), 2).tolist()
+        [[2, 1], [0, 2]]
+    """
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    for images, labels in dataset:
+        # A direct call, not predict_on_batch: under MultiWorkerMirroredStrategy the latter
+        # gathers every worker's predictions into one array, longer than `labels`.
+        predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), axis=-1)
+        np.add.at(matrix, (keras.ops.convert_to_numpy(labels), predicted), 1)
+    return matrix

@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -91,7 +92,7 @@ def scratch_run(folder, tmp_path_factory):
     return data, fine_tune(
         data,
         run,
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         alpha=0.25,
         weights=None,
         strategy=strategy,
@@ -127,27 +128,33 @@ def test_fine_tune_end_to_end_without_shared_assets(scratch_run):
     assert metrics["tta"]["accuracy"] == pytest.approx(float((tta == y).mean()), abs=1e-4)
 
 
+@pytest.mark.slow
 def test_time_budget_is_honoured_within_ten_percent(folder, weights_file, tmp_path):
-    """Budget 0.75 min; a plan of 10,000 phase-2 epochs: the budget, not the plan, ends the
-    run. The recipe's own clock (metrics["training_seconds"], from the start of `fine_tune`
-    to the end of training) lands within 10% of the budget, on either side."""
+    """Budget 2.5 min; a plan of 10,000 phase-2 epochs: the budget, not the plan, ends the
+    run. The budget covers the whole run: the wall clock from before `fine_tune` to the
+    published run folder (evaluation and export included) lands within 10% of the budget, on
+    either side."""
     keras.utils.set_random_seed(0)
+    start = time.perf_counter()
     data = image_dataset(folder, image_size=32, batch_size=8, validation_split=0.5, test_split=0.5)
     strategy = FineTuneStrategy("long", 1.0, epochs_head=1, epochs_finetune=10_000)
     result = fine_tune(
         data,
         tmp_path / "run",
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         alpha=0.25,
         weights=weights_file,
         strategy=strategy,
         patience=10_000,
-        time_budget=0.75,
+        time_budget=2.5,
         verbose=0,
         finetune_learning_rate=1e-4,
     )
-    budget = 0.75 * 60
-    assert 0.9 * budget <= result.metrics["training_seconds"] <= 1.1 * budget
+    wall = time.perf_counter() - start
+    budget = 2.5 * 60
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    assert 0.9 * budget <= wall <= 1.1 * budget
+    assert result.metrics["training_seconds"] < wall
     finetune = result.metrics["phases"]["finetune"]
     assert finetune["stopped_by_budget"] and finetune["epochs"] < finetune["planned_epochs"]
 

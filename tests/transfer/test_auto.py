@@ -87,7 +87,7 @@ def _measure_and_decide(folder):
 
     from kerasopt.transfer import backbone, build_classifier, image_dataset
     from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
-    from kerasopt.transfer.phases import train_head_on_features
+    from kerasopt.transfer.head import train_head_on_features
 
     keras.utils.set_random_seed(0)
     data = image_dataset(folder, image_size=224, batch_size=16, seed=0, augment=False)

@@ -8,7 +8,7 @@ from sklearn.metrics import log_loss, precision_recall_fscore_support
 
 from kerasopt.transfer.budget import plan_epochs
 from kerasopt.transfer.evaluation import classification_report
-from kerasopt.transfer.phases import SparseSmoothedCrossentropy
+from kerasopt.transfer.losses import SparseSmoothedCrossentropy
 
 pytestmark = pytest.mark.portable
 

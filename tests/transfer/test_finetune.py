@@ -49,7 +49,7 @@ def run(hymenoptera, keras_home, tmp_path_factory):
     result = fine_tune(
         data,
         tmp_path_factory.mktemp("run"),
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         strategy=STRATEGY,
         alpha=0.25,
         patience=10,

@@ -43,7 +43,7 @@ def test_fine_tune_on_image_sequences_writes_the_run_folder(tmp_path):
     result = fine_tune(
         data,
         tmp_path / "run",
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         strategy=plan,
         weights=None,
         alpha=0.25,

@@ -33,7 +33,7 @@ def test_average_ema_saves_the_averaged_weights(tiny_data, tmp_path):
     result = fine_tune(
         tiny_data,
         tmp_path,
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         strategy=TINY,
         alpha=0.25,
         average="ema",
@@ -87,7 +87,7 @@ def test_snapshots_write_members_and_export_the_mean_ensemble(
     result = fine_tune(
         tiny_data,
         tmp_path,
-        backbone_name="mobilenet",
+        backbone="mobilenet",
         strategy=strategy,
         alpha=0.25,
         snapshots=2,
