@@ -55,8 +55,8 @@ def train_head_on_features(
         verbose: Keras `fit` verbosity.
         callbacks: extra Keras callbacks (they see the head model).
         progress: the resume state of `kerasopt.transfer.run_folder`, or None (see
-            `fit_phase`). The training features are shuffled once (seeded), not per epoch,
-            so a resumed phase sees the batches an uninterrupted one would.
+            `fit_phase`). The training features are shuffled every epoch with the epoch's
+            index as seed, so a resumed phase sees the batches an uninterrupted one would.
 
     Returns:
         (history dict, metrics dict: val_accuracy, val_loss, train_accuracy, epochs, seconds,
@@ -72,7 +72,9 @@ def train_head_on_features(
         >>> rng = np.random.default_rng(0)
         >>> y = np.arange(40) % 2
         >>> x = (rng.normal(size=(40, 4)) + 3 * y[:, None]).astype("float32")  # separable
-        >>> history, metrics = train_head_on_features(model, (x, y), (x, y), 0.05, epochs=30)
+        >>> keras.utils.set_random_seed(0)  # the head's initial weights and dropout
+        >>> history, metrics = train_head_on_features(
+        ...     model, (x, y), (x, y), 0.1, epochs=100, batch_size=8)
         >>> metrics["val_accuracy"] >= 0.9
         True
         >>> head = keras.Model(model.get_layer("head").input, model.get_layer("head").output)
@@ -95,19 +97,35 @@ def train_head_on_features(
     stopper = keras.callbacks.EarlyStopping(
         monitor="val_loss", patience=patience, restore_best_weights=True
     )
-    order = np.random.default_rng(0).permutation(len(x_train))
-    timer = PhaseTimer(len(x_train))
+    n_train = len(x_train)
+    steps_per_epoch = math.ceil(n_train / batch_size)
+    weights = None
+    if class_weight is not None:
+        weights = np.array([class_weight.get(int(label), 1.0) for label in y_train], "float32")
+    timer = PhaseTimer(n_train)
+
+    def batches(first_epoch):
+        # A fresh order every epoch, seeded by the epoch's index: the ragged last batch holds
+        # different images each epoch (a fixed order gives the same few images the weight of
+        # a full batch in every Adam step), and a resumed phase sees the batches an
+        # uninterrupted one would.
+        for epoch in range(first_epoch, epochs):
+            order = np.random.default_rng(epoch).permutation(n_train)
+            for start in range(0, n_train, batch_size):
+                index = order[start : start + batch_size]
+                if weights is None:
+                    yield x_train[index], y_train[index]
+                else:
+                    yield x_train[index], y_train[index], weights[index]
 
     def fit(done, all_callbacks):
         return head.fit(
-            x_train[order],
-            y_train[order],
-            batch_size=batch_size,
+            batches(done),
+            steps_per_epoch=steps_per_epoch,
+            shuffle=False,  # batches() shuffles
             epochs=epochs,
             initial_epoch=done,
-            shuffle=False,
             validation_data=(x_val, y_val),
-            class_weight=class_weight,
             callbacks=all_callbacks,
             verbose=verbose,
         )
