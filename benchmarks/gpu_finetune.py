@@ -368,7 +368,9 @@ def _parser():
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--tiny", action="store_true", help="CPU check: 32 px, few steps")
+    parser.add_argument(
+        "--tiny", "--quick", action="store_true", help="CPU check: 32 px, few steps"
+    )
     parser.add_argument("--out", required=True, help="the results folder")
     parser.add_argument("--data", default=None, help=f"default: {DEFAULT_DATA} if present")
     parser.add_argument("--synthetic", action="store_true", help="ignore --data: generated images")

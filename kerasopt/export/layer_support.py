@@ -37,6 +37,10 @@ LAYER_SUPPORT = {
         "max pooling over the fixed middle-phase regions",
         "give it a static spatial size (a Resizing or a fixed Input before it)",
     ),
+    "FlipRotateZoom": (
+        "a cast of the images to the compute dtype (no augmentation at inference)",
+        "nothing: inference is deterministic",
+    ),
     "RandomResizedCrop": (
         "the centre crop resized to (height, width)",
         "nothing: inference is deterministic",
