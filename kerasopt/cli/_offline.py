@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kerasopt._io import pid_alive
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CACHE_PREFIX = "kerasopt-keras-home-"
 
@@ -65,21 +67,11 @@ def remove_stale_caches():
     removed = []
     for entry in Path(tempfile.gettempdir()).glob(f"{CACHE_PREFIX}*"):
         pid = entry.name[len(CACHE_PREFIX) :].split("-", 1)[0]
-        if not pid.isdigit() or _alive(int(pid)):
+        if not pid.isdigit() or pid_alive(int(pid)):
             continue
         shutil.rmtree(entry, ignore_errors=True)
         removed.append(entry.name)
     return removed
-
-
-def _alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _exit_on_termination():
