@@ -27,7 +27,7 @@ import time
 import warnings
 from pathlib import Path
 
-from benchmarks._machine import describe, provenance
+from benchmarks._machine import describe, load_note, provenance
 
 IN_STEP = "PyDataset uint8, augmentation in the compiled step"
 
@@ -161,14 +161,11 @@ def main(argv=None):
     }
     out = Path(args.out)
     write_json(out / "image_pipeline.json", result)
-    load = os.getloadavg()[0]
     lines = [
         "# Input pipelines: tf.data vs Pillow + keras.utils.PyDataset",
         "",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores; 1-minute load average "
-        f"{machine['load_average_at_start'][0]:.1f} at the start, {load:.1f} at the end"
-        + (" (busy machine: timings are noisy)" if load >= 0.75 * machine["cores"] else "")
-        + f"; TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores; {load_note(machine)} "
+        f"TensorFlow {machine['tensorflow']}, Keras {machine['keras']}.",
         f"Ants vs bees train/ (245 images) at {size} px, batch 32, augmented, "
         f"{args.workers} PyDataset worker threads; images/s that `fit` draws, median of "
         f"{rounds} interleaved rounds.",

@@ -43,7 +43,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from benchmarks._machine import describe, provenance  # noqa: E402
+from benchmarks._machine import describe, load_note, provenance  # noqa: E402
 from kerasopt._io import write_json, write_text  # noqa: E402
 from kerasopt.callbacks import SnapshotEnsemble  # noqa: E402
 from kerasopt.callbacks.snapshot import MANIFEST  # noqa: E402
@@ -300,6 +300,7 @@ def main(argv=None):
         {
             "machine": info,
             "load_average_at_end": load_end,
+            "load": load_note(info),
             "config": config,
             "threads": threads,
             "seconds": round(time.perf_counter() - started, 1),
@@ -339,7 +340,7 @@ def render(result):
         result["quality"],
         result["results"],
     )
-    k, threads, load_end = int(config["members"]), result["threads"], result["load_average_at_end"]
+    k, threads = int(config["members"]), result["threads"]
     label = {
         "single": "single model",
         "fused": f"fused ensemble of {k}",
@@ -350,17 +351,9 @@ def render(result):
         "",
         f"MobileNetV2 ants-vs-bees classifier, 224x224, raw images in; K = {k} snapshot members. "
         f"Machine: {info['cpu']}, {info['cores']} cores, TensorFlow {info['tensorflow']}, "
-        f"Keras {info['keras']}; ONNX Runtime and LiteRT with {threads} threads. Load average "
-        f"(1/5/15 min) {'/'.join(f'{v:.1f}' for v in info['load_average_at_start'])} at the start, "
-        f"{'/'.join(f'{v:.1f}' for v in load_end)} at the end"
-        # the benchmark itself keeps the 2 cores busy, so only the load before it says whether
-        # something else was running
-        + (
-            " — a busy machine: read ratios within this table, not absolute times"
-            if info["load_average_at_start"][0] > 1.0
-            else " (a quiet machine: the end load is the benchmark's own)"
-        )
-        + f". {config['rounds']} interleaved rounds of {config['calls']} batch-1 and {config['batch_calls']} batch-32 "
+        f"Keras {info['keras']}; ONNX Runtime and LiteRT with {threads} threads. "
+        f"{result.get('load', '')}"
+        + f" {config['rounds']} interleaved rounds of {config['calls']} batch-1 and {config['batch_calls']} batch-32 "
         f"calls; medians over rounds. {provenance(info)}",
         "",
         "The members are snapshots of the head on the frozen backbone: their backbones hold the same "
