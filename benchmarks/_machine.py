@@ -58,14 +58,22 @@ def _autogroup():
 
 
 def commit():
-    """The checked-out commit, with "+uncommitted changes" when tracked files differ from it;
-    None outside a git checkout (a copied tree on a borrowed machine)."""
+    """The checked-out commit, with "+uncommitted changes" when tracked files other than
+    benchmarks/results/ (the outputs, not the code) differ from it; None outside a git checkout (a copied tree on a borrowed machine)."""
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+                ".",
+                ":!benchmarks/results",
+            ],
             cwd=ROOT,
             capture_output=True,
             text=True,

@@ -15,7 +15,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 # `headline` (a re-run on the busy build machine was stopped after 40 min: round 1 of 5 alone
 # took 9 min at load average 18). The test below fails once a re-run lands, so that the name is
 # taken off this list.
-PENDING_RERUN = {"lbfgs_vs_scipy", "rbm_vs_sklearn", "serving"}
+PENDING_RERUN = {"lbfgs_vs_scipy"}
 
 
 @pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.stem)
