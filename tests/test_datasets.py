@@ -15,6 +15,7 @@ def _idx_bytes(array, code):
     return header + array.tobytes()
 
 
+@pytest.mark.reference("datasets.load_idx")
 def test_load_idx_roundtrip(tmp_path):
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a.idx").write_bytes(_idx_bytes(a, 0x08))
@@ -35,6 +36,7 @@ def test_load_idx_rejects_bad_files(tmp_path):
         datasets.load_idx(tmp_path / "short")
 
 
+@pytest.mark.reference("datasets.mnist_t10k")
 def test_mnist_t10k(assets):
     x, y = datasets.mnist_t10k(assets)
     assert x.shape == (10000, 28, 28) and y.shape == (10000,)
@@ -43,6 +45,7 @@ def test_mnist_t10k(assets):
     assert (y == 0).sum() == 980 and (y == 1).sum() == 1135
 
 
+@pytest.mark.reference("datasets.split")
 def test_split_is_stratified_and_seeded():
     x, y = datasets.digits()
     xtr, ytr, xte, yte = datasets.split(x, y, 0.25, seed=3)
@@ -55,6 +58,7 @@ def test_split_is_stratified_and_seeded():
         datasets.split(x, y, 1.5)
 
 
+@pytest.mark.reference("datasets.load")
 def test_load_scales_to_unit_interval(assets):
     x, y = datasets.load("digits")
     raw, labels = datasets.digits()

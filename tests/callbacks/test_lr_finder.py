@@ -59,6 +59,7 @@ def test_restores_state_and_suggests_below_divergence(optimizer, tmp_path):
     assert finder.plot(tmp_path / "lr.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.reference("callbacks.LRFinder")
 def test_smoothing_is_bias_corrected_ema():
     finder = LRFinder(1e-3, 1.0, steps=5, smoothing=0.5, stop_factor=100)
 
@@ -133,6 +134,7 @@ def _sweep(finder, curve):
 
 @pytest.mark.portable
 @pytest.mark.parametrize("smoothing", [0.0, 0.6])
+@pytest.mark.reference("callbacks.LRFinder")
 def test_suggestion_is_a_tenth_of_the_rate_at_the_smoothed_minimum(smoothing):
     """The docstring's rule on a known curve: loss(lr) = 1 + (log10 lr + 2)^2 + lr^2 / 4 has its
     minimum near 1e-2 and diverges above ~3. The swept rates are min_lr (max_lr/min_lr)^(k/(n-1))
