@@ -7,6 +7,8 @@ import pytest
 
 from kerasopt import datasets
 
+pytestmark = pytest.mark.portable  # NumPy only: CI runs these on the JAX backend too
+
 
 def _idx_bytes(array, code):
     header = bytes([0, 0, code, array.ndim]) + b"".join(
@@ -76,3 +78,14 @@ def test_load_names_missing_assets_and_bad_names():
         datasets.load("mnist", None)
     with pytest.raises(ValueError, match="Received: name='cifar'"):
         datasets.load("cifar")
+
+
+@pytest.mark.reference("datasets.digits")
+def test_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    x, y = datasets.digits()
+    reference = load_digits()
+    assert x.dtype == np.float32 and x.shape == (1797, 8, 8)
+    np.testing.assert_array_equal(x, reference.images)
+    np.testing.assert_array_equal(y, reference.target)

@@ -104,7 +104,9 @@ def _quadratic(n, seed):
     return a, b
 
 
-@pytest.mark.reference("diagnostics.hessian_vector_product", "diagnostics.gradient")
+@pytest.mark.reference(
+    "diagnostics.hessian_vector_product", "diagnostics.gradient", "diagnostics.gradient_curvature"
+)
 def test_hessian_vector_product_matches_closed_form():
     a, b = _quadratic(6, 0)
     w = tf.Variable(np.random.default_rng(1).normal(size=6))

@@ -5,6 +5,8 @@ import pytest
 
 from kerasopt.transfer import PRESETS, FineTuneStrategy, choose_strategy, preset, warmup_cosine
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.mark.parametrize(
     "similarity, n_train, name",
