@@ -65,6 +65,7 @@ def test_in_step_draws_are_independent():
     assert abs(np.corrcoef(flip, np.sign(angle))[0, 1]) < bound
 
 
+@pytest.mark.reference("transfer.augmentation")
 def test_pipeline_augmentation_follows_the_same_marginal_laws():
     # marginals only: its Keras layers share one seed, and RandomFlip and RandomRotation draw the
     # same uniform number, so the direction of the turn follows the flip (measured here:
