@@ -9,7 +9,8 @@ the objects and the backend into the JUnit XML as properties). A cell says what 
   failed there.
 - "failed": a reference test of the object failed (or errored) on that backend.
 - "skipped": every reference test of the object that was collected there skipped.
-- JAX, "TensorFlow by nature": export and tf.distribute; the cell gives the reason.
+- JAX, "TensorFlow by nature": export, tf.distribute and tf.data pipelines (`NATURE`); the
+  cell gives the reason.
 - JAX, "`BackendError`": the object, called in a subprocess on KERAS_BACKEND=jax (placeholder
   `None` for each required argument), refused the backend; the cell is that error's message.
 - Otherwise "not verified": no reference test of the object ran on that backend.
@@ -44,18 +45,29 @@ BACKENDS = ("tensorflow", "jax")
 PASS, FAIL, SKIP = "✓", "failed", "skipped"
 NOT_VERIFIED, NO_TORCH = "not verified", "not tested here"
 
-# Namespaces TensorFlow-only by nature on JAX, with the reason the page gives.
+# What is TensorFlow-only by nature on JAX (a namespace, or one object), with the reason the
+# page gives: the export formats, tf.distribute, and the tf.data pipelines.
+_EXPORT = (
+    "TensorFlow by nature: SavedModel, ONNX (tf2onnx) and LiteRT export trace a TensorFlow "
+    "graph, and images are decoded with tf.io; on JAX save a `.keras` file"
+)
+_TF_DATA = (
+    "TensorFlow by nature: it builds a tf.data pipeline; on JAX use `image_sequences` "
+    "(a keras.utils.PyDataset)"
+)
 NATURE = {
-    "kerasopt.export": (
-        "TensorFlow by nature: SavedModel, ONNX (tf2onnx) and LiteRT export trace a TensorFlow "
-        "graph, and images are decoded with tf.io; on JAX save a `.keras` file"
-    ),
+    "kerasopt.export": _EXPORT,
+    "kerasopt.ensembles.export": _EXPORT,
+    "kerasopt.transfer.export_serving": _EXPORT,
     "kerasopt.distributed": (
         "TensorFlow by nature: multi-worker training is tf.distribute "
         "(MultiWorkerMirroredStrategy, TF_CONFIG); JAX's counterpart, jax.distributed, is not "
         "wrapped here"
     ),
+    "kerasopt.transfer.image_dataset": _TF_DATA,
+    "kerasopt.transfer.image_folder": _TF_DATA,
 }
+
 
 _PROBE = r"""
 import importlib, inspect, json, sys
@@ -176,8 +188,9 @@ def rows(outcomes, errors=None):
             tf_cell = outcome_cell(outcomes["tensorflow"].get(name)) or NOT_VERIFIED
             jax_cell = outcome_cell(outcomes["jax"].get(name))
             if jax_cell not in (PASS, FAIL):
-                if namespace in NATURE:
-                    jax_cell = NATURE[namespace]
+                nature = NATURE.get(name, NATURE.get(namespace))
+                if nature:
+                    jax_cell = nature
                 elif name in errors:
                     jax_cell = "`BackendError`: " + errors[name]
                 else:

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from kerasopt.transfer import build_classifier, confusion_matrix
+from kerasopt.transfer import (
+    build_classifier,
+    confusion_matrix,
+    discriminative_optimizer,
+    freeze,
+    unfreeze,
+    unfreeze_fraction,
+)
 from kerasopt.transfer.budget import Clock, TimeBudget
 from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
 
@@ -120,3 +127,59 @@ def test_time_budget_stops_when_the_step_and_two_validations_no_longer_fit(monke
     clock = Clock(5.0)
     assert clock.elapsed() == 2.5 and clock.remaining() == 2.0
     assert Clock(None).remaining() == math.inf
+
+
+def _trainable(model):
+    return [layer.name for layer in model.layers if layer.trainable_weights]
+
+
+@pytest.mark.reference("transfer.freeze", "transfer.unfreeze", "transfer.unfreeze_fraction")
+def test_freezing_follows_the_documented_layer_rules():
+    # The rules restated with list slicing: the last n entries of model.layers (or from a named
+    # layer on) become trainable, BatchNormalization never; everything else is frozen.
+    base = keras.Sequential(
+        [keras.Input((4,))]
+        + [
+            keras.layers.Dense(4, name="d1"),
+            keras.layers.BatchNormalization(name="bn1"),
+            keras.layers.Dense(4, name="d2"),
+            keras.layers.BatchNormalization(name="bn2"),
+            keras.layers.Dense(4, name="d3"),
+        ]
+    )
+    names = [layer.name for layer in base.layers]
+    assert len(freeze(base).trainable_weights) == 0
+    for n in range(len(names) + 1):
+        expected = [m for m in names[len(names) - n :] if not m.startswith("bn")]
+        assert unfreeze(base, top_n_layers=n) == expected
+        assert _trainable(base) == expected
+    assert unfreeze(base, from_layer="bn1") == ["d2", "d3"] == _trainable(base)
+    assert unfreeze_fraction(base, 0.4) == ["d3"]  # round(0.4 * 5) = 2 layers: bn2, d3
+    assert unfreeze_fraction(base, 1.0) == ["d1", "d2", "d3"] == _trainable(base)
+
+
+@pytest.mark.reference("transfer.discriminative_optimizer")
+def test_discriminative_rates_match_the_sgd_rule_on_numpy_gradients():
+    """One step on L = sum(model(x)^2) for a linear backbone and head, gradients in closed form:
+    each variable moves by -lr * grad, lr = 0.1 for the head and 0.01 for the backbone."""
+    rng = np.random.default_rng(0)
+    base = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="bb_dense")], name="bb")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="head")(base(inputs)))
+    opt = discriminative_optimizer(
+        model, base, keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.01)
+    )
+    x = rng.normal(size=(5, 4))
+    w1, b1, w2, b2 = (np.asarray(v, "float64") for v in model.get_weights())
+    h = x @ w1 + b1
+    dy = 2 * (h @ w2 + b2)
+    dh = dy @ w2.T
+    grads = {"bb_dense/kernel": x.T @ dh, "bb_dense/bias": dh.sum(0)}
+    grads |= {"head/kernel": h.T @ dy, "head/bias": dy.sum(0)}
+    variables = model.trainable_variables
+    keys = ["/".join(v.path.split("/")[-2:]) for v in variables]
+    before = [np.asarray(v.numpy(), "float64") for v in variables]
+    opt.apply([keras.ops.convert_to_tensor(grads[k], "float32") for k in keys], variables)
+    for v, key, w0 in zip(variables, keys, before, strict=True):
+        lr = 0.01 if key.startswith("bb_dense") else 0.1
+        np.testing.assert_allclose(v.numpy(), w0 - lr * grads[key], rtol=1e-5, atol=1e-6)

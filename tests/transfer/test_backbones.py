@@ -43,6 +43,8 @@ DOC_SIZES = {
 }
 
 
+@pytest.mark.portable
+@pytest.mark.reference("transfer.BackboneSpec", "transfer.get_spec")
 def test_registry_holds_the_issue_list():
     for name, constructor in ISSUE_LIST.items():
         spec = get_spec(name)
@@ -53,6 +55,7 @@ def test_registry_holds_the_issue_list():
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.portable
 @pytest.mark.reference("transfer.ImagenetPreprocessing", "transfer.get_spec")
 def test_preprocessing_layer_matches_keras_preprocess_input(name):
     spec = get_spec(name)
