@@ -85,6 +85,12 @@ def test_launch_stops_the_others_when_one_fails(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.reference(
+    "distributed.launch_local",
+    "distributed.multi_worker_strategy",
+    "distributed.WorkerResult",
+    "distributed.in_cluster",
+)
 def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path):
     """benchmarks.multi_worker's worker: Averaged(SGD(OneCycle)) + SwapAveragedWeights and
     Lookahead(RMSpropNesterov) + SnapshotEnsemble, global batch 32, 2 epochs (~1 min)."""
@@ -119,6 +125,7 @@ def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.reference("distributed.keras_tuner_envs")
 def test_distributed_keras_tuner_search_with_two_workers(tmp_path):
     """Chief (oracle server, gRPC on 127.0.0.1) and two tuners run a CoarseToFineSearch (~1 min)."""
     envs = [{**e, "PYTHONPATH": str(ROOT)} for e in distributed.keras_tuner_envs(2)]

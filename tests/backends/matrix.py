@@ -66,6 +66,10 @@ NATURE = {
     ),
     "kerasopt.transfer.image_dataset": _TF_DATA,
     "kerasopt.transfer.image_folder": _TF_DATA,
+    "kerasopt.transfer.DataUnavailableError": (
+        "TensorFlow by nature: raised by the tf.data and TensorFlow Datasets sources of "
+        "`image_dataset`"
+    ),
 }
 
 

@@ -183,3 +183,20 @@ def test_discriminative_rates_match_the_sgd_rule_on_numpy_gradients():
     for v, key, w0 in zip(variables, keys, before, strict=True):
         lr = 0.01 if key.startswith("bb_dense") else 0.1
         np.testing.assert_allclose(v.numpy(), w0 - lr * grads[key], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.reference("transfer.FineTuneConfig")
+def test_config_survives_asdict_and_json_and_checks_a_changed_field():
+    import dataclasses
+    import json
+
+    from kerasopt.transfer import FineTuneConfig, FineTuneStrategy
+
+    strategy = FineTuneStrategy("mine", 0.5, 1, 2)
+    config = FineTuneConfig(strategy=strategy, label_smoothing=0.1, class_weight={0: 1.0, 1: 3.0})
+    record = json.loads(json.dumps(dataclasses.asdict(config)))  # what metrics.json holds
+    assert FineTuneConfig.from_dict(record) == config
+    with pytest.raises(
+        ValueError, match=r"Argument `label_smoothing` .* Received: label_smoothing=1"
+    ):
+        dataclasses.replace(config, label_smoothing=1)

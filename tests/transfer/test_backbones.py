@@ -89,6 +89,7 @@ def test_weights_from_cache_and_from_a_local_file_agree(keras_home):
     assert not np.array_equal(cached.weights[0].numpy(), random.weights[0].numpy())
 
 
+@pytest.mark.reference("transfer.WeightsUnavailableError")
 def test_offline_without_cache_says_how_to_supply_weights(tmp_path, small_folder):
     """An empty KERAS_HOME and no network: the recipe stops with the message, no traceback."""
     env = {
