@@ -145,27 +145,27 @@ def junit_files(paths):
 def read_outcomes(paths):
     """{backend: {qualified name: Counter(passed=, failed=, skipped=)}} from the reference
     tests' testcases in the JUnit files (pytest's junitxml; properties `reference`, `backend`).
-    Testcases without a `reference` property are not reference tests and are ignored."""
-    outcomes = {b: {} for b in BACKENDS}
-    for path in junit_files(paths):
+    Testcases without a `reference` property are not reference tests and are ignored. A test
+    run again in a newer file (by modification time) counts with its newer outcome only."""
+    latest = {b: {} for b in BACKENDS}  # backend -> {test id: (names, outcome)}
+    for path in sorted(junit_files(paths), key=lambda p: p.stat().st_mtime):
         for case in ET.parse(path).getroot().iter("testcase"):
             props = [(p.get("name"), p.get("value")) for p in case.iter("property")]
             names = [v for k, v in props if k == "reference"]
             if not names:
                 continue
             backend = dict(props).get("backend")
-            if backend not in outcomes:
+            if backend not in latest:
                 raise ValueError(f"{path}: testcase {case.get('name')} has backend={backend!r}")
             tags = {child.tag for child in case}
-            kind = (
-                "failed"
-                if tags & {"failure", "error"}
-                else "skipped"
-                if "skipped" in tags
-                else "passed"
-            )
+            failed, skipped = tags & {"failure", "error"}, "skipped" in tags
+            outcome = "failed" if failed else "skipped" if skipped else "passed"
+            latest[backend][(case.get("classname"), case.get("name"))] = (names, outcome)
+    outcomes = {b: {} for b in BACKENDS}
+    for backend, cases in latest.items():
+        for names, outcome in cases.values():
             for name in names:
-                outcomes[backend].setdefault(name, Counter())[kind] += 1
+                outcomes[backend].setdefault(name, Counter())[outcome] += 1
     return outcomes
 
 

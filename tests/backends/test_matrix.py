@@ -107,6 +107,14 @@ def test_cells_follow_the_outcomes(tmp_path):
     assert matrix.outcome_cell(outcomes["jax"][ok]) == "✓"  # one ran and passed, one skipped
     assert matrix.outcome_cell(outcomes["jax"][bad]) == "skipped"
     assert matrix.outcome_cell(outcomes["jax"].get("kerasopt.schedules.OneCycle")) is None
+    # test b run again, later, and passing: its newer outcome replaces the failure
+    rerun = tmp_path / "tensorflow-3.xml"
+    rerun.write_text(
+        "<testsuites><testsuite>" + _case("b", [bad], "tensorflow") + "</testsuite></testsuites>"
+    )
+    os.utime(rerun, (os.path.getmtime(tmp_path / "tensorflow-1.xml") + 1,) * 2)
+    outcomes = matrix.read_outcomes([tmp_path])
+    assert outcomes["tensorflow"][bad] == Counter(passed=2)
 
 
 def test_check_fails_on_a_tick_the_run_does_not_back(tmp_path, block):

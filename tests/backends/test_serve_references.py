@@ -26,6 +26,7 @@ def test_predict_request_answers_the_saved_models_probabilities(tmp_path):
             keras.layers.Dense(3, activation="softmax"),
         ]
     )
+    (tmp_path / "clf" / "1").mkdir(parents=True)
     model.save(tmp_path / "clf" / "1" / "model.keras")
     pixels = np.random.default_rng(0).integers(0, 256, (4, 8, 8, 3)).astype("float32")
     expected = model.predict(pixels, verbose=0)
@@ -49,11 +50,12 @@ def test_predict_request_answers_the_saved_models_probabilities(tmp_path):
 @pytest.mark.reference("serve.QueueFull")
 def test_a_request_beyond_max_queue_raises_queue_full():
     async def main():
-        batcher = Batcher(lambda version, x: x, max_queue=2)  # not started: nothing drains
+        batcher = Batcher(lambda version, x: x, max_queue=2)
+        batcher.start()  # its worker first runs at the next await: nothing drains before
         waiting = [batcher.submit("v", np.zeros((1, 1))) for _ in range(2)]
         with pytest.raises(QueueFull, match=r"the request queue is full \(2 waiting\)"):
             batcher.submit("v", np.zeros((1, 1)))
-        for future in waiting:
-            future.cancel()
+        await asyncio.gather(*waiting)  # the two queued requests are still answered
+        await batcher.stop()
 
     asyncio.run(main())
