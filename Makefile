@@ -36,9 +36,10 @@ import-check:
 	from kerasopt import callbacks, curriculum, diagnostics, distill, distributed, ensembles, export, initializers, layers, optimizers, pretraining, schedules, second_order, transfer; \
 	assert 'tensorflow' not in sys.modules; print('import kerasopt on jax without TensorFlow: ok')"
 
-# Regenerate docs/guides/backends.md: every public object tried on each backend (subprocesses).
+# Regenerate docs/guides/backends.md from test outcomes: the `reference`-marked tests run on
+# TensorFlow, then the portable ones on JAX, each writing JUnit XML that the generator reads.
 backend-matrix: $(VENV)/.installed
-	$(PY) -m tests.backends.matrix --write docs/guides/backends.md
+	$(PY) -m tests.backends.matrix --run --write docs/guides/backends.md
 
 # The package as a user gets it (tests/test_wheel.py): `python -m build`, the wheel installed into
 # a fresh virtual environment (not editable), the `kerasopt` command run outside the checkout.

@@ -24,6 +24,9 @@ IN_CI = os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 import pytest  # noqa: E402
 
+# the `reference` marker: which public objects a test verifies, written into the JUnit XML
+pytest_plugins = ("tests.backends.reference",)
+
 # The backend the whole run uses (KERAS_BACKEND=jax for CI's `-m portable` run). TensorFlow's
 # set-up happens only on its own backend, so a JAX run never imports TensorFlow here.
 ON_TENSORFLOW = os.environ["KERAS_BACKEND"] == "tensorflow"

@@ -7,6 +7,8 @@ import pytest
 
 from kerasopt import datasets
 
+pytestmark = pytest.mark.portable  # NumPy only: CI runs these on the JAX backend too
+
 
 def _idx_bytes(array, code):
     header = bytes([0, 0, code, array.ndim]) + b"".join(
@@ -15,6 +17,7 @@ def _idx_bytes(array, code):
     return header + array.tobytes()
 
 
+@pytest.mark.reference("datasets.load_idx")
 def test_load_idx_roundtrip(tmp_path):
     a = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
     (tmp_path / "a.idx").write_bytes(_idx_bytes(a, 0x08))
@@ -35,6 +38,7 @@ def test_load_idx_rejects_bad_files(tmp_path):
         datasets.load_idx(tmp_path / "short")
 
 
+@pytest.mark.reference("datasets.mnist_t10k")
 def test_mnist_t10k(assets):
     x, y = datasets.mnist_t10k(assets)
     assert x.shape == (10000, 28, 28) and y.shape == (10000,)
@@ -43,6 +47,7 @@ def test_mnist_t10k(assets):
     assert (y == 0).sum() == 980 and (y == 1).sum() == 1135
 
 
+@pytest.mark.reference("datasets.split")
 def test_split_is_stratified_and_seeded():
     x, y = datasets.digits()
     xtr, ytr, xte, yte = datasets.split(x, y, 0.25, seed=3)
@@ -55,6 +60,7 @@ def test_split_is_stratified_and_seeded():
         datasets.split(x, y, 1.5)
 
 
+@pytest.mark.reference("datasets.load")
 def test_load_scales_to_unit_interval(assets):
     x, y = datasets.load("digits")
     raw, labels = datasets.digits()
@@ -72,3 +78,14 @@ def test_load_names_missing_assets_and_bad_names():
         datasets.load("mnist", None)
     with pytest.raises(ValueError, match="Received: name='cifar'"):
         datasets.load("cifar")
+
+
+@pytest.mark.reference("datasets.digits")
+def test_digits_are_scikit_learns():
+    from sklearn.datasets import load_digits
+
+    x, y = datasets.digits()
+    reference = load_digits()
+    assert x.dtype == np.float32 and x.shape == (1797, 8, 8)
+    np.testing.assert_array_equal(x, reference.images)
+    np.testing.assert_array_equal(y, reference.target)

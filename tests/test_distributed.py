@@ -19,6 +19,7 @@ def cfg(task_type, index, cluster):
     return json.dumps({"cluster": cluster, "task": {"type": task_type, "index": index}})
 
 
+@pytest.mark.reference("distributed.is_chief")
 def test_is_chief_follows_tensorflows_rule():
     workers = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
     with_chief = {"chief": ["127.0.0.1:0"], **workers}
@@ -31,6 +32,7 @@ def test_is_chief_follows_tensorflows_rule():
     assert not distributed.in_cluster("")
 
 
+@pytest.mark.reference("distributed.chief_only")
 def test_chief_only_skips_other_workers(monkeypatch):
     calls = []
     monkeypatch.setenv("TF_CONFIG", cfg("worker", 1, {"worker": ["a:1", "b:2"]}))
@@ -40,6 +42,7 @@ def test_chief_only_skips_other_workers(monkeypatch):
     assert calls == [2]
 
 
+@pytest.mark.reference("distributed.local_tf_configs", "distributed.free_port")
 def test_local_configs_use_distinct_loopback_ports():
     configs = distributed.local_tf_configs(3)
     addresses = configs[0]["cluster"]["worker"]
@@ -71,6 +74,7 @@ def test_launch_kills_every_worker_on_timeout(tmp_path):
     assert not any(_alive(pid) for pid in pids)
 
 
+@pytest.mark.reference("distributed.launch", "distributed.WorkersFailed")
 def test_launch_stops_the_others_when_one_fails(tmp_path):
     fail = [sys.executable, "-c", "import sys; sys.exit(3)"]
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -81,6 +85,12 @@ def test_launch_stops_the_others_when_one_fails(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.reference(
+    "distributed.launch_local",
+    "distributed.multi_worker_strategy",
+    "distributed.WorkerResult",
+    "distributed.in_cluster",
+)
 def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path):
     """benchmarks.multi_worker's worker: Averaged(SGD(OneCycle)) + SwapAveragedWeights and
     Lookahead(RMSpropNesterov) + SnapshotEnsemble, global batch 32, 2 epochs (~1 min)."""
@@ -115,6 +125,7 @@ def test_two_workers_train_like_one_and_only_the_chief_writes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.reference("distributed.keras_tuner_envs")
 def test_distributed_keras_tuner_search_with_two_workers(tmp_path):
     """Chief (oracle server, gRPC on 127.0.0.1) and two tuners run a CoarseToFineSearch (~1 min)."""
     envs = [{**e, "PYTHONPATH": str(ROOT)} for e in distributed.keras_tuner_envs(2)]

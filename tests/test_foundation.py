@@ -85,6 +85,7 @@ def test_atomic_write_leaves_target_untouched_on_error(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json"]
 
 
+@pytest.mark.reference("plotting.new_figure", "plotting.save_figure")
 def test_plotting_writes_png_without_pyplot(tmp_path):
     fig, ax = kerasopt.plotting.new_figure()
     ax.plot([0, 1], [1, 0])
@@ -103,6 +104,9 @@ def _quadratic(n, seed):
     return a, b
 
 
+@pytest.mark.reference(
+    "diagnostics.hessian_vector_product", "diagnostics.gradient", "diagnostics.gradient_curvature"
+)
 def test_hessian_vector_product_matches_closed_form():
     a, b = _quadratic(6, 0)
     w = tf.Variable(np.random.default_rng(1).normal(size=6))
@@ -125,6 +129,7 @@ def test_hessian_vector_product_matches_closed_form():
     np.testing.assert_allclose(stats["gHg"].numpy(), g @ dense @ g, rtol=1e-10)
 
 
+@pytest.mark.reference("diagnostics.top_hessian_eigenvalue")
 def test_top_eigenvalue_by_power_iteration():
     a, _ = _quadratic(8, 3)
     w = tf.Variable(np.zeros(8))
@@ -134,6 +139,7 @@ def test_top_eigenvalue_by_power_iteration():
     np.testing.assert_allclose(eig, np.linalg.eigvalsh(a).max(), rtol=1e-6)
 
 
+@pytest.mark.reference("diagnostics.model_loss_fn")
 def test_model_loss_fn_includes_regularization():
     import keras
 

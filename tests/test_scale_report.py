@@ -28,6 +28,7 @@ def _model():
     return model, (w1, b1, w2, w3, b3)
 
 
+@pytest.mark.reference("diagnostics.scale_report")
 def test_statistics_match_numpy():
     model, (w1, b1, w2, w3, b3) = _model()
     rng = np.random.default_rng(1)
@@ -72,6 +73,7 @@ def test_needs_a_compiled_model_for_gradients():
         scale_report("model", np.ones((2, 4), "float32"))
 
 
+@pytest.mark.reference("plotting.plot_scale_report")
 def test_plot_writes_png(tmp_path):
     model, _ = _model()
     x = np.random.default_rng(2).normal(size=(16, 4)).astype("float32")

@@ -49,6 +49,7 @@ def dense_hessian(model, x, y):
     return flat.numpy(), hessian
 
 
+@pytest.mark.reference("callbacks.CurvatureMonitor")
 def test_matches_dense_hessian(float64):
     model, x, y = tiny_problem()
     model.fit(x, y, batch_size=16, epochs=3, verbose=0)  # away from the initial point
@@ -135,6 +136,7 @@ def least_squares():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("callbacks.CurvatureMonitor")
 def test_least_squares_matches_numpy_closed_form():
     # mse of a linear model: gradient 2/n A^T (A w - y), constant Hessian 2/n A^T A, A = [X 1].
     model, x, y = least_squares()

@@ -59,6 +59,7 @@ def test_restores_state_and_suggests_below_divergence(optimizer, tmp_path):
     assert finder.plot(tmp_path / "lr.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.reference("callbacks.LRFinder")
 def test_smoothing_is_bias_corrected_ema():
     finder = LRFinder(1e-3, 1.0, steps=5, smoothing=0.5, stop_factor=100)
 
@@ -133,6 +134,7 @@ def _sweep(finder, curve):
 
 @pytest.mark.portable
 @pytest.mark.parametrize("smoothing", [0.0, 0.6])
+@pytest.mark.reference("callbacks.LRFinder")
 def test_suggestion_is_a_tenth_of_the_rate_at_the_smoothed_minimum(smoothing):
     """The docstring's rule on a known curve: loss(lr) = 1 + (log10 lr + 2)^2 + lr^2 / 4 has its
     minimum near 1e-2 and diverges above ~3. The swept rates are min_lr (max_lr/min_lr)^(k/(n-1))
@@ -172,3 +174,24 @@ def test_suggestion_never_below_min_lr():
     assert finder.history["lr"][0] == 1e-3 and not finder.diverged
     assert len(finder.history["lr"]) == 10
     assert finder.suggestion == 1e-3
+
+
+@pytest.mark.reference("search.lr_range_from_finder")
+def test_search_range_spans_two_decades_below_the_smoothed_minimum():
+    """`kerasopt.search.lr_range_from_finder`'s rule on a known curve, unsmoothed: high = the
+    swept rate with the lowest loss (the grid point 1e-2 of 1e-5 * 10^(k/10)), low = high /
+    span clipped to the sweep's `min_lr`."""
+    from kerasopt.search import lr_range_from_finder
+
+    def curve(lr):
+        return 1.0 + (math.log10(lr) + 2.0) ** 2
+
+    finder = LRFinder(min_lr=1e-5, max_lr=1.0, steps=51, smoothing=0.0, stop_factor=1e9)
+    _sweep(finder, curve)
+    rates = 1e-5 * 10 ** (np.arange(51) / 10)
+    high = rates[np.argmin([curve(r) for r in rates])]
+    assert high == pytest.approx(1e-2, rel=1e-9)
+    assert lr_range_from_finder(finder) == pytest.approx((high / 100, high), rel=1e-12)
+    assert lr_range_from_finder(finder, span=1e6) == pytest.approx((1e-5, high), rel=1e-12)
+    with pytest.raises(ValueError, match="Argument `finder` must hold a finished sweep"):
+        lr_range_from_finder(LRFinder(min_lr=1e-5, max_lr=1.0, steps=5))

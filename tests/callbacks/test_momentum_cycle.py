@@ -71,6 +71,7 @@ def test_sgd_momentum_cycles_under_mirrored_strategy(strategy):
 
 
 @pytest.mark.portable
+@pytest.mark.reference("callbacks.MomentumCycle")
 def test_sgd_momentum_cycles_inversely():
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.SGD(schedule, momentum=0.9), schedule)
@@ -83,6 +84,7 @@ def test_sgd_momentum_cycles_inversely():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("callbacks.MomentumCycle")
 def test_adam_beta_1_cycles_inversely(tmp_path):
     schedule = OneCycle(0.05, STEPS, pct_start=0.4)
     model = fit(lambda: keras.optimizers.Adam(schedule), schedule)
@@ -142,6 +144,7 @@ def test_checkpoint_during_fit_saves_current_momentum(tmp_path):
 
 
 @pytest.mark.portable
+@pytest.mark.reference("callbacks.MomentumCycle")
 def test_nesterov_sgd_and_rmsprop_follow_the_cycle():
     """The velocity rescale of `step_momentum`, against NumPy restatements of Keras' rules with
     mu_k in place of the constant momentum."""

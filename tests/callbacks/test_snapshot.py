@@ -36,6 +36,7 @@ def huang_lr(t, max_lr, min_lr, cycle):
     return min_lr + (max_lr - min_lr) / 2 * (np.cos(np.pi * (t % cycle) / cycle) + 1)
 
 
+@pytest.mark.reference("callbacks.SnapshotEnsemble")
 def test_snapshots_manifest_and_schedule(tmp_path):
     model = make_model()
     rates = []

@@ -54,6 +54,7 @@ def loss_with(model, weights):
     return float(np.mean((pred - Y) ** 2))
 
 
+@pytest.mark.reference("callbacks.SwapAveragedWeights")
 def test_validation_uses_the_averages_and_raw_weights_come_back_exactly():
     swapped = trained([SwapAveragedWeights()])
     # Training is unaffected, bit for bit: the raw weights after each evaluation are the same.
@@ -69,6 +70,7 @@ def test_validation_uses_the_averages_and_raw_weights_come_back_exactly():
 
 
 @pytest.mark.parametrize("finalize", [False, True])
+@pytest.mark.reference("callbacks.SwapAveragedWeights")
 def test_checkpoint_on_the_averages(tmp_path, finalize):
     path = str(tmp_path / "ckpt.weights.h5")
     checkpoint = keras.callbacks.ModelCheckpoint(path, save_weights_only=True)

@@ -9,6 +9,7 @@ from kerasopt.curriculum import Continuation, SmoothedCrossentropy, continuation
 pytestmark = pytest.mark.portable  # every test here is backend-neutral
 
 
+@pytest.mark.reference("curriculum.continuation_value")
 def test_schedule_closed_forms():
     for e in range(12):
         f = min(e / 8, 1.0)
@@ -25,6 +26,7 @@ def test_schedule_closed_forms():
         )  # a temperature going to 1
 
 
+@pytest.mark.reference("curriculum.SmoothedCrossentropy")
 def test_smoothed_crossentropy_matches_numpy_and_keras():
     rng = np.random.default_rng(0)
     p = rng.dirichlet(np.ones(5), size=8).astype("float32")
@@ -50,6 +52,7 @@ def test_smoothed_crossentropy_matches_numpy_and_keras():
 
 
 @pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.reference("curriculum.Continuation", "curriculum.SmoothedCrossentropy")
 def test_callback_sets_each_epochs_value_and_the_loss_uses_it(jit):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(32, 3)).astype("float32"), rng.integers(0, 4, 32)

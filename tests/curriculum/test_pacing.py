@@ -11,6 +11,7 @@ pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 T = np.arange(0, 40)
 
 
+@pytest.mark.reference("curriculum.LinearPacing", "curriculum.get_pacing")
 def test_linear_matches_its_closed_form():
     # Platanios et al. 2019: c(t) = min(1, t (1 - c0) / T + c0)
     for start, full_at in ((0.1, 10), (0.5, 3), (1.0, 4)):
@@ -20,6 +21,7 @@ def test_linear_matches_its_closed_form():
         )
 
 
+@pytest.mark.reference("curriculum.RootPacing")
 def test_root_matches_its_closed_form():
     # Platanios et al. 2019: c_sqrt(t) = min(1, sqrt(t (1 - c0^2) / T + c0^2)), root-p in general
     for start, full_at, p in ((0.1, 10, 2), (0.3, 7, 3), (0.2, 5, 1)):
@@ -31,11 +33,13 @@ def test_root_matches_its_closed_form():
     )
 
 
+@pytest.mark.reference("curriculum.StepPacing")
 def test_step_is_single_step_pacing():
     got = [StepPacing(0.25, 6)(int(t)) for t in T]
     np.testing.assert_array_equal(got, np.where(T < 6, 0.25, 1.0))
 
 
+@pytest.mark.reference("curriculum.ExponentialPacing")
 def test_exponential_is_fixed_exponential_pacing():
     # Hacohen & Weinshall 2019: min(starting_percent * inc ** floor(i / step_length), 1)
     for start, inc, step in ((0.04, 1.9, 3), (0.1, 2.0, 1), (0.5, 1.5, 2)):

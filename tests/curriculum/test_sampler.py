@@ -17,6 +17,7 @@ def scores(seed=0):
 @pytest.mark.parametrize(
     "pacing", [LinearPacing(0.1, 6), ExponentialPacing(0.05, 2.0, 2), StepPacing(0.3, 3)]
 )
+@pytest.mark.reference("curriculum.CurriculumSampler")
 def test_pool_sizes_and_each_pool_is_exactly_the_easiest(pacing):
     s = scores()
     sampler = CurriculumSampler(s, pacing, batch_size=10)
@@ -30,6 +31,7 @@ def test_pool_sizes_and_each_pool_is_exactly_the_easiest(pacing):
 
 
 @pytest.mark.portable
+@pytest.mark.reference("curriculum.CurriculumSampler")
 def test_anti_curriculum_takes_the_hardest_and_random_a_fixed_random_order():
     s = scores(1)
     anti = CurriculumSampler(s, LinearPacing(0.2, 4), order="anti")
@@ -57,6 +59,7 @@ def test_epoch_indices_repeat_the_pool_to_a_full_epoch():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("curriculum.CurriculumPyDataset")
 def test_py_dataset_follows_the_sampler_epoch_by_epoch():
     x = np.arange(N, dtype="float32")[:, None]
     y = np.arange(N)
@@ -102,6 +105,7 @@ def _mean_label():
 
 @pytest.mark.portable
 @pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.reference("curriculum.CurriculumPyDataset")
 def test_fit_trains_each_epoch_on_the_samplers_epoch(jit):
     """Labels are example indices, so the mean label the train step saw in fit's epoch e must
     be the mean of `sampler.epoch_indices(e)`: each epoch's pool, on every backend."""

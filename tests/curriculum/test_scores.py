@@ -11,6 +11,11 @@ def softmax_model():
     return keras.Sequential([keras.Input((4,)), keras.layers.Softmax()])
 
 
+@pytest.mark.reference(
+    "curriculum.loss_scores",
+    "curriculum.confidence_scores",
+    "curriculum.callable_scores",
+)
 def test_scores_match_numpy():
     rng = np.random.default_rng(0)
     z = rng.normal(size=(20, 4)).astype("float32")

@@ -29,6 +29,7 @@ def np_distillation(labels, student_logits, teacher_logits, t, alpha):
 @pytest.mark.parametrize("temperature", [1.0, 2.5, 7.0])
 @pytest.mark.parametrize("alpha", [0.0, 0.3, 1.0])
 @pytest.mark.parametrize("kind", ["logits", "probabilities"])
+@pytest.mark.reference("distill.distillation_loss", "distill.distillation_terms")
 def test_loss_matches_numpy_including_t_squared(temperature, alpha, kind):
     rng = np.random.default_rng(0)
     zs, zt = rng.normal(size=(16, 5)) * 2, rng.normal(size=(16, 5)) * 3
@@ -63,6 +64,7 @@ def test_t_squared_scaling_of_the_soft_term():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.tempered_log_probabilities")
 def test_tempered_probabilities_equal_tempered_logits():
     z = np.random.default_rng(2).normal(size=(6, 3))
     p = np.exp(np_log_softmax(z))
@@ -93,6 +95,7 @@ def data(n=64, seed=0):
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.Distiller")
 def test_alpha_one_equals_ordinary_training():
     x, y = data()
     student, reference, teacher = mlp(8, 1), mlp(8, 1), mlp(32, 7)
@@ -130,6 +133,7 @@ def test_distiller_trains_only_the_student_and_lowers_the_loss():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.Distiller")
 def test_evaluate_matches_the_numpy_loss():
     x, y = data(32)
     student, teacher = mlp(8, 1, activation=None), mlp(16, 3, activation=None)

@@ -70,6 +70,7 @@ def test_hint_stage_changes_only_the_guided_layers_and_the_regressor_and_lowers_
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.hint_loss")
 def test_hint_loss_matches_numpy():
     rng = np.random.default_rng(1)
     u, r = rng.normal(size=(4, 3, 3, 2)), rng.normal(size=(4, 3, 3, 2))
@@ -82,6 +83,7 @@ def test_hint_loss_matches_numpy():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.HintTrainer", "distill.hint_regressor")
 def test_loss_reported_by_evaluate_is_the_numpy_hint_loss():
     x = np.random.default_rng(2).normal(size=(16, 8)).astype("float32")
     student, teacher = student_and_teacher()
@@ -95,6 +97,7 @@ def test_loss_reported_by_evaluate_is_the_numpy_hint_loss():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("distill.hint_regressor")
 def test_convolutional_regressor_matches_the_hint_shape():
     r = hint_regressor((12, 12, 8), (10, 10, 32))
     assert r.layers[-1].kernel_size == (3, 3) and r.output_shape == (None, 10, 10, 32)

@@ -5,6 +5,7 @@ import textwrap
 
 import keras
 import numpy as np
+import pytest
 
 from kerasopt.callbacks import SnapshotEnsemble
 from kerasopt.ensembles import export, load
@@ -47,6 +48,7 @@ def snapshot_ensemble(directory, x):
     return load(directory)
 
 
+@pytest.mark.reference("ensembles.export")
 def test_export_serves_without_kerasopt(tmp_path):
     x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
     model = snapshot_ensemble(tmp_path / "snaps", x)

@@ -51,6 +51,7 @@ def copy(snapshots, tmp_path):
     return target
 
 
+@pytest.mark.reference("ensembles.load", "ensembles.MemberAverage")
 def test_mean_of_member_probabilities(snapshots):
     ensemble = load(snapshots)
     files = [f"snapshot_{c:03d}.keras" for c in (1, 2, 3)]
@@ -67,6 +68,7 @@ def test_mean_logits_of_probability_members(snapshots):
     )
 
 
+@pytest.mark.reference("ensembles.load")
 def test_top_k_by_validation_loss(snapshots):
     manifest = json.loads((snapshots / "manifest.json").read_text())["snapshots"]
     best = sorted(manifest, key=lambda s: s["metrics"]["val_loss"])[:2]
@@ -88,6 +90,7 @@ def test_save_load_round_trip(snapshots, tmp_path):
     np.testing.assert_array_equal(restored.predict(X, verbose=0), ensemble.predict(X, verbose=0))
 
 
+@pytest.mark.reference("ensembles.SnapshotError")
 def test_truncated_snapshot_is_named(snapshots, tmp_path):
     directory = copy(snapshots, tmp_path)
     path = directory / "snapshot_002.keras"
@@ -145,6 +148,7 @@ def test_argument_validation(snapshots):
         load(snapshots, member_outputs="scores")
 
 
+@pytest.mark.reference("ensembles.MemberAverage")
 def test_member_average_layer_closed_forms():
     rng = np.random.default_rng(0)
     logits = [rng.normal(size=(4, 3)).astype("float32") for _ in range(3)]

@@ -23,6 +23,7 @@ def fixed_size_model():
     )
 
 
+@pytest.mark.reference("export.export_saved_model")
 def test_tf_serving_layout_versions_and_named_signature(tmp_path):
     model = tiny_classifier()
     base = tmp_path / "ants_bees"
@@ -74,6 +75,7 @@ def test_missing_dependency_names_the_extra(tmp_path, monkeypatch):
         export_onnx(tiny_classifier(), tmp_path / "m.onnx")
 
 
+@pytest.mark.reference("export.serving_model")
 def test_serving_model_resizes_fixed_size_models_bilinearly():
     model = fixed_size_model()
     x = raw_images(3, 21, 17)

@@ -89,6 +89,7 @@ def test_every_kerasopt_layer_is_in_the_table():
 
 @pytest.mark.parametrize("fmt", ["onnx", "litert"])
 @pytest.mark.parametrize("layer", sorted(BODIES))
+@pytest.mark.reference("export.support_table")
 def test_layer_exports_its_inference_form(layer, fmt, tmp_path):
     model = _model(BODIES[layer])
     x = raw_images(4, 20, 26)
@@ -117,6 +118,7 @@ class HostCallback(keras.layers.Layer):
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "litert"])
+@pytest.mark.reference("export.ExportError")
 def test_unconvertible_layer_fails_at_export_naming_it(fmt, tmp_path):
     model = _model(lambda x: _head(HostCallback(name="host_callback")(x)))
     target = tmp_path / ("m.onnx" if fmt == "onnx" else "m.tflite")

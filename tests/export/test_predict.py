@@ -9,6 +9,7 @@ SIZES = [(30, 40), (16, 16), (50, 20), (23, 31), (16, 16), (64, 48), (17, 90)]
 
 
 @pytest.mark.parametrize("fmt", ["keras", "onnx"])
+@pytest.mark.reference("export.predict_files", "export.load_predictor", "export.read_images")
 def test_folder_prediction_matches_model_predict(fmt, tmp_path):
     model = fake_run(tmp_path / "run")
     paths = write_images(tmp_path / "photos" / "sub", SIZES)
@@ -30,6 +31,7 @@ def test_folder_prediction_matches_model_predict(fmt, tmp_path):
     assert done == [3, 6, 7]  # 7 images in batches of 3
 
 
+@pytest.mark.reference("export.find_images")
 def test_find_images_globs_dedupes_and_reports_missing(tmp_path):
     paths = write_images(tmp_path, [(4, 4), (5, 5)])
     assert find_images([paths[0], str(tmp_path / "*.png"), tmp_path]) == paths

@@ -44,6 +44,7 @@ FORMATS = {
 
 
 @pytest.mark.parametrize("fmt", sorted(FORMATS))
+@pytest.mark.reference("export.export_saved_model", "export.export_onnx", "export.export_litert")
 def test_single_model_and_3_member_ensemble_match_keras(fmt, ensemble3, isolated, tmp_path):
     export, script = FORMATS[fmt]
     args, expected = [], {}

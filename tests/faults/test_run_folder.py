@@ -99,6 +99,8 @@ def test_atomic_path_killed_before_rename_leaves_the_target(tmp_path):
     assert target.read_bytes() == b"old"
 
 
+@pytest.mark.portable
+@pytest.mark.reference("transfer.RunFolderError")
 def test_run_folder_rules(tmp_path):
     run = tmp_path / "run"
     check_run_dir(run)  # absent: fine
@@ -183,6 +185,7 @@ def test_load_model_says_to_import_kerasopt_for_an_unknown_kerasopt_class(tmp_pa
     np.testing.assert_allclose(kerasopt.load_model(path).predict(np.ones((1, 3)), verbose=0), 2.0)
 
 
+@pytest.mark.reference("saving.load_model")
 def test_load_model_on_a_truncated_or_missing_file(tmp_path):
     path = tmp_path / "m.keras"
     keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]).save(path)

@@ -25,6 +25,7 @@ def _zero_kernel_model(units, activation, bias):
     return np.asarray(model(x), dtype="float64")
 
 
+@pytest.mark.reference("initializers.PriorBias", "initializers.prior_bias")
 def test_softmax_predicts_class_frequencies():
     y = np.array([0] * 50 + [1] * 30 + [2] * 15 + [3] * 5)
     pred = _zero_kernel_model(4, "softmax", prior_bias(y, "softmax"))
@@ -37,6 +38,7 @@ def test_softmax_from_one_hot():
     np.testing.assert_allclose(pred[0], [1 / 6, 2 / 6, 3 / 6], atol=1e-6)
 
 
+@pytest.mark.reference("initializers.PriorBias", "initializers.prior_bias")
 def test_sigmoid_predicts_label_frequencies():
     rng = np.random.default_rng(1)
     y = (rng.random((400, 3)) < [0.1, 0.5, 0.8]).astype("float32")

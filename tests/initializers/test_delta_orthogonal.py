@@ -33,6 +33,7 @@ def _check(kernel, gain):
         ((4, 4, 6, 6), 1.0),  # even size: centre at index 2
     ],
 )
+@pytest.mark.reference("initializers.DeltaOrthogonal")
 def test_centre_tap_is_scaled_orthogonal_and_others_zero(shape, gain):
     _check(DeltaOrthogonal(gain=gain, seed=11)(shape), gain)
 

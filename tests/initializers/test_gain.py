@@ -34,10 +34,12 @@ def _selu(z):
         ("sigmoid", None, lambda z: float(special.expit(z))),
     ],
 )
+@pytest.mark.reference("initializers.gain")
 def test_gain_matches_quadrature(activation, param, phi):
     assert initializers.gain(activation, param) == pytest.approx(_gain_by_quad(phi), rel=1e-6)
 
 
+@pytest.mark.reference("initializers.gain")
 def test_gain_closed_forms():
     assert initializers.gain("relu") == pytest.approx(math.sqrt(2.0))
     assert initializers.gain("leaky_relu", 0.5) == pytest.approx(math.sqrt(2.0 / 1.25))
@@ -82,6 +84,7 @@ PRESETS = [
 
 
 @pytest.mark.parametrize("factory, kwargs, shape, target", PRESETS)
+@pytest.mark.reference("initializers.glorot", "initializers.he", "initializers.lecun")
 def test_preset_variance_within_sampling_error(factory, kwargs, shape, target):
     values = np.asarray(factory(seed=7, **kwargs)(shape), dtype="float64")
     assert values.size >= 100_000
@@ -93,6 +96,7 @@ def test_preset_variance_within_sampling_error(factory, kwargs, shape, target):
     assert values.var() == pytest.approx(target, rel=4 * math.sqrt(2 / values.size))
 
 
+@pytest.mark.reference("initializers.orthogonal")
 def test_orthogonal_preset_has_gain():
     gain = _gain_by_quad(math.tanh)
     w = np.asarray(initializers.orthogonal("tanh", seed=3)((64, 64)), dtype="float64")

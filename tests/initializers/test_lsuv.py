@@ -57,6 +57,7 @@ def _digits():
 
 
 @pytest.mark.parametrize("build, reshape", [(_mlp, (-1, 64)), (_cnn, (-1, 8, 8, 1))])
+@pytest.mark.reference("initializers.lsuv")
 def test_every_layer_variance_within_tol(build, reshape):
     model = build()
     x = _digits().reshape(reshape).astype("float32")
@@ -70,6 +71,7 @@ def test_every_layer_variance_within_tol(build, reshape):
 
 
 @pytest.mark.parametrize("activation, target", [("relu", 1.0), ("tanh", 0.4)])  # Var(tanh(.)) < 1
+@pytest.mark.reference("initializers.lsuv")
 def test_measure_output_after_activation(activation, target):
     # 10 Dense layers with the activation fused; each layer's returned output, recomputed
     # in NumPy, has variance within tol.

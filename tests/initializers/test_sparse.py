@@ -11,6 +11,7 @@ pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 
 @pytest.mark.parametrize("shape", [(100, 40), (3, 3, 8, 16), (5, 4, 12)])
+@pytest.mark.reference("initializers.Sparse")
 def test_exactly_k_nonzeros_per_output_unit(shape):
     w = np.asarray(Sparse(k=15, seed=1)(shape))
     per_unit = (w.reshape(-1, shape[-1]) != 0).sum(axis=0)
@@ -31,6 +32,7 @@ def test_positions_are_spread_over_the_inputs():
     assert stats.chisquare(counts).pvalue > 1e-3
 
 
+@pytest.mark.reference("initializers.Sparse")
 def test_nonzero_values_are_gaussian_with_stddev():
     w = np.asarray(Sparse(k=10, stddev=0.5, seed=4)((300, 2000)), dtype="float64")
     nonzero = w[w != 0]

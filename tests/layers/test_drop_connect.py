@@ -17,6 +17,7 @@ def _dense(rate=RATE, in_dim=16, units=32):
     return layer
 
 
+@pytest.mark.reference("layers.DropConnectDense")
 def test_dropped_weight_fraction_within_4_sigma_and_kept_weights_scaled():
     # Feeding the identity matrix returns the (masked, scaled) kernel itself as the output rows
     # (bias subtracted): every entry is 0 (dropped) or kernel / (1 - rate) (kept).
@@ -33,6 +34,7 @@ def test_dropped_weight_fraction_within_4_sigma_and_kept_weights_scaled():
     assert abs(dropped / n - RATE) <= 4 * np.sqrt(RATE * (1 - RATE) / n)
 
 
+@pytest.mark.reference("layers.DropConnectDense", "layers.DropConnectConv2D")
 def test_mean_of_training_outputs_matches_inference_within_4_sigma(repeated_call):
     layer, draws = _dense(), 400
     x = np.random.default_rng(0).normal(size=(1, 16)).astype("float32")
@@ -88,6 +90,7 @@ def test_dense_gradient_reaches_only_kept_weights(kernel_gradient):
     assert abs((~kept).mean() - RATE) <= 4 * np.sqrt(RATE * (1 - RATE) / kept.size)
 
 
+@pytest.mark.reference("layers.DropConnectConv2D")
 def test_conv_gradient_reaches_only_kept_weights(kernel_gradient):
     layer = DropConnectConv2D(3, 3, rate=0.5, seed=5, use_bias=False)
     x = np.random.default_rng(3).uniform(0.5, 1.5, size=(2, 6, 6, 2)).astype("float32")

@@ -51,6 +51,7 @@ def _check_law(flip, angle, zoom):
     assert zoom.min() >= 1 - ZOOM - 1e-4 and zoom.max() <= 1 + ZOOM + 1e-4
 
 
+@pytest.mark.reference("layers.FlipRotateZoom")
 def test_in_step_draws_follow_the_pipelines_laws():
     layer = FlipRotateZoom(rotation=ROTATION, zoom=ZOOM, seed=3)
     _check_law(*_draws(layer(_ramps("uint8"), training=True)))
@@ -64,6 +65,7 @@ def test_in_step_draws_are_independent():
     assert abs(np.corrcoef(flip, np.sign(angle))[0, 1]) < bound
 
 
+@pytest.mark.reference("transfer.augmentation")
 def test_pipeline_augmentation_follows_the_same_marginal_laws():
     # marginals only: its Keras layers share one seed, and RandomFlip and RandomRotation draw the
     # same uniform number, so the direction of the turn follows the flip (measured here:
@@ -71,6 +73,7 @@ def test_pipeline_augmentation_follows_the_same_marginal_laws():
     _check_law(*_draws(augmentation(seed=3)(_ramps("float32"), training=True)))
 
 
+@pytest.mark.reference("layers.FlipRotateZoom")
 def test_resampler_equals_scipy_bilinear_with_reflected_borders():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (3, 9, 11, 2)).astype("uint8")

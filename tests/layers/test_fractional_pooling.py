@@ -40,6 +40,7 @@ def _graham_pseudo_random(size, out):
 @pytest.mark.parametrize("overlapping", [True, False])
 @pytest.mark.parametrize("pseudo_random", [True, False])
 @pytest.mark.parametrize("training", [True, False])
+@pytest.mark.reference("layers.FractionalMaxPooling2D")
 def test_regions_follow_graham(pseudo_random, overlapping, training):
     layer = FractionalMaxPooling2D(
         1.44, pseudo_random=pseudo_random, overlapping=overlapping, seed=4
@@ -56,6 +57,7 @@ def test_regions_follow_graham(pseudo_random, overlapping, training):
             assert tuple(bounds) in _graham_pseudo_random(size, out)
 
 
+@pytest.mark.reference("layers.FractionalMaxPooling2D")
 def test_inference_deterministic_and_is_max_over_regions():
     layer = FractionalMaxPooling2D((1.5, 1.3), seed=1)
     x = np.random.default_rng(0).normal(size=(2, H, W, 3)).astype("float32")

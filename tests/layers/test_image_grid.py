@@ -9,6 +9,7 @@ from kerasopt.plotting import plot_image_grid
 pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
 
+@pytest.mark.reference("plotting.plot_image_grid")
 def test_writes_png_of_expected_size(tmp_path):
     rows = [[np.zeros((8, 8, 1))] * 3, [np.ones((8, 8, 3))]]
     path = plot_image_grid(rows, tmp_path / "grid.png", [["a", "b", "c"], ["d"]])

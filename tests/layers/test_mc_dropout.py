@@ -11,6 +11,7 @@ pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 RATE = 0.4
 
 
+@pytest.mark.reference("layers.mc_predict")
 def test_mc_mean_and_std_match_closed_form_and_batchnorm_is_untouched():
     inputs = keras.Input((6,))
     normed = keras.layers.BatchNormalization()(inputs)

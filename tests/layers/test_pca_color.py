@@ -16,6 +16,7 @@ def _rotation(seed=0):
     return q
 
 
+@pytest.mark.reference("layers.PCAColorAugmentation")
 def test_adapt_recovers_eigenvectors_and_eigenvalues_within_sampling_tolerance():
     rng, q, n = np.random.default_rng(1), _rotation(), 60 * 50 * 50
     pixels = rng.multivariate_normal([0.4, 0.5, 0.6], q @ np.diag(EIGENVALUES) @ q.T, size=n)
@@ -55,6 +56,7 @@ def _adapted(stddev=0.1):
     return layer, q
 
 
+@pytest.mark.reference("layers.PCAColorAugmentation")
 def test_training_shift_is_per_image_constant_along_components_with_stddev():
     layer, q = _adapted()
     n = 3000

@@ -39,6 +39,7 @@ def _boxes(out):
 
 
 @pytest.mark.parametrize("scale,ratio", [((0.08, 1.0), (3 / 4, 4 / 3)), ((0.3, 0.5), (0.5, 2.0))])
+@pytest.mark.reference("layers.RandomResizedCrop")
 def test_every_crop_area_and_aspect_in_range(scale, ratio):
     out = np.asarray(
         RandomResizedCrop(OUT, OUT, scale, ratio, seed=1)(_coordinate_images(300), training=True)
@@ -76,6 +77,7 @@ def _numpy_bilinear_resize(x, size):
     return x
 
 
+@pytest.mark.reference("layers.RandomResizedCrop")
 def test_inference_on_same_aspect_image_is_bilinear_resize():
     x = np.random.default_rng(0).uniform(size=(3, 20, 20, 3)).astype("float32")
     for size in (8, 31):  # down- and up-sampling

@@ -10,6 +10,7 @@ pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 P = 0.7
 
 
+@pytest.mark.reference("layers.StochasticDepth")
 def test_dropped_branch_fraction_within_4_sigma_and_per_example():
     layer, n = StochasticDepth(P, seed=1), 4000
     shortcut, branch = np.zeros((n, 3, 3, 2), "float32"), np.ones((n, 3, 3, 2), "float32")
@@ -20,6 +21,7 @@ def test_dropped_branch_fraction_within_4_sigma_and_per_example():
     assert abs(dropped - (1 - P)) <= 4 * np.sqrt(P * (1 - P) / n)
 
 
+@pytest.mark.reference("layers.StochasticDepth")
 def test_mean_of_training_outputs_matches_inference_within_4_sigma():
     layer, draws = StochasticDepth(P, seed=2), 500
     rng = np.random.default_rng(0)
@@ -42,6 +44,7 @@ def test_inference_deterministic():
     )
 
 
+@pytest.mark.reference("layers.linear_decay_survival_probabilities")
 def test_linear_decay_rule():
     # Huang et al. 2016 eq. 4 with L = 4, p_L = 0.5: 1 - l/4 * 0.5.
     np.testing.assert_allclose(

@@ -36,6 +36,7 @@ def _expected_views(x, mode):
 
 
 @pytest.mark.parametrize("mode", ["ten_crop", "five_crop", "flip"])
+@pytest.mark.reference("layers.TestTimeAugmentation")
 def test_views_are_exact_crops_and_flips_and_output_is_their_mean(mode):
     x = _coordinate_images()
     core = _core((H, W, 3) if mode == "flip" else (CH, CW, 3))

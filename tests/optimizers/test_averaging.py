@@ -19,6 +19,7 @@ def recorded(history, start_step, every):
 @pytest.mark.parametrize(
     "method, start_step, every", [("polyak", 0, 1), ("polyak", 7, 1), ("swa", 3, 4)]
 )
+@pytest.mark.reference("optimizers.Averaged")
 def test_holds_the_arithmetic_mean_of_the_recorded_iterates(
     quadratic, run_steps, method, start_step, every
 ):
@@ -34,6 +35,7 @@ def test_holds_the_arithmetic_mean_of_the_recorded_iterates(
         )
 
 
+@pytest.mark.reference("optimizers.Averaged")
 def test_holds_the_ema_of_the_recorded_iterates(quadratic, run_steps):
     opt = Averaged(DeltaBarDelta(0.03), method="ema", decay=0.8, start_step=2)
     _, history = run_steps(opt, quadratic, 24)
@@ -46,6 +48,7 @@ def test_holds_the_ema_of_the_recorded_iterates(quadratic, run_steps):
 
 
 @pytest.mark.parametrize("start_step", [0, 3])
+@pytest.mark.reference("optimizers.Averaged")
 def test_dynamic_decay_follows_the_tensorflow_addons_closed_form(quadratic, run_steps, start_step):
     # tensorflow-addons MovingAverage(dynamic_decay=True): the decay at optimizer step t
     # (counted before the step) is min(decay, (1 + n) / (10 + n)), n = t - start_step.

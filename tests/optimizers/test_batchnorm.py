@@ -6,6 +6,7 @@ from kerasopt.optimizers import recompute_batchnorm
 
 
 @pytest.mark.portable
+@pytest.mark.reference("optimizers.recompute_batchnorm")
 def test_moving_statistics_become_the_mean_of_per_batch_statistics():
     rng = np.random.default_rng(0)
     x = rng.normal(2.0, 3.0, size=(100, 3)).astype("float32")

@@ -22,6 +22,7 @@ def fmix32_blocks(periods, seed, num_blocks):
     return out
 
 
+@pytest.mark.reference("optimizers.BlockCoordinate")
 def test_cyclic_matches_numpy_rule_and_leaves_other_blocks_untouched(quadratic, run_steps):
     # Two variables w0 (3x4) and w1 (5,): block 0 = w0, block 1 = w1; two steps per block.
     inner = keras.optimizers.SGD(0.03, momentum=0.7)
@@ -46,6 +47,7 @@ def test_cyclic_matches_numpy_rule_and_leaves_other_blocks_untouched(quadratic, 
             np.testing.assert_allclose(v.numpy(), w, atol=1e-6, rtol=0)
 
 
+@pytest.mark.reference("optimizers.BlockCoordinate")
 def test_random_order_follows_the_documented_hash_and_is_balanced():
     v = [keras.Variable(np.zeros(2), name=f"v{i}") for i in range(3)]
     opt = BlockCoordinate(

@@ -28,6 +28,7 @@ def numpy_delta_bar_delta(problem, steps, lr, kappa, phi, theta, lr_at=None):
     return ws, eps, flips, grows
 
 
+@pytest.mark.reference("optimizers.DeltaBarDelta")
 def test_matches_numpy_rule(quadratic, run_steps):
     kwargs = dict(kappa=0.002, phi=0.2, theta=0.6)
     opt = DeltaBarDelta(learning_rate=0.05, **kwargs)

@@ -22,6 +22,7 @@ def numpy_lookahead_sgd(problem, steps, lr, momentum, k, alpha):
     return fast, slow
 
 
+@pytest.mark.reference("optimizers.Lookahead")
 def test_matches_numpy_rule(quadratic, run_steps):
     opt = Lookahead(keras.optimizers.SGD(0.03, momentum=0.6), sync_period=4, slow_step_size=0.3)
     variables, _ = run_steps(opt, quadratic, 26)

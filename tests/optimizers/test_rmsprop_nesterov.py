@@ -22,6 +22,7 @@ def numpy_algorithm_8_6(problem, steps, lr_at, rho, alpha, epsilon):
 
 
 @pytest.mark.parametrize("scheduled", [False, True])
+@pytest.mark.reference("optimizers.RMSpropNesterov")
 def test_stores_the_look_ahead_point_of_algorithm_8_6(quadratic, run_steps, scheduled):
     if scheduled:
         lr = keras.optimizers.schedules.PiecewiseConstantDecay([10], [0.03, 0.01])

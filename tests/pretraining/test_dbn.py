@@ -22,6 +22,7 @@ def _pretrained(x, **kwargs):
     return dbn
 
 
+@pytest.mark.reference("pretraining.DBN")
 def test_each_rbm_is_trained_on_the_previous_hidden_probabilities(digits01):
     dbn = _pretrained(digits01)
     first = BernoulliRBM(24, seed=0)
@@ -50,6 +51,7 @@ def test_visible_units_follow_the_data(digits01):
     assert dbn.to_autoencoder().layers[-1].get_config()["activation"] == "linear"
 
 
+@pytest.mark.reference("pretraining.DBN")
 def test_classifier_and_autoencoder_hold_exactly_the_rbm_weights(digits01):
     dbn = _pretrained(digits01)
     clf = dbn.to_classifier(10, seed=0)
@@ -113,6 +115,7 @@ def test_argument_validation(digits01):
         _pretrained(digits01).to_classifier(1)
 
 
+@pytest.mark.reference("plotting.plot_filters")
 def test_plot_filters_writes_a_png_and_checks_the_shape(tmp_path):
     from kerasopt.plotting import plot_filters
 

@@ -19,6 +19,7 @@ def digits():
     return (data.data / 16.0).astype("float32"), data.target
 
 
+@pytest.mark.reference("pretraining.greedy_supervised")
 def test_greedy_supervised_gives_an_accurate_initialized_network(tmp_path, digits):
     x, y = digits
     model = greedy_supervised(
@@ -42,6 +43,7 @@ def test_greedy_supervised_gives_an_accurate_initialized_network(tmp_path, digit
     )
 
 
+@pytest.mark.reference("pretraining.stacked_autoencoder")
 def test_stacked_denoising_autoencoder_codes_beat_an_untrained_encoder(tmp_path, digits):
     x, y = digits
     model = stacked_autoencoder(

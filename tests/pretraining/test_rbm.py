@@ -78,6 +78,7 @@ def _one_step(rbm, v, lr):
 
 
 @pytest.mark.parametrize("weight_decay,sparsity_target", [(0.0, None), (0.01, 0.1)])
+@pytest.mark.reference("pretraining.RBM", "pretraining.BernoulliRBM")
 def test_cd1_update_equals_numpy_cd1(weight_decay, sparsity_target):
     noise, lr, cost = _noise(), 0.1, 0.3
     v = (np.random.default_rng(2).uniform(size=(B, V)) < 0.5).astype("float32")
@@ -103,6 +104,7 @@ def test_cd1_update_equals_numpy_cd1(weight_decay, sparsity_target):
     np.testing.assert_allclose(b1, b + lr * db, atol=1e-6)
 
 
+@pytest.mark.reference("pretraining.GaussianBernoulliRBM")
 def test_gaussian_cd1_update_equals_numpy_cd1():
     noise, lr = _noise(3), 0.05
     v = np.random.default_rng(4).normal(size=(B, V)).astype("float32")
@@ -128,6 +130,7 @@ class _ReplayRandomState:
         return self.noise[size[-1]].astype("float64")
 
 
+@pytest.mark.reference("pretraining.BernoulliRBM")
 def test_pcd_updates_equal_scikit_learn_on_the_same_noise():
     noise, lr = _noise(5), 0.1
     data = (np.random.default_rng(6).uniform(size=(2, B, V)) < 0.5).astype("float32")
@@ -187,6 +190,7 @@ def test_exact_log_likelihood_rises_during_training():
     assert curve[-1] > curve[0] + 2.0, curve
 
 
+@pytest.mark.reference("pretraining.BernoulliRBM")
 def test_bernoulli_free_energy_equals_minus_log_sum_over_hidden_states():
     rng = np.random.default_rng(1)
     rbm = BernoulliRBM(5)
@@ -202,6 +206,7 @@ def test_bernoulli_free_energy_equals_minus_log_sum_over_hidden_states():
     )
 
 
+@pytest.mark.reference("pretraining.GaussianBernoulliRBM")
 def test_gaussian_free_energy_equals_minus_log_sum_over_hidden_states():
     rng = np.random.default_rng(2)
     rbm = GaussianBernoulliRBM(4)
@@ -425,6 +430,7 @@ def _initialize(rbm, n_visible, seed=1):
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.reference("pretraining.RBM", "pretraining.BernoulliRBM")
 def test_fused_cd1_equals_numpy_cd1_batch_by_batch_with_a_partial_last_batch(jit_compile):
     n, batch, lr, epochs = 23, 5, 0.1, 2  # 4 full batches and one of 3 rows per epoch
     rng = np.random.default_rng(7)

@@ -26,6 +26,7 @@ STEPS = np.array([0, 1, 5, 9, 10, 11, 19, 20, 21, 30, 40, 41, 55, 60, 100, 1001]
 
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
+@pytest.mark.reference("schedules.CyclicLR")
 def test_matches_smith_2017(mode):
     sched = CyclicLR(0.001, 0.006, 10, mode=mode, gamma=0.99)
     got = np.array([float(sched(int(k))) for k in STEPS])
@@ -120,6 +121,7 @@ def test_exp_range_float32_relative_error_below_1e6_over_8000_steps(min_lr, gamm
 
 @pytest.mark.parametrize("mode", ["triangular", "triangular2", "exp_range"])
 @pytest.mark.parametrize("up, down", [(3, 7), (5, 2), (1, 1), (4, 4)])
+@pytest.mark.reference("schedules.CyclicLR")
 def test_asymmetric_cycles_match_pytorch(mode, up, down):
     steps = np.arange(120)
     schedule = CyclicLR(0.001, 0.006, up, mode=mode, gamma=0.98, step_size_down=down)

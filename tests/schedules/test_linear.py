@@ -11,6 +11,7 @@ def closed_form(k, eps0, eps_tau, tau):
     return (1 - a) * eps0 + a * eps_tau
 
 
+@pytest.mark.reference("schedules.LinearDecay")
 def test_matches_course_rule_before_at_and_after_tau():
     sched = LinearDecay(0.1, 0.001, 100)
     steps = np.array([0, 1, 2, 37, 50, 99, 100, 101, 150, 10_000])

@@ -26,6 +26,7 @@ def reference(k, max_lr, total, pct, div, final_div):
     )
 
 
+@pytest.mark.reference("schedules.OneCycle")
 def test_matches_cosine_one_cycle():
     sched = OneCycle(0.4, 100, pct_start=0.25, div_factor=20, final_div_factor=100)
     steps = np.array([0, 1, 10, 24, 25, 26, 50, 99, 100, 101, 500])
@@ -109,6 +110,7 @@ def _values(fn, steps):
 @pytest.mark.parametrize("anneal", ["cos", "linear"])
 @pytest.mark.parametrize("three_phase", [False, True])
 @pytest.mark.parametrize("T, pct", [(100, 0.3), (37, 0.25), (1000, 0.1)])
+@pytest.mark.reference("schedules.OneCycle")
 def test_matches_pytorch_with_the_documented_index_shift(anneal, three_phase, T, pct):
     """OneCycle(total_steps=T - 1, pct_start=(pct T - 1) / (T - 1)) is PyTorch's
     OneCycleLR(total_steps=T, pct_start=pct) at every step it accepts (0 ... T - 1)."""

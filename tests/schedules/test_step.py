@@ -6,6 +6,7 @@ from kerasopt.schedules import StepDecay
 pytestmark = pytest.mark.portable
 
 
+@pytest.mark.reference("schedules.StepDecay")
 def test_staircase_closed_form_at_boundaries():
     sched = StepDecay(0.5, 0.1, 30)
     steps = np.array([0, 1, 29, 30, 31, 59, 60, 61, 89, 90, 300])

@@ -7,6 +7,7 @@ from kerasopt.schedules import StepDecay, Warmup
 pytestmark = pytest.mark.portable
 
 
+@pytest.mark.reference("schedules.Warmup")
 def test_constant_value_warmup():
     sched = Warmup(0.1, warmup_steps=10, start=0.0)
     steps = np.array([0, 1, 5, 9, 10, 11, 100])
@@ -16,6 +17,7 @@ def test_constant_value_warmup():
     )
 
 
+@pytest.mark.reference("schedules.Warmup")
 def test_wraps_schedule_shifted_by_warmup():
     inner = StepDecay(0.2, 0.5, 4)
     sched = Warmup(inner, warmup_steps=5, start=0.02)

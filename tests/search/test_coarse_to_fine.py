@@ -79,6 +79,8 @@ def table(oracle):
     ]
 
 
+@pytest.mark.portable
+@pytest.mark.reference("search.CoarseToFine", "search.CoarseToFineSearch")
 def test_ranges_shrink_as_documented_and_stay_inside_the_declared_bounds(tmp_path):
     tuner = make(tmp_path, max_trials=32)
     tuner.search(verbose=0)

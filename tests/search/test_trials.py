@@ -103,6 +103,7 @@ def test_each_optimizer_survives_a_keras_tuner_trial(tmp_path, name):
     )
 
 
+@pytest.mark.reference("search.PerTrialCallbacks")
 def test_snapshot_ensembles_of_a_search_land_in_one_folder_per_trial(tmp_path):
     def build(hp):
         model = classifier(hp)
@@ -194,6 +195,7 @@ def test_the_best_model_is_the_one_the_tuner_scored_with_averaged_weights(tmp_pa
     assert abs(reloaded - score) > 1e-3
 
 
+@pytest.mark.reference("search.top_k_ensemble")
 def test_top_k_ensemble_is_the_mean_of_its_members_and_exports(tmp_path):
     def build(hp):
         model = classifier(hp)

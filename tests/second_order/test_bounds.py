@@ -76,6 +76,7 @@ def _active(x, lower, upper, tol=1e-8):
 
 
 @pytest.mark.parametrize("problem", list(PROBLEMS))
+@pytest.mark.reference("second_order.minimize", "second_order.LBFGS")
 def test_bounded_minimize_matches_scipy_lbfgsb(problem):
     fn, (f, g), x0, (low, high) = PROBLEMS[problem]()
     n = len(x0)

@@ -79,6 +79,7 @@ class Recorder(keras.callbacks.Callback):
         ),
     ],
 )
+@pytest.mark.reference("second_order.fit", "second_order.SecondOrderOptimizer")
 def test_history_loss_is_the_full_batch_loss_and_non_increasing(optimizer):
     x, y = _data()
     with_metrics = optimizer is LBFGS  # evaluate() per iteration is slow: once is enough

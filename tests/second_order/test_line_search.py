@@ -57,6 +57,7 @@ def _cases():
 
 
 @pytest.mark.parametrize("c1,c2", [(1e-4, 0.9), (1e-4, 0.1), (0.3, 0.4)])
+@pytest.mark.reference("second_order.strong_wolfe")
 def test_accepted_steps_satisfy_strong_wolfe(c1, c2):
     for x, d, alpha0 in _cases():
         g = scipy.optimize.rosen_der(x)

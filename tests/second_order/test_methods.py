@@ -57,6 +57,7 @@ def _linear_cg_iterates(a, c, iterations):
 
 
 @pytest.mark.parametrize("beta", ["polak_ribiere", "fletcher_reeves"])
+@pytest.mark.reference("second_order.ConjugateGradient")
 def test_cg_with_exact_line_search_solves_quadratic_in_n_iterations(beta):
     """With an exact line search (c2 = 1e-10) nonlinear CG is linear CG: it ends in <= n
     iterations and its iterates are linear CG's. Condition number 10: in float64, linear CG
@@ -80,6 +81,7 @@ def test_cg_with_exact_line_search_solves_quadratic_in_n_iterations(beta):
 
 
 @pytest.mark.parametrize("adaptive,steps_per_execution", [(True, 1), (False, 1), (True, 10)])
+@pytest.mark.reference("second_order.Newton")
 def test_newton_solves_a_quadratic_in_one_step(adaptive, steps_per_execution):
     """With 10 iterations per compiled call, the in-graph gradient test stops after the first."""
     n = 12
@@ -100,6 +102,7 @@ def _saddle(z):
     return z[0] ** 2 - z[1] ** 2 + 0.5 * z[1] ** 4
 
 
+@pytest.mark.reference("second_order.SaddleFreeNewton")
 def test_newton_is_drawn_to_the_saddle_and_saddle_free_newton_escapes():
     start = np.array([1.0, 0.01])
     newton = minimize(_saddle, start, method="newton", gtol=1e-10)

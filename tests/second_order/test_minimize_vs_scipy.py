@@ -133,6 +133,14 @@ def _compare(problem, method, **run_options):
 
 @pytest.mark.parametrize("method", list(SCIPY))
 @pytest.mark.parametrize("problem", ["rosenbrock2", "quadratic", "logistic"])
+@pytest.mark.reference(
+    "second_order.minimize",
+    "second_order.OptimizeResult",
+    "second_order.BFGS",
+    "second_order.LBFGS",
+    "second_order.ConjugateGradient",
+    "second_order.Newton",
+)
 def test_matches_scipy(problem, method):
     _compare(problem, method)
 

@@ -7,6 +7,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from PIL import Image
 
@@ -20,6 +21,7 @@ def keras_top1(model, pixels):
     return [int(model.predict(p[None].astype("float32"), verbose=0)[0].argmax()) for p in pixels]
 
 
+@pytest.mark.reference("serve.create_app", "serve.ModelRepository", "export.Predictor")
 def test_tf_serving_request_gives_model_predict_top1(tree, versions, live):
     server = live(create_app(ModelRepository(tree), batch_timeout_ms=5))
     model = versions[1][0]
@@ -113,6 +115,7 @@ def test_each_bad_input_gets_its_4xx_and_the_next_good_request_succeeds(tree, li
         assert ok[0] == 200 and len(ok[1]["predictions"]) == 1, (case, ok)
 
 
+@pytest.mark.reference("serve.QueueFull")
 def test_a_full_queue_answers_503_at_once(live):
     release = threading.Event()
 

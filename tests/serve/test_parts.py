@@ -29,6 +29,7 @@ def _run_requests(sizes, **options):
 
 
 @pytest.mark.portable
+@pytest.mark.reference("serve.Batcher")
 def test_requests_within_the_timeout_share_a_batch_up_to_its_maximum():
     sizes = [1, 2, 3, 1, 4]
     batches, outputs = _run_requests(sizes, max_batch_size=4, timeout_ms=50)
@@ -41,6 +42,7 @@ def test_requests_within_the_timeout_share_a_batch_up_to_its_maximum():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("serve.Metrics")
 def test_histogram_counts_are_numpy_cumulative_counts():
     values = np.random.default_rng(0).exponential(0.05, 500)
     buckets = (0.001, 0.01, 0.1, 1.0)
@@ -53,6 +55,7 @@ def test_histogram_counts_are_numpy_cumulative_counts():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("serve.parse_request", "serve.InputError")
 def test_parse_request_forms_and_the_named_example_in_errors():
     image = np.full((2, 2, 3), 7.0).tolist()
     for body in (

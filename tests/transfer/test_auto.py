@@ -18,6 +18,7 @@ PHOTOS = {"colourfulness": 0.1, "sharpness": 0.25}
 
 @pytest.mark.portable
 @pytest.mark.parametrize("counts", [(3, 1), (50, 10, 7), (120, 30), (5, 5, 40, 1)])
+@pytest.mark.reference("transfer.class_weights")
 def test_class_weights_follow_the_balanced_formula(counts):
     """w_c = n / (K * n_c), checked against scikit-learn's compute_class_weight("balanced")."""
     labels = np.repeat(np.arange(len(counts)), counts)
@@ -40,6 +41,7 @@ def test_class_weights_auto_only_when_unbalanced_and_validation():
 
 
 @pytest.mark.portable
+@pytest.mark.reference("transfer.decide", "transfer.AutoDecision")
 def test_decide_follows_its_documented_thresholds():
     """Residual = (1 - val accuracy) / (1 - 1/K); each boundary of the module's rule."""
     similar_val = 1 - 0.5 * (SIMILAR_RESIDUAL - 0.01)  # K = 2: residual just below the bound

@@ -43,6 +43,8 @@ DOC_SIZES = {
 }
 
 
+@pytest.mark.portable
+@pytest.mark.reference("transfer.BackboneSpec", "transfer.get_spec")
 def test_registry_holds_the_issue_list():
     for name, constructor in ISSUE_LIST.items():
         spec = get_spec(name)
@@ -53,6 +55,8 @@ def test_registry_holds_the_issue_list():
 
 
 @pytest.mark.parametrize("name", sorted(BACKBONES))
+@pytest.mark.portable
+@pytest.mark.reference("transfer.ImagenetPreprocessing", "transfer.get_spec")
 def test_preprocessing_layer_matches_keras_preprocess_input(name):
     spec = get_spec(name)
     x = np.random.default_rng(0).uniform(0, 255, (2, 8, 8, 3)).astype("float32")
@@ -74,6 +78,7 @@ def test_argument_validation():
         ImagenetPreprocessing("torchvision")
 
 
+@pytest.mark.reference("transfer.backbone")
 def test_weights_from_cache_and_from_a_local_file_agree(keras_home):
     cached = backbone("mobilenet", input_shape=(96, 96, 3), alpha=0.25)
     path = os.path.join(keras_home, "models", "mobilenet_2_5_224_tf_no_top.h5")
@@ -84,6 +89,7 @@ def test_weights_from_cache_and_from_a_local_file_agree(keras_home):
     assert not np.array_equal(cached.weights[0].numpy(), random.weights[0].numpy())
 
 
+@pytest.mark.reference("transfer.WeightsUnavailableError")
 def test_offline_without_cache_says_how_to_supply_weights(tmp_path, small_folder):
     """An empty KERAS_HOME and no network: the recipe stops with the message, no traceback."""
     env = {

@@ -73,6 +73,7 @@ def test_tfds_source_offline_with_mock_data(monkeypatch):
         assert data.n_train == 12 and len(_labels(data.val)) == data.n_val
 
 
+@pytest.mark.reference("transfer.DataUnavailableError")
 def test_tfds_not_prepared_gives_a_clear_message(tmp_path, monkeypatch):
     """An empty TFDS data folder and a download that fails (network simulated away)."""
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
@@ -103,6 +104,7 @@ def test_argument_validation(small_folder, tmp_path):
         image_dataset(tmp_path / "one")
 
 
+@pytest.mark.reference("transfer.image_folder")
 def test_image_folder_reads_one_split_with_given_labels(small_folder):
     from kerasopt.transfer import image_folder
 

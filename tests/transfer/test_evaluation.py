@@ -13,6 +13,7 @@ from kerasopt.transfer.losses import SparseSmoothedCrossentropy
 pytestmark = pytest.mark.portable
 
 
+@pytest.mark.reference("transfer.classification_report")
 def test_classification_report_matches_scikit_learn():
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 4, 200)
@@ -40,6 +41,7 @@ def test_classification_report_matches_scikit_learn():
     assert counts == sorted(counts, reverse=True) and len(counts) == 5
 
 
+@pytest.mark.reference("transfer.SparseSmoothedCrossentropy")
 def test_smoothed_loss_matches_the_formula_and_round_trips():
     rng = np.random.default_rng(1)
     probs = rng.dirichlet(np.ones(5), 16).astype("float32")
@@ -59,6 +61,7 @@ def test_smoothed_loss_matches_the_formula_and_round_trips():
         SparseSmoothedCrossentropy(1.0)
 
 
+@pytest.mark.reference("transfer.plan_epochs")
 def test_plan_epochs_is_the_whole_epochs_that_fit():
     # epoch = 12 steps * 0.5 s + 2 s validation = 8 s
     assert plan_epochs(100, 80.0, 0.5, 12, 2.0) == 10

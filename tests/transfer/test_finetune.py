@@ -60,6 +60,12 @@ def run(hymenoptera, keras_home, tmp_path_factory):
     return result, data, snapshots, imagenet
 
 
+@pytest.mark.reference(
+    "transfer.fine_tune",
+    "transfer.FineTuneResult",
+    "transfer.image_dataset",
+    "transfer.ImageData",
+)
 def test_head_phase_lifts_accuracy_well_above_chance(run):
     """153 validation images (70 ants, 83 bees): the majority class gives 0.54, and a classifier
     unrelated to the labels reaches >= 0.65 with probability P(Bin(153, 1/2) >= 100) < 1e-4."""
@@ -67,6 +73,7 @@ def test_head_phase_lifts_accuracy_well_above_chance(run):
     assert result.metrics["phases"]["head"]["val_accuracy"] >= 0.65
 
 
+@pytest.mark.reference("transfer.train_head", "transfer.backbone")
 def test_phase1_leaves_every_backbone_weight_bit_identical(run):
     """At the start of phase 2 the backbone (kernels and every BatchNormalization gamma, beta,
     moving mean and moving variance) still holds exactly the ImageNet file's values."""
@@ -76,6 +83,7 @@ def test_phase1_leaves_every_backbone_weight_bit_identical(run):
         np.testing.assert_array_equal(snapshots.begin[v.path], v.numpy(), err_msg=v.path)
 
 
+@pytest.mark.reference("transfer.train_finetune")
 def test_phase2_keeps_batchnorm_and_lower_layers_and_trains_the_top(run):
     result, _, snapshots, imagenet = run
     base = result.backbone
@@ -191,6 +199,7 @@ def test_predict_recipe_on_a_jpeg(run, small_folder, capsys):
     assert jpeg.name in capsys.readouterr().out
 
 
+@pytest.mark.reference("transfer.configure_device", "transfer.DeviceSetup")
 def test_configure_device_on_cpu_and_flags():
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("checks the CPU defaults")

@@ -34,6 +34,13 @@ def _images(root):
     return root
 
 
+@pytest.mark.reference(
+    "transfer.fine_tune",
+    "transfer.FineTuneResult",
+    "transfer.image_sequences",
+    "transfer.ImageData",
+    "transfer.train_scratch",
+)
 def test_fine_tune_on_image_sequences_writes_the_run_folder(tmp_path):
     keras.utils.set_random_seed(0)
     data = image_sequences(
@@ -76,6 +83,7 @@ def test_fine_tune_on_image_sequences_writes_the_run_folder(tmp_path):
     keras.backend.backend() == "tensorflow",
     reason="the TensorFlow path is tested in test_finetune.py",
 )
+@pytest.mark.reference("transfer.configure_device", "transfer.DeviceSetup")
 def test_configure_device_off_tensorflow():
     previous = keras.mixed_precision.global_policy()
     try:

@@ -73,6 +73,7 @@ def run(folder, tmp_path_factory):
     return config, out, recording, caught
 
 
+@pytest.mark.reference("transfer.FineTuneConfig")
 def test_config_round_trips_through_metrics_json(run):
     config, out, _, _ = run
     recorded = json.loads((out / "metrics.json").read_text())["config"]

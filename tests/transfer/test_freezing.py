@@ -26,6 +26,7 @@ def test_freeze_leaves_nothing_trainable():
 
 
 @pytest.mark.parametrize("n", [0, 1, 10, 40])
+@pytest.mark.reference("transfer.unfreeze", "transfer.freeze")
 def test_unfreeze_top_n_trains_exactly_those_layers(n):
     base = freeze(_base())
     names = unfreeze(base, top_n_layers=n)
@@ -44,6 +45,7 @@ def test_unfreeze_top_n_trains_exactly_those_layers(n):
     )
 
 
+@pytest.mark.reference("transfer.unfreeze_fraction")
 def test_unfreeze_from_layer_and_fraction():
     base = _base()
     names = [layer.name for layer in base.layers]
@@ -86,6 +88,7 @@ def _two_part_model():
     return base, keras.Model(inputs, outputs)
 
 
+@pytest.mark.reference("transfer.discriminative_optimizer")
 def test_discriminative_rates_match_sgd_rule():
     """One step: each variable moves by -lr * grad, lr = 0.1 for the head and 0.01 for the backbone."""
     base, model = _two_part_model()

@@ -16,6 +16,7 @@ def _classifier(n_classes):
 
 @pytest.mark.portable
 @pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.reference("transfer.train_head_on_features")
 def test_head_matches_logistic_regression_on_separable_features(seed):
     # 44 samples, batch 8: a ragged last batch of 4, the case a fixed order trained badly.
     rng = np.random.default_rng(seed)

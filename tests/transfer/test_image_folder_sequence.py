@@ -30,6 +30,7 @@ def _folder(root, counts, size=(12, 10), split=None):
     return paths
 
 
+@pytest.mark.reference("transfer.ImageFolderSequence")
 def test_pixels_equal_pillow_at_the_target_size(tmp_path):
     """No resize needed: the batch is exactly Pillow's decoded array, as float32."""
     rng = np.random.default_rng(0)
@@ -96,6 +97,7 @@ def test_cache_off_and_on_give_the_same_batches(tmp_path):
     np.testing.assert_array_equal(cached[0][0], cached[0][0])  # second read: from the cache
 
 
+@pytest.mark.reference("transfer.image_sequences")
 def test_folder_conventions_match_the_tf_data_pipeline(tmp_path):
     """The checks documented for `image_dataset`: non-images and truncated files skipped with
     a warning naming them, hidden folders ignored with a warning, a per-class split."""
@@ -196,6 +198,7 @@ def test_fit_and_evaluate_take_the_sequences(tmp_path):
     assert accuracy == 1.0
 
 
+@pytest.mark.reference("transfer.folder_sequence")
 def test_folder_sequence_in_class_order(tmp_path):
     _folder(tmp_path, {"ants": 2, "bees": 3, "wasps": 1})
     sequence = folder_sequence(tmp_path, ["bees", "ants"], image_size=8, batch_size=16)

@@ -5,6 +5,8 @@ import pytest
 
 from kerasopt.transfer import PRESETS, FineTuneStrategy, choose_strategy, preset, warmup_cosine
 
+pytestmark = pytest.mark.portable
+
 
 @pytest.mark.parametrize(
     "similarity, n_train, name",
@@ -15,6 +17,7 @@ from kerasopt.transfer import PRESETS, FineTuneStrategy, choose_strategy, preset
         ("different", 50_000, "many"),
     ],
 )
+@pytest.mark.reference("transfer.choose_strategy", "transfer.FineTuneStrategy")
 def test_course_table(similarity, n_train, name):
     assert choose_strategy(similarity, n_train) == PRESETS[name]
 
@@ -26,6 +29,7 @@ def test_more_data_unfreezes_more():
         assert large.unfreeze_fraction > small.unfreeze_fraction
 
 
+@pytest.mark.reference("transfer.preset")
 def test_threshold_and_overrides():
     assert choose_strategy("similar", 9_999).name == "top"
     assert choose_strategy("similar", 10_000).name == "several"
@@ -53,6 +57,7 @@ def test_validation():
         preset("everything")
 
 
+@pytest.mark.reference("transfer.warmup_cosine")
 def test_warmup_cosine_closed_form():
     peak, total, fraction = 1e-3, 100, 0.1
     schedule = warmup_cosine(peak, total, fraction)
