@@ -138,11 +138,20 @@ class ModelRepository:
                 def copies():
                     return load_predictor(found["litert"], threads=self._threads)
 
-            predictor = PaddedPredictor(predictor, self._batch_size, copies)
+            predictor = PaddedPredictor.measured(predictor, self._batch_size, copies)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        log.info("version %s: runtime %s (seconds per batch: %s)", number, runtime, timings)
+        log.info(
+            "version %s: runtime %s (seconds per batch of %d: %s); seconds per call by batch "
+            "size: %s; batch sizes run: %s",
+            number,
+            runtime,
+            self._batch_size,
+            timings,
+            {size: round(s, 5) for size, s in predictor.seconds.items()},
+            sorted(predictor.instances),
+        )
         return ModelVersion(number, predictor, runtime, timings, scratch)
 
     @classmethod
