@@ -4,14 +4,14 @@ A model folder may hold the same network in several formats (a run folder's `mod
 SavedModel, an `.onnx` and a `.tflite` file). `candidates` lists the ones present; a Keras model
 with the `export` extra installed also gets ONNX Runtime and LiteRT exports (written to a
 folder the caller owns), since `benchmarks/results/serving.md` measured both ahead of
-TensorFlow. `fastest` loads each candidate with `kerasopt.export.load_predictor`, times it on
-a batch of blank images of the serving batch size (fastest of a few calls after a warm-up)
-and keeps the fastest; the times are reported so the choice can be checked.
+TensorFlow. `fastest` loads each candidate with `kerasopt.export.load_predictor` and times
+it on blank images at each batch size the server runs (1, 2, 4, ..., the maximum; fastest of
+a few calls after a warm-up); the one with the least seconds per image serves, and the times
+are reported so the choice can be checked.
 
-The chosen runtime is then run at a few fixed batch sizes (`PaddedPredictor`), each timed at
-start-up; a batch runs as the cheapest calls at those sizes (`plan_batches`). On a CPU a large
-batch can cost more per image than a small one (LiteRT's MobileNetV2 on 2 cores: batch 32's
-activations outgrow the cache), and the plan then runs it as small calls.
+A batch runs as the cheapest calls at those sizes (`plan_batches`, `PaddedPredictor`). On a
+CPU a large batch can cost more per image than a small one (LiteRT's MobileNetV2 on 2 cores:
+batch 32's activations outgrow the cache), and the plan then runs it as small calls.
 """
 
 import importlib.util
@@ -84,21 +84,40 @@ def _exports(keras_path, scratch, runtime):
     return out
 
 
-def fastest(found, batch_size, threads=None):
-    """(runtime, predictor, {runtime: seconds per batch}) of the fastest of `found`.
+def fastest(found, max_batch_size, threads=None, repeats=3):
+    """The runtime of `found` that runs an image soonest, ready to serve.
 
-    A single candidate is loaded without timing (its time is None).
+    Each candidate is loaded with `kerasopt.export.load_predictor` and timed at every allowed
+    batch size (`time_sizes`; a LiteRT model gets one interpreter per size, see
+    `PaddedPredictor`); the one with the least seconds per image at its best size serves, as a
+    `PaddedPredictor` planned on its own times.
+
+    Args:
+        found: {runtime: path}, from `candidates`.
+        max_batch_size: the largest batch the server makes.
+        threads: CPU threads of ONNX Runtime or LiteRT (None: their default).
+        repeats: timed rounds per size.
+
+    Returns:
+        (runtime, PaddedPredictor, {runtime: seconds per image at its best batch size}).
     """
-    loaded = {kind: load_predictor(path, threads=threads) for kind, path in found.items()}
-    if len(loaded) == 1:
-        kind = next(iter(loaded))
-        return kind, loaded[kind], {kind: None}
-    times = {
-        kind: time_sizes({batch_size: p}, p.image_size, repeats=5)[batch_size]
-        for kind, p in loaded.items()
-    }
-    best = min(times, key=times.get)
-    return best, loaded[best], times
+    sizes, loaded, seconds = allowed_sizes(max_batch_size), {}, {}
+    for kind, path in found.items():
+        predictor = load_predictor(path, threads=threads)
+        copies = None
+        if kind == "litert":  # an interpreter re-plans its memory on each new input shape
+
+            def copies(path=path):
+                return load_predictor(path, threads=threads)
+
+        loaded[kind] = predictor, copies
+        instances = _instances(predictor, sizes, copies)
+        seconds[kind] = time_sizes(instances, predictor.image_size, repeats)
+        del instances
+    per_image = {kind: min(s / n for n, s in times.items()) for kind, times in seconds.items()}
+    best = min(per_image, key=per_image.get)
+    predictor, copies = loaded[best]
+    return best, PaddedPredictor(predictor, max_batch_size, copies, seconds[best]), per_image
 
 
 def allowed_sizes(max_batch_size):
@@ -170,8 +189,8 @@ class PaddedPredictor:
     `max_batch_size` (and it), a chunk padded with copies of its last image when the plan says
     so (the padding's outputs are dropped); more than `max_batch_size` images are cut into
     chunks of at most that many first. Without `seconds` a call costs one plus a little per
-    image (fewest calls, then fewest padded images); with `seconds` (`measured`), the plan
-    follows the measured cost of each size.
+    image (fewest calls, then fewest padded images); with `seconds` ({size: seconds per call},
+    measured by `fastest`), the plan follows the measured cost of each size.
 
     Dynamic batching makes every batch size from 1 to the maximum. A runtime that re-plans its
     memory on a new input shape (LiteRT's `resize_tensor_input` and `allocate_tensors`) would
@@ -203,14 +222,6 @@ class PaddedPredictor:
         self.instances = _instances(predictor, used, copies)
         if self.image_size is not None:  # warm every size: its memory is taken now
             time_sizes(self.instances, self.image_size, repeats=0)
-
-    @classmethod
-    def measured(cls, predictor, max_batch_size, copies=None, repeats=3):
-        """A `PaddedPredictor` whose plan follows the measured seconds per call of every allowed
-        size (`time_sizes`); the copies of the sizes it does not use are dropped."""
-        sizes = allowed_sizes(max_batch_size)
-        seconds = time_sizes(_instances(predictor, sizes, copies), predictor.image_size, repeats)
-        return cls(predictor, max_batch_size, copies, seconds)
 
     def __call__(self, images):
         images = np.asarray(images, "float32")
