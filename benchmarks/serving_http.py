@@ -340,9 +340,8 @@ def main(argv=None):
         for batching in (True, False):
             for concurrency in (1, 8, 32):
                 server = Server(tree, batching, threads, runtime)
-                if (
-                    served is None
-                ):  # the first server measures the runtimes; the rest reuse its choice
+                # the first server measures the runtimes; the others reuse its choice
+                if served is None:
                     served = server.metadata()
                     runtime = served["runtime"]
                 asyncio.run(load(server.url, bodies, min(100, args.requests), concurrency))
@@ -365,6 +364,9 @@ def main(argv=None):
         "machine": info,
         "load_average_at_end": os.getloadavg(),
         "load_note": load_note(info),
+        # the benchmark keeps the cores busy itself, so only the load before it tells whether
+        # something else was running
+        "quiet": info["load_average_at_start"][0] <= 0.5 * info["cores"],
         "config": {"requests_per_row": args.requests, "long": args.long, "quick": args.quick},
         "threads": threads,
         "seconds": round(time.perf_counter() - started, 1),
@@ -390,8 +392,10 @@ def _met(ok):
     return "met" if ok else "**not met**"
 
 
-def _timing(ok):
+def _timing(ok, quiet):
     # a timing from a busy shared machine is reported, never claimed as a target met
+    if quiet:
+        return _met(ok) + " (quiet machine)"
     return ("within" if ok else "outside") + " the target on a busy machine: not claimed"
 
 
@@ -457,8 +461,8 @@ def render(result):
         "",
         "| target | measured | |",
         "|---|---|---|",
-        f"| concurrency 32 >= 0.8x in-process batched throughput | {ratio:.2f}x | {_timing(ratio >= 0.8)} |",
-        f"| p99 <= 3x p50 at concurrency 32 | {tail:.2f}x | {_timing(tail <= 3)} |",
+        f"| concurrency 32 >= 0.8x in-process batched throughput (batch {ceiling['batch_size']}) | {ratio:.2f}x | {_timing(ratio >= 0.8, result.get('quiet', False))} |",
+        f"| p99 <= 3x p50 at concurrency 32 | {tail:.2f}x | {_timing(tail <= 3, result.get('quiet', False))} |",
         f"| 0 failed of {long['requests']:,} | {long['failed']} | {_met(long['failed'] == 0)} |",
         f"| RSS growth < 5% | {long['rss_growth']:+.1%} | {_met(long['rss_growth'] < 0.05)} |",
         f"| swap under load loses nothing | {long['swap_failed']} failed of {long['swap_requests']:,} | "
