@@ -236,8 +236,8 @@ def long_run(tree, bodies, total, threads, staging2, runtime):
     rss_before, batches_before = server.rss(), server.batch_histogram()
     trace = [(0, round(rss_before / 2**20, 1))]
 
-    async def every_thousand(issued):
-        if issued % 1000 == 0:
+    async def every_thousand(issued):  # called as each answer comes: once per thousand
+        if issued % 1000 == 0 and issued > trace[-1][0]:
             trace.append((issued, round(server.rss() / 2**20, 1)))
 
     seconds, latencies, failures, statuses = asyncio.run(
@@ -399,6 +399,12 @@ def _timing(ok, quiet):
     return ("within" if ok else "outside") + " the target on a busy machine: not claimed"
 
 
+def _cumulative(histogram):
+    """'<=1: a, <=2: b, ...' of a /metrics histogram, in order, up to the max batch size (32)."""
+    bounds = sorted(float(k) for k in histogram if k != "+Inf" and float(k) <= 32)
+    return ", ".join(f"<={b:g}: {histogram[f'{b:g}']}" for b in bounds)
+
+
 def render(result):
     """The Markdown report of a serving_http.json."""
     info, ceiling, rows, long = (
@@ -448,9 +454,9 @@ def render(result):
         f"warm-up, {long['rss_after_mb']} MB after the run ({long['rss_growth']:+.1%}); every "
         "1,000 requests (requests: MB): "
         + ", ".join(f"{n:,}: {mb}" for n, mb in long["rss_trace_mb"])
-        + ". Model calls by batch size (cumulative, at most le images) after the warm-up: "
-        f"{long['batch_histogram_after_warm_up']}; at the end: {long['batch_histogram_at_end']}. "
-        "Then "
+        + ". Batches of at most 1, 2, 4, ... images (cumulative counts) after the warm-up: "
+        f"{_cumulative(long['batch_histogram_after_warm_up'])}; at the end: "
+        f"{_cumulative(long['batch_histogram_at_end'])}. Then "
         f"version 2 renamed into the tree at request {long['swap_at_request']} of "
         f"{long['swap_requests']:,} at concurrency 32: {long['swap_failed']} failed (versions "
         f"after: {long['versions_after']}). SIGTERM under load (8 clients): the server "
