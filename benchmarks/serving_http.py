@@ -1,7 +1,7 @@
 """`kerasopt serve` under load over loopback: throughput and latency against the in-process ceiling.
 
-The coordinator's run (every target of issue 27 in one command; about 10-15 minutes on a quiet
-2-core machine, most of it the 10,000-request long run):
+The coordinator's run (every target of issue 27 in one command; estimated at 10-15 minutes on a
+quiet 2-core machine, not yet timed there: `--quick` took 12.5 minutes on the busy shared one):
 
     KERASOPT_ASSETS=/work/shared/assets python -m benchmarks.serving_http
 
