@@ -28,6 +28,28 @@ def _run(command, cwd, env=None, timeout=900):
     return done
 
 
+def test_the_command_answers_help_version_and_a_wrong_command_without_importing_keras():
+    # `import kerasopt` imports Keras and TensorFlow (seconds); the console script's own answers
+    # come from `kerasopt_cli`, outside the package, and import neither
+    probe = (
+        "import sys, kerasopt_cli\n"
+        "try:\n    kerasopt_cli.main(sys.argv[1:])\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'keras', 'kerasopt', 'tensorflow'}))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for args, expected in (
+        (["--help"], "serve a model over HTTP"),
+        (["--version"], "kerasopt 0."),
+        (["servee"], "exit 2"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, *args], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert done.stdout.rstrip().endswith("[]"), (args, done.stdout, done.stderr)
+        assert expected in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+    assert "unknown command 'servee'" in done.stderr
+
+
 @pytest.mark.slow
 def test_built_wheel_installs_in_a_fresh_venv_and_its_command_fine_tunes_offline(
     assets, synthetic_image_folder, tmp_path
@@ -39,13 +61,16 @@ def test_built_wheel_installs_in_a_fresh_venv_and_its_command_fine_tunes_offline
     (wheel,) = dist.glob("kerasopt-*.whl")
     (sdist,) = dist.glob("kerasopt-*.tar.gz")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {"kerasopt/cli/__main__.py", "kerasopt/cli/serve.py", "kerasopt/serve/app.py"} <= set(
-        names
-    )
+    assert {
+        "kerasopt_cli/__init__.py",
+        "kerasopt/cli/__main__.py",
+        "kerasopt/cli/serve.py",
+        "kerasopt/serve/app.py",
+    } <= set(names)
     assert not [n for n in names if n.startswith(("recipes/", "tests/"))]
     info = wheel.name.split("-py3")[0] + ".dist-info"
     entry_points = zipfile.ZipFile(wheel).read(f"{info}/entry_points.txt").decode()
-    assert "kerasopt = kerasopt.cli.__main__:main" in entry_points
+    assert "kerasopt = kerasopt_cli:main" in entry_points
     metadata = zipfile.ZipFile(wheel).read(f"{info}/METADATA").decode()
     assert "License-Expression: Apache-2.0" in metadata
     assert any(n.endswith("/pyproject.toml") for n in tarfile.open(sdist).getnames())

@@ -1,4 +1,4 @@
-"""The command line: the `kerasopt` command (`kerasopt.cli.__main__`) and its subcommands.
+"""The command line: the `kerasopt` command (`kerasopt_cli`, beside this package) and its subcommands.
 
 Each subcommand is a module here with a `main(argv)`: `finetune`, `predict`, `export`, `serve`,
 `distill`, `holdout_split` (`kerasopt holdout-split`) and `search`; `python -m recipes.NAME`

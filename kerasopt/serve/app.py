@@ -102,7 +102,9 @@ class _Server:
                 "kerasopt": {
                     "class_names": predictor.class_names,
                     "runtime": version.runtime,
-                    "seconds_per_batch": version.timings,
+                    "seconds_per_image": version.timings,
+                    "seconds_per_call_by_batch_size": getattr(predictor, "seconds", None),
+                    "batch_sizes_run": sorted(getattr(predictor, "instances", ())),
                     "batching": self.batcher.get_config(),
                 },
             }

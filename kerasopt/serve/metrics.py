@@ -2,7 +2,8 @@
 
 `kerasopt_requests_total{route, code}` counts answered requests; `kerasopt_request_seconds` is
 a latency histogram of predict requests (cumulative `_bucket{le=...}` counts, `_sum`,
-`_count`); `kerasopt_batch_size` is a histogram of the number of images per model call;
+`_count`); `kerasopt_batch_size` is a histogram of the number of images per batch (one run
+of the model: a few calls at its planned batch sizes, `kerasopt.serve.runtime.plan_batches`);
 `kerasopt_queue_depth` is a gauge of the waiting requests. Source: Prometheus' exposition
 formats (prometheus.io/docs/instrumenting/exposition_formats).
 """
@@ -73,7 +74,7 @@ class Metrics:
                 self.latency.observe(seconds)
 
     def batch(self, size):
-        """One model call on `size` images."""
+        """One batch of `size` images run by the model."""
         with self._lock:
             self.batch_size.observe(size)
 
@@ -92,7 +93,7 @@ class Metrics:
                 "# HELP kerasopt_request_seconds Latency of predict requests.",
                 "# TYPE kerasopt_request_seconds histogram",
                 *self.latency.lines("kerasopt_request_seconds"),
-                "# HELP kerasopt_batch_size Images per model call.",
+                "# HELP kerasopt_batch_size Images per batch run by the model.",
                 "# TYPE kerasopt_batch_size histogram",
                 *self.batch_size.lines("kerasopt_batch_size"),
                 "# HELP kerasopt_queue_depth Requests waiting for the model.",

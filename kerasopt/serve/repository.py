@@ -16,8 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from kerasopt.export import load_predictor
-from kerasopt.serve.runtime import PaddedPredictor, candidates, fastest
+from kerasopt.serve.runtime import candidates, fastest
 
 log = logging.getLogger("kerasopt.serve")
 
@@ -87,7 +86,7 @@ class ModelRepository:
         path: MODEL (see the module docstring).
         name: the model's name in the URLs; default the file's stem or the folder's name.
         runtime: "auto" (the fastest measured) or one of `kerasopt.serve.runtime.RUNTIMES`.
-        batch_size: the batch size the runtimes are timed at (the server's max batch size).
+        batch_size: the server's max batch size (the runtimes are timed at each allowed size).
         threads: CPU threads for ONNX Runtime or LiteRT (None: their default).
 
     Raises:
@@ -132,17 +131,18 @@ class ModelRepository:
         try:
             found = candidates(folder, self._runtime, scratch)
             runtime, predictor, timings = fastest(found, self._batch_size, self._threads)
-            copies = None
-            if runtime == "litert":  # an interpreter re-plans its memory on each new shape
-
-                def copies():
-                    return load_predictor(found["litert"], threads=self._threads)
-
-            predictor = PaddedPredictor(predictor, self._batch_size, copies)
         except BaseException:
             shutil.rmtree(scratch, ignore_errors=True)
             raise
-        log.info("version %s: runtime %s (seconds per batch: %s)", number, runtime, timings)
+        log.info(
+            "version %s: runtime %s (seconds per image at the best batch size: %s); seconds per "
+            "call by batch size: %s; batch sizes run: %s",
+            number,
+            runtime,
+            timings,
+            {size: round(s, 5) for size, s in predictor.seconds.items()},
+            sorted(predictor.instances),
+        )
         return ModelVersion(number, predictor, runtime, timings, scratch)
 
     @classmethod
