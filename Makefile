@@ -4,6 +4,11 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
+# The suites run on every core (pytest-xdist, from the dev extra): whole files per worker, so a
+# module's fixtures are built once; `make test PYTEST_WORKERS=0` runs in this process alone.
+# The 30 slowest tests are printed at the end of each run.
+PYTEST_WORKERS ?= auto
+PYTEST_SUITE := -n $(PYTEST_WORKERS) --dist loadfile --durations=30
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -18,12 +23,12 @@ run: $(VENV)/.installed
 	$(PY) -m recipes.finetune --overwrite
 
 test: $(VENV)/.installed
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_SUITE) $(PYTEST_ARGS)
 
 # The portable tests again on the JAX backend (CPU JAX from the dev extra). pytest exits 5 when
 # no test is selected, which make turns into a failure: "no tests ran" fails CI.
 test-jax: $(VENV)/.installed
-	KERAS_BACKEND=jax $(PY) -m pytest -m portable $(PYTEST_ARGS)
+	KERAS_BACKEND=jax $(PY) -m pytest -m portable $(PYTEST_SUITE) $(PYTEST_ARGS)
 
 # `import kerasopt` on JAX in a small environment WITHOUT TensorFlow: keras, jax and numpy,
 # kerasopt installed with --no-deps. It proves the import graph on a machine like the GPU ones.

@@ -48,12 +48,20 @@ def _save_npz(path, **arrays):
 
 
 def worker(out, epochs):
+    """One worker of the cluster that `TF_CONFIG` names: one thread, the multi-worker strategy."""
     import tensorflow as tf
 
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.config.threading.set_intra_op_parallelism_threads(1)
-    strategy = distributed.multi_worker_strategy()
+    train(distributed.multi_worker_strategy(), out, epochs)
+
+
+def train(strategy, out, epochs):
+    """The training each worker runs under `strategy`, writing into `out/worker_<index>/`
+    through the chief-only helpers. With TensorFlow's default strategy and no `TF_CONFIG` it is
+    the single-process reference (tests/test_distributed.py)."""
     import keras
+    import tensorflow as tf
 
     from kerasopt.callbacks import SnapshotEnsemble, SwapAveragedWeights
     from kerasopt.optimizers import Averaged, Lookahead, RMSpropNesterov

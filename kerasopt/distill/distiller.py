@@ -197,6 +197,8 @@ class Distiller(FixedLossModel):
         return super().fit(*args, callbacks=[*(callbacks or []), _ConventionCheck()], **kwargs)
 
     def evaluate(self, *args, callbacks=None, **kwargs):
+        if isinstance(callbacks, keras.callbacks.CallbackList):  # fit's validation: fit's own
+            return super().evaluate(*args, callbacks=callbacks, **kwargs)  # list has the check
         return super().evaluate(*args, callbacks=[*(callbacks or []), _ConventionCheck()], **kwargs)
 
     def get_config(self):

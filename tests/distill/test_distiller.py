@@ -294,6 +294,27 @@ def test_teacher_must_differ_and_compile_takes_no_loss():
 
 
 @pytest.mark.portable
+def test_fit_with_validation_data_reports_the_numpy_validation_loss():
+    """Keras' fit passes its own CallbackList to evaluate for the validation pass (which once
+    failed: `kerasopt distill` trains with validation_data)."""
+    (x, y), (xv, yv) = data(32), data(16, seed=1)
+    student, teacher = mlp(8, 1, activation=None), mlp(16, 3, activation=None)
+    distiller = Distiller(
+        student, teacher, 2.0, 0.5, student_outputs="logits", teacher_outputs="logits"
+    )
+    distiller.compile(optimizer=keras.optimizers.SGD(0.1))
+    history = distiller.fit(x, y, validation_data=(xv, yv), batch_size=16, epochs=1, verbose=0)
+    expected = np_distillation(
+        yv,
+        student.predict(xv, verbose=0).astype("float64"),
+        teacher.predict(xv, verbose=0).astype("float64"),
+        2.0,
+        0.5,
+    )
+    assert abs(history.history["val_loss"][-1] - expected) < 1e-5
+
+
+@pytest.mark.portable
 @pytest.mark.parametrize("role", ["student", "teacher"])
 def test_logits_declared_as_probabilities_raise_on_the_first_batch(role):
     """Issue 26: a logits model under the default "probabilities" is refused, not trained."""

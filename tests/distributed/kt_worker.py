@@ -1,6 +1,6 @@
 """One process of a distributed keras-tuner search (chief or worker, from KERASTUNER_* variables).
 
-python tests/distributed/kt_worker.py DIRECTORY
+python tests/distributed/kt_worker.py DIRECTORY [MAX_TRIALS TRIALS_PER_ROUND EPOCHS]   (6 3 2)
 """
 
 import os
@@ -35,18 +35,19 @@ class Search(CoarseToFineSearch):
 
 
 if __name__ == "__main__":
+    max_trials, per_round, epochs = (int(a) for a in (sys.argv[2:] or (6, 3, 2)))
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = x.sum(axis=1, keepdims=True)
     tuner = Search(
         build,
         objective="val_loss",
-        max_trials=6,
-        trials_per_round=3,
+        max_trials=max_trials,
+        trials_per_round=per_round,
         top_k=2,
         seed=0,
         directory=sys.argv[1],
         project_name="distributed",
     )
-    tuner.search(x, y, validation_split=0.25, epochs=2, batch_size=16, verbose=0)
+    tuner.search(x, y, validation_split=0.25, epochs=epochs, batch_size=16, verbose=0)
     print(f"{os.environ['KERASTUNER_TUNER_ID']} finished", flush=True)

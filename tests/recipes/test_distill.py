@@ -91,3 +91,40 @@ def test_distilled_ensemble_student_exports_and_serves_without_kerasopt(
     np.testing.assert_allclose(
         np.load(tmp_path / "out.npy"), student.predict(x, verbose=0), atol=1e-5
     )
+
+
+def test_distill_command_end_to_end_on_a_tiny_teacher(keras_home, synthetic_image_folder, tmp_path):
+    """The default run's variant: `kerasopt distill`'s `main` in this process on a tiny teacher
+    run (tests/export/_models.fake_run) and the 6 + 4 synthetic photos, 32 px, 1 + 1 epochs.
+    Each reported accuracy and NLL is recomputed here from the model the command shipped."""
+    import keras
+
+    from kerasopt.cli import distill
+    from kerasopt.transfer import image_folder
+    from tests.export._models import fake_run
+
+    run, out = tmp_path / "teacher", tmp_path / "out"
+    fake_run(run, class_names=("ants", "bees"))
+    argv = [run, "--data", synthetic_image_folder, "--image-size", 32, "--batch-size", 4]
+    argv += ["--epochs-head", 1, "--epochs-finetune", 1, "--out", out]
+    result = distill.main(list(map(str, argv)))
+    assert result["scored_on"].startswith("val/") and (result["n_train"], result["n_test"]) == (
+        6,
+        4,
+    )
+    assert json.loads((out / "results.json").read_text()) == json.loads(json.dumps(result))
+    val = image_folder(synthetic_image_folder / "val", ["ants", "bees"], 32, 4)
+    labels = np.concatenate([y.numpy() for _, y in val])
+    shipped = {
+        "teacher": run / "model.keras",
+        "student_labels": out / "student_labels" / "model.keras",
+        "student_distilled": out / "student_distilled" / "model.keras",
+    }
+    for name, path in shipped.items():
+        p = keras.models.load_model(path).predict(val, verbose=0).astype("float64")
+        row = result["models"][name]
+        assert row["accuracy"] == np.mean(p.argmax(-1) == labels), name
+        nll = -np.mean(np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, 1.0)))
+        np.testing.assert_allclose(row["nll"], nll, rtol=1e-6, err_msg=name)  # float32 output
+        if name != "teacher":
+            assert (out / name / "saved_model" / "saved_model.pb").is_file()
