@@ -44,12 +44,12 @@ from kerasopt.second_order import _ops
 from kerasopt.second_order.line_search import (
     APPROXIMATE_WOLFE,
     ARMIJO,
+    FAILED,
     WOLFE,
     LineSearchResult,
     _finite,
     _int,
     _progress,
-    backtrack,
 )
 
 # L-BFGS-B's values (Byrd, Lu, Nocedal & Zhu 1995; `lnsrlb`): relative interval width at
@@ -57,7 +57,8 @@ from kerasopt.second_order.line_search import (
 XTOL = 0.1
 STEP_MAX = 1e10
 
-_RUNNING, _CONVERGED, _WARNING = 0, 1, 2
+# The loop's codes: searching (Moré-Thuente), backtracking (the fallback), and the three ends.
+_RUNNING, _BACKTRACK, _CONVERGED, _FOUND, _FAILED = range(5)
 
 
 class Interval(typing.NamedTuple):
@@ -75,9 +76,10 @@ class MoreThuenteState(typing.NamedTuple):
     """What the Moré-Thuente loop carries from one trial point to the next."""
 
     evaluations: typing.Any  # trial points evaluated so far (int32)
-    code: typing.Any  # _RUNNING, _CONVERGED or _WARNING (int32)
+    limit: typing.Any  # the evaluation count at which the current phase gives up (int32)
+    code: typing.Any  # _RUNNING, _BACKTRACK, or an end: _CONVERGED, _FOUND, _FAILED (int32)
     exact: typing.Any  # the converged point satisfies the exact (not approximate) conditions
-    step: typing.Any  # the next trial step (the accepted one once converged)
+    step: typing.Any  # the next trial step (the accepted one at an end)
     interval: Interval
     bracketed: typing.Any  # the interval brackets a Wolfe point
     stage: typing.Any  # 1 until a point with psi <= 0 and f' >= 0 was seen, then 2 (int32)
@@ -85,11 +87,11 @@ class MoreThuenteState(typing.NamedTuple):
     high: typing.Any
     width: typing.Any  # |sty - stx| now and one trial ago (the bisection test)
     width1: typing.Any
-    f: typing.Any  # the loss at the last trial
-    g: typing.Any  # the full gradient at the last trial
+    f: typing.Any  # the loss at the last trial (at the accepted step at an end)
+    g: typing.Any  # the full gradient there
     f_best: typing.Any  # the loss at stx
     g_best: typing.Any  # the full gradient at stx
-    smallest: typing.Any  # the smallest step tried (the backtracking fallback starts there)
+    smallest: typing.Any  # the smallest step tried (the backtracking fallback halves it)
 
 
 def _cubic(a, fa, da, b, fb, db):
@@ -195,9 +197,10 @@ def search(
     eps_f = ops.sqrt(eps) * ops.abs(f0)
 
     def cond(state):
-        return ops.equal(state.code, _RUNNING) & (state.evaluations < max_evaluations)
+        return state.code <= _BACKTRACK
 
     def body(state):
+        # One evaluation site for both phases: the compiled program holds the loss once.
         stp, iv = state.step, state.interval
         f, g = value_and_gradient(x + stp * d)
         dp = ops.sum(g * d)
@@ -223,8 +226,6 @@ def search(
             )
         ) | (ops.equal(stp, step_max) & (f <= ftest) & (dp <= gtest))
         warning = warning | (ops.equal(stp, zero) & ((f > ftest) | (dp >= gtest)))
-        code = ops.where(exact | approximate, _CONVERGED, ops.where(warning, _WARNING, _RUNNING))
-        code = ops.cast(code, "int32")
 
         # dcstep, on the modified function psi in stage 1 while f is between psi's and f's
         # tests (the shift is exactly 0 otherwise, so f's values pass unchanged).
@@ -239,7 +240,13 @@ def search(
             iv.gy - shift,
         )
         new, trial, bracketed = _step(
-            shifted, stp, f - stp * shift, dp - shift, state.bracketed, state.low, state.high
+            shifted,
+            stp,
+            f - stp * shift,
+            dp - shift,
+            state.bracketed,
+            state.low,
+            state.high,
         )
         new = Interval(
             new.stx,
@@ -257,7 +264,9 @@ def search(
         # Bisect when two trials did not shrink the bracket by 0.66.
         span = ops.abs(new.sty - new.stx)
         trial = ops.where(
-            bracketed & (span >= 0.66 * state.width1), new.stx + 0.5 * (new.sty - new.stx), trial
+            bracketed & (span >= 0.66 * state.width1),
+            new.stx + 0.5 * (new.sty - new.stx),
+            trial,
         )
         width1 = ops.where(bracketed, state.width, state.width1)
         width = ops.where(bracketed, span, state.width)
@@ -270,31 +279,76 @@ def search(
         # or, unbracketed, ends the search as a warning.
         broken = ~ops.isfinite(trial)
         trial = ops.where(broken & bracketed, new.stx + 0.5 * (new.sty - new.stx), trial)
-        code = ops.where(ops.equal(code, _RUNNING) & broken & ~bracketed, _WARNING, code)
-        done = ops.equal(code, _CONVERGED)
-        return MoreThuenteState(
-            evaluations=state.evaluations + 1,
-            code=ops.cast(code, "int32"),
-            exact=exact,
-            step=ops.where(done, stp, trial),
-            interval=new,
-            bracketed=bracketed,
-            stage=ops.cast(stage, "int32"),
-            low=low,
-            high=high,
-            width=width,
-            width1=width1,
-            f=f,
-            g=g,
-            f_best=ops.where(moved_x & finite, f, state.f_best),
-            g_best=ops.where(moved_x & finite, g, state.g_best),
-            smallest=ops.minimum(state.smallest, stp),
+        warning = warning | (broken & ~bracketed)
+        evaluations = state.evaluations + 1
+        smallest = ops.minimum(state.smallest, stp)
+        f_best = ops.where(moved_x & finite, f, state.f_best)
+        g_best = ops.where(moved_x & finite, g, state.g_best)
+        searched = MoreThuenteState(
+            evaluations,
+            state.limit,
+            _int(_RUNNING),
+            exact,
+            trial,
+            new,
+            bracketed,
+            ops.cast(stage, "int32"),
+            low,
+            high,
+            width,
+            width1,
+            f,
+            g,
+            f_best,
+            g_best,
+            smallest,
         )
+        # The search ends: at a Wolfe point; else (a dcsrch warning, or its budget spent) at
+        # the best step if it has sufficient decrease; else the backtracking phase starts,
+        # halving the smallest step tried, with a budget of its own.
+        best_ok = (
+            (new.stx > 0)
+            & (f_best <= f0 + c1 * new.stx * dphi0)
+            & _progress(f_best, g_best, f0, g0)
+        )
+        gives_up = warning | (evaluations >= state.limit)
+        searched = _ops.select(
+            exact | approximate,
+            searched._replace(code=_int(_CONVERGED), step=stp),
+            _ops.select(
+                gives_up & best_ok,
+                searched._replace(code=_int(_FOUND), step=new.stx, f=f_best, g=g_best),
+                _ops.select(
+                    gives_up,
+                    searched._replace(
+                        code=_int(_BACKTRACK),
+                        step=0.5 * smallest,
+                        limit=evaluations + max_evaluations,
+                    ),
+                    searched,
+                ),
+            ),
+        )
+        # Backtracking (N&W Algorithm 3.1): sufficient decrease with progress, else halve.
+        armijo = finite & (f <= ftest) & _progress(f, g, f0, g0)
+        halved = 0.5 * stp
+        backtracked = state._replace(evaluations=evaluations, f=f, g=g, step=halved)
+        backtracked = _ops.select(
+            armijo,
+            backtracked._replace(code=_int(_FOUND), step=stp),
+            _ops.select(
+                (evaluations >= state.limit) | (halved <= 0),
+                backtracked._replace(code=_int(_FAILED)),
+                backtracked,
+            ),
+        )
+        return _ops.select(ops.equal(state.code, _BACKTRACK), backtracked, searched)
 
     alpha0 = ops.cast(alpha0, dtype)
     width = step_max
     start = MoreThuenteState(
         evaluations=_int(0),
+        limit=_int(max_evaluations),
         code=_int(_RUNNING),
         exact=ops.convert_to_tensor(False),
         step=alpha0,
@@ -312,32 +366,18 @@ def search(
         smallest=ops.cast(np.inf, dtype),
     )
     state = _ops.while_loop(cond, body, start)
-    iv = state.interval
-
-    def converged():
-        status = ops.where(state.exact, WOLFE, APPROXIMATE_WOLFE)
-        return LineSearchResult(
-            state.step, state.f, state.g, state.evaluations, _int(status), x + state.step * d
-        )
-
-    def best():
-        return LineSearchResult(
-            iv.stx, state.f_best, state.g_best, state.evaluations, _int(ARMIJO), x + iv.stx * d
-        )
-
-    def fallback():
-        out = backtrack(
-            value_and_gradient, x, f0, g0, d, state.smallest, c1, max_evaluations, first=False
-        )
-        return out._replace(evaluations=out.evaluations + state.evaluations)
-
-    best_ok = (
-        (iv.stx > 0)
-        & (state.f_best <= f0 + c1 * iv.stx * dphi0)
-        & _progress(state.f_best, state.g_best, f0, g0)
-    )
-    return _ops.cond(
+    failed = ops.equal(state.code, _FAILED)
+    status = ops.where(
         ops.equal(state.code, _CONVERGED),
-        converged,
-        lambda: _ops.cond(best_ok, best, fallback),
+        ops.where(state.exact, WOLFE, APPROXIMATE_WOLFE),
+        ops.where(failed, FAILED, ARMIJO),
+    )
+    alpha = ops.where(failed, zero, state.step)
+    return LineSearchResult(
+        alpha,
+        ops.where(failed, f0, state.f),
+        ops.where(failed, g0, state.g),
+        state.evaluations,
+        _int(status),
+        ops.where(failed, x, x + alpha * d),
     )

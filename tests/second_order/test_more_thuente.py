@@ -128,3 +128,56 @@ def test_lbfgs_iterates_are_scipy_lbfgsb_iterates():
     assert len(ours) == len(theirs) == 25
     np.testing.assert_allclose(np.array(ours), np.array(theirs), rtol=1e-9, atol=1e-12)
     assert counts == evaluations[-1]
+
+
+def _search_once(fg, x, g0, d, alpha0, max_evaluations):
+    with _ops.precision("float64"):
+        x = ops.convert_to_tensor(np.asarray(x, np.float64))
+        f0, g = fg(x) if g0 is None else (ops.convert_to_tensor(0.0, "float64"), g0)
+        d = ops.convert_to_tensor(np.asarray(d, np.float64)) if d is not None else -g
+        out = _ops.compile(
+            lambda: more_thuente.search(
+                fg,
+                x,
+                f0,
+                g,
+                d,
+                ops.convert_to_tensor(alpha0, "float64"),
+                1e-4,
+                0.9,
+                max_evaluations,
+            ),
+            jit_compile=False,
+        )()
+        return {k: ops.convert_to_numpy(v) for k, v in out._asdict().items()}
+
+
+def test_fallback_backtracks_to_an_armijo_point_when_the_budget_is_spent():
+    """One trial point, too long: the search gives up without a Wolfe point or a better step,
+    and the fallback halves the smallest step tried until sufficient decrease (N&W Alg. 3.1)."""
+    x = np.array([-1.2, 1.0])
+    g = scipy.optimize.rosen_der(x)
+
+    def armijo(alpha):
+        return scipy.optimize.rosen(x - alpha * g) <= scipy.optimize.rosen(x) - 1e-4 * alpha * g @ g
+
+    alpha0 = next(2.0**-k for k in range(40) if not armijo(2.0**-k) and armijo(2.0 ** -(k + 1)))
+    out = _search_once(_value_and_gradient, x, None, None, alpha0, max_evaluations=1)
+    assert int(out["status"]) == line_search.ARMIJO
+    assert out["alpha"] == alpha0 / 2
+    assert int(out["evaluations"]) == 2
+    np.testing.assert_allclose(out["f"], scipy.optimize.rosen(x - alpha0 / 2 * g), rtol=1e-12)
+
+
+def test_failure_keeps_the_point_when_every_trial_is_non_finite():
+    def nan_everywhere(z):
+        nan = ops.cast(np.nan, z.dtype)
+        return nan, ops.zeros_like(z) + nan
+
+    with _ops.precision("float64"):
+        g0 = ops.convert_to_tensor(np.ones(2))
+    out = _search_once(nan_everywhere, [1.0, 2.0], g0, None, 1.0, max_evaluations=5)
+    assert int(out["status"]) == line_search.FAILED
+    assert float(out["alpha"]) == 0.0 and float(out["f"]) == 0.0
+    np.testing.assert_array_equal(out["x"], [1.0, 2.0])
+    assert int(out["evaluations"]) == 10  # 5 trials of the search, then 5 of backtracking
