@@ -85,7 +85,7 @@ def markdown(result):
         f"{result['epochs_finetune']} phase-2 epochs. Train images/s counts training steps only; "
         "epoch s includes the validation pass; caching is paid once per run.",
         "",
-        "| unfrozen fraction | phase 2 on | cut | train images/s | s per epoch | caching s (MB) | val accuracy | whole run s |",
+        "| unfrozen fraction | phase 2 on | cut | train images/s | s per epoch | caching s (training images, MB) | val accuracy | whole run s |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["runs"]:
