@@ -245,6 +245,13 @@ def train_finetune(
         progress,
         class_weight=None if cached is not None else class_weight,  # cached: in its batches
     )
+    if cached is not None:  # the classifier carries the trained optimizer (model.keras saves it)
+        model.compile(
+            optimizer=trained.optimizer,
+            loss=trained.loss,
+            metrics=["accuracy"],
+            jit_compile=device.jit_compile,
+        )
     metrics["unfrozen_layers"] = len(unfrozen)
     metrics["planned_epochs"] = epochs
     metrics["stopped_by_budget"] = any(isinstance(c, TimeBudget) and c.stopped for c in extra)

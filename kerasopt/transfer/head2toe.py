@@ -16,7 +16,8 @@ from kerasopt.layers.inference_mode import InferenceMode
 
 def stage_outputs(base):
     """Names of the last layer at each spatial resolution of `base` (its stages' outputs), in
-    order, the last one being the backbone's own output layer.
+    order, the last one being the backbone's own output layer (`ZeroPadding2D` layers, which
+    only pad for the next strided convolution, are passed over).
 
     Example:
         >>> import keras
@@ -30,8 +31,12 @@ def stage_outputs(base):
     names, last_size, previous = [], None, None
     for layer in base.layers:
         shape = layer.output.shape if hasattr(layer, "output") else None
-        if shape is None or len(shape) != 4 or isinstance(layer, keras.layers.InputLayer):
-            continue
+        if (
+            shape is None
+            or len(shape) != 4
+            or isinstance(layer, (keras.layers.InputLayer, keras.layers.ZeroPadding2D))
+        ):
+            continue  # padding before a strided convolution is no stage
         size = tuple(shape[1:3])
         if last_size is not None and size != last_size:
             names.append(previous)
