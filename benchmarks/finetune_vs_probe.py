@@ -149,38 +149,57 @@ def build(name, cache, quick=False, mnist_train=5000):
     return root
 
 
-def probe(folder, size):
-    """The tuned linear probe on standardized frozen features: test accuracy, C, seconds."""
+def _tuned_probe(train):
+    """LogisticRegression on standardized features, C by 5-fold CV on `train` (train + val
+    features and labels): (the fitted search, its C and CV accuracy)."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from kerasopt.transfer import backbone, build_classifier, image_dataset
-    from kerasopt.transfer.features import cache_features, feature_extractor
-
-    start = time.perf_counter()
-    keras.utils.set_random_seed(0)
-    data = image_dataset(folder, image_size=size, batch_size=32, augment=False, test_split=0.5)
-    model = build_classifier(
-        backbone("mobilenet_v2", input_shape=(size, size, 3)), len(data.class_names)
-    )
-    extractor = feature_extractor(model)
-    (xt, yt, _), (xv, yv, _) = (
-        cache_features(extractor, d, verbose=0) for d in (data.train_eval, data.val)
-    )
     estimator = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     search = GridSearchCV(
         estimator, {"logisticregression__C": np.logspace(-4, 2, 7).tolist()}, cv=5
     )
-    search.fit(np.concatenate([xt, xv]), np.concatenate([yt, yv]))
-    xs, ys, _ = cache_features(extractor, data.test, verbose=0)  # the test split, once, last
-    return {
-        "test_accuracy": round(float(search.score(xs, ys)), 4),
+    search.fit(*train)
+    return search, {
         "C": search.best_params_["logisticregression__C"],
         "cv_accuracy": round(float(search.best_score_), 4),
-        "seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def probe(folder, size, head2toe=False):
+    """The tuned linear probe on standardized frozen features: test accuracy, C, seconds; with
+    `head2toe`, also the probe on multi-layer features (`kerasopt.transfer.head2toe`), compared
+    by cross-validation accuracy on train + val, each scored once on test at the end."""
+    from kerasopt.transfer import ImagenetPreprocessing, backbone, build_classifier, image_dataset
+    from kerasopt.transfer.features import cache_features, feature_extractor
+    from kerasopt.transfer.head2toe import multi_layer_extractor
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(0)
+    data = image_dataset(folder, image_size=size, batch_size=32, augment=False, test_split=0.5)
+    base = backbone("mobilenet_v2", input_shape=(size, size, 3))
+    model = build_classifier(base, len(data.class_names))
+    extractors = {"last": feature_extractor(model)}
+    if head2toe:
+        extractors["head2toe"] = multi_layer_extractor(base, ImagenetPreprocessing("tf"))
+    fitted, result = {}, {}
+    for name, extractor in extractors.items():
+        (xt, yt, _), (xv, yv, _) = (
+            cache_features(extractor, d, verbose=0) for d in (data.train_eval, data.val)
+        )
+        fitted[name], result[name] = _tuned_probe(
+            (np.concatenate([xt, xv]), np.concatenate([yt, yv]))
+        )
+        result[name]["features"] = int(xt.shape[1])
+    for name, extractor in extractors.items():  # the test split, once per probe, last
+        xs, ys, _ = cache_features(extractor, data.test, verbose=0)
+        result[name]["test_accuracy"] = round(float(fitted[name].score(xs, ys)), 4)
+    row = {**result["last"], "seconds": round(time.perf_counter() - start, 1)}
+    if head2toe:
+        row["head2toe"] = result["head2toe"]
+    return row
 
 
 def recipe(folder, out, seed, flags=()):
@@ -201,6 +220,10 @@ def recipe(folder, out, seed, flags=()):
         "plan": metrics["strategy"]["name"],
         "image_size": metrics["image_size"][0],
         "finetune_epochs": finetune.get("epochs", 0),
+        "finetune_images_per_second": finetune.get("images_per_second"),
+        "cached_activations": (finetune.get("cached_activations") or {}).get("cut"),
+        "seconds_from_start": metrics.get("seconds_from_start"),
+        "publish_seconds": metrics.get("publish_seconds"),
         "finetune_learning_rate": finetune.get("learning_rate"),
         "learning_rate_found": finetune.get("learning_rate_found"),
         "wall_seconds": round(wall, 1),
@@ -275,15 +298,15 @@ def markdown(result):
         )
     lines += ["", "Every run (validation, then test):", ""]
     lines += [
-        "| dataset | method | seed | plan | size | phase-2 epochs | phase-2 rate (range test's) | val | test | wall s |"
+        "| dataset | method | seed | plan | size | phase-2 epochs | phase 2 on (images/s) | phase-2 rate (range test's) | val | test | wall s |"
     ]
-    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["datasets"].items():
         for method, runs in [("default", row["default"]), *row.get("presets", {}).items()]:
             for r in runs:
                 if "error" in r:
                     lines.append(
-                        f"| {name} | {method} | - | error | | | | | | {r['wall_seconds']} |"
+                        f"| {name} | {method} | - | error | | | | | | | {r['wall_seconds']} |"
                     )
                     continue
                 rate = r["finetune_learning_rate"]
@@ -293,10 +316,34 @@ def markdown(result):
                     else f"{rate:.3g}"
                     + (f" ({r['learning_rate_found']:.3g})" if r["learning_rate_found"] else "")
                 )
+                on = "-"
+                if r["finetune_epochs"]:
+                    where = r.get("cached_activations")
+                    on = f"{'cached below ' + where if where else 'images'} ({r.get('finetune_images_per_second')})"
                 lines.append(
                     f"| {name} | {method} | {r['seed']} | {r['plan']} | {r['image_size']} | {r['finetune_epochs']} "
-                    f"| {rate} | {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['wall_seconds']} |"
+                    f"| {on} | {rate} | {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['wall_seconds']} |"
                 )
+    h2t = {
+        n: row["probe"]
+        for n, row in result["datasets"].items()
+        if "head2toe" in (row.get("probe") or {})
+    }
+    if h2t:
+        lines += [
+            "",
+            "Head2Toe-style multi-layer features (every stage's global average) against the last layer's, "
+            "each a CV-tuned probe; chosen by CV accuracy on train + val, test read once, last:",
+            "",
+            "| dataset | features (last / multi) | CV accuracy, last layer | CV accuracy, multi-layer | test, last layer | test, multi-layer |",
+            "|---|---|---|---|---|---|",
+        ]
+        for n, p in h2t.items():
+            m = p["head2toe"]
+            lines.append(
+                f"| {n} | {p.get('features', '-')} / {m['features']} | {p['cv_accuracy']:.4f} | "
+                f"{m['cv_accuracy']:.4f} | {p['test_accuracy']:.4f} | {m['test_accuracy']:.4f} |"
+            )
     warned = sorted(
         {
             w
@@ -356,6 +403,11 @@ def main(argv=None):
         help="hand-picked presets to run too",
     )
     parser.add_argument("--no-probe", action="store_true")
+    parser.add_argument(
+        "--head2toe",
+        action="store_true",
+        help="also probe multi-layer features (Head2Toe); compared on CV accuracy over train + val",
+    )
     parser.add_argument("--mnist-train", type=int, default=5000)
     parser.add_argument("--merge", action="store_true", help="add to the existing results file")
     parser.add_argument(
@@ -418,7 +470,7 @@ def main(argv=None):
             )
         size = next((r["image_size"] for r in row["default"] if "image_size" in r), 160)
         if not args.no_probe:
-            row["probe"] = probe(folder, size)
+            row["probe"] = probe(folder, size, args.head2toe)
             print(f"  probe at {size} px: {row['probe']}", flush=True)
         publish()
     print(markdown(result))

@@ -203,6 +203,23 @@ class FineTuneConfig:
             help="also report the test metrics with test-time augmentation",
         ),
     )
+    cached_activations: bool = dataclasses.field(
+        default=True,
+        metadata=_cli(
+            "--no-cached-activations",
+            action="store_const",
+            const=False,
+            help="phase 2 on the images (the whole backbone every step) instead of on the cached activations of its frozen bottom",
+        ),
+    )
+    cache_views: int = dataclasses.field(
+        default=1,
+        metadata=_cli(
+            "--cache-views",
+            type=int,
+            help="versions of each training image cached for phase 2: the image, then augmented copies (default 1)",
+        ),
+    )
     overrides: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
@@ -230,6 +247,8 @@ class FineTuneConfig:
         if not isinstance(self.class_weight, dict):
             check_choice("class_weight", self.class_weight, ("auto", "balanced", None))
         check_choice("tta", self.tta, (None, *TTA_MODES))
+        check_bool("cached_activations", self.cached_activations)
+        check_int("cache_views", self.cache_views, minimum=1)
         self._check_overrides()
         self._check_phase2()
 

@@ -46,7 +46,7 @@ def feature_extractor(model):
     return keras.Model(model.inputs, model.get_layer(HEAD_INPUT).output, name="features")
 
 
-def cache_features(extractor, dataset, verbose="auto"):
+def cache_features(extractor, dataset, verbose="auto", callbacks=()):
     """Pooled backbone features and labels of every batch of `dataset`, computed once.
 
     Args:
@@ -54,6 +54,7 @@ def cache_features(extractor, dataset, verbose="auto"):
             compiled predict function).
         dataset: batches of (images, labels), not shuffled (e.g. `ImageData.train_eval`).
         verbose: 0, 1 (progress bar), 2 (one line) or "auto" (`fit_verbosity`).
+        callbacks: Keras callbacks of the `predict` call (e.g. a step timer).
 
     Returns:
         (features float32 array (n, channels), labels int32 array (n,), seconds).
@@ -74,7 +75,7 @@ def cache_features(extractor, dataset, verbose="auto"):
         True
     """
     start = time.perf_counter()
-    features = extractor.predict(dataset, verbose=fit_verbosity(verbose))
+    features = extractor.predict(dataset, verbose=fit_verbosity(verbose), callbacks=list(callbacks))
     labels = np.concatenate([keras.ops.convert_to_numpy(y) for _, y in dataset]).astype("int32")
     return np.asarray(features, "float32"), labels, time.perf_counter() - start
 

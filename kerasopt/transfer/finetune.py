@@ -82,7 +82,8 @@ def fine_tune(data, run_dir, config=None, *, finetune_callbacks=(), clock=None, 
        (`kerasopt.transfer.auto.decide`: the probe's train and validation accuracy, class
        count, dataset size, image statistics), printed and recorded in metrics["auto"].
     3. Phase 2 (when the plan unfreezes anything) unfreezes the top of the backbone and trains
-       on augmented images with a warm-up/cosine schedule peaking at `FINETUNE_LR` (1e-3) for
+       it, on the cached activations of the frozen bottom (`cached_activations`) or on
+       augmented images, with a warm-up/cosine schedule peaking at `FINETUNE_LR` (1e-3) for
        the top, the backbone at `backbone_lr_factor` times it (fastai's `fine_tune` base
        rate and discriminative rates), for the plan's epochs or as many as `time_budget`
        allows (planned from measured step times, keeping back the evaluation and export;
@@ -140,6 +141,13 @@ def fine_tune(data, run_dir, config=None, *, finetune_callbacks=(), clock=None, 
                 `kerasopt.transfer.auto.class_weights`), "balanced", None, or {class: weight}.
             tta: None, "flip" or "five_crop": also report the test metrics with test-time
                 augmentation (`kerasopt.layers.TestTimeAugmentation`).
+            cached_activations: True (default): phase 2 trains the unfrozen top of the
+                backbone and the head on the activations of the frozen bottom, computed once
+                per image (`kerasopt.transfer.cached_top`; recorded in the phase's metrics),
+                when there is a frozen bottom, no `snapshots`, one replica and the activations
+                fit in `MAX_CACHE_BYTES`; False: every step runs the whole backbone.
+            cache_views: versions of each training image cached for phase 2: the image, then
+                augmented copies (each epoch draws one per image).
             overrides: {FineTuneStrategy field: value} applied to the plan (e.g.
                 {"epochs_head": 2}).
         finetune_callbacks: extra Keras callbacks for phase 2.
@@ -212,13 +220,18 @@ def _fine_tune(data, run_dir, write_dir, config, finetune_callbacks, clock):
     try:
         with device.distribution.scope():
             state = _start(data, write_dir, config, device, clock, finetune_callbacks)
+            moments = {"model_built": clock.elapsed()}  # seconds from the command's start
             for phase in plan(state):
-                if not _step(phase, state):
+                trained = _step(phase, state)
+                moments[f"{phase.name}_done"] = clock.elapsed()
+                if not trained:
                     break
             history = state.folder.history(state.history)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     metrics = _evaluate(state, history)
+    moments["evaluated"] = clock.elapsed()
+    metrics["seconds_from_start"] = {k: round(v, 2) for k, v in moments.items()}
     title = f"{config.backbone} on {Path(data.source).name or data.source}"
     state.folder.publish(
         state.model,

@@ -88,6 +88,7 @@ def train_finetune(
     clock=None,
     val_seconds=0.0,
     trace_seconds=0.0,
+    cached=None,
 ):
     """Phase 2: unfreeze the top `strategy.unfreeze_fraction` of `base` (BatchNormalization
     frozen) and train with Adam, the backbone at `backbone_lr_factor` times the head's rate
@@ -134,6 +135,11 @@ def train_finetune(
         val_seconds: the expected time of one validation pass, for `clock`.
         trace_seconds: the expected extra time of the first validation pass (tracing), for
             `clock`.
+        cached: None, or the `kerasopt.transfer.cached_top.CachedActivations` of `model` cut
+            below the unfrozen layers (`split_classifier`, made after unfreezing the same
+            fraction): the top is trained on them (`model` shares its layers, so it ends with
+            the trained weights); `callbacks` then see the top model (wrap the user's in
+            `SeesClassifier`). Not with `snapshots` (the members must be whole classifiers).
 
     Returns:
         (history dict, phase metrics dict, names of the unfrozen layers); the metrics are
@@ -181,10 +187,21 @@ def train_finetune(
             )
     elif snapshots is not None and epochs % snapshots:
         epochs = max(snapshots, epochs - epochs % snapshots)  # whole cycles within the plan
+    if cached is not None and snapshots is not None:
+        raise ValueError(
+            "Arguments `cached` and `snapshots` cannot be combined (snapshot members are whole "
+            f"classifiers). Received: snapshots={snapshots}"
+        )
     unfrozen = unfreeze_fraction(base, strategy.unfreeze_fraction)
-    steps_per_epoch = batches_per_epoch(data.train)
-    if steps_per_epoch <= 0:
-        steps_per_epoch = math.ceil(data.n_train / data.batch_size)
+    if cached is None:
+        trained, trained_base, fit_data = model, base, data
+        steps_per_epoch = batches_per_epoch(data.train)
+        if steps_per_epoch <= 0:
+            steps_per_epoch = math.ceil(data.n_train / data.batch_size)
+    else:
+        trained, trained_base, fit_data = cached.split.top, cached.split.backbone_top, cached
+        cached.epochs = epochs
+        steps_per_epoch = cached.steps_per_epoch
     peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
     extra = list(callbacks)
     if clock is not None:
@@ -206,9 +223,9 @@ def train_finetune(
             _averaged(body, average, steps_per_epoch),
         )
         extra.insert(0, SwapAveragedWeights())
-    model.compile(
+    trained.compile(
         optimizer=discriminative_optimizer(
-            model, base, head_optimizer=head, backbone_optimizer=body
+            trained, trained_base, head_optimizer=head, backbone_optimizer=body
         ),
         loss=classifier_loss(label_smoothing),
         metrics=["accuracy"],
@@ -217,8 +234,8 @@ def train_finetune(
     if average is not None or snapshots is not None:
         patience = None
     history, metrics = fit_phase(
-        model,
-        data,
+        trained,
+        fit_data,
         epochs,
         initial_epoch,
         patience,
@@ -226,8 +243,15 @@ def train_finetune(
         extra,
         verbose,
         progress,
-        class_weight=class_weight,
+        class_weight=None if cached is not None else class_weight,  # cached: in its batches
     )
+    if cached is not None:  # the classifier carries the trained optimizer (model.keras saves it)
+        model.compile(
+            optimizer=trained.optimizer,
+            loss=trained.loss,
+            metrics=["accuracy"],
+            jit_compile=device.jit_compile,
+        )
     metrics["unfrozen_layers"] = len(unfrozen)
     metrics["planned_epochs"] = epochs
     metrics["stopped_by_budget"] = any(isinstance(c, TimeBudget) and c.stopped for c in extra)

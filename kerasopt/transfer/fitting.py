@@ -8,6 +8,7 @@ goes over an interruption (weights, optimizer, callbacks) is saved by
 import time
 
 import keras
+import numpy as np
 
 
 class PhaseTimer(keras.callbacks.Callback):
@@ -55,12 +56,16 @@ def fit_phase(
     """Train the compiled `model` for `epochs` epochs from `initial_epoch` (the epochs of earlier
     phases), then evaluate it on `data.val`; `class_weight` weighs the training loss per class.
 
+    `data` is an `ImageData`, or any object with `train`, `val` and `n_train` (e.g.
+    `kerasopt.transfer.cached_top.CachedActivations`, whose `train` is a function of the phase's
+    epoch giving the batches from that epoch on, with `steps_per_epoch`).
     EarlyStopping on val_loss restores the best weights (none when `patience` is None).
     `progress` (optional, from `kerasopt.transfer.run_folder`) resumes the phase: it loads the
     weights, optimizer and callback state of the last completed epoch, `fit` goes on from
     there, and its history starts with the earlier epochs. Returns (history dict, metrics).
     """
     timer = PhaseTimer(data.n_train)
+    steps_per_epoch = getattr(data, "steps_per_epoch", None)
     stopper = (
         None
         if patience is None
@@ -70,8 +75,12 @@ def fit_phase(
     )
 
     def fit(done, all_callbacks):
+        # `data.train`: a dataset, or (cached activations) a function of the phase's epoch
+        # that gives the batches of that epoch and the ones after it
+        train = data.train(done) if callable(data.train) else data.train
         return model.fit(
-            data.train,
+            train,
+            steps_per_epoch=steps_per_epoch,
             validation_data=data.val,
             epochs=initial_epoch + epochs,
             initial_epoch=initial_epoch + done,
@@ -120,3 +129,45 @@ def resumable_fit(model, fit, epochs, timer, stopper, callbacks=(), progress=Non
     if progress is not None:
         history = progress.history
     return history
+
+
+def epoch_batches(views, labels, batch_size, first_epoch, epochs, sample_weight=None):
+    """The batches of epochs `first_epoch` .. `epochs - 1` over arrays held in memory.
+
+    Every epoch has a fresh order, seeded by the epoch's index: the ragged last batch holds
+    different examples each epoch (a fixed order gives the same few examples the weight of a
+    full batch in every Adam step), and a resumed phase sees the batches an uninterrupted one
+    would. With several `views` (e.g. augmented copies of each image) each example is drawn
+    from one view per epoch, chosen by the same seeded generator.
+
+    Args:
+        views: a list of arrays with the same first dimension n (one array: no choice).
+        labels: array (n,).
+        batch_size: examples per batch.
+        first_epoch: the first epoch to yield (0-based, counted within the phase).
+        epochs: the phase's epochs.
+        sample_weight: None or array (n,), yielded as the batches' third element.
+
+    Example:
+        >>> import numpy as np
+        >>> from kerasopt.transfer.fitting import epoch_batches
+        >>> x = np.arange(5)
+        >>> [b[1].tolist() for b in epoch_batches([x], x, 2, 0, 1)] == [
+        ...     np.random.default_rng(0).permutation(5)[i : i + 2].tolist() for i in (0, 2, 4)]
+        True
+    """
+    n = len(labels)
+    for epoch in range(first_epoch, epochs):
+        rng = np.random.default_rng(epoch)
+        order = rng.permutation(n)
+        chosen = rng.integers(len(views), size=n) if len(views) > 1 else None
+        for start in range(0, n, batch_size):
+            index = order[start : start + batch_size]
+            if chosen is None:
+                x = views[0][index]
+            else:
+                x = np.stack([views[v][i] for v, i in zip(chosen[index], index, strict=True)])
+            if sample_weight is None:
+                yield x, labels[index]
+            else:
+                yield x, labels[index], sample_weight[index]

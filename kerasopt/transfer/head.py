@@ -14,7 +14,7 @@ import numpy as np
 from kerasopt._validation import check_int, check_positive
 from kerasopt.schedules import OneCycle
 from kerasopt.transfer.features import head_model
-from kerasopt.transfer.fitting import PhaseTimer, fit_phase, resumable_fit
+from kerasopt.transfer.fitting import PhaseTimer, epoch_batches, fit_phase, resumable_fit
 from kerasopt.transfer.freezing import freeze
 from kerasopt.transfer.losses import classifier_loss
 
@@ -104,25 +104,11 @@ def train_head_on_features(
         weights = np.array([class_weight.get(int(label), 1.0) for label in y_train], "float32")
     timer = PhaseTimer(n_train)
 
-    def batches(first_epoch):
-        # A fresh order every epoch, seeded by the epoch's index: the ragged last batch holds
-        # different images each epoch (a fixed order gives the same few images the weight of
-        # a full batch in every Adam step), and a resumed phase sees the batches an
-        # uninterrupted one would.
-        for epoch in range(first_epoch, epochs):
-            order = np.random.default_rng(epoch).permutation(n_train)
-            for start in range(0, n_train, batch_size):
-                index = order[start : start + batch_size]
-                if weights is None:
-                    yield x_train[index], y_train[index]
-                else:
-                    yield x_train[index], y_train[index], weights[index]
-
     def fit(done, all_callbacks):
         return head.fit(
-            batches(done),
+            epoch_batches([x_train], y_train, batch_size, done, epochs, weights),
             steps_per_epoch=steps_per_epoch,
-            shuffle=False,  # batches() shuffles
+            shuffle=False,  # epoch_batches shuffles
             epochs=epochs,
             initial_epoch=done,
             validation_data=(x_val, y_val),

@@ -56,7 +56,7 @@ def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_siz
         Smith, "Cyclical Learning Rates for Training Neural Networks", WACV 2017.
     """
     finder = LRFinder(min_lr=min_lr, max_lr=max_lr, steps=steps)
-    timer = _StepTimer()
+    timer = StepTimer()
     if y is None:
         per_epoch = batches_per_epoch(x)
         epochs = math.ceil(steps / per_epoch) if per_epoch > 0 else 1
@@ -75,8 +75,9 @@ def lr_range_test(model, x, y=None, steps=60, min_lr=1e-6, max_lr=1.0, batch_siz
     return finder.suggestion, timer.seconds_per_step(), finder
 
 
-class _StepTimer(keras.callbacks.Callback):
-    """Wall time of each training step (the first, which traces and compiles, left out)."""
+class StepTimer(keras.callbacks.Callback):
+    """Wall time of each training or prediction step: `seconds_per_step` leaves out the first
+    (it traces and compiles), `trace_seconds` is how much longer the first took."""
 
     def __init__(self):
         super().__init__()
@@ -88,6 +89,12 @@ class _StepTimer(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.times.append(time.perf_counter() - self._begin)
 
+    on_predict_batch_begin = on_train_batch_begin
+    on_predict_batch_end = on_train_batch_end
+
     def seconds_per_step(self):
         times = self.times[1:] or self.times
         return float(np.median(times)) if times else 0.0
+
+    def trace_seconds(self):
+        return max(0.0, self.times[0] - self.seconds_per_step()) if self.times else 0.0

@@ -16,6 +16,13 @@ import numpy as np
 
 from kerasopt.transfer.auto import class_weights, decide
 from kerasopt.transfer.budget import plan_epochs
+from kerasopt.transfer.cached_top import (
+    MAX_CACHE_BYTES,
+    SeesClassifier,
+    cache_activations,
+    cached_bytes,
+    split_classifier,
+)
 from kerasopt.transfer.features import (
     cache_features,
     feature_extractor,
@@ -27,7 +34,7 @@ from kerasopt.transfer.finetuning import finetune_epochs, train_finetune
 from kerasopt.transfer.freezing import freeze, unfreeze_fraction
 from kerasopt.transfer.head import train_head_on_features
 from kerasopt.transfer.losses import classifier_loss
-from kerasopt.transfer.lr_range import lr_range_test
+from kerasopt.transfer.lr_range import StepTimer, lr_range_test
 from kerasopt.transfer.scratch import train_scratch
 from kerasopt.transfer.strategy import FineTuneStrategy, preset
 
@@ -39,9 +46,10 @@ HEAD_LR_RANGE = (1e-4, 1e-2)  # the range test's suggestion is clipped to these 
 FINETUNE_LR_RANGE = (1e-5, 1e-3)
 FINETUNE_SWEEP_STEPS = 40
 FINETUNE_LR = 1e-3  # phase 2's default peak rate of the top ("auto"), fastai's base rate / 2
-# Kept back from phase 2 for saving, exporting and plotting (`RunFolder.publish`: 19 to 36 s measured
-# for a MobileNet(alpha 0.25) on a busy 2-core machine; it is mostly tracing, not weights).
-EXPORT_SECONDS = 30.0
+# Kept back from phase 2 for saving, exporting and plotting (`export_seconds`): a fixed part and
+# a multiple of the backbone's measured first-call tracing time (publishing is mostly tracing).
+EXPORT_FIXED_SECONDS = 10.0
+EXPORT_TRACES = 4.0
 
 
 @dataclasses.dataclass
@@ -114,8 +122,9 @@ class HeadPhase:
         freeze(state.base)
         print("Caching the frozen backbone's features (one pass over train and val):", flush=True)
         extractor = feature_extractor(model)
+        timer = StepTimer()  # its first step traces the backbone: the export's cost scales with it
         x_train, y_train, train_seconds = cache_features(
-            extractor, data.train_eval or data.train, c.verbose
+            extractor, data.train_eval or data.train, c.verbose, callbacks=[timer]
         )
         x_val, y_val, val_seconds = cache_features(extractor, data.val, c.verbose)
         if isinstance(c.class_weight, dict):
@@ -144,6 +153,7 @@ class HeadPhase:
                 "cache_seconds": round(train_seconds + val_seconds, 2),
                 "cache_images_per_second": round(cached / (train_seconds + val_seconds), 2),
                 "val_pass_seconds": round(val_seconds, 3),
+                "trace_seconds": round(timer.trace_seconds(), 3),
                 "learning_rate_found": found,
                 "class_weight": weights,
                 "device": state.device.description,
@@ -231,11 +241,18 @@ class FinetunePhase:
         c, data, folder = state.config, state.data, state.folder
         callbacks, progress = folder.callbacks(self.name, state.start)
         val_seconds = state.metrics["head"].get("val_pass_seconds", 0.0)
+        unfreeze_fraction(state.base, state.strategy.unfreeze_fraction)
+        cached = self._cache(state)
         saved = folder.note("finetune_plan")
         if saved is None:
-            saved = self._plan(state, val_seconds)
+            saved = self._plan(state, val_seconds, cached)
             folder.remember("finetune_plan", saved)
-        fast_forward(data, progress.epochs_done)
+        user_callbacks = list(state.finetune_callbacks)
+        if cached is None:
+            fast_forward(data, progress.epochs_done)
+        else:  # the top trains; the user's callbacks and the checkpoint see the classifier
+            user_callbacks = [SeesClassifier(cb, state.model) for cb in user_callbacks]
+            progress.checkpoint_model = state.model
         print(
             f"Phase 2 plan: {saved['epochs']} epochs at learning rate {saved['learning_rate']:.3g} "
             f"({saved['step_seconds']:.3f} s/step measured; "
@@ -257,7 +274,7 @@ class FinetunePhase:
             state.device,
             state.start,
             c.patience,
-            [*callbacks, *state.finetune_callbacks],
+            [*callbacks, *user_callbacks],
             fit_verbosity(c.verbose),
             average=c.average,
             snapshots=c.snapshots,
@@ -267,12 +284,23 @@ class FinetunePhase:
             class_weight=state.class_weight,
             label_smoothing=c.label_smoothing,
             clock=state.clock if state.clock.budget is not None else None,
-            val_seconds=val_seconds,
+            val_seconds=saved.get("epoch_val_seconds", val_seconds),
             trace_seconds=saved["trace_seconds"] + _finish_seconds(state, val_seconds),
+            cached=cached,
         )
         metrics.update(
             {k: saved[k] for k in ("learning_rate", "learning_rate_found", "step_seconds")}
         )
+        metrics["cached_activations"] = None
+        if cached is not None:
+            metrics["cached_activations"] = {
+                "cut": cached.split.cut,
+                "views": len(cached.views),
+                "megabytes": round(
+                    cached_bytes(cached.split, cached.n_train) * len(cached.views) / 2**20, 1
+                ),
+                "seconds": round(cached.seconds, 2),
+            }
         if c.snapshots is not None:
             metrics["ensemble"] = folder.export_ensemble(data.class_names, data.val)
         return history, metrics
@@ -281,29 +309,72 @@ class FinetunePhase:
         """Nothing to restore: phase 2 is the last phase (a finished run is published)."""
 
     @staticmethod
-    def _plan(state, val_seconds):
+    def _cache(state):
+        """The `CachedActivations` phase 2 trains on (`kerasopt.transfer.cached_top`), or None
+        (the option is off, snapshots, several replicas, no frozen bottom to cache, or more
+        than `MAX_CACHE_BYTES`); the choice is printed. The backbone is unfrozen already."""
+        c, data = state.config, state.data
+        usable = (
+            c.cached_activations
+            and c.snapshots is None
+            and data.train_eval is not None
+            and keras.backend.backend() == "tensorflow"
+            and getattr(state.device.distribution, "num_replicas_in_sync", 1) == 1
+        )
+        split = split_classifier(state.model, state.base) if usable else None
+        if split is None:
+            return None
+        size = cached_bytes(split, c.cache_views * data.n_train + data.n_val)
+        if size > MAX_CACHE_BYTES:
+            print(
+                f"Phase 2 on the images: the activations below {split.cut} would take "
+                f"{size / 2**20:.0f} MB (more than {MAX_CACHE_BYTES / 2**20:.0f} MB).",
+                flush=True,
+            )
+            return None
+        cached = cache_activations(split, data, c.cache_views, state.class_weight)
+        print(
+            f"Phase 2 on cached activations below {split.cut} ({size / 2**20:.0f} MB, "
+            f"{c.cache_views} view(s), cached in {cached.seconds:.1f} s).",
+            flush=True,
+        )
+        return cached
+
+    @staticmethod
+    def _plan(state, val_seconds, cached=None):
         """Phase 2's rate (the range test's, `FINETUNE_LR` or the given one) and its epochs
-        (as many as the clock allows, from the measured step time)."""
+        (as many as the clock allows, from the measured step time: of the top on `cached`
+        activations when given, whose validation pass then replaces `val_seconds` per epoch)."""
         c, data, strategy = state.config, state.data, state.strategy
-        unfreeze_fraction(state.base, strategy.unfreeze_fraction)
         rate = c.finetune_learning_rate
         if rate is None:
             rate = strategy.finetune_learning_rate
         elif rate == "auto":
             rate = FINETUNE_LR
         sweep = rate == "find"
-        state.model.compile(
+        trained = state.model if cached is None else cached.split.top
+        trained.compile(
             optimizer=keras.optimizers.Adam(1e-7),
             loss=classifier_loss(c.label_smoothing),
             jit_compile=state.device.jit_compile,
         )
+        steps = FINETUNE_SWEEP_STEPS if sweep else 3
+        if cached is None:
+            sweep_data = (data.sweep or data.train,)
+        else:
+            sweep_data = (cached.views[-1], cached.labels)
         suggestion, step_seconds, finder = lr_range_test(
-            state.model,
-            data.sweep or data.train,
-            steps=FINETUNE_SWEEP_STEPS if sweep else 3,
+            trained,
+            *sweep_data,
+            steps=steps,
             min_lr=1e-7,
             max_lr=1e-1,
+            batch_size=None if cached is None else data.batch_size,
         )
+        steps_per_epoch = math.ceil(data.n_train / data.batch_size)
+        epoch_val_seconds = val_seconds
+        if cached is not None:  # a forward pass costs about a third of a training step
+            epoch_val_seconds = step_seconds / 3 * math.ceil(data.n_val / data.batch_size)
         found = float(np.clip(suggestion or 1e-4, *FINETUNE_LR_RANGE)) if sweep else None
         trace_seconds = max(0.0, finder.first_step_seconds - step_seconds)
         most = finetune_epochs(strategy, c.snapshots)
@@ -316,8 +387,8 @@ class FinetunePhase:
             # phase 2 traces its training and test steps; evaluation and export follow it
             state.clock.remaining() - 2 * trace_seconds - _finish_seconds(state, val_seconds),
             step_seconds,
-            math.ceil(data.n_train / data.batch_size),
-            val_seconds,
+            steps_per_epoch,
+            epoch_val_seconds,
         )
         return {
             "trace_seconds": round(trace_seconds, 3),
@@ -325,15 +396,25 @@ class FinetunePhase:
             "learning_rate_found": found,
             "epochs": epochs,
             "step_seconds": round(step_seconds, 4),
+            "epoch_val_seconds": round(epoch_val_seconds, 3),
         }
 
 
 def _finish_seconds(state, val_seconds):
     """The expected time after training: the confusion matrix on val, the test pass (scaled from
-    the measured validation pass) and publishing the run folder (`EXPORT_SECONDS`)."""
+    the measured validation pass) and publishing the run folder (`export_seconds`)."""
     data = state.data
     test_share = (data.n_test or data.n_val) / max(data.n_val, 1)
-    return val_seconds * (1.0 + test_share) + EXPORT_SECONDS
+    trace = state.metrics["head"].get("trace_seconds", 0.0)
+    return val_seconds * (1.0 + test_share) + export_seconds(trace)
+
+
+def export_seconds(trace_seconds):
+    """The time kept back for publishing the run folder (model.keras, the SavedModel, the
+    plots): `EXPORT_FIXED_SECONDS` plus `EXPORT_TRACES` times the measured extra time of the
+    backbone's first traced call (`trace_seconds`): exporting a SavedModel traces the model
+    again, and on a busy machine both take longer together."""
+    return EXPORT_FIXED_SECONDS + EXPORT_TRACES * trace_seconds
 
 
 def plan(state):

@@ -39,6 +39,7 @@ import importlib.util
 import json
 import os
 import shutil
+import time
 import warnings
 from pathlib import Path
 
@@ -294,12 +295,13 @@ class RunFolder:
         """Write model.keras, saved_model/, metrics.json, class_names.json and the plots
         (training_curves.png, confusion_matrix.png, and top_losses.png from `worst`: (image,
         true, predicted, probability) of the worst test images) into the staging folder, then
-        publish it as the run folder and drop the resume state."""
+        publish it as the run folder and drop the resume state. metrics.json, written last,
+        records the seconds this took before it (`publish_seconds`)."""
+        start = time.perf_counter()
         with atomic_path(self.staging / "model.keras") as tmp:
             model.save(tmp)
         if keras.backend.backend() == "tensorflow":  # a SavedModel needs TensorFlow
             export_serving(model, self.staging / "saved_model")
-        write_json(self.staging / "metrics.json", metrics)
         write_json(self.staging / "class_names.json", list(class_names))
         self.write_log(metrics["history"])
         plotting.plot_training_curves(
@@ -319,6 +321,8 @@ class RunFolder:
                 self.staging / "top_losses.png",
                 titles=[[title for _, title in row] for row in rows],
             )
+        metrics["publish_seconds"] = round(time.perf_counter() - start, 2)
+        write_json(self.staging / "metrics.json", metrics)
         fault_point("publish")
         replace_path(self.staging, self.final)
         shutil.rmtree(self.state_path, ignore_errors=True)
@@ -409,6 +413,9 @@ class _Progress(keras.callbacks.Callback):
         self.best = record.get("best", None)
         self._stopper = self._timer = None
         self._in_phase = 0
+        # The model of checkpoints/<phase>.keras; None: the trained one (with cached
+        # activations the top trains, and the checkpoint is the whole classifier).
+        self.checkpoint_model = None
 
     def track(self, model, timer, stopper):
         """Adopt the phase's timer and early stopping; on resume load the epoch's state."""
@@ -457,7 +464,7 @@ class _Progress(keras.callbacks.Callback):
         if val_loss is not None and (self.best is None or val_loss < self.best):
             self.best = float(val_loss)
             with atomic_path(self.folder.staging / "checkpoints" / f"{self.phase}.keras") as tmp:
-                self.model.save(tmp)
+                (self.checkpoint_model or self.model).save(tmp)
         stopper, best_file = self._stopper, (self.record or {}).get("best_file")
         if stopper is not None and stopper.best_weights is not None and stopper.best_epoch == epoch:
             best_file = f"{self.phase}-best-{n:04d}.npz"

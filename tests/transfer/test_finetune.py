@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -24,6 +25,7 @@ from kerasopt.transfer import (
     image_dataset,
     train_scratch,
 )
+from kerasopt.transfer import phases as phases_module
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGY = FineTuneStrategy(
@@ -46,18 +48,29 @@ def run(hymenoptera, keras_home, tmp_path_factory):
     keras.utils.set_random_seed(0)
     data = image_dataset(hymenoptera, image_size=96, batch_size=16, seed=0)
     snapshots = _Snapshots()
-    result = fine_tune(
-        data,
-        tmp_path_factory.mktemp("run"),
-        backbone="mobilenet",
-        strategy=STRATEGY,
-        alpha=0.25,
-        patience=10,
-        finetune_callbacks=[snapshots],
-        verbose=0,
-    )
+    cached = []  # phase 2's cached activations (their split's top is what trained)
+    real = phases_module.cache_activations
+
+    def spy(*args, **kwargs):
+        cached.append(real(*args, **kwargs))
+        return cached[-1]
+
+    phases_module.cache_activations = spy
+    try:
+        result = fine_tune(
+            data,
+            tmp_path_factory.mktemp("run"),
+            backbone="mobilenet",
+            strategy=STRATEGY,
+            alpha=0.25,
+            patience=10,
+            finetune_callbacks=[snapshots],
+            verbose=0,
+        )
+    finally:
+        phases_module.cache_activations = real
     imagenet = backbone("mobilenet", input_shape=(96, 96, 3), alpha=0.25)
-    return result, data, snapshots, imagenet
+    return result, data, snapshots, imagenet, cached
 
 
 @pytest.mark.reference(
@@ -77,7 +90,7 @@ def test_head_phase_lifts_accuracy_well_above_chance(run):
 def test_phase1_leaves_every_backbone_weight_bit_identical(run):
     """At the start of phase 2 the backbone (kernels and every BatchNormalization gamma, beta,
     moving mean and moving variance) still holds exactly the ImageNet file's values."""
-    _, _, snapshots, imagenet = run
+    _, _, snapshots, imagenet, _ = run
     assert len(imagenet.weights) > 100
     for v in imagenet.weights:
         np.testing.assert_array_equal(snapshots.begin[v.path], v.numpy(), err_msg=v.path)
@@ -85,7 +98,7 @@ def test_phase1_leaves_every_backbone_weight_bit_identical(run):
 
 @pytest.mark.reference("transfer.train_finetune")
 def test_phase2_keeps_batchnorm_and_lower_layers_and_trains_the_top(run):
-    result, _, snapshots, imagenet = run
+    result, _, snapshots, imagenet, _ = run
     base = result.backbone
     assert result.model.get_layer("backbone").layer is base
     cut = len(base.layers) - round(STRATEGY.unfreeze_fraction * len(base.layers))
@@ -183,6 +196,31 @@ def test_saved_model_serves_without_kerasopt(run, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     served = np.load(tmp_path / "y.npy")
     np.testing.assert_allclose(served, result.model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_phase2_trained_on_cached_activations_exports_the_trained_classifier(run):
+    """Phase 2 ran on the cached activations below the unfrozen layers (the default): the
+    classifier gives the trained top's predictions on the bottom's activations (float32
+    rounding only), so model.keras and the SavedModel do too (they equal the classifier:
+    `test_model_keras_round_trip`, `test_saved_model_serves_without_kerasopt`); the bottom
+    holds no trained weight, and the best-epoch checkpoint is a whole classifier (raw images
+    of any size in)."""
+    result, data, _, _, cached = run
+    assert len(cached) == 1
+    split = cached[0].split
+    recorded = result.metrics["phases"]["finetune"]["cached_activations"]
+    assert recorded["cut"] == split.cut and recorded["views"] == 1
+    assert not {v.path for v in split.bottom.weights} & {
+        v.path for v in result.backbone.trainable_weights
+    }
+    x = _val_images(data)
+    np.testing.assert_allclose(
+        result.model.predict(x, verbose=0), split.top(split.bottom(x)), atol=1e-5
+    )
+    with zipfile.ZipFile(result.run_dir / "checkpoints" / "finetune.keras") as archive:
+        config = json.loads(archive.read("config.json"))["config"]
+    assert config["name"] == result.model.name
+    assert config["layers"][0]["config"]["batch_shape"] == [None, None, None, 3]
 
 
 def test_predict_recipe_on_a_jpeg(run, small_folder, capsys):

@@ -152,6 +152,8 @@ def test_command_line_builds_the_config_from_its_fields(folder):
         label_smoothing=0.2,
         class_weight=None,
         tta="flip",
+        cached_activations=False,
+        cache_views=2,
     )
     cli_fields = [f.name for f in dataclasses.fields(FineTuneConfig) if "cli" in f.metadata]
     changed = [
