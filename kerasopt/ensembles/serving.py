@@ -1,6 +1,6 @@
 """Ship an ensemble: a `.keras` file and a TensorFlow SavedModel that needs no kerasopt.
 
-TensorFlow backend (the SavedModel is written by `keras.Model.export`).
+TensorFlow backend (the SavedModel is written by `kerasopt.export.serving.write_saved_model`).
 """
 
 from pathlib import Path
@@ -8,6 +8,7 @@ from pathlib import Path
 import keras
 
 from kerasopt._io import atomic_path
+from kerasopt.export.serving import write_saved_model
 
 
 def export(model, path):
@@ -37,5 +38,5 @@ def export(model, path):
     with atomic_path(keras_file) as tmp:
         model.save(tmp)
     with atomic_path(saved_model) as tmp:
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        write_saved_model(model, tmp)
     return {"keras": keras_file, "saved_model": saved_model}

@@ -11,7 +11,12 @@ from kerasopt._io import atomic_path
 from kerasopt._validation import check_int
 from kerasopt.export._deps import require_tensorflow_backend
 from kerasopt.export.layer_support import explain_failure
-from kerasopt.export.serving import PROBABILITIES, images_spec, serving_model, write_metadata
+from kerasopt.export.serving import (
+    PROBABILITIES,
+    serving_model,
+    write_metadata,
+    write_saved_model,
+)
 
 
 def _next_version(base):
@@ -55,9 +60,6 @@ def export_saved_model(
         ('1', ['serve', 'serving_default'])
     """
     require_tensorflow_backend("export_saved_model")
-    import keras
-    import tensorflow as tf
-
     served = serving_model(model)
     base = Path(base_dir)
     if version is None:
@@ -74,18 +76,10 @@ def export_saved_model(
             f"serving it; pass a new version). Received: version={version}"
         )
 
-    @tf.function(input_signature=[images_spec()])
-    def serve(images):
-        return {PROBABILITIES: served(images, training=False)}
-
+    names = list(dict.fromkeys([signature, "serve", "serving_default"]))
     with atomic_path(target) as tmp:
-        archive = keras.export.ExportArchive()
-        archive.track(served)
-        archive.add_endpoint(signature, serve)
-        if signature != "serve":
-            archive.add_endpoint("serve", serve)
         try:
-            archive.write_out(str(tmp), verbose=False)
+            write_saved_model(served, tmp, names, output=PROBABILITIES)
         except Exception as error:  # the converter's message, with the layer named
             raise explain_failure(served, "SavedModel", error) from error
         write_metadata(

@@ -24,9 +24,10 @@ def predict_split(model, dataset, tta=None):
         _, height, width, _ = next(iter(dataset))[0].shape
         crop = None if tta == "flip" else (height * 7 // 8, width * 7 // 8)
         model = TestTimeAugmentation(model, mode=tta, crop_size=crop)
+    forward = _forward(model)
     probs, labels = [], []
     for images, y in dataset:
-        probs.append(keras.ops.convert_to_numpy(model(images, training=False)))
+        probs.append(keras.ops.convert_to_numpy(forward(images)))
         labels.append(keras.ops.convert_to_numpy(y))
     return np.concatenate(probs).astype("float64"), np.concatenate(labels).astype("int64")
 
@@ -124,9 +125,20 @@ def confusion_matrix(model, dataset, n_classes):
         [[2, 1], [0, 2]]
     """
     matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    forward = _forward(model)
     for images, labels in dataset:
-        # A direct call, not predict_on_batch: under MultiWorkerMirroredStrategy the latter
-        # gathers every worker's predictions into one array, longer than `labels`.
-        predicted = np.argmax(keras.ops.convert_to_numpy(model(images, training=False)), axis=-1)
+        predicted = np.argmax(keras.ops.convert_to_numpy(forward(images)), axis=-1)
         np.add.at(matrix, (keras.ops.convert_to_numpy(labels), predicted), 1)
     return matrix
+
+
+def _forward(model):
+    """`model`'s outputs on one batch (inference mode), compiled once: the model's own predict
+    function (`predict_on_batch`) when it runs on one replica. Under a strategy with several
+    replicas (MultiWorkerMirroredStrategy) `predict_on_batch` concatenates every replica's
+    copy of the batch, so there, and for a bare layer (`TestTimeAugmentation`), it is a direct
+    call."""
+    strategy = getattr(model, "distribute_strategy", None)
+    if isinstance(model, keras.Model) and (strategy is None or strategy.num_replicas_in_sync == 1):
+        return model.predict_on_batch
+    return lambda images: model(images, training=False)

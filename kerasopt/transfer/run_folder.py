@@ -49,6 +49,7 @@ import numpy as np
 from kerasopt import ensembles, plotting
 from kerasopt._faults import fault_point
 from kerasopt._io import atomic_path, pid_alive, remove_stale, replace_path, write_json, write_text
+from kerasopt.export.serving import write_saved_model
 
 STAGING_SUFFIX = ".partial"
 STATE_SUFFIX = ".resume"
@@ -342,7 +343,8 @@ def export_serving(model, path):
     """Write a TensorFlow SavedModel whose `serve` signature maps raw float32 RGB images
     ([0, 255], shape (batch, height, width, 3), any size) to class probabilities.
 
-    Source: Keras' `Model.export(format="tf_saved_model")`; written under a temporary name and
+    Source: `kerasopt.export.serving.write_saved_model` (the graph of Keras'
+    `Model.export(format="tf_saved_model")`, traced once); written under a temporary name and
     renamed (`kerasopt._io.atomic_path`).
 
     Args:
@@ -365,7 +367,7 @@ def export_serving(model, path):
         True
     """
     with atomic_path(path) as tmp:
-        model.export(str(tmp), format="tf_saved_model", verbose=False)
+        write_saved_model(model, tmp)
     return Path(path)
 
 
