@@ -141,9 +141,8 @@ def write_saved_model(model, path, signatures=("serve", "serving_default"), outp
     to its output: a dict `{output: ...}` when `output` is given, else TensorFlow's default
     name `output_0`. The module saved holds the traced call and the model's variables and
     nothing of Keras, so `tf.saved_model.load` serves it without Keras or kerasopt; the call
-    is also kept as the attribute `serve`. One trace of the call, where Keras'
-    `Model.export` (the same graph) also traces each layer to track its resources: 3.6 s
-    against 5.8 s for a MobileNetV2 classifier on 2 cores.
+    is also kept as the attribute `serve`. The call is traced once; Keras' `Model.export`
+    (the same graph) also walks every layer to track its resources, which takes longer.
 
     Source: TensorFlow's SavedModel guide ("Exporting custom models": a `tf.Module` with a
     `tf.function` of fixed input signature); the signature names follow TF Serving
