@@ -133,7 +133,7 @@ def _logistic_problem():
 def _scipy_lbfgsb(model, x, y, iterations, jit_compile):
     """SciPy L-BFGS-B on the flattened weights, its objective a `tf.function` (with XLA when
     `jit_compile`); returns per-evaluation (seconds, loss) from the start (tracing included),
-    nfev and nit."""
+    nfev, nit and SciPy's message."""
     start = time.perf_counter()
     variables = model.trainable_variables
     shapes = [tuple(v.shape) for v in variables]
@@ -163,7 +163,7 @@ def _scipy_lbfgsb(model, x, y, iterations, jit_compile):
         method="L-BFGS-B",
         options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0},
     )
-    return log, result.nfev, result.nit
+    return log, result.nfev, result.nit, str(result.message)
 
 
 class _Clock(keras.callbacks.Callback):
@@ -313,7 +313,7 @@ def _case(name, make, iterations, repeats, per_call):
     scipy_by_variant = {}
     for label, runs in scipy_runs.items():
         times = []
-        for log, _, _ in runs:
+        for log, *_ in runs:
             index, hit = _first_reach(log, target)
             if hit is not None:
                 times.append((hit[0], hit[0] - log[0][0], index))
@@ -330,7 +330,7 @@ def _case(name, make, iterations, repeats, per_call):
         scipy_best["seconds_to_target"],
         min(v["steady_seconds_to_target"] for v in reached.values()),
     )
-    scipy_nfev, scipy_nit = scipy_runs["graph"][0][1], scipy_runs["graph"][0][2]
+    _, scipy_nfev, scipy_nit, scipy_message = scipy_runs["graph"][0]
 
     print(
         f"{name}: SciPy ({scipy_label}, the faster) {scipy_total:.2f} s to loss {target:.4g} in "
@@ -356,6 +356,8 @@ def _case(name, make, iterations, repeats, per_call):
     return _row(name, initial, x, repeats, per_call) | {
         "scipy": {
             "iterations": scipy_nit,
+            "iteration_budget": iterations,
+            "message": scipy_message,
             "evaluations_total": scipy_nfev,
             "target_loss": target,
             "objective_compilation": scipy_label,
@@ -387,7 +389,7 @@ def _jax_objective(model, initial, x, y):
 
 def _scipy_jax(model, initial, x, y, iterations):
     """SciPy L-BFGS-B with a `jax.jit` loss-and-gradient; per-evaluation (seconds, loss) from
-    the start (compilation included), nfev and nit."""
+    the start (compilation included), nfev, nit and SciPy's message."""
     import jax
     import jax.numpy as jnp
 
@@ -408,7 +410,7 @@ def _scipy_jax(model, initial, x, y, iterations):
         method="L-BFGS-B",
         options={"maxiter": iterations, "maxcor": 10, "ftol": 0.0, "gtol": 0.0},
     )
-    return log, result.nfev, result.nit
+    return log, result.nfev, result.nit, str(result.message)
 
 
 def _optax_lbfgs(model, initial, x, y, target, max_iterations, per_call):
@@ -472,10 +474,12 @@ def _jax_case(name, make, iterations, repeats, per_call):
     initial = [w.copy() for w in model.get_weights()]
     scipy_runs = [_scipy_jax(model, initial, x, y, iterations) for _ in range(repeats)]
     target = min(entry[1] for entry in scipy_runs[0][0])
-    hits = [_first_reach(log, target) for log, _, _ in scipy_runs]
+    hits = [_first_reach(log, target) for log, *_ in scipy_runs]
     scipy_side = {
         "target_loss": target,
         "iterations": scipy_runs[0][2],
+        "iteration_budget": iterations,
+        "message": scipy_runs[0][3],
         "evaluations_total": scipy_runs[0][1],
         "evaluations_to_target": hits[0][0] + 1,
         "seconds_to_target": min(hit[1][0] for hit in hits if hit[1] is not None),
@@ -527,7 +531,20 @@ def _jax_markdown(results):
             f"| {o['evaluations_to_target']}, {o['seconds_to_target']:.2f}{miss[o['reached_target']]} "
             f"| {r['kerasopt_evaluations_over_scipy']:.2f} | {r['kerasopt_time_over_optax']:.2f}x |"
         )
-    return lines
+    return lines + _early_stops(results)
+
+
+def _early_stops(results):
+    """A note for each row whose SciPy run stopped before its iteration budget: its line
+    search found no decrease, so its final loss (the target) is at the loss's rounding level,
+    where the evaluations any run needs to first reach it measure rounding, not the method."""
+    return [
+        f"\nSciPy stopped at iteration {r['scipy']['iterations']} of its budget of "
+        f"{r['scipy']['iteration_budget']} on {r['problem']} ({r['scipy']['message']}): the target "
+        "is at the loss's rounding level, so this row's evaluations to it measure rounding."
+        for r in results
+        if r["scipy"]["iterations"] < r["scipy"]["iteration_budget"]
+    ]
 
 
 def _jax_column(args):
@@ -634,6 +651,7 @@ def _markdown(results, info, load):
         + " iterations per compiled call and is stopped after the first call that reaches the target "
         f"(the evaluations of that whole call count). Times: fastest of {results[0]['repeats']} runs per side.",
     ]
+    lines += _early_stops(results)
     lines += [
         "",
         f"Machine: {info['cpu']}, {info['cores']} cores, Python {info['python']}, TensorFlow "
