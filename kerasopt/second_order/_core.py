@@ -36,6 +36,12 @@ from kerasopt.second_order._ops import require_backend
 __all__ = ["OptimizeResult", "SecondOrderOptimizer", "SolverState"]
 
 
+def norm(v):
+    """The Euclidean norm of `v`, in v's dtype: Keras' `ops.norm` on JAX returns float32 for a
+    float64 vector, which put float32 rounding into every float64 first step on JAX."""
+    return ops.sqrt(ops.sum(v * v))
+
+
 def flatten(tensors):
     """Concatenate tensors into one flat vector."""
     return ops.concatenate([ops.reshape(t, [-1]) for t in tensors], axis=0)
@@ -402,6 +408,10 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         )
         return config
 
+    # The line search along each direction (`line_search.search`'s signature); `LBFGS` uses
+    # L-BFGS-B's Moré-Thuente search instead.
+    line_search_fn = staticmethod(line_search.search)
+
     def direction(self, problem, state):
         """(direction, first trial step, the method's state) at `state`."""
         raise NotImplementedError
@@ -414,7 +424,7 @@ class LineSearchOptimizer(SecondOrderOptimizer):
     def step(self, problem, state):
         d, alpha0, method = self.direction(problem, state)
         d, alpha0 = descent_or_steepest(state.g, d, alpha0)
-        ls = line_search.search(
+        ls = self.line_search_fn(
             problem.value_and_gradient,
             state.x,
             state.f,
@@ -447,7 +457,7 @@ def descent_or_steepest(g, d, alpha0):
     slope = ops.sum(g * d)
     descent = ops.isfinite(slope) & (slope < 0) & ops.all(ops.isfinite(d))
     d = ops.where(descent, d, -g)
-    alpha0 = ops.where(descent, alpha0, 1.0 / ops.maximum(ops.norm(g), 1e-12))
+    alpha0 = ops.where(descent, alpha0, 1.0 / ops.maximum(norm(g), 1e-12))
     return d, alpha0
 
 
@@ -497,7 +507,7 @@ class _Program:
             x=x0,
             f=f0,
             g=g0,
-            f_prev=f0 + 0.5 * ops.norm(g0),
+            f_prev=f0 + 0.5 * norm(g0),
             evaluations=_int(1),
             failures=_int(0),
             method=self.optimizer.init_state(self.objective.size, self.objective.dtype),

@@ -14,7 +14,13 @@ from keras import ops
 
 from kerasopt._docs import shared_docs
 from kerasopt.second_order import _ops
-from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
+from kerasopt.second_order._core import (
+    C2_ARG,
+    LINE_SEARCH_ARGS,
+    STOPPING_ARGS,
+    LineSearchOptimizer,
+    norm,
+)
 
 
 @keras.saving.register_keras_serializable(package="kerasopt")
@@ -63,12 +69,12 @@ class BFGS(LineSearchOptimizer):
         g, memory = state.g, state.method
         d = -ops.matmul(memory.h, g)
         first = ops.equal(memory.count, 0)
-        alpha0 = ops.where(first, 1.0 / ops.maximum(ops.norm(g), 1e-12), ops.ones([], g.dtype))
+        alpha0 = ops.where(first, 1.0 / ops.maximum(norm(g), 1e-12), ops.ones([], g.dtype))
         return d, alpha0, memory
 
     def update(self, method_state, s, y, d, g):
         sy = ops.sum(s * y)
-        good = sy > 1e-10 * ops.norm(s) * ops.norm(y)
+        good = sy > 1e-10 * norm(s) * norm(y)
         h = method_state.h
         rho = 1.0 / sy
         hy = ops.matmul(h, y)

@@ -24,13 +24,14 @@ from keras import ops
 
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_int
-from kerasopt.second_order import _ops, line_search
+from kerasopt.second_order import _ops, line_search, more_thuente
 from kerasopt.second_order._core import (
     C2_ARG,
     LINE_SEARCH_ARGS,
     STOPPING_ARGS,
     LineSearchOptimizer,
     descent_or_steepest,
+    norm,
 )
 
 
@@ -91,6 +92,7 @@ class LBFGS(LineSearchOptimizer):
     """
 
     supports_bounds = True
+    line_search_fn = staticmethod(more_thuente.search)
 
     def __init__(self, history=10, c2=0.9, bounds=None, name="lbfgs", **kwargs):
         super().__init__(c2=c2, name=name, **kwargs)
@@ -151,7 +153,7 @@ class LBFGS(LineSearchOptimizer):
         sy = ops.sum(s * y)
         # Keep only pairs with positive curvature (guaranteed by the Wolfe conditions up to
         # rounding), so the implicit inverse Hessian stays positive definite.
-        good = sy > 1e-10 * ops.norm(s) * ops.norm(y)
+        good = sy > 1e-10 * norm(s) * norm(y)
         stored = LBFGSState(
             s=ops.concatenate([method_state.s[1:], s[None]], 0),
             y=ops.concatenate([method_state.y[1:], y[None]], 0),
@@ -206,7 +208,7 @@ def two_loop(memory, g):
         lambda lp: lp.i < m, oldest_first, Loop(zero, memory.gamma * first.q, first.alphas)
     )
     alpha0 = ops.where(
-        ops.equal(memory.count, 0), 1.0 / ops.maximum(ops.norm(g), 1e-12), ops.ones([], g.dtype)
+        ops.equal(memory.count, 0), 1.0 / ops.maximum(norm(g), 1e-12), ops.ones([], g.dtype)
     )
     return -second.q, alpha0
 

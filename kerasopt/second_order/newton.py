@@ -30,7 +30,13 @@ from keras import ops
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_bool, check_choice, check_int, check_range
 from kerasopt.second_order import _ops, line_search
-from kerasopt.second_order._core import C2_ARG, LINE_SEARCH_ARGS, STOPPING_ARGS, LineSearchOptimizer
+from kerasopt.second_order._core import (
+    C2_ARG,
+    LINE_SEARCH_ARGS,
+    STOPPING_ARGS,
+    LineSearchOptimizer,
+    norm,
+)
 
 
 def eigen_solve(eigenvalues, eigenvectors, g, shift):
@@ -125,7 +131,7 @@ class Newton(LineSearchOptimizer):
 
     def _cg_solve(self, problem, x, g, shift):
         """Truncated CG on (H + shift I) p = -g (N&W Algorithm 7.1); returns (p, p^T H p)."""
-        gnorm = ops.norm(g)
+        gnorm = norm(g)
         tol = ops.minimum(ops.sqrt(gnorm), 0.5) * gnorm
         max_iter = self.cg_max_iterations or g.shape[0]
 
@@ -137,7 +143,7 @@ class Newton(LineSearchOptimizer):
             a = rr / dbd
             z_new = cg.z + a * cg.d
             r_new = cg.r + a * bd
-            converged = ops.norm(r_new) < tol
+            converged = norm(r_new) < tol
             beta = ops.sum(r_new * r_new) / rr
             z_out = ops.where(negative, ops.where(ops.equal(cg.j, 0), -g, cg.z), z_new)
             return _CG(cg.j + 1, z_out, r_new, -r_new + beta * cg.d, negative | converged)
