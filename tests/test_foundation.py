@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import kerasopt
 from kerasopt import _io, _validation, diagnostics
@@ -93,50 +92,6 @@ def test_plotting_writes_png_without_pyplot(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="Received: path="):
         kerasopt.plotting.save_figure(fig, tmp_path / "x.jpg")
-
-
-def _quadratic(n, seed):
-    rng = np.random.default_rng(seed)
-    q, _ = np.linalg.qr(rng.normal(size=(n, n)))
-    eig = np.linspace(0.5, 7.0, n)
-    a = (q * eig) @ q.T
-    b = rng.normal(size=n)
-    return a, b
-
-
-@pytest.mark.reference(
-    "diagnostics.hessian_vector_product", "diagnostics.gradient", "diagnostics.gradient_curvature"
-)
-def test_hessian_vector_product_matches_closed_form():
-    a, b = _quadratic(6, 0)
-    w = tf.Variable(np.random.default_rng(1).normal(size=6))
-
-    def loss_fn():
-        return (
-            0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1)
-            - tf.tensordot(b, w, 1)
-            + tf.reduce_sum(w**4) / 4
-        )
-
-    v = np.random.default_rng(2).normal(size=6)
-    (hv,) = diagnostics.hessian_vector_product(loss_fn, [w], [tf.constant(v)])
-    dense = a + np.diag(3 * w.numpy() ** 2)  # Hessian of the closed form
-    np.testing.assert_allclose(hv.numpy(), dense @ v, rtol=1e-10)
-
-    stats = diagnostics.gradient_curvature(loss_fn, [w])
-    g = a @ w.numpy() - b + w.numpy() ** 3
-    np.testing.assert_allclose(stats["grad_sq"].numpy(), g @ g, rtol=1e-10)
-    np.testing.assert_allclose(stats["gHg"].numpy(), g @ dense @ g, rtol=1e-10)
-
-
-@pytest.mark.reference("diagnostics.top_hessian_eigenvalue")
-def test_top_eigenvalue_by_power_iteration():
-    a, _ = _quadratic(8, 3)
-    w = tf.Variable(np.zeros(8))
-    eig, vec = diagnostics.top_hessian_eigenvalue(
-        lambda: 0.5 * tf.tensordot(w, tf.linalg.matvec(a, w), 1), [w], iterations=500, tol=1e-12
-    )
-    np.testing.assert_allclose(eig, np.linalg.eigvalsh(a).max(), rtol=1e-6)
 
 
 @pytest.mark.reference("diagnostics.model_loss_fn")

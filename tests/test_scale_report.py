@@ -7,6 +7,8 @@ import pytest
 from kerasopt.diagnostics import scale_report
 from kerasopt.plotting import plot_scale_report
 
+pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
+
 
 def _model():
     rng = np.random.default_rng(0)

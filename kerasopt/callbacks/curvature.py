@@ -1,75 +1,14 @@
 """Watch for ill-conditioning during training (Goodfellow et al., Deep Learning, sec. 8.2.1).
 
-TensorFlow: `kerasopt.diagnostics` (double back-propagation with `tf.GradientTape`). JAX:
-the same quantities from `jax.grad` and `jax.jvp` over the model's stateless loss
+`kerasopt.diagnostics` on both backends: double back-propagation with `tf.GradientTape` on
+TensorFlow; `jax.grad` and `jax.jvp` over the model's stateless loss on JAX
 (forward-over-reverse Hessian-vector products). TensorBoard output (`log_dir`) needs
 TensorFlow installed, as Keras' own TensorBoard callback does.
 """
 
 import keras
-import numpy as np
 
 from kerasopt._validation import check_int, check_positive
-
-
-def _jax_measure(model, x, y, sample_weight, power_iterations, tol, seed):
-    """`CurvatureMonitor.measure` on the JAX backend (same definitions, same stopping rule)."""
-    import jax
-    import jax.numpy as jnp
-
-    trainable = [v.value for v in model.trainable_variables]
-    non_trainable = [v.value for v in model.non_trainable_variables]
-    metrics = [v.value for v in model.metrics_variables]
-
-    def loss_of(weights):
-        y_pred, _ = model.stateless_call(weights, non_trainable, x, training=False)
-        loss, _ = model.stateless_compute_loss(
-            weights,
-            non_trainable,
-            metrics,
-            x=x,
-            y=y,
-            y_pred=y_pred,
-            sample_weight=sample_weight,
-            training=False,
-        )
-        return loss
-
-    grad_fn = jax.grad(loss_of)
-
-    @jax.jit
-    def hvp(weights, vectors):
-        return jax.jvp(grad_fn, (weights,), (vectors,))[1]
-
-    def dot(xs, ys):
-        return sum(jnp.vdot(a, b) for a, b in zip(xs, ys, strict=True))
-
-    loss, grads = jax.value_and_grad(loss_of)(trainable)
-    hg = hvp(trainable, grads)
-    values = {
-        "loss": float(loss),
-        "grad_sq": float(dot(grads, grads)),
-        "gHg": float(dot(grads, hg)),
-    }
-    rng = np.random.default_rng(seed)
-    vs = [jnp.asarray(rng.normal(size=w.shape), dtype=w.dtype) for w in trainable]
-    norm = jnp.sqrt(dot(vs, vs))
-    vs = [v / norm for v in vs]
-    eigenvalue = None
-    for _ in range(power_iterations):
-        hv = hvp(trainable, vs)
-        new = float(dot(vs, hv))
-        norm = float(jnp.sqrt(dot(hv, hv)))
-        if norm == 0.0:
-            eigenvalue = 0.0
-            break
-        vs = [h / norm for h in hv]
-        if eigenvalue is not None and abs(new - eigenvalue) <= tol * max(abs(new), 1e-30):
-            eigenvalue = new
-            break
-        eigenvalue = new
-    values["top_eigenvalue"] = eigenvalue
-    return values
 
 
 class CurvatureMonitor(keras.callbacks.Callback):
@@ -145,11 +84,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         x, y, *rest = self.data
         sample_weight = rest[0] if rest else None
         backend = keras.backend.backend()
-        if backend == "jax":
-            return _jax_measure(
-                self.model, x, y, sample_weight, self.power_iterations, self.tol, self.seed
-            )
-        if backend != "tensorflow":
+        if backend not in ("tensorflow", "jax"):
             raise NotImplementedError(
                 f"CurvatureMonitor runs on the TensorFlow and JAX backends. Received: "
                 f"KERAS_BACKEND={backend!r}"
@@ -157,7 +92,7 @@ class CurvatureMonitor(keras.callbacks.Callback):
         from kerasopt import diagnostics
 
         loss_fn = diagnostics.model_loss_fn(self.model, x, y, sample_weight=sample_weight)
-        variables = [v.value for v in self.model.trainable_variables]  # the backing tf.Variables
+        variables = self.model.trainable_variables
         curvature = diagnostics.gradient_curvature(loss_fn, variables)
         eigenvalue, _ = diagnostics.top_hessian_eigenvalue(
             loss_fn, variables, iterations=self.power_iterations, tol=self.tol, seed=self.seed

@@ -1,6 +1,8 @@
-"""A `.keras` file is backend-neutral: a model with kerasopt layers and initializers saved under
-TensorFlow loads and predicts the same under JAX, and the other way round (subprocesses, one
-backend each; Keras picks its backend once per process)."""
+"""A `.keras` file is backend-neutral: models with kerasopt layers and initializers, a
+`kerasopt.transfer` classifier (preprocessing layer, inference-mode backbone, smoothed loss) and a
+member average (`kerasopt.ensembles.average_models`, what `search.top_k_ensemble` returns) saved
+under TensorFlow load and predict the same under JAX, and the other way round (subprocesses,
+one backend each; Keras picks its backend once per process)."""
 
 import os
 import subprocess
@@ -28,6 +30,20 @@ images = np.random.default_rng(0).uniform(0, 1, (5, 12, 12, 3)).astype("float32"
 model.save(folder + "/model.keras")
 np.save(folder + "/images.npy", images)
 np.save(folder + "/saved.npy", keras.ops.convert_to_numpy(model(images, training=False)))
+
+base = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(4, 3)], name="base")
+classifier = kerasopt.transfer.build_classifier(base, n_classes=3, preprocessing="caffe")
+classifier.compile(keras.optimizers.Adam(1e-3), kerasopt.transfer.SparseSmoothedCrossentropy(0.1))
+members = []
+for i in range(2):
+    member = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")], name=f"m{i}")
+    members.append(member)
+average = kerasopt.ensembles.average_models(members)
+vectors = np.random.default_rng(1).normal(size=(5, 4)).astype("float32")
+np.save(folder + "/vectors.npy", vectors)
+for name, model, x in (("classifier", classifier, images * 255), ("average", average, vectors)):
+    model.save(folder + f"/{name}.keras")
+    np.save(folder + f"/{name}_saved.npy", keras.ops.convert_to_numpy(model(x, training=False)))
 """
 
 _LOAD = """
@@ -36,6 +52,10 @@ folder = sys.argv[1]
 model = keras.saving.load_model(folder + "/model.keras")
 images = np.load(folder + "/images.npy")
 np.save(folder + "/loaded.npy", keras.ops.convert_to_numpy(model(images, training=False)))
+vectors = np.load(folder + "/vectors.npy")
+for name, x in (("classifier", images * 255), ("average", vectors)):
+    model = keras.saving.load_model(folder + f"/{name}.keras")
+    np.save(folder + f"/{name}_loaded.npy", keras.ops.convert_to_numpy(model(x, training=False)))
 """
 
 
@@ -60,3 +80,7 @@ def test_keras_file_predicts_the_same_on_the_other_backend(tmp_path, saver, load
     assert saved.shape == (5, 3)
     # Same weights, same inference-mode graph; only float32 kernel order differs.
     np.testing.assert_allclose(loaded, saved, rtol=1e-5, atol=1e-6)
+    for name in ("classifier", "average"):
+        saved, loaded = (np.load(tmp_path / f"{name}_{end}.npy") for end in ("saved", "loaded"))
+        assert saved.shape == (5, 3)
+        np.testing.assert_allclose(loaded, saved, rtol=1e-5, atol=1e-6, err_msg=name)
