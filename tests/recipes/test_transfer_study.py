@@ -6,7 +6,10 @@ head phase is refused by its OneCycle schedule).
 Checked: the table has its three settings with the documented epoch budgets (scratch trains
 head + fine-tune epochs); each reported validation accuracy is recomputed here by loading the
 published run's model and predicting the 12 validation photos; the Markdown table shows the
-JSON's numbers."""
+JSON's numbers.
+
+`slow`: about 47 s of CPU (measured on the busy 2-core machine), half of the recipes' default-run
+budget: two fine_tune runs, each publishing a full run folder (SavedModel, pictures, logs)."""
 
 import json
 import shutil
@@ -42,6 +45,7 @@ def predicted_accuracy(run_dir, data):
     return hits / total, total
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("keras_home")
 def test_transfer_study_tiny(assets, tmp_path):
     from kerasopt.transfer import image_dataset
