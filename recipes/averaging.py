@@ -115,13 +115,10 @@ def table(results, args):
     summary = {}
     for column in COLUMNS:
         values = np.array([r[column] for r in results])
-        summary[column] = {
-            "mean": float(values.mean()),
-            "std": float(values.std(ddof=1)),
-            "per_seed": values.tolist(),
-        }
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0  # one seed: no spread (not NaN)
+        summary[column] = {"mean": float(values.mean()), "std": std, "per_seed": values.tolist()}
         lines.append(
-            f"| {column} | {values.mean():.4f} | {values.std(ddof=1):.4f} | "
+            f"| {column} | {values.mean():.4f} | {std:.4f} | "
             + " | ".join(f"{v:.4f}" for v in values)
             + " |"
         )

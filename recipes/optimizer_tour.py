@@ -2,6 +2,7 @@
 2-D surfaces (ill-conditioned quadratic, Rosenbrock, a bounded saddle, Beale).
 
     python -m recipes.optimizer_tour [--steps 2000] [--tolerance 1e-6] [--out saved_models/optimizer_tour]
+    python -m recipes.optimizer_tour --surfaces quadratic --optimizers SGD Newton --steps 30  # smoke
 
 Writes trajectories.png, iterations.md and iterations.json. Each first-order optimizer runs
 with the learning rate from --lr-grid that reaches the tolerance in the fewest iterations
@@ -70,13 +71,30 @@ def main(argv=None):
     parser.add_argument(
         "--lr-grid", type=float, nargs="+", default=[1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1]
     )
+    parser.add_argument(
+        "--surfaces",
+        nargs="+",
+        choices=list(tour.SURFACES),
+        default=list(tour.SURFACES),
+        help="surfaces to run (default: all)",
+    )
+    parser.add_argument(
+        "--optimizers",
+        nargs="+",
+        choices=[*FIRST_ORDER, *SECOND_ORDER],
+        default=[*FIRST_ORDER, *SECOND_ORDER],
+        help="optimizers to run (default: all)",
+    )
     parser.add_argument("--out", default="saved_models/optimizer_tour")
     args = parser.parse_args(argv)
     out = Path(args.out)
-    rows, trajectories = [], {name: {} for name in tour.SURFACES}
-    progress = keras.utils.Progbar(len(tour.SURFACES) * (len(FIRST_ORDER) + len(SECOND_ORDER)))
-    for surface_name, surface in tour.SURFACES.items():
-        for name, make in FIRST_ORDER.items():
+    surfaces = {name: tour.SURFACES[name] for name in dict.fromkeys(args.surfaces)}
+    first = {name: make for name, make in FIRST_ORDER.items() if name in args.optimizers}
+    second = {name: m for name, m in SECOND_ORDER.items() if name in args.optimizers}
+    rows, trajectories = [], {name: {} for name in surfaces}
+    progress = keras.utils.Progbar(len(surfaces) * (len(first) + len(second)))
+    for surface_name, surface in surfaces.items():
+        for name, make in first.items():
             lr, points, hit, gap = _best_first_order(
                 make, surface, args.steps, args.lr_grid, args.tolerance
             )
@@ -93,7 +111,7 @@ def main(argv=None):
                 }
             )
             progress.add(1)
-        for name, method in SECOND_ORDER.items():
+        for name, method in second.items():
             points = tour.second_order_trajectory(method, surface, args.max_iterations, gtol=1e-10)
             trajectories[surface_name][name] = points
             rows.append(
@@ -108,14 +126,12 @@ def main(argv=None):
                 }
             )
             progress.add(1)
+    groups = {
+        "first-order (Keras, kerasopt)": list(first),
+        "second-order (kerasopt)": list(second),
+    }
     plotting.plot_optimizer_tour(
-        tour.SURFACES,
-        trajectories,
-        {
-            "first-order (Keras, kerasopt)": list(FIRST_ORDER),
-            "second-order (kerasopt)": list(SECOND_ORDER),
-        },
-        out / "trajectories.png",
+        surfaces, trajectories, {k: v for k, v in groups.items() if v}, out / "trajectories.png"
     )
     write_json(
         out / "iterations.json", {"tolerance": args.tolerance, "rows": rows, "command": vars(args)}
@@ -126,7 +142,7 @@ def main(argv=None):
 
 
 def _table(rows, tolerance):
-    surfaces = list(tour.SURFACES)
+    surfaces = list(dict.fromkeys(r["surface"] for r in rows))
     lines = [
         f"Iterations until loss - minimum <= {tolerance:g} (learning rate in brackets; "
         "'> N (gap)' = not reached in N iterations, final gap shown)",

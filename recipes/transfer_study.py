@@ -2,6 +2,8 @@
 
     python -m recipes.transfer_study [--data PATH] [--seeds 0 1 2] [--image-size 160]
         [--epochs-head 3] [--epochs-finetune 2] [--out saved_models/transfer_study]
+    python -m recipes.transfer_study --backbone mobilenet --alpha 0.25 --image-size 96 \
+        --seeds 0 --epochs-head 1 --epochs-finetune 1   # smoke
 
 For each seed, `kerasopt.transfer.fine_tune` runs twice on the same data: once from ImageNet
 weights (its phase-1 result is "head only", its phase-2 result "head + fine-tune") and once
@@ -29,6 +31,9 @@ def main(argv=None):
     )
     parser.add_argument("--data", help="folder of class subfolders (default: offline ants vs bees)")
     parser.add_argument("--backbone", default="mobilenet_v2")
+    parser.add_argument(
+        "--alpha", type=float, help="width multiplier of the MobileNet family (default: 1)"
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)
@@ -62,6 +67,7 @@ def main(argv=None):
                 backbone=args.backbone,
                 strategy=strategy,
                 weights=weights,
+                alpha=args.alpha,
                 patience=max(args.epochs_head, args.epochs_finetune) + 1,
                 verbose=2,
                 overwrite=True,
