@@ -1,5 +1,6 @@
 """Facts about the machine, for run records and benchmark reports (one place)."""
 
+import os
 from pathlib import Path
 
 
@@ -12,3 +13,15 @@ def cpuinfo(key):
     except OSError:
         pass
     return "unknown"
+
+
+def process_age_seconds():
+    """Seconds since this process started (its interpreter start, imports included), from
+    /proc/self/stat's start time and /proc/uptime; 0.0 where /proc does not tell it."""
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        start_ticks = int(stat[stat.rindex(")") + 2 :].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0

@@ -76,7 +76,11 @@ def main(argv=None):
         )
         sys.exit(2)
     module = importlib.import_module(f"kerasopt.cli.{COMMANDS[args[0]][0]}")
-    module.main(args[1:])
+    if argv is None:  # the process is the command: the subcommand reads its own command line
+        sys.argv = [f"{sys.argv[0]} {args[0]}", *args[1:]]
+        module.main()
+    else:
+        module.main(args[1:])
     return None
 
 

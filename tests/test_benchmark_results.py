@@ -10,12 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
-# Stale results still to re-run (issue 26): the L-BFGS results predate the line-search rewrite
-# and the RBM one the `headline` field (both re-run by their owners); serving predates its
-# `headline` (a re-run on the busy build machine was stopped after 40 min: round 1 of 5 alone
-# took 9 min at load average 18). The test below fails once a re-run lands, so that the name is
-# taken off this list.
-PENDING_RERUN = {"lbfgs_vs_scipy"}
+# Stale results still to re-run (issue 26), by name; empty since the float64 L-BFGS re-run.
+# A name here must lack the fields its script writes today: the test below fails once a
+# re-run lands, so that the name is taken off this list.
+PENDING_RERUN = set()
 
 
 @pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.stem)

@@ -43,6 +43,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from kerasopt._platform import process_age_seconds
 from kerasopt.cli._cli import ArgumentParser, CliError, run
 from kerasopt.cli._offline import find_assets, use_offline_keras_home
 from kerasopt.transfer.budget import Clock
@@ -275,7 +276,9 @@ def launch_workers(args, argv):
 
 
 def _main(argv=None):
-    clock = Clock()  # the time budget counts from here
+    # The budget covers the whole command: from the process' start when this process is the
+    # command (argv from its command line), else (called in-process) from here.
+    clock = Clock(elapsed_before=process_age_seconds() if argv is None else 0.0)
     _, args = parse_args(argv)
     check_args(args)
     source = resolve_data(args.data)

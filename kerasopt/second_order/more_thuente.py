@@ -178,10 +178,13 @@ def search(
 
     Args:
         value_and_gradient: callable mapping a flat point to `(loss, flat gradient)`.
-        x, f0, g0: the current point, its loss and its flat gradient.
+        x: the current point (flat).
+        f0: the loss at `x`.
+        g0: the flat gradient at `x`.
         d: the search direction (`g0 . d < 0`).
         alpha0: the first trial step (> 0).
-        c1, c2: dcsrch's `ftol` and `gtol` (sufficient decrease and curvature), 0 < c1 < c2 < 1.
+        c1: dcsrch's `ftol` (sufficient decrease), 0 < c1 < c2.
+        c2: dcsrch's `gtol` (curvature), c1 < c2 < 1.
         max_evaluations: trial points for the search (and again for the fallback).
         xtol: relative interval width at which the search gives up (L-BFGS-B: 0.1).
         step_max: the largest step (L-BFGS-B: 1e10 without bounds).

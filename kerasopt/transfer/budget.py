@@ -20,6 +20,9 @@ class Clock:
 
     Args:
         budget_seconds: the budget in seconds (> 0), or None (no budget).
+        elapsed_before: seconds already spent when the clock is made (>= 0), e.g. the
+            command's interpreter start and imports (`kerasopt._platform.process_age_seconds`),
+            so that a budget covers the whole command.
 
     Example:
         >>> from kerasopt.transfer.budget import Clock
@@ -28,10 +31,14 @@ class Clock:
         True
     """
 
-    def __init__(self, budget_seconds=None):
+    def __init__(self, budget_seconds=None, elapsed_before=0.0):
         if budget_seconds is not None:
             check_positive("budget_seconds", budget_seconds)
-        self.budget, self.start = budget_seconds, time.perf_counter()
+        if not elapsed_before >= 0:
+            raise ValueError(
+                f"Argument `elapsed_before` must be >= 0. Received: elapsed_before={elapsed_before!r}"
+            )
+        self.budget, self.start = budget_seconds, time.perf_counter() - elapsed_before
 
     def elapsed(self):
         return time.perf_counter() - self.start
@@ -71,7 +78,8 @@ class TimeBudget(keras.callbacks.Callback):
 
     What follows a step that ends the fit: the cut epoch's validation pass and its end-of-epoch
     work (checkpoints: measured on earlier epochs as the epoch's wall time minus its steps and
-    validation), then one more validation pass (the phase's final evaluation). After each batch,
+    validation), then one more validation pass (the phase's final evaluation), and the
+    `reserve_seconds` of the work after the fit. After each batch,
     if `clock.remaining()` is less than the mean step time so far plus those,
     `model.stop_training` is set; Keras then
     validates the cut epoch and ends the fit (EarlyStopping, if present, restores the best
@@ -82,6 +90,8 @@ class TimeBudget(keras.callbacks.Callback):
         val_seconds: the expected time of one validation pass, >= 0.
         trace_seconds: the extra time of the first validation pass (tracing its function),
             counted until an epoch has ended, >= 0.
+        reserve_seconds: the time the work after the fit needs (the final evaluation, the
+            published run folder), kept back for the whole fit, >= 0.
 
     Example:
         >>> import keras, numpy as np
@@ -95,10 +105,10 @@ class TimeBudget(keras.callbacks.Callback):
         (1, True)
     """
 
-    def __init__(self, clock, val_seconds=0.0, trace_seconds=0.0):
+    def __init__(self, clock, val_seconds=0.0, trace_seconds=0.0, reserve_seconds=0.0):
         super().__init__()
         self.clock, self.val_seconds = clock, float(val_seconds)
-        self.trace_seconds = float(trace_seconds)
+        self.trace_seconds, self.reserve_seconds = float(trace_seconds), float(reserve_seconds)
         self.stopped = False
         self._steps, self._step_seconds = 0, 0.0
         self._overhead, self._begin, self._epoch_begin, self._epoch_steps = 0.0, None, None, 0.0
@@ -118,7 +128,7 @@ class TimeBudget(keras.callbacks.Callback):
         self._step_seconds += seconds
         self._epoch_steps += seconds
         self._steps += 1
-        after = 2 * self.val_seconds + self._overhead + self.trace_seconds
+        after = 2 * self.val_seconds + self._overhead + self.trace_seconds + self.reserve_seconds
         if self.clock.remaining() < self._step_seconds / self._steps + after:
             self._stop()
 

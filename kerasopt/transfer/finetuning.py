@@ -88,6 +88,7 @@ def train_finetune(
     clock=None,
     val_seconds=0.0,
     trace_seconds=0.0,
+    reserve_seconds=0.0,
     cached=None,
 ):
     """Phase 2: unfreeze the top `strategy.unfreeze_fraction` of `base` (BatchNormalization
@@ -135,6 +136,8 @@ def train_finetune(
         val_seconds: the expected time of one validation pass, for `clock`.
         trace_seconds: the expected extra time of the first validation pass (tracing), for
             `clock`.
+        reserve_seconds: the time the work after phase 2 needs (evaluation, export), kept
+            back from `clock`'s budget for the whole fit.
         cached: None, or the `kerasopt.transfer.cached_top.CachedActivations` of `model` cut
             below the unfrozen layers (`split_classifier`, made after unfreezing the same
             fraction): the top is trained on them (`model` shares its layers, so it ends with
@@ -205,7 +208,7 @@ def train_finetune(
     peak, factor = strategy.finetune_learning_rate, strategy.backbone_lr_factor
     extra = list(callbacks)
     if clock is not None:
-        extra.append(TimeBudget(clock, val_seconds, trace_seconds))
+        extra.append(TimeBudget(clock, val_seconds, trace_seconds, reserve_seconds))
     if snapshots is None:
         steps = epochs * steps_per_epoch
         head = keras.optimizers.Adam(warmup_cosine(peak, steps, strategy.warmup_fraction))

@@ -89,8 +89,10 @@ def train_head_on_features(
     n_classes = model.get_layer("head").units
     head = head_model(x_train.shape[1], n_classes, dropout)
     steps = epochs * math.ceil(len(x_train) / batch_size)
+    # a one-step fit has no cycle (OneCycle needs two steps): its one step at the peak rate
+    rate = OneCycle(learning_rate, total_steps=steps) if steps >= 2 else learning_rate
     head.compile(
-        optimizer=keras.optimizers.Adam(OneCycle(learning_rate, total_steps=steps)),
+        optimizer=keras.optimizers.Adam(rate),
         loss=classifier_loss(label_smoothing),
         metrics=["accuracy"],
     )

@@ -285,7 +285,8 @@ class FinetunePhase:
             label_smoothing=c.label_smoothing,
             clock=state.clock if state.clock.budget is not None else None,
             val_seconds=saved.get("epoch_val_seconds", val_seconds),
-            trace_seconds=saved["trace_seconds"] + _finish_seconds(state, val_seconds),
+            trace_seconds=saved["trace_seconds"],
+            reserve_seconds=_finish_seconds(state, val_seconds),
             cached=cached,
         )
         metrics.update(

@@ -159,10 +159,9 @@ def test_time_budget_is_honoured_within_ten_percent(folder, weights_file, tmp_pa
     assert finetune["stopped_by_budget"] and finetune["epochs"] < finetune["planned_epochs"]
 
 
-# Meant for the default run (the cheap variant of the budget test); slow until it has been seen
-# passing: on the shared build machine, niced and paused by other jobs' benchmarks, the command
-# took more than 300 s of wall time.
-@pytest.mark.slow
+# The cheap variant of the budget test, in the default run: it passes quietly and beside
+# another pytest process (84 s each way) since the budget counts from the process' start and
+# keeps the evaluation and export time back in every epoch.
 def test_a_90_second_budget_covers_the_whole_command(folder, weights_file, tmp_path):
     """The cheap variant of the budget test: the recipe as a user runs it, `--time-budget 1.5`,
     a plan of 10,000 phase-2 epochs. The budget, not the plan, ends phase 2 (on a busy machine
