@@ -383,9 +383,15 @@ def combine(files, out):
     write_json(out / "finetune_vs_probe.json", result)
     table = markdown(result)
     write_text(out / "finetune_vs_probe.md", table)
-    write_text(TABLE, table)
+    if _publishes_guide(out):
+        write_text(TABLE, table)
     print(table)
     return result
+
+
+def _publishes_guide(out):
+    """The guide's table follows the committed results only (`--out` left at its default)."""
+    return Path(out).resolve() == (ROOT / "benchmarks" / "results").resolve()
 
 
 def main(argv=None):
@@ -439,7 +445,7 @@ def main(argv=None):
         write_json(out / "finetune_vs_probe.json", result)
         table = markdown(result)
         write_text(out / "finetune_vs_probe.md", table)
-        if not args.quick:
+        if not args.quick and _publishes_guide(out):
             write_text(TABLE, table)
 
     for name in names:

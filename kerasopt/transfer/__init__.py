@@ -10,7 +10,7 @@ from kerasopt.transfer.backbones import (
     backbone,
     get_spec,
 )
-from kerasopt.transfer.budget import Clock, TimeBudget, plan_epochs
+from kerasopt.transfer.budget import Clock, StepLimit, StepPlan, TimeBudget, plan_steps
 from kerasopt.transfer.classifier import ImagenetPreprocessing, build_classifier
 from kerasopt.transfer.config import FineTuneConfig
 from kerasopt.transfer.data import (
@@ -43,6 +43,8 @@ __all__ = [
     "AutoDecision",
     "Clock",
     "SparseSmoothedCrossentropy",
+    "StepLimit",
+    "StepPlan",
     "TimeBudget",
     "cache_features",
     "class_weights",
@@ -51,7 +53,7 @@ __all__ = [
     "feature_extractor",
     "image_statistics",
     "lr_range_test",
-    "plan_epochs",
+    "plan_steps",
     "train_head_on_features",
     "BACKBONES",
     "PRESETS",

@@ -9,10 +9,14 @@ Rethinking Deep Neural Network Training Under Resource Constraints", ICLR 2020).
 
 import math
 import time
+from typing import NamedTuple
 
 import keras
 
 from kerasopt._validation import check_int, check_positive
+
+# A last, partial epoch is planned when at least this share of an epoch fits (`plan_steps`).
+MIN_PARTIAL_EPOCH = 0.25
 
 
 class Clock:
@@ -47,29 +51,104 @@ class Clock:
         return math.inf if self.budget is None else self.budget - self.elapsed()
 
 
-def plan_epochs(max_epochs, remaining_seconds, step_seconds, steps_per_epoch, val_seconds):
-    """How many epochs of `steps_per_epoch` steps (each `step_seconds`) plus a validation pass
-    (`val_seconds`) fit in `remaining_seconds`, at most `max_epochs`.
+class StepPlan(NamedTuple):
+    """Phase 2's length under a time budget (`plan_steps`).
+
+    Fields: `epochs`, the epochs `fit` runs (the last one may be partial); `steps`, the training
+    steps in all (the length of the learning-rate schedule; `StepLimit` ends the fit there).
+    """
+
+    epochs: int
+    steps: int
+
+
+def plan_steps(max_epochs, remaining_seconds, step_seconds, steps_per_epoch, val_seconds):
+    """The training steps that fit in `remaining_seconds`, at most `max_epochs` epochs of
+    `steps_per_epoch` steps (each `step_seconds`), every epoch followed by a validation pass
+    (`val_seconds`): the whole epochs that fit, then a last, partial epoch (its own validation
+    pass included) when at least `MIN_PARTIAL_EPOCH` of an epoch fits in the time left.
+
+    Planning by steps rather than whole epochs spends the budget: with epochs of two minutes,
+    whole epochs alone leave up to two minutes of a ten-minute budget unused.
 
     Args:
         max_epochs: the plan's epochs without a budget (>= 0).
         remaining_seconds: the budget left (inf: no budget).
-        step_seconds: the measured time of one training step.
-        steps_per_epoch: training steps per epoch.
+        step_seconds: the measured time of one training step (> 0).
+        steps_per_epoch: training steps per epoch (>= 1).
         val_seconds: the measured time of one validation pass.
 
+    Returns:
+        A `StepPlan(epochs, steps)`.
+
     Example:
-        >>> from kerasopt.transfer.budget import plan_epochs
-        >>> plan_epochs(10, remaining_seconds=100.0, step_seconds=1.0, steps_per_epoch=20, val_seconds=5.0)
-        4
-        >>> plan_epochs(10, float("inf"), 1.0, 20, 5.0)
-        10
+        >>> from kerasopt.transfer.budget import plan_steps
+        >>> plan_steps(10, remaining_seconds=120.0, step_seconds=1.0, steps_per_epoch=20, val_seconds=5.0)
+        StepPlan(epochs=5, steps=95)
+        >>> plan_steps(10, float("inf"), 1.0, 20, 5.0)
+        StepPlan(epochs=10, steps=200)
     """
     check_int("max_epochs", max_epochs, minimum=0)
-    epoch = step_seconds * steps_per_epoch + val_seconds
+    check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    check_positive("step_seconds", step_seconds)
+    most = StepPlan(max_epochs, max_epochs * steps_per_epoch)
     if math.isinf(remaining_seconds):
-        return max_epochs
-    return max(0, min(max_epochs, int(remaining_seconds // epoch)))
+        return most
+    epoch = step_seconds * steps_per_epoch + val_seconds
+    whole = max(0, int(remaining_seconds // epoch))
+    if whole >= max_epochs:
+        return most
+    left = remaining_seconds - whole * epoch - val_seconds
+    partial = min(steps_per_epoch - 1, max(0, int(left // step_seconds)))
+    if partial < MIN_PARTIAL_EPOCH * steps_per_epoch:
+        partial = 0
+    return StepPlan(whole + (partial > 0), whole * steps_per_epoch + partial)
+
+
+class StepLimit(keras.callbacks.Callback):
+    """End `fit` after `steps` training steps of the phase (the last epoch then ends early and
+    is validated, as with any stop).
+
+    Steps are counted from the phase's first epoch, `first_epoch` (Keras' epoch numbering: the
+    epochs of earlier phases come first), at `steps_per_epoch` per epoch, so a fit resumed at a
+    later epoch still stops at the same step.
+
+    Args:
+        steps: the phase's training steps (>= 1).
+        steps_per_epoch: training steps per epoch (>= 1).
+        first_epoch: Keras' number of the phase's first epoch (>= 0).
+
+    Example:
+        >>> import keras, numpy as np
+        >>> from kerasopt.transfer.budget import StepLimit
+        >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> model.compile(optimizer="sgd", loss="mse")
+        >>> history = model.fit(np.zeros((8, 2)), np.zeros(8), batch_size=2, epochs=5, verbose=0,
+        ...                     callbacks=[StepLimit(6, steps_per_epoch=4)])
+        >>> len(history.history["loss"]), int(model.optimizer.iterations)  # 4 + 2 steps
+        (2, 6)
+    """
+
+    def __init__(self, steps, steps_per_epoch, first_epoch=0):
+        super().__init__()
+        self.steps = check_int("steps", steps, minimum=1)
+        self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+        self.first_epoch = check_int("first_epoch", first_epoch, minimum=0)
+        self._before = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._before = (epoch - self.first_epoch) * self.steps_per_epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._before + batch + 1 >= self.steps:
+            self.model.stop_training = True
+
+    def get_config(self):
+        return {
+            "steps": self.steps,
+            "steps_per_epoch": self.steps_per_epoch,
+            "first_epoch": self.first_epoch,
+        }
 
 
 class TimeBudget(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ import keras
 from kerasopt.callbacks.averaging import SwapAveragedWeights
 from kerasopt.callbacks.snapshot import SnapshotEnsemble
 from kerasopt.optimizers.averaging import Averaged
-from kerasopt.transfer.budget import TimeBudget
+from kerasopt.transfer.budget import StepLimit, TimeBudget
 from kerasopt.transfer.config import check_phase2_options
 from kerasopt.transfer.fitting import fit_phase
 from kerasopt.transfer.freezing import discriminative_optimizer, unfreeze_fraction
@@ -83,6 +83,7 @@ def train_finetune(
     snapshot_dir=None,
     progress=None,
     epochs=None,
+    steps=None,
     class_weight=None,
     label_smoothing=0.0,
     clock=None,
@@ -129,6 +130,9 @@ def train_finetune(
         snapshot_dir: the snapshots' folder; required with `snapshots`.
         progress: see `fit_phase`.
         epochs: the phase's epochs (planned by a time budget); None: `finetune_epochs`.
+        steps: None (whole epochs), or the phase's training steps when its last epoch is
+            partial (`kerasopt.transfer.plan_steps`): the schedule ends there and `StepLimit`
+            stops the fit. Not with `snapshots` (whole cycles).
         class_weight: None or {class: weight}, weighing the training loss.
         label_smoothing: in [0, 1) (`SparseSmoothedCrossentropy`).
         clock: None or a `kerasopt.transfer.budget.Clock`: the fit stops when the next step
@@ -210,7 +214,10 @@ def train_finetune(
     if clock is not None:
         extra.append(TimeBudget(clock, val_seconds, trace_seconds, reserve_seconds))
     if snapshots is None:
-        steps = epochs * steps_per_epoch
+        if steps is not None and steps < epochs * steps_per_epoch:
+            extra.append(StepLimit(steps, steps_per_epoch, initial_epoch))
+        else:
+            steps = epochs * steps_per_epoch
         head = keras.optimizers.Adam(warmup_cosine(peak, steps, strategy.warmup_fraction))
         body = keras.optimizers.Adam(warmup_cosine(peak * factor, steps, strategy.warmup_fraction))
     else:
@@ -257,6 +264,7 @@ def train_finetune(
         )
     metrics["unfrozen_layers"] = len(unfrozen)
     metrics["planned_epochs"] = epochs
+    metrics["planned_steps"] = steps if snapshots is None else None
     metrics["stopped_by_budget"] = any(isinstance(c, TimeBudget) and c.stopped for c in extra)
     metrics["average"] = average
     metrics["snapshots"] = snapshots

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 
 from kerasopt.transfer.auto import class_weights, decide
-from kerasopt.transfer.budget import plan_epochs
+from kerasopt.transfer.budget import plan_steps
 from kerasopt.transfer.cached_top import (
     MAX_CACHE_BYTES,
     SeesClassifier,
@@ -253,8 +253,12 @@ class FinetunePhase:
         else:  # the top trains; the user's callbacks and the checkpoint see the classifier
             user_callbacks = [SeesClassifier(cb, state.model) for cb in user_callbacks]
             progress.checkpoint_model = state.model
+        steps = saved.get("steps")
+        length = f"{saved['epochs']} epochs"
+        if steps is not None and steps < saved["epochs"] * saved["steps_per_epoch"]:
+            length = f"{steps / saved['steps_per_epoch']:.2f} epochs ({steps} steps)"
         print(
-            f"Phase 2 plan: {saved['epochs']} epochs at learning rate {saved['learning_rate']:.3g} "
+            f"Phase 2 plan: {length} at learning rate {saved['learning_rate']:.3g} "
             f"({saved['step_seconds']:.3f} s/step measured; "
             + (
                 "no time budget)"
@@ -281,6 +285,7 @@ class FinetunePhase:
             snapshot_dir=folder.snapshot_dir(),
             progress=progress,
             epochs=saved["epochs"],
+            steps=saved.get("steps"),
             class_weight=state.class_weight,
             label_smoothing=c.label_smoothing,
             clock=state.clock if state.clock.budget is not None else None,
@@ -383,7 +388,7 @@ class FinetunePhase:
             print(
                 f"Phase 2: {strategy.epochs_finetune} epochs rounded up to {most}, a multiple of snapshots={c.snapshots}."
             )
-        epochs = plan_epochs(
+        planned = plan_steps(
             most,
             # phase 2 traces its training and test steps; evaluation and export follow it
             state.clock.remaining() - 2 * trace_seconds - _finish_seconds(state, val_seconds),
@@ -395,7 +400,10 @@ class FinetunePhase:
             "trace_seconds": round(trace_seconds, 3),
             "learning_rate": found if sweep else rate,
             "learning_rate_found": found,
-            "epochs": epochs,
+            "epochs": planned.epochs,
+            # snapshots: whole cycles of whole epochs (`train_finetune` rounds `epochs`)
+            "steps": None if c.snapshots is not None else planned.steps,
+            "steps_per_epoch": steps_per_epoch,
             "step_seconds": round(step_seconds, 4),
             "epoch_val_seconds": round(epoch_val_seconds, 3),
         }

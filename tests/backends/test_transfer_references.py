@@ -23,6 +23,7 @@ from kerasopt.transfer import (
 )
 from kerasopt.transfer.budget import Clock, TimeBudget
 from kerasopt.transfer.features import cache_features, feature_extractor, image_statistics
+from tests._clock import ScriptedClock
 
 pytestmark = pytest.mark.portable  # CI runs these on the JAX backend too
 
@@ -99,23 +100,13 @@ def test_image_statistics_closed_forms():
     assert stats == {"colourfulness": 0.0, "sharpness": 2.0, "mean_intensity": round(120 / 255, 4)}
 
 
-class _ScriptedClock:
-    """A clock whose `remaining()` returns the scripted values in turn."""
-
-    def __init__(self, values):
-        self.values = iter(values)
-
-    def remaining(self):
-        return next(self.values)
-
-
 @pytest.mark.reference("transfer.TimeBudget", "transfer.Clock")
 def test_time_budget_stops_when_the_step_and_two_validations_no_longer_fit(monkeypatch):
     # The documented rule: after a batch, stop when remaining < mean step + 2 * val_seconds
     # (+ overhead, 0 within the first epoch). val_seconds = 100: the bound is just above 200.
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse")
-    budget = TimeBudget(_ScriptedClock([900.0, 300.0, 199.0, 1e9]), val_seconds=100.0)
+    budget = TimeBudget(ScriptedClock([900.0, 300.0, 199.0, 1e9]), val_seconds=100.0)
     steps = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda b, logs: steps.append(b))
     model.fit(np.zeros((16, 2)), np.zeros(16), batch_size=2, epochs=3, verbose=0,

@@ -10,14 +10,7 @@ import pytest
 
 from kerasopt._platform import process_age_seconds
 from kerasopt.transfer.budget import Clock, TimeBudget
-
-
-class _ScriptedClock:
-    def __init__(self, values):
-        self.values = iter(values)
-
-    def remaining(self):
-        return next(self.values)
+from tests._clock import ScriptedClock
 
 
 def _steps_run(budget, epochs=3, batches=4):
@@ -36,8 +29,8 @@ def test_the_reserve_is_kept_back_in_every_epoch_and_the_trace_only_in_the_first
     # reserve (every epoch): with a 100-s reserve the fit stops there (5 steps in all); the same
     # 100 s given as the first epoch's trace time no longer counts and all 12 steps run.
     remaining = [1e9] * 4 + [99.0] + [1e9] * 7
-    assert _steps_run(TimeBudget(_ScriptedClock(remaining), reserve_seconds=100.0)) == 5
-    assert _steps_run(TimeBudget(_ScriptedClock(remaining), trace_seconds=100.0)) == 12
+    assert _steps_run(TimeBudget(ScriptedClock(remaining), reserve_seconds=100.0)) == 5
+    assert _steps_run(TimeBudget(ScriptedClock(remaining), trace_seconds=100.0)) == 12
 
 
 def test_the_clock_counts_the_seconds_spent_before_it_was_made(monkeypatch):

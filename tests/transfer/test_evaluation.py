@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import log_loss, precision_recall_fscore_support
 
-from kerasopt.transfer.budget import plan_epochs
+from kerasopt.transfer.budget import MIN_PARTIAL_EPOCH, StepLimit, StepPlan, plan_steps
 from kerasopt.transfer.evaluation import classification_report
 from kerasopt.transfer.losses import SparseSmoothedCrossentropy
 
@@ -61,10 +61,49 @@ def test_smoothed_loss_matches_the_formula_and_round_trips():
         SparseSmoothedCrossentropy(1.0)
 
 
-@pytest.mark.reference("transfer.plan_epochs")
-def test_plan_epochs_is_the_whole_epochs_that_fit():
-    # epoch = 12 steps * 0.5 s + 2 s validation = 8 s
-    assert plan_epochs(100, 80.0, 0.5, 12, 2.0) == 10
-    assert plan_epochs(100, 79.9, 0.5, 12, 2.0) == 9
-    assert plan_epochs(3, 80.0, 0.5, 12, 2.0) == 3
-    assert plan_epochs(3, -5.0, 0.5, 12, 2.0) == 0
+def _most_steps_by_enumeration(max_epochs, remaining, step, per_epoch, val):
+    """The rule restated as a search: the largest step count t <= max_epochs * per_epoch whose
+    cost, t steps plus one validation pass per epoch begun (ceil(t / per_epoch)), fits in
+    `remaining`; a last epoch begun with fewer than MIN_PARTIAL_EPOCH of its steps is dropped."""
+    best = 0
+    for t in range(max_epochs * per_epoch + 1):
+        if t * step + -(-t // per_epoch) * val <= remaining:
+            best = t
+    if 0 < best % per_epoch < MIN_PARTIAL_EPOCH * per_epoch:
+        best -= best % per_epoch
+    return StepPlan(-(-best // per_epoch), best)
+
+
+@pytest.mark.reference("transfer.plan_steps", "transfer.StepPlan")
+@pytest.mark.parametrize(
+    "remaining", [-5.0, 0.0, 7.5, 8.0, 10.0, 11.0, 13.0, 45.0, 79.5, 80.0, 1e6]
+)
+@pytest.mark.parametrize("max_epochs", [0, 3, 100])
+def test_plan_steps_is_the_most_steps_that_fit(remaining, max_epochs):
+    # epoch = 12 steps * 0.5 s + 2 s validation = 8 s (binary-exact numbers: no rounding)
+    expected = _most_steps_by_enumeration(max_epochs, remaining, 0.5, 12, 2.0)
+    assert plan_steps(max_epochs, remaining, 0.5, 12, 2.0) == expected
+    assert plan_steps(max_epochs, float("inf"), 0.5, 12, 2.0) == (max_epochs, 12 * max_epochs)
+    with pytest.raises(ValueError, match="Argument `step_seconds`.*Received: step_seconds=0"):
+        plan_steps(3, 10.0, 0, 12, 2.0)
+
+
+@pytest.mark.reference("transfer.StepLimit")
+def test_step_limit_stops_at_the_phase_step_also_when_resumed():
+    # 4 steps per epoch; the phase starts at Keras epoch 2 and may take 10 steps: a fit from its
+    # first epoch runs 4 + 4 + 2 steps; one resumed at its second epoch (epoch 3) runs 4 + 2.
+    def run(initial_epoch):
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        history = model.fit(np.zeros((8, 2)), np.zeros(8), batch_size=2, epochs=10, verbose=0,
+                            initial_epoch=initial_epoch,
+                            callbacks=[StepLimit(10, steps_per_epoch=4, first_epoch=2)])  # fmt: skip
+        return len(history.history["loss"]), int(model.optimizer.iterations)
+
+    assert run(2) == (3, 10)
+    assert run(3) == (2, 6)
+    config = StepLimit(10, 4, 2).get_config()
+    assert config == {"steps": 10, "steps_per_epoch": 4, "first_epoch": 2}
+    assert StepLimit(**config).get_config() == config  # the round trip
+    with pytest.raises(ValueError, match="Argument `steps`.*Received: steps=0"):
+        StepLimit(0, 4)
