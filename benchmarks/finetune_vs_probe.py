@@ -70,6 +70,7 @@ PRESETS = {
     "several-1e-3": ["--strategy", "several", "--finetune-lr", "1e-3"],
     "find": ["--finetune-lr", "find"],
     "224px": ["--image-size", "224"],
+    "no-class-weight": ["--class-weight", "none"],
 }
 TABLE = ROOT / "docs" / "finetune" / "finetune_vs_probe.md"
 
