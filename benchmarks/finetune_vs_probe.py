@@ -411,6 +411,11 @@ def main(argv=None):
     )
     parser.add_argument("--no-probe", action="store_true")
     parser.add_argument(
+        "--no-default",
+        action="store_true",
+        help="only the presets (the default's runs come from another result file: --combine)",
+    )
+    parser.add_argument(
         "--head2toe",
         action="store_true",
         help="also probe multi-layer features (Head2Toe); compared on CV accuracy over train + val",
@@ -459,7 +464,7 @@ def main(argv=None):
         row = {"counts": counts, "default": [], "presets": {}}
         result["datasets"][name] = row
         runs = cache / "runs"
-        for seed in seeds:
+        for seed in [] if args.no_default else seeds:
             row["default"].append(recipe(folder, runs / f"{name}-default-{seed}", seed))
             print(f"  default seed {seed}: {row['default'][-1]}", flush=True)
             publish()
