@@ -227,6 +227,7 @@ def recipe(folder, out, seed, flags=()):
         "publish_seconds": metrics.get("publish_seconds"),
         "finetune_learning_rate": finetune.get("learning_rate"),
         "learning_rate_found": finetune.get("learning_rate_found"),
+        "kept_phase": metrics.get("kept_phase"),
         "wall_seconds": round(wall, 1),
         "warnings": sorted(
             {line.strip() for line in proc.stderr.splitlines() if "Warning" in line}
@@ -299,15 +300,15 @@ def markdown(result):
         )
     lines += ["", "Every run (validation, then test):", ""]
     lines += [
-        "| dataset | method | seed | plan | size | phase-2 epochs | phase 2 on (images/s) | phase-2 rate (range test's) | val | test | wall s |"
+        "| dataset | method | seed | plan | size | phase-2 epochs | phase 2 on (images/s) | phase-2 rate (range test's) | kept (by val loss) | val | test | wall s |"
     ]
-    lines += ["|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["datasets"].items():
         for method, runs in [("default", row["default"]), *row.get("presets", {}).items()]:
             for r in runs:
                 if "error" in r:
                     lines.append(
-                        f"| {name} | {method} | - | error | | | | | | | {r['wall_seconds']} |"
+                        f"| {name} | {method} | - | error | | | | | | | | {r['wall_seconds']} |"
                     )
                     continue
                 rate = r["finetune_learning_rate"]
@@ -323,7 +324,8 @@ def markdown(result):
                     on = f"{'cached below ' + where if where else 'images'} ({r.get('finetune_images_per_second')})"
                 lines.append(
                     f"| {name} | {method} | {r['seed']} | {r['plan']} | {r['image_size']} | {r['finetune_epochs']} "
-                    f"| {on} | {rate} | {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['wall_seconds']} |"
+                    f"| {on} | {rate} | {r.get('kept_phase') or 'last (before kept_phase)'} "
+                    f"| {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} | {r['wall_seconds']} |"
                 )
     h2t = {
         n: row["probe"]

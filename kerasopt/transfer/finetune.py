@@ -45,7 +45,7 @@ from kerasopt.transfer.evaluation import (
     predict_split,
     top_losses,
 )
-from kerasopt.transfer.phases import RunState, plan
+from kerasopt.transfer.phases import RunState, keep_the_better_phase, plan
 from kerasopt.transfer.run_folder import RunFolder, check_run_dir
 from kerasopt.transfer.strategy import preset
 
@@ -87,7 +87,9 @@ def fine_tune(data, run_dir, config=None, *, finetune_callbacks=(), clock=None, 
        the top, the backbone at `backbone_lr_factor` times it (fastai's `fine_tune` base
        rate and discriminative rates), for the plan's epochs or as many as `time_budget`
        allows (planned from measured step times, keeping back the evaluation and export;
-       `TimeBudget` stops cleanly, the best weights are kept).
+       `TimeBudget` stops cleanly, the best weights are kept). When phase 2 ends with a
+       higher validation loss than the head phase, the head phase's weights are kept instead
+       (`keep_the_better_phase`; metrics["kept_phase"]).
     4. The test split (`data.test`; the validation split when there is none, recorded in
        metrics["test_split"]) is evaluated once: accuracy, loss, per-class
        precision/recall/F1, most-confused pairs, top_losses.png; with `tta`, with and without
@@ -227,9 +229,10 @@ def _fine_tune(data, run_dir, write_dir, config, finetune_callbacks, clock):
                 if not trained:
                     break
             history = state.folder.history(state.history)
+            kept = keep_the_better_phase(state)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
-    metrics = _evaluate(state, history)
+    metrics = _evaluate(state, history, kept)
     moments["evaluated"] = clock.elapsed()
     metrics["seconds_from_start"] = {k: round(v, 2) for k, v in moments.items()}
     title = f"{config.backbone} on {Path(data.source).name or data.source}"
@@ -331,13 +334,13 @@ def _record(config, data):
     }
 
 
-def _evaluate(state, history):
-    """The metrics of the finished run: the phases, and the test split read once, here."""
+def _evaluate(state, history, kept):
+    """The metrics of the finished run, whose model holds the `kept` phase's weights: the
+    phases, and the test split read once, here."""
     config, data, model = state.config, state.data, state.model
     n_classes = len(data.class_names)
     training_seconds = state.clock.elapsed()
     matrix = confusion_matrix(model, data.val, n_classes)
-    last = list(state.metrics)[-1]
     test, test_name = (data.test, "test") if data.test is not None else (data.val, "val")
     probs, labels = predict_split(model, test)
     report = classification_report(probs, labels, data.class_names, label_smoothing=0.0)
@@ -364,8 +367,9 @@ def _evaluate(state, history):
         "time_budget_minutes": config.time_budget,
         "training_seconds": round(training_seconds, 2),
         "phases": phases,
-        "val_accuracy": phases[last]["val_accuracy"],
-        "val_loss": phases[last]["val_loss"],
+        "kept_phase": kept,
+        "val_accuracy": phases[kept]["val_accuracy"],
+        "val_loss": phases[kept]["val_loss"],
         "confusion_matrix": matrix,
         "test_accuracy": report["accuracy"],
         "test_loss": report["loss"],

@@ -426,6 +426,32 @@ def export_seconds(trace_seconds):
     return EXPORT_FIXED_SECONDS + EXPORT_TRACES * trace_seconds
 
 
+def keep_the_better_phase(state):
+    """The checkpoint chosen on validation between the phases: phase 2's end weights when its
+    validation loss is at most the head phase's, else the head phase's end weights, put back
+    into the model (phase 2 then made the model worse on held-out images, as a whole-backbone
+    fine-tune can on a small, unusual set). Returns the kept phase's name (the last phase that
+    ran when there is no choice: one phase, or `snapshots`, whose exported ensemble is phase
+    2's); a change of weights is printed.
+
+    Source: model selection on a validation set (early stopping's best checkpoint carried
+    across the phases; Prechelt, "Early Stopping - But When?", 1998).
+    """
+    ran = list(state.metrics)
+    if not {"head", "finetune"} <= set(ran) or state.config.snapshots is not None:
+        return ran[-1]
+    head, finetune = state.metrics["head"]["val_loss"], state.metrics["finetune"]["val_loss"]
+    if finetune <= head:
+        return "finetune"
+    state.folder.load_phase_end("head", state.model)
+    print(
+        f"Kept the head phase's weights: phase 2 ended at validation loss {finetune:.4f}, "
+        f"above the head phase's {head:.4f}.",
+        flush=True,
+    )
+    return "head"
+
+
 def plan(state):
     """The phases of the run, lazily: the scratch baseline alone (no pretrained weights), or the
     head phase followed by phase 2 when the plan (fixed, or decided by the head phase) trains

@@ -334,3 +334,10 @@ def test_predict_recipe_names_each_broken_image_and_predicts_the_rest(
             f"{folder / photo.name}: {['ants', 'bees'][int(np.argmax(probs))]} {probs.max():.3f}"
             in out
         )
+
+
+def test_the_published_phase_is_the_one_with_the_lower_validation_loss(run):
+    metrics = run[0].metrics
+    head, finetune = (metrics["phases"][p]["val_loss"] for p in ("head", "finetune"))
+    assert metrics["kept_phase"] == ("finetune" if finetune <= head else "head")
+    assert metrics["val_loss"] == metrics["phases"][metrics["kept_phase"]]["val_loss"]
