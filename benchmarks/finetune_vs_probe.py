@@ -266,7 +266,7 @@ def markdown(result):
         "Selection on validation only; test accuracy (mean ± sd over seeds) is reported last.",
         "",
         *[
-            f"- part: `{part['command']}`, load average at start "
+            f"- part: `{part['command']}` at commit `{part['machine'].get('commit')}`, load average at start "
             f"{', '.join(f'{v:.1f}' for v in part['machine']['load_average_at_start'])}"
             for part in result.get("parts", [])
         ],
