@@ -54,8 +54,16 @@ class Clock:
 class StepPlan(NamedTuple):
     """Phase 2's length under a time budget (`plan_steps`).
 
-    Fields: `epochs`, the epochs `fit` runs (the last one may be partial); `steps`, the training
-    steps in all (the length of the learning-rate schedule; `StepLimit` ends the fit there).
+    Source: budgeted training (Li, Yumer & Ramanan, ICLR 2020): the schedule is planned for the
+    steps that fit. Fields: `epochs`, the epochs `fit` runs (the last one may be partial);
+    `steps`, the training steps in all (the length of the learning-rate schedule; `StepLimit`
+    ends the fit there).
+
+    Example:
+        >>> from kerasopt.transfer.budget import StepPlan
+        >>> plan = StepPlan(epochs=4, steps=700)
+        >>> plan.steps / plan.epochs < 192  # with 192 steps per epoch, the last epoch is partial
+        True
     """
 
     epochs: int
@@ -108,6 +116,9 @@ def plan_steps(max_epochs, remaining_seconds, step_seconds, steps_per_epoch, val
 class StepLimit(keras.callbacks.Callback):
     """End `fit` after `steps` training steps of the phase (the last epoch then ends early and
     is validated, as with any stop).
+
+    Source: budgeted training (Li, Yumer & Ramanan, ICLR 2020): training ends where the
+    planned schedule does (`plan_steps`).
 
     Steps are counted from the phase's first epoch, `first_epoch` (Keras' epoch numbering: the
     epochs of earlier phases come first), at `steps_per_epoch` per epoch, so a fit resumed at a
