@@ -202,18 +202,35 @@ def test_scipy_reference_is_the_true_minimizer():
         assert np.linalg.norm(reference.x - closed) / np.linalg.norm(closed) <= 1e-7, method
 
 
-if (
-    __name__ == "__main__"
-):  # the README's table: python tests/second_order/test_minimize_vs_scipy.py
-    print(
+def write_table(path):
+    """The guide's table (docs/guides/second_order.md): every problem and method against
+    SciPy, written to `path` with the commit and command that made it."""
+    from benchmarks._machine import describe, provenance
+    from kerasopt._io import write_text
+
+    machine = describe()
+    lines = [
+        "# kerasopt.second_order.minimize against SciPy",
+        "",
+        f"{provenance(machine)} Each method from SciPy's start point to `gtol=1e-9, ftol=0`; "
+        "iterations counted as each library counts them; distance relative to SciPy's minimizer.",
+        "",
         "| problem | kerasopt vs SciPy | kerasopt iterations | SciPy iterations | ratio | "
-        "relative distance to SciPy's minimizer |\n|---|---|---|---|---|---|"
-    )
+        "relative distance to SciPy's minimizer |",
+        "|---|---|---|---|---|---|",
+    ]
     for name in PROBLEMS:
         for ours_name, scipy_name in SCIPY.items():
             ours_nit, scipy_nit, distance = _compare(name, ours_name)
-            print(
+            lines.append(
                 f"| {name} | {ours_name} vs {scipy_name} | {ours_nit} | {scipy_nit} | "
-                f"{ours_nit / scipy_nit:.2f} | {distance:.1e} |",
-                flush=True,
+                f"{ours_nit / scipy_nit:.2f} | {distance:.1e} |"
             )
+            print(lines[-1], flush=True)
+    write_text(path, "\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":  # python tests/second_order/test_minimize_vs_scipy.py [PATH]
+    import sys
+
+    write_table(sys.argv[1] if len(sys.argv) > 1 else "docs/second_order/minimize_vs_scipy.md")
