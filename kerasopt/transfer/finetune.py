@@ -89,7 +89,7 @@ def fine_tune(data, run_dir, config=None, *, finetune_callbacks=(), clock=None, 
        allows (planned from measured step times, keeping back the evaluation and export;
        `TimeBudget` stops cleanly, the best weights are kept). When phase 2 ends with a
        higher validation loss than the head phase, the head phase's weights are kept instead
-       (`keep_the_better_phase`; metrics["kept_phase"]).
+       (`keep_the_better_phase`; metrics["kept_phase"]; not with `average` or `snapshots`).
     4. The test split (`data.test`; the validation split when there is none, recorded in
        metrics["test_split"]) is evaluated once: accuracy, loss, per-class
        precision/recall/F1, most-confused pairs, top_losses.png; with `tta`, with and without

@@ -431,14 +431,16 @@ def keep_the_better_phase(state):
     validation loss is at most the head phase's, else the head phase's end weights, put back
     into the model (phase 2 then made the model worse on held-out images, as a whole-backbone
     fine-tune can on a small, unusual set). Returns the kept phase's name (the last phase that
-    ran when there is no choice: one phase, or `snapshots`, whose exported ensemble is phase
-    2's); a change of weights is printed.
+    ran when there is no choice: one phase, or an explicit phase-2 product, `average`'s
+    averaged weights or `snapshots`' exported ensemble, which is what was asked for); a change
+    of weights is printed.
 
     Source: model selection on a validation set (early stopping's best checkpoint carried
     across the phases; Prechelt, "Early Stopping - But When?", 1998).
     """
     ran = list(state.metrics)
-    if not {"head", "finetune"} <= set(ran) or state.config.snapshots is not None:
+    config = state.config
+    if not {"head", "finetune"} <= set(ran) or (config.average, config.snapshots) != (None, None):
         return ran[-1]
     head, finetune = state.metrics["head"]["val_loss"], state.metrics["finetune"]["val_loss"]
     if finetune <= head:
