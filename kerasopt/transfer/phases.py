@@ -253,12 +253,9 @@ class FinetunePhase:
         else:  # the top trains; the user's callbacks and the checkpoint see the classifier
             user_callbacks = [SeesClassifier(cb, state.model) for cb in user_callbacks]
             progress.checkpoint_model = state.model
-        steps = saved.get("steps")
-        length = f"{saved['epochs']} epochs"
-        if steps is not None and steps < saved["epochs"] * saved["steps_per_epoch"]:
-            length = f"{steps / saved['steps_per_epoch']:.2f} epochs ({steps} steps)"
+        steps = f" ({saved['steps']} steps)" if saved.get("steps") else ""
         print(
-            f"Phase 2 plan: {length} at learning rate {saved['learning_rate']:.3g} "
+            f"Phase 2 plan: {saved['epochs']} epochs{steps} at learning rate {saved['learning_rate']:.3g} "
             f"({saved['step_seconds']:.3f} s/step measured; "
             + (
                 "no time budget)"
@@ -401,9 +398,7 @@ class FinetunePhase:
             "learning_rate": found if sweep else rate,
             "learning_rate_found": found,
             "epochs": planned.epochs,
-            # snapshots: whole cycles of whole epochs (`train_finetune` rounds `epochs`)
-            "steps": None if c.snapshots is not None else planned.steps,
-            "steps_per_epoch": steps_per_epoch,
+            "steps": planned.steps,  # `train_finetune` ignores it with snapshots (whole cycles)
             "step_seconds": round(step_seconds, 4),
             "epoch_val_seconds": round(epoch_val_seconds, 3),
         }
