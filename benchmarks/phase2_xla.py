@@ -8,7 +8,7 @@ float32 on both sides. Each side is compiled and warmed with one fit of `--steps
 then the rounds alternate (graph, XLA / XLA, graph), each a `fit` of `--steps` steps on the same
 in-memory batches, and the medians of the rounds are reported as training images per second.
 
-    python -m benchmarks.phase2_xla                 # 96, 160 and 224 px, about 6 min on 2 cores
+    python -m benchmarks.phase2_xla                 # 96, 160 and 224 px, 3 rounds of 4 steps
     python -m benchmarks.phase2_xla --quick --out /tmp/x    # 96 px, 2 rounds
 
 Writes benchmarks/results/phase2_xla.{json,md}.
@@ -120,8 +120,8 @@ def main(argv=None):
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[96, 160, 224])
     parser.add_argument("--fraction", type=float, default=1.0, help="'many' trains it all")
-    parser.add_argument("--steps", type=int, default=6, help="steps per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=4, help="steps per round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="96 px, 2 rounds of 3 steps")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
