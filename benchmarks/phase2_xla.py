@@ -132,7 +132,13 @@ def main(argv=None):
     for size in args.sizes:
         rows.append(one_size(size, args.fraction, args.steps, args.rounds))
         print(rows[-1], flush=True)
-    result = {"machine": machine, "rounds": args.rounds, "rows": rows, "load": load_note(machine)}
+    result = {
+        "machine": machine,
+        "rounds": args.rounds,
+        "rows": rows,
+        "load": load_note(machine),
+        "headline": {f"XLA / graph at {r['size']} px": r["xla_over_graph"] for r in rows},
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     write_json(args.out / "phase2_xla.json", result)
     write_text(args.out / "phase2_xla.md", render(result))
