@@ -152,3 +152,15 @@ def load_note(machine):
         else "quiet machine: no other work at the benchmark's priority"
     )
     return f"{text}{detail} ({state})."
+
+
+def write_result(out, name, result, markdown):
+    """Publish a benchmark's result: `out`/NAME.json and `out`/NAME.md (atomically, the folder
+    made if needed), and print the Markdown."""
+    from kerasopt._io import write_json, write_text
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / f"{name}.json", result)
+    write_text(out / f"{name}.md", markdown)
+    print(markdown)

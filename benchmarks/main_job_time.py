@@ -21,8 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._machine import describe, load_note, provenance
-from kerasopt._io import write_json, write_text
+from benchmarks._machine import describe, load_note, provenance, write_result
 from kerasopt.cli._offline import find_assets
 
 TARGET_SECONDS = 30.0
@@ -114,10 +113,7 @@ def main(argv=None):
         },
         "runs": runs,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "main_job_time.json", result)
-    write_text(args.out / "main_job_time.md", render(result))
-    print(render(result))
+    write_result(args.out, "main_job_time", result, render(result))
 
 
 if __name__ == "__main__":

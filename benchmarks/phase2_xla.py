@@ -19,8 +19,7 @@ import statistics
 import time
 from pathlib import Path
 
-from benchmarks._machine import describe, load_note, provenance
-from kerasopt._io import write_json, write_text
+from benchmarks._machine import describe, load_note, provenance, write_result
 
 BATCH = 32
 
@@ -139,10 +138,7 @@ def main(argv=None):
         "load": load_note(machine),
         "headline": {f"XLA / graph at {r['size']} px": r["xla_over_graph"] for r in rows},
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_json(args.out / "phase2_xla.json", result)
-    write_text(args.out / "phase2_xla.md", render(result))
-    print(render(result))
+    write_result(args.out, "phase2_xla", result, render(result))
 
 
 if __name__ == "__main__":
