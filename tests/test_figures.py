@@ -3,23 +3,28 @@
 One checker over all Markdown (README.md, CONTRIBUTING.md and every page under docs/ but the
 result tables themselves): it splits a page into blocks (paragraphs, list items, table rows),
 finds each measurement figure in a block (a ratio `1.16x`, a percentage `92.2%`, a decimal
-`0.2576`, an integer with thousands separators `14,876`, or an integer with a unit `77 images`,
-`367 s`), and asserts that the value occurs in a committed result file the block cites
-(`benchmarks/results/*`, `docs/<study>/*.md|json`, by path, by bare name or as
-`NAME.{json,md}`), within the figure's printed rounding. A table row inherits the citations of
-the paragraph just above its table; an evidence page's blocks cite the tables it includes
-(`--8<--`). On every page a block with a figure must cite such a file.
+`0.2576`, an integer with thousands separators `14,876`, an integer with a unit `77 images`,
+`367 s`, `8 minutes`, or a table cell that is an integer), and asserts that the value occurs
+in a committed result file the block cites (`benchmarks/results/*`, `docs/<study>/*.md|json`,
+by path, by bare name or as `NAME.{json,md}`), within the figure's printed rounding. A table
+row inherits the citations of the paragraph just above its table; an evidence page's blocks
+cite the tables it includes (`--8<--`). On every page a block with a figure must cite such a
+file.
 
-Not measurements, so not figures (narrow rules; each is tested in `test_figure_parsing`):
+Not measurements, so not figures (narrow rules, each tested in
+`test_shapes_that_are_not_measurements`, and the measurements beside them in
+`test_measurements_next_to_those_shapes_are_still_figures`):
 
 - code: fenced blocks, inline code spans (any number of backticks), HTML comments;
 - section references: a number after `sec.`, `section`, `§`, `Alg.`, `algorithm`, `eq.`,
-  `chapter`, `ch.`, `fig.` (and its lists: `sec. 15.1, 18.2, 20.2-20.3`);
-- versions: a dotted number right after a package name (`Keras 3.15`, `TF 2.21`, `Python 3.12`)
-  or after `v`/`version`;
+  `chapter`, `ch.`, `fig.`, with its list (`sec. 15.1, 18.2, 20.2-20.3`);
+- versions: X.Y or X.Y.Z (one or two minor digits) after a preposition and a package name,
+  followed by punctuation or a conjunction (`with Keras 3.15 / TensorFlow 2.21,`,
+  `in TF 2.21 but`);
 - dates and clock times (`2026-12-07`, `17:35`);
 - parameter assignments (`lr=1e-3`, `T = 4`) and comparisons (`>= 3.10`, `< 0.05`);
-- defaults: a number right after `default`/`defaults` or right before `by default`;
+- defaults in parentheses: `(default 1e-5)`, `(slope, default 0.01)`, `(16 MB by default)`
+  (never a ratio or a percentage);
 - targets and bounds: a number after `target`, `goal`, `bar`, `at least`, `at most`, `under`,
   `within`, `tolerance`, or before `goal`/`target`/`bar`.
 
@@ -55,7 +60,7 @@ PAGE_FOLDERS = {"guides", "api", "evidence", "_hooks"}
 
 NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 UNIT = (
-    r"images/s|images|GFLOP/s|ms|min|s/epoch|s|seconds|nats|points|MB|KB|GB|MiB|GiB|"
+    r"images/s|images|GFLOP/s|ms|min|minutes|hours|s/epoch|s|seconds|nats|points|MB|KB|GB|MiB|GiB|"
     r"steps/s|tokens/s|requests/s|req/s|parameters|examples"
 )
 # A figure: a ratio (0.67x; not 8x8), a percentage, a decimal, a thousands-separated integer
@@ -63,7 +68,7 @@ UNIT = (
 # a path or a dotted name.
 FIGURE = re.compile(
     rf"(?<![\w.,/=-])(?<![>=]\s)(?P<sign>[-+])?(?P<num>{NUMBER})"
-    rf"(?:(?P<x>x)(?![\d\w])|(?P<pct>%)|(?=\s?(?:{UNIT})\b)|(?![\w.]))"
+    rf"(?:(?P<x>x)(?![\d\w])|(?P<pct>%)|(?=\s?(?:{UNIT})\b)|(?!\w|\.\d))"
 )
 CITATION = re.compile(
     r"((?:\.\./)*(?:benchmarks/results|docs)?/?[\w./-]+\.(?:md|json|\{(?:md|json),(?:md|json)\}))"
@@ -80,6 +85,8 @@ PACKAGE = (
     r"(?:Keras|TensorFlow|TF|JAX|jaxlib|Python|NumPy|SciPy|scikit-learn|PyTorch|torch|optax|"
     r"CUDA|cuDNN|ONNX Runtime|onnxruntime|LiteRT|mkdocs)"
 )
+# X.Y or X.Y.Z, then punctuation or a conjunction: not "JAX 1.12x", "JAX 0.93 accuracy".
+VERSION = r"\d+\.\d{1,2}(?:\.\d+)?(?=\s*(?:[/,;:)]|$)|\s+(?:but|and|or)\b)"
 # Text that holds numbers but no measurement, blanked before figures are looked for.
 NOT_FIGURES = [
     re.compile(r"<!--.*?-->", re.S),  # HTML comments (markers included)
@@ -87,12 +94,12 @@ NOT_FIGURES = [
     re.compile(r"\]\([^)]*\)"),  # link targets
     re.compile(  # section references and their lists: sec. 8.4, §3, Alg. 3.5/3.6
         r"(?:\b(?:secs?|alg|eqs?|ch|figs?)\.|\b(?:sections?|algorithms?|chapters?)\b|§)\s*"
-        r"\d+(?:\.\d+)*(?:\s*(?:,|/|-|–|and|to)\s*\d+(?:\.\d+)*)*",
+        r"\d+(?:\.\d+)*(?:\s*(?:,|/|-|–|and|to)\s*\d+(?:\.\d+)*)*(?![\d.]*[\w%])",
         re.I,
     ),
     re.compile(  # versions: "with Keras 3.15 / TensorFlow 2.21", "in TF 2.21"; not "JAX 1.12x"
-        rf"\b(?:with|in|under|on|for|from)\s+{PACKAGE}\s\d+\.\d{{1,2}}(?:\.\d+)?(?![\d.]*[\w%])"
-        rf"(?:\s*(?:/|,|and)\s*{PACKAGE}\s\d+\.\d{{1,2}}(?:\.\d+)?(?![\d.]*[\w%]))*",
+        rf"\b(?:with|in|under|on|for|from)\s+{PACKAGE}\s{VERSION}"
+        rf"(?:\s*(?:/|,|and)\s*{PACKAGE}\s{VERSION})*",
         re.I,
     ),
     re.compile(r"\b\d{4}-\d{2}-\d{2}\b|\b\d{1,2}:\d{2}(?::\d{2})?\b"),  # dates, clock times
@@ -208,6 +215,10 @@ def figures(block):
         decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
         decimals -= int(exponent or 0)  # 1.79e-07: printed to 1e-9
         found.append((m.group(0), float(plain), decimals, bool(m.group("pct"))))
+    if block.startswith("|"):  # a table cell that is a bare integer (a count, a rate) is one too
+        for cell in text.strip().strip("|").split("|"):
+            if re.fullmatch(r"[-+]?\d+", cell.strip()):  # (14,876 is a figure already)
+                found.append((cell.strip(), float(cell.strip().replace(",", "")), 0, False))
     return found
 
 
@@ -406,6 +417,7 @@ def test_figure_parsing():
         "``Argument `rate` must be in [0.0, 1.0). Received: rate=1.0``, `0.5`",
         "lr=1e-3, `lr=0.5`, T = 4, alpha = 0.5, c2 = 1e-10",
         "run on 2026-12-07 at 17:35 UTC",
+        "a dotted number 1.2.3, a name a.b.c",
         "(default 1e-5), (slope `param`, default 0.01), (16.7 Mpixel by default)",
         "within 1e-6 using at most 1.5x, gradient tolerance 1e-9, the 2.5x goal, < 0.05",
         "<!-- 0.75 in a comment -->\n```\nx = 0.25\n```",
@@ -420,10 +432,15 @@ def test_shapes_that_are_not_measurements(text):
     [
         ("on JAX 1.12x `optax.lbfgs`", ["1.12x"]),  # a ratio after a package name
         ("JAX 0.948 in 367 s", ["0.948", "367"]),  # no preposition: not a version
+        ("on JAX 0.93 accuracy, TF 0.91", ["0.93", "0.91"]),  # a word after it: not a version
+        ("the algorithms 2.5x faster, sec. 3 10% lower", ["2.5x", "10%"]),
         ("the default is 1.50x scikit-learn's", ["1.50x"]),  # a measured default
         ("TensorFlow default (-126.09 +- 2.53)", ["-126.09", "2.53"]),
         ("runs 1.88x faster (by default)", ["1.88x"]),
         ("sec. 8.4 reports 93.1% accuracy", ["93.1%"]),
+        ("it took about 8 minutes", ["8"]),
+        ("accuracy was 0.93.", ["0.93"]),  # at the end of a sentence
+        ("| tf.data (TensorFlow) | 27 | `59` | 1,153 |", ["1,153", "27"]),  # integer cells
     ],
 )
 def test_measurements_next_to_those_shapes_are_still_figures(text, expected):
