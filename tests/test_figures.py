@@ -110,13 +110,11 @@ INCLUDE = re.compile(r'--8<--\s+"([^"]+)"')
 
 
 def markdown_pages():
-    """README.md and every Markdown page under docs/ that is not itself a result table."""
-    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md"]
-    for path in sorted((ROOT / "docs").rglob("*.md")):
-        rel = path.relative_to(ROOT / "docs")
-        if len(rel.parts) == 1 or rel.parts[0] in PAGE_FOLDERS:
-            pages.append(path)
-    return [p for p in pages if p.exists()]
+    """Every Markdown page that is not itself a result table: the committed ones (README.md,
+    CONTRIBUTING.md, saved_models/README.md, docs/...) and any new page under docs/."""
+    rels = {rel for rel in committed_files() if rel.endswith(".md")}
+    rels |= {str(p.relative_to(ROOT)) for p in (ROOT / "docs").rglob("*.md")}
+    return [ROOT / rel for rel in sorted(rels) if not is_result_file(rel) and (ROOT / rel).exists()]
 
 
 def committed_files():
