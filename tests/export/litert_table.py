@@ -22,11 +22,25 @@ BACKBONES = (("mobilenet_v2", 1.0), ("mobilenet", 0.25))
 MB = 1e6  # bytes
 
 
-def measure(name, alpha, data, folder):
-    """One table row: sizes (MB) and top-1 agreement of both LiteRT files with Keras."""
+def logistic_head(model, x_train, y_train):
+    """Set a 2-class `build_classifier` model's head to scikit-learn's logistic regression
+    fitted to convergence on the frozen backbone's pooled features (deterministic, no seed),
+    as softmax over the logits (0, w.x + b)."""
     import keras
     import numpy as np
     from sklearn.linear_model import LogisticRegression
+
+    features = keras.Model(model.input, model.get_layer("head_pool").output)
+    fit = LogisticRegression(max_iter=5000).fit(features.predict(x_train, verbose=0), y_train)
+    kernel = np.stack([np.zeros_like(fit.coef_[0]), fit.coef_[0]], axis=1)
+    model.get_layer("head").set_weights(
+        [kernel.astype("float32"), np.array([0.0, fit.intercept_[0]], "float32")]
+    )
+
+
+def measure(name, alpha, data, folder):
+    """One table row: sizes (MB) and top-1 agreement of both LiteRT files with Keras."""
+    import numpy as np
 
     from kerasopt.export import export_litert
     from kerasopt.transfer import backbone, build_classifier
@@ -34,14 +48,8 @@ def measure(name, alpha, data, folder):
 
     base = backbone(name, weights="imagenet", input_shape=(SIZE, SIZE, 3), alpha=alpha)
     model = build_classifier(base, 2, dropout=0.0)
-    x_train, y_train = _load(data / "train")
+    logistic_head(model, *_load(data / "train"))
     x_val, _ = _load(data / "val")
-    features = keras.Model(model.input, model.get_layer("head_pool").output)
-    fit = LogisticRegression(max_iter=5000).fit(features.predict(x_train, verbose=0), y_train)
-    kernel = np.stack([np.zeros_like(fit.coef_[0]), fit.coef_[0]], axis=1)
-    model.get_layer("head").set_weights(
-        [kernel.astype("float32"), np.array([0.0, fit.intercept_[0]], "float32")]
-    )
     keras_probs = model.predict(x_val, batch_size=32, verbose=0)
     paths = {
         "float32": export_litert(model, folder / f"{name}_float.tflite"),
