@@ -284,8 +284,10 @@ def _close(marker, name):
     if not marker["reason"]:
         return [f"{name}: marker {marker['text']!r} gives no reason"]
     missing = [n for n in marker["named"] if n not in marker["exempted"]]
-    if not marker["exempted"] or missing:
-        return [f"{name}: marker {marker['text']!r} exempts nothing {missing or ''}".rstrip()]
+    if missing:
+        return [f"{name}: marker {marker['text']!r} names {missing}, not in its block"]
+    if not marker["exempted"]:
+        return [f"{name}: marker {marker['text']!r} exempts nothing"]
     return []
 
 
@@ -473,6 +475,8 @@ def test_the_marker_exempts_one_block_and_needs_a_reason(tmp_path):
     assert len(problems) == 1 and "gives no reason" in problems[0]
     problems = _page(tmp_path, marked + "No figure here.\n")
     assert len(problems) == 1 and "exempts nothing" in problems[0]
+    problems = _page(tmp_path, "<!-- not a measurement (9,000): a split -->\n7,000 images.\n")
+    assert len(problems) == 2 and "names ['9,000'], not in its block" in problems[1]
 
 
 def test_a_marker_in_a_cited_block_names_its_figures(tmp_path):
