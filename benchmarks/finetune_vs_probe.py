@@ -36,6 +36,7 @@ Methods, each on MobileNetV2 (ImageNet weights from the offline cache):
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,6 +47,8 @@ from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
+# the recipe's runs get the environment a user's shell gives them, not this script's log level
+RECIPE_ENV = dict(os.environ)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
@@ -203,12 +206,19 @@ def probe(folder, size, head2toe=False):
     return row
 
 
+# a line of a run's stderr that a user reads as a problem: a Python warning, an absl or
+# TensorFlow C++ warning/error/fatal line ("W0000 ...", "E0000 ...")
+LOG_NOISE = re.compile(r"warning|^[WEF]\d{4} ", re.IGNORECASE)
+
+
 def recipe(folder, out, seed, flags=()):
     """`python -m recipes.finetune --data folder --seed S [flags]` in a subprocess."""
     argv = [sys.executable, "-m", "recipes.finetune", "--data", str(folder), "--out", str(out)]
     argv += ["--overwrite", "--verbose", "2", "--seed", str(seed), *flags]
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        argv, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=RECIPE_ENV
+    )
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         return {"error": proc.stderr[-1500:], "wall_seconds": round(wall, 1)}
@@ -230,7 +240,7 @@ def recipe(folder, out, seed, flags=()):
         "kept_phase": metrics.get("kept_phase"),
         "wall_seconds": round(wall, 1),
         "warnings": sorted(
-            {line.strip() for line in proc.stderr.splitlines() if "Warning" in line}
+            {line.strip() for line in proc.stderr.splitlines() if LOG_NOISE.search(line)}
         ),
     }
 

@@ -16,6 +16,7 @@ same code.
 
 import importlib
 import importlib.util
+import os
 import runpy
 import sys
 
@@ -29,6 +30,16 @@ COMMANDS = {
     "serve": ("serve", "serve a model over HTTP with TF Serving's REST API"),
     "search": ("search", "coarse-to-fine hyperparameter search (keras-tuner)"),
 }
+
+
+def quiet_native_logs():
+    """Hide TensorFlow's C++ log lines unless the user set `TF_CPP_MIN_LOG_LEVEL`: on a CPU
+    machine they are CUDA probing ("Could not find cuda drivers", "failed call to cuInit"), CPU
+    feature notes and tf.data's memory note, none of which a user can act on (errors still
+    reach Python as exceptions; `TF_CPP_MIN_LOG_LEVEL=0` shows everything). It must run before
+    TensorFlow loads: here, before a subcommand's module is imported, and in `recipes/__init__.py`
+    for `python -m recipes.NAME`."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def usage():
@@ -75,6 +86,7 @@ def main(argv=None):
             file=sys.stderr,
         )
         sys.exit(2)
+    quiet_native_logs()
     module = importlib.import_module(f"kerasopt.cli.{COMMANDS[args[0]][0]}")
     if argv is None:  # the process is the command: the subcommand reads its own command line
         sys.argv = [f"{sys.argv[0]} {args[0]}", *args[1:]]

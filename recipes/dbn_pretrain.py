@@ -19,15 +19,12 @@ first_layer_filters.png to --out.
 
 import argparse
 import math
-import os
 from pathlib import Path
 
 from kerasopt.cli._offline import find_assets, use_offline_keras_home
 
 ASSETS = find_assets()
 use_offline_keras_home(ASSETS)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -10,13 +10,10 @@ the trained model, and metrics.json are written to --out.
 """
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def parse_args():

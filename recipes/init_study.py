@@ -15,13 +15,10 @@ whether it held. Writes table.md, table.json and PNGs to --out.
 
 import argparse
 import math
-import os
 import time
 from pathlib import Path
 
 import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from kerasopt.cli._offline import find_assets, use_offline_keras_home  # noqa: E402
 

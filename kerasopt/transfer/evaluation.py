@@ -57,8 +57,7 @@ def classification_report(probs, labels, class_names, top_pairs=5, label_smoothi
     """
     n_classes = len(class_names)
     predicted = probs.argmax(axis=1)
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predicted), 1)
+    matrix = count_pairs(labels, predicted, n_classes)
     target = np.full_like(probs, label_smoothing / n_classes)
     target[np.arange(len(labels)), labels] += 1.0 - label_smoothing
     loss = float(-(target * np.log(np.clip(probs, 1e-7, 1.0))).sum(axis=1).mean())
@@ -124,11 +123,19 @@ def confusion_matrix(model, dataset, n_classes):
         >>> confusion_matrix(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(2), 2).tolist()
         [[2, 1], [0, 2]]
     """
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     forward = _forward(model)
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
     for images, labels in dataset:
         predicted = np.argmax(keras.ops.convert_to_numpy(forward(images)), axis=-1)
-        np.add.at(matrix, (keras.ops.convert_to_numpy(labels), predicted), 1)
+        matrix += count_pairs(keras.ops.convert_to_numpy(labels), predicted, n_classes)
+    return matrix
+
+
+def count_pairs(labels, predicted, n_classes):
+    """The confusion matrix of integer arrays: an int64 (n_classes, n_classes) array whose
+    [i, j] counts the items of true class i predicted as j."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
     return matrix
 
 

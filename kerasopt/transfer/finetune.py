@@ -42,6 +42,7 @@ from kerasopt.transfer.device import configure_device
 from kerasopt.transfer.evaluation import (
     classification_report,
     confusion_matrix,
+    count_pairs,
     predict_split,
     top_losses,
 )
@@ -340,7 +341,11 @@ def _evaluate(state, history, kept):
     config, data, model = state.config, state.data, state.model
     n_classes = len(data.class_names)
     training_seconds = state.clock.elapsed()
-    matrix = confusion_matrix(model, data.val, n_classes)
+    if kept in state.val_predictions:  # the kept weights' validation outputs, already known
+        probs, labels = state.val_predictions[kept]
+        matrix = count_pairs(labels, probs.argmax(axis=1), n_classes)
+    else:
+        matrix = confusion_matrix(model, data.val, n_classes)
     test, test_name = (data.test, "test") if data.test is not None else (data.val, "val")
     probs, labels = predict_split(model, test)
     report = classification_report(probs, labels, data.class_names, label_smoothing=0.0)

@@ -72,6 +72,9 @@ class RunState:
     starts: dict = dataclasses.field(default_factory=dict)  # first epoch, by phase label
     history: dict = dataclasses.field(default_factory=dict)  # the last phase's, if unsaved
     finetune_callbacks: tuple = ()  # extra Keras callbacks for phase 2
+    # (probabilities, labels) of the validation split by phase, where a phase has them without
+    # another pass over the images (the head phase, from its cached features)
+    val_predictions: dict = dataclasses.field(default_factory=dict)
 
 
 def fast_forward(data, epochs):
@@ -147,6 +150,8 @@ class HeadPhase:
             callbacks=callbacks,
             progress=progress,
         )
+        val_probs = keras.ops.convert_to_numpy(model.get_layer("head")(x_val))
+        state.val_predictions[self.name] = (val_probs, y_val)
         cached = len(x_train) + len(x_val)
         metrics.update(
             {

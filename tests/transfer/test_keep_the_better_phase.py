@@ -55,3 +55,6 @@ def test_phase2_worse_on_validation_gives_back_the_head_phase(synthetic_image_fo
     probs = published.predict(x, verbose=0)
     loss = -np.mean(np.log(probs[np.arange(len(y)), y]))  # cross-entropy, restated
     assert loss == pytest.approx(head["val_loss"], rel=1e-4)
+    counts = np.zeros((2, 2), "int64")  # the validation confusion matrix, recounted
+    np.add.at(counts, (y, probs.argmax(axis=1)), 1)
+    assert metrics["confusion_matrix"] == counts.tolist()
