@@ -390,8 +390,11 @@ def combine(files, out):
             for key in ("probe", "best_preset"):
                 if key in row:
                     merged[key] = row[key]
-        result["parts"].append({"command": part["command"], "machine": part["machine"]})
-    result["command"] = " ; ".join(part["command"] for part in parts)
+        # a combined file brings its own parts (each with its commit), not itself as one
+        result["parts"] += part.get("parts") or [
+            {"command": part["command"], "machine": part["machine"]}
+        ]
+    result["command"] = " ; ".join(part["command"] for part in result["parts"])
     result["machine"]["command"] = result["command"]
     write_json(out / "finetune_vs_probe.json", result)
     table = markdown(result)
