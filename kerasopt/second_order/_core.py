@@ -416,9 +416,12 @@ class LineSearchOptimizer(SecondOrderOptimizer):
         """(direction, first trial step, the method's state) at `state`."""
         raise NotImplementedError
 
-    def update(self, method_state, s, y, d, g):
-        """The method's state after the accepted step s = alpha d, with gradient change y
-        (d: the direction, g: the old gradient)."""
+    def update(self, method_state, s, y, d, g, accepted):
+        """The method's state after the step s = alpha d, with gradient change y (d: the
+        direction, g: the old gradient), where the scalar `accepted` holds; `method_state`
+        itself where it does not (a failed line search). The method applies `accepted` to
+        what it changes, so a large memory (L-BFGS's pairs, BFGS's matrix) is never copied
+        whole to keep it."""
         return method_state
 
     def step(self, problem, state):
@@ -440,15 +443,13 @@ class LineSearchOptimizer(SecondOrderOptimizer):
     def commit(self, state, ls, s, d):
         """Move to the line search's point `ls.x` = x + `s` and record the curvature pair,
         unless the search failed: `(state, evaluations, status)` as `step` returns."""
-        moved = state._replace(
-            method=self.update(state.method, s, ls.g - state.g, d, state.g),
-            f_prev=state.f,
-            x=ls.x,
-            f=ls.f,
-            g=ls.g,
-        )
         ok = ops.not_equal(ls.status, line_search.FAILED)
-        return _ops.select(ok, moved, state), ls.evaluations, ls.status
+        x, f, g, f_prev = _ops.select(
+            ok, (ls.x, ls.f, ls.g, state.f), (state.x, state.f, state.g, state.f_prev)
+        )
+        method = self.update(state.method, s, ls.g - state.g, d, state.g, ok)
+        moved = state._replace(method=method, f_prev=f_prev, x=x, f=f, g=g)
+        return moved, ls.evaluations, ls.status
 
 
 def descent_or_steepest(g, d, alpha0):
@@ -523,8 +524,8 @@ class _Program:
             evaluations=state.evaluations + evaluations,
             failures=ops.where(failed, state.failures + 1, 0),
         )
-        state = _ops.select(
-            failed, state._replace(method=self.optimizer.reset(state.method)), state
+        state = state._replace(
+            method=_ops.select(failed, self.optimizer.reset(state.method), state.method)
         )
         code = _stop_code(
             failed,

@@ -5,6 +5,7 @@ per backend (TensorFlow or JAX):
 
 - `while_loop(cond, body, state)`: `tf.while_loop` / `jax.lax.while_loop` over a state
   structure (a `NamedTuple`, possibly nested);
+- `set_row(matrix, i, row)`: one row written in place (L-BFGS's ring of curvature pairs);
 - `compile(fn, jit_compile)`: `tf.function` (XLA when asked) / `jax.jit`;
 - `value_and_gradient`, `hessian_vector`, `hessian`: automatic differentiation of a pure loss
   `loss(x, batch)` of a flat vector `x` (`tf.GradientTape` through `kerasopt.diagnostics` /
@@ -66,6 +67,15 @@ def select(pred, on_true, on_false):
     """`on_true` where the scalar `pred` holds, else `on_false`, leaf by leaf of two equal
     structures (both sides are computed; cheaper than a branch for small updates)."""
     return keras.tree.map_structure(lambda a, b: ops.where(pred, a, b), on_true, on_false)
+
+
+def set_row(matrix, i, row):
+    """`matrix` with its row `i` (a scalar int32 tensor) replaced by `row`, written in place
+    where the compiler can (`lax.dynamic_update_slice` / `tf.tensor_scatter_nd_update`): an
+    O(n) write, where `ops.where` over a row mask or a concatenation rewrites all of it."""
+    if on_jax():
+        return _jax().lax.dynamic_update_index_in_dim(matrix, row, i, 0)
+    return tf.tensor_scatter_nd_update(matrix, ops.reshape(i, [1, 1]), row[None])
 
 
 def compile(fn, jit_compile):  # noqa: A001  (the backend's compiler, by its usual name)

@@ -87,10 +87,12 @@ class MoreThuenteState(typing.NamedTuple):
     high: typing.Any
     width: typing.Any  # |sty - stx| now and one trial ago (the bisection test)
     width1: typing.Any
-    f: typing.Any  # the loss at the last trial (at the accepted step at an end)
+    f: typing.Any  # the loss at the last trial
     g: typing.Any  # the full gradient there
     f_best: typing.Any  # the loss at stx
     g_best: typing.Any  # the full gradient at stx
+    best_moved: typing.Any  # stx's point moved from x (`line_search._progress`)
+    at_best: typing.Any  # the search ended at stx (f_best, g_best), not at the last trial
     smallest: typing.Any  # the smallest step tried (the backtracking fallback halves it)
 
 
@@ -285,8 +287,12 @@ def search(
         warning = warning | (broken & ~bracketed)
         evaluations = state.evaluations + 1
         smallest = ops.minimum(state.smallest, stp)
-        f_best = ops.where(moved_x & finite, f, state.f_best)
-        g_best = ops.where(moved_x & finite, g, state.g_best)
+        progress = _progress(f, g, f0, g0)
+        # stx moved to this trial: its loss and gradient become the best ones. The loop's
+        # only vector updates (g_best here, g unconditionally) take this one predicate, so the
+        # compiled program does not repeat the scalar decisions below in every vector kernel.
+        take = ops.equal(state.code, _RUNNING) & moved_x & finite
+        g_best = ops.where(take, g, state.g_best)
         searched = MoreThuenteState(
             evaluations,
             state.limit,
@@ -302,17 +308,17 @@ def search(
             width1,
             f,
             g,
-            f_best,
+            ops.where(take, f, state.f_best),
             g_best,
+            ops.where(take, progress, state.best_moved),
+            ops.convert_to_tensor(False),
             smallest,
         )
         # The search ends: at a Wolfe point; else (a dcsrch warning, or its budget spent) at
         # the best step if it has sufficient decrease; else the backtracking phase starts,
         # halving the smallest step tried, with a budget of its own.
         best_ok = (
-            (new.stx > 0)
-            & (f_best <= f0 + c1 * new.stx * dphi0)
-            & _progress(f_best, g_best, f0, g0)
+            (new.stx > 0) & (searched.f_best <= f0 + c1 * new.stx * dphi0) & searched.best_moved
         )
         gives_up = warning | (evaluations >= state.limit)
         searched = _ops.select(
@@ -320,7 +326,9 @@ def search(
             searched._replace(code=_int(_CONVERGED), step=stp),
             _ops.select(
                 gives_up & best_ok,
-                searched._replace(code=_int(_FOUND), step=new.stx, f=f_best, g=g_best),
+                searched._replace(
+                    code=_int(_FOUND), step=new.stx, at_best=ops.convert_to_tensor(True)
+                ),
                 _ops.select(
                     gives_up,
                     searched._replace(
@@ -333,7 +341,7 @@ def search(
             ),
         )
         # Backtracking (N&W Algorithm 3.1): sufficient decrease with progress, else halve.
-        armijo = finite & (f <= ftest) & _progress(f, g, f0, g0)
+        armijo = finite & (f <= ftest) & progress
         halved = 0.5 * stp
         backtracked = state._replace(evaluations=evaluations, f=f, g=g, step=halved)
         backtracked = _ops.select(
@@ -366,6 +374,8 @@ def search(
         g=g0,
         f_best=f0,
         g_best=g0,
+        best_moved=ops.convert_to_tensor(False),
+        at_best=ops.convert_to_tensor(False),
         smallest=ops.cast(np.inf, dtype),
     )
     state = _ops.while_loop(cond, body, start)
@@ -376,10 +386,11 @@ def search(
         ops.where(failed, FAILED, ARMIJO),
     )
     alpha = ops.where(failed, zero, state.step)
+    f, g = _ops.select(state.at_best, (state.f_best, state.g_best), (state.f, state.g))
     return LineSearchResult(
         alpha,
-        ops.where(failed, f0, state.f),
-        ops.where(failed, g0, state.g),
+        ops.where(failed, f0, f),
+        ops.where(failed, g0, g),
         state.evaluations,
         _int(status),
         ops.where(failed, x, x + alpha * d),
