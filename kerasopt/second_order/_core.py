@@ -55,10 +55,11 @@ class Layout:
         self.sizes = [int(np.prod(s)) for s in self.shapes]
         self.size = sum(self.sizes)
 
-    def unflatten(self, x):
+    def unflatten(self, x, reshape=ops.reshape):
+        """The tensors of flat `x` (`reshape=np.reshape` for a NumPy `x` outside a graph)."""
         parts, start = [], 0
         for size, shape in zip(self.sizes, self.shapes, strict=True):
-            parts.append(ops.reshape(x[start : start + size], shape))
+            parts.append(reshape(x[start : start + size], shape))
             start += size
         return parts
 
@@ -494,7 +495,8 @@ class _Program:
     def __init__(self, optimizer, objective, jit_compile):
         self.optimizer, self.objective = optimizer, objective
         self.start = _ops.compile(self._start, jit_compile=False)
-        self.execute = _ops.compile(self._execute, jit_compile)
+        # `run` replaces the state by each call's result: the call may reuse its buffers.
+        self.execute = _ops.compile(self._execute, jit_compile, donate_first=True)
         self.state = None
 
     def _start(self, x0, inputs, lower, upper):

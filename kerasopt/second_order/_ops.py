@@ -78,11 +78,13 @@ def set_row(matrix, i, row):
     return tf.tensor_scatter_nd_update(matrix, ops.reshape(i, [1, 1]), row[None])
 
 
-def compile(fn, jit_compile):  # noqa: A001  (the backend's compiler, by its usual name)
+def compile(fn, jit_compile, donate_first=False):  # noqa: A001  (the backend's compiler)
     """`fn` compiled: `jax.jit` on JAX (a JAX loop is compiled anyway), else `tf.function`,
-    with XLA when `jit_compile`."""
+    with XLA when `jit_compile`. `donate_first`: the caller never reads the first argument
+    again, so on JAX its buffers are donated and the result is written into them (no copy
+    of a large state per call; TensorFlow has no such option)."""
     if on_jax():
-        return _jax().jit(fn)
+        return _jax().jit(fn, donate_argnums=(0,) if donate_first else ())
     return tf.function(fn, autograph=False, jit_compile=jit_compile)
 
 

@@ -105,56 +105,95 @@ def _cubic(a, fa, da, b, fb, db):
     return theta, s, (theta / s) ** 2 - (da / s) * (db / s)
 
 
-def _step(iv, stp, fp, dp, bracketed, low, high):
-    """dcstep: (the updated interval, the next trial step, whether it now brackets a
-    minimizer), the trial safeguarded to [low, high] where unbracketed.
+def _gamma(iv, stp, fp, dp):
+    """(theta, s, root, gamma) of the cubic through stx and stp (cases 1 to 3)."""
+    theta, s, root = _cubic(iv.stx, iv.fx, iv.gx, stp, fp, dp)
+    return theta, s, root, s * ops.sqrt(root)
 
-    The four cases of Moré & Thuente (1994, sec. 4); every case is computed and the one that
-    applies is selected."""
-    stx, fx, dx, sty, fy, dy = iv
-    higher = fp > fx
-    opposite = ops.sign(dp) * ops.sign(dx) < 0
-    smaller = ops.abs(dp) < ops.abs(dx)
-    theta, s, root = _cubic(stx, fx, dx, stp, fp, dp)
-    gamma = s * ops.sqrt(root)
-    secant = stp + (dp / (dp - dx)) * (stx - stp)
-    # Case 1, a higher loss: the cubic step if it is closer to stx than the quadratic step,
-    # else their mean.
+
+def _secant(iv, stp, dp):
+    return stp + (dp / (dp - iv.gx)) * (iv.stx - stp)
+
+
+def _higher(iv, stp, fp, dp, bracketed, low, high):
+    """Case 1, a higher loss: the cubic step if it is closer to stx than the quadratic step,
+    else their mean."""
+    stx, fx, dx = iv.stx, iv.fx, iv.gx
+    theta, _, _, gamma = _gamma(iv, stp, fp, dp)
     g1 = ops.where(stp < stx, -gamma, gamma)
     stpc = stx + ((g1 - dx) + theta) / (((g1 - dx) + g1) + dp) * (stp - stx)
     stpq = stx + ((dx / ((fx - fp) / (stp - stx) + dx)) / 2.0) * (stp - stx)
-    case1 = ops.where(ops.abs(stpc - stx) <= ops.abs(stpq - stx), stpc, stpc + (stpq - stpc) / 2.0)
-    # Case 2, a lower loss and a derivative of the other sign: of the cubic and the secant
-    # steps, the one farther from stp.
-    g2 = ops.where(stp > stx, -gamma, gamma)
-    stpc = stp + ((g2 - dp) + theta) / (((g2 - dp) + g2) + dx) * (stx - stp)
-    case2 = ops.where(ops.abs(stpc - stp) > ops.abs(secant - stp), stpc, secant)
-    # Case 3, a lower loss and a same-sign derivative of smaller magnitude: the cubic step
-    # only if the cubic tends to infinity in the step's direction (else the interval end),
-    # then the nearer (bracketed, at most 0.66 of the way to sty) or the farther of it and
-    # the secant step.
+    return ops.where(ops.abs(stpc - stx) <= ops.abs(stpq - stx), stpc, stpc + (stpq - stpc) / 2.0)
+
+
+def _opposite(iv, stp, fp, dp, bracketed, low, high):
+    """Case 2, a lower loss and a derivative of the other sign: of the cubic and the secant
+    steps, the one farther from stp."""
+    theta, _, _, gamma = _gamma(iv, stp, fp, dp)
+    g2 = ops.where(stp > iv.stx, -gamma, gamma)
+    stpc = stp + ((g2 - dp) + theta) / (((g2 - dp) + g2) + iv.gx) * (iv.stx - stp)
+    secant = _secant(iv, stp, dp)
+    return ops.where(ops.abs(stpc - stp) > ops.abs(secant - stp), stpc, secant)
+
+
+def _smaller(iv, stp, fp, dp, bracketed, low, high):
+    """Case 3, a lower loss and a same-sign derivative of smaller magnitude: the cubic step
+    only if the cubic tends to infinity in the step's direction (else the interval end),
+    then the nearer (bracketed, at most 0.66 of the way to sty) or the farther of it and
+    the secant step."""
+    stx, dx = iv.stx, iv.gx
+    theta, s, root, _ = _gamma(iv, stp, fp, dp)
     g3 = s * ops.sqrt(ops.maximum(root, 0.0))
     g3 = ops.where(stp > stx, -g3, g3)
     r = ((g3 - dp) + theta) / ((g3 + (dx - dp)) + g3)
     end = ops.where(stp > stx, high, low)
     stpc = ops.where((r < 0) & ops.not_equal(g3, 0.0), stp + r * (stx - stp), end)
+    secant = _secant(iv, stp, dp)
     closer = ops.abs(stpc - stp) < ops.abs(secant - stp)
     nearer = ops.where(closer, stpc, secant)
     farther = ops.where(ops.abs(stpc - stp) > ops.abs(secant - stp), stpc, secant)
-    limit = stp + 0.66 * (sty - stp)
-    case3 = ops.where(
+    limit = stp + 0.66 * (iv.sty - stp)
+    return ops.where(
         bracketed,
         ops.where(stp > stx, ops.minimum(limit, nearer), ops.maximum(limit, nearer)),
         ops.clip(farther, low, high),
     )
-    # Case 4, a lower loss and a same-sign derivative that did not decrease: the cubic step
-    # on (stp, sty) when bracketed, else the interval end.
-    theta4, s4, root4 = _cubic(stp, fp, dy, sty, fy, dp)
+
+
+def _larger(iv, stp, fp, dp, bracketed, low, high):
+    """Case 4, a lower loss and a same-sign derivative that did not decrease: the cubic step
+    on (stp, sty) when bracketed, else the interval end."""
+    sty, dy = iv.sty, iv.gy
+    theta4, s4, root4 = _cubic(stp, fp, dy, sty, iv.fy, dp)
     g4 = s4 * ops.sqrt(root4)
     g4 = ops.where(stp > sty, -g4, g4)
     stpc = stp + ((g4 - dp) + theta4) / (((g4 - dp) + g4) + dy) * (sty - stp)
-    case4 = ops.where(bracketed, stpc, end)
-    trial = ops.where(higher, case1, ops.where(opposite, case2, ops.where(smaller, case3, case4)))
+    return ops.where(bracketed, stpc, ops.where(stp > iv.stx, high, low))
+
+
+def _step(iv, stp, fp, dp, bracketed, low, high):
+    """dcstep: (the updated interval, the next trial step, whether it now brackets a
+    minimizer), the trial safeguarded to [low, high] where unbracketed.
+
+    The four cases of Moré & Thuente (1994, sec. 4), one function each. Only the case that
+    applies runs (`ops.switch`), and its step is computed once: selecting among all four
+    with `where` had the compiler repeat the four formulas in each of the search's state
+    updates that read the step, which made the program slow to compile."""
+    higher = fp > iv.fx
+    opposite = ops.sign(dp) * ops.sign(iv.gx) < 0
+    smaller = ops.abs(dp) < ops.abs(iv.gx)
+    case = ops.where(higher, 0, ops.where(opposite, 1, ops.where(smaller, 2, 3)))
+    trial = ops.switch(
+        ops.cast(case, "int32"),
+        [_higher, _opposite, _smaller, _larger],
+        iv,
+        stp,
+        fp,
+        dp,
+        bracketed,
+        low,
+        high,
+    )
     # The interval: stp replaces sty after a higher loss; otherwise it becomes stx, and the
     # old stx becomes sty where the derivative changed sign.
     current = (stp, fp, dp)
