@@ -18,6 +18,7 @@
 All of it is `keras.ops` on NamedTuples; the few backend primitives are in `_ops`.
 """
 
+import concurrent.futures
 import dataclasses
 import functools
 import sys
@@ -499,6 +500,25 @@ class _Program:
         self.execute = _ops.compile(self._execute, jit_compile, donate_first=True)
         self.state = None
 
+    def begin(self, x0, inputs, lower, upper, execute_args):
+        """`start(x0, inputs, lower, upper)`. On JAX, the first time, `execute` compiles
+        meanwhile in a second thread for the state `start` returns and `execute_args`: an XLA
+        compile releases the GIL, so with a second core free it overlaps start's own compile
+        and evaluation (on the 101,770-parameter MNIST MLP, about 0.5 s of a 10-s `fit`)."""
+        if not _ops.on_jax() or self.state is not None:
+            return self.start(x0, inputs, lower, upper)
+        state = _ops.shapes(self.start, x0, inputs, lower, upper)[0]
+
+        def compile_execute():  # precision (jax.enable_x64) is per thread
+            with _ops.precision(self.objective.dtype):
+                _ops.compile_for(self.execute, state, *execute_args)
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            compiling = pool.submit(compile_execute)
+            started = self.start(x0, inputs, lower, upper)
+            compiling.result()
+        return started
+
     def _start(self, x0, inputs, lower, upper):
         """The `SolverState` at x0 (projected onto the box, as L-BFGS-B does) and its gradient
         norm: fresh curvature, one evaluation."""
@@ -660,8 +680,6 @@ def run(
             cache[key] = program
     inputs = objective.inputs()
     lower, upper = (ops.convert_to_tensor(b, dtype) for b in bounds) if bounded else (None, None)
-    state, gnorm = program.start(ops.convert_to_tensor(x0, dtype), inputs, lower, upper)
-    program.state = state
     constants = (
         _int(-1 if max_evaluations is None else max_evaluations),
         ops.convert_to_tensor(optimizer.gtol, dtype),
@@ -670,6 +688,10 @@ def run(
         lower,
         upper,
     )
+    first_limit = _int(min(steps_per_execution, max_iterations))
+    x0 = ops.convert_to_tensor(x0, dtype)
+    state, gnorm = program.begin(x0, inputs, lower, upper, (first_limit, *constants))
+    program.state = state
     iterations, evaluations = 0, 1
     f, gnorm = float(state.f), float(gnorm)
 

@@ -6,7 +6,8 @@ per backend (TensorFlow or JAX):
 - `while_loop(cond, body, state)`: `tf.while_loop` / `jax.lax.while_loop` over a state
   structure (a `NamedTuple`, possibly nested);
 - `set_row(matrix, i, row)`: one row written in place (L-BFGS's ring of curvature pairs);
-- `compile(fn, jit_compile)`: `tf.function` (XLA when asked) / `jax.jit`;
+- `compile(fn, jit_compile)`: `tf.function` (XLA when asked) / `jax.jit`; on JAX, `shapes` and
+  `compile_for` compile ahead of the first call;
 - `value_and_gradient`, `hessian_vector`, `hessian`: automatic differentiation of a pure loss
   `loss(x, batch)` of a flat vector `x` (`tf.GradientTape` through `kerasopt.diagnostics` /
   `jax.value_and_grad`, `jax.jvp`, `jax.vmap`);
@@ -86,6 +87,18 @@ def compile(fn, jit_compile, donate_first=False):  # noqa: A001  (the backend's 
     if on_jax():
         return _jax().jit(fn, donate_argnums=(0,) if donate_first else ())
     return tf.function(fn, autograph=False, jit_compile=jit_compile)
+
+
+def shapes(fn, *args):
+    """The shapes and dtypes of `fn(*args)`, traced, not run (JAX only: `jax.eval_shape`)."""
+    return _jax().eval_shape(fn, *args)
+
+
+def compile_for(fn, *args):
+    """Compile `fn` (from `compile`) for `args` (arrays or shapes) now, so that its first call
+    with such arguments does not (JAX only: `jit.lower(...).compile()` fills the call's
+    cache)."""
+    fn.lower(*args).compile()
 
 
 def value_and_gradient(loss, x, batch):
