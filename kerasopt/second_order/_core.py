@@ -688,9 +688,10 @@ def run(
         lower,
         upper,
     )
-    first_limit = _int(min(steps_per_execution, max_iterations))
+    first = min(steps_per_execution, max_iterations)
+    limits = {first: _int(first)}  # a call's iteration limit as a tensor, made once per value
     x0 = ops.convert_to_tensor(x0, dtype)
-    state, gnorm = program.begin(x0, inputs, lower, upper, (first_limit, *constants))
+    state, gnorm = program.begin(x0, inputs, lower, upper, (limits[first], *constants))
     program.state = state
     iterations, evaluations = 0, 1
     f, gnorm = float(state.f), float(gnorm)
@@ -713,7 +714,9 @@ def run(
         if before_execution is not None:
             before_execution(execution)
         limit = min(steps_per_execution, max_iterations - iterations)
-        loop, gnorm = program.execute(program.state, _int(limit), *constants)  # one call
+        if limit not in limits:
+            limits[limit] = _int(limit)
+        loop, gnorm = program.execute(program.state, limits[limit], *constants)  # one call
         program.state = loop.solver
         done = int(loop.iterations)
         optimizer.iterations.assign(optimizer.iterations + done)
