@@ -34,11 +34,13 @@ COMMANDS = {
 
 def quiet_native_logs():
     """Hide TensorFlow's C++ log lines unless the user set `TF_CPP_MIN_LOG_LEVEL`: on a CPU
-    machine they are CUDA probing ("Could not find cuda drivers", "failed call to cuInit"), CPU
-    feature notes and tf.data's memory note, none of which a user can act on (errors still
-    reach Python as exceptions; `TF_CPP_MIN_LOG_LEVEL=0` shows everything). It must run before
-    TensorFlow loads: here, before a subcommand's module is imported, and in `recipes/__init__.py`
-    for `python -m recipes.NAME`."""
+    machine, CPU-feature notes, tf.data's memory note, XLA's notes and (in most paths) the
+    failed CUDA initialization, none of which a user can act on (errors still reach Python as
+    exceptions; `TF_CPP_MIN_LOG_LEVEL=0` shows everything). Two lines printed while TensorFlow
+    loads, before any level applies, stay: absl's "All log messages before
+    absl::InitializeLog()" and "Could not find cuda drivers". It must run before TensorFlow
+    loads: here, before a subcommand's module is imported, and in `recipes/__init__.py` for
+    `python -m recipes.NAME`."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
