@@ -26,11 +26,12 @@ def logistic_head(model, x_train, y_train):
     """Set a 2-class `build_classifier` model's head to scikit-learn's logistic regression
     fitted to convergence on the frozen backbone's pooled features (deterministic, no seed),
     as softmax over the logits (0, w.x + b)."""
-    import keras
     import numpy as np
     from sklearn.linear_model import LogisticRegression
 
-    features = keras.Model(model.input, model.get_layer("head_pool").output)
+    from kerasopt.transfer import feature_extractor
+
+    features = feature_extractor(model)
     fit = LogisticRegression(max_iter=5000).fit(features.predict(x_train, verbose=0), y_train)
     kernel = np.stack([np.zeros_like(fit.coef_[0]), fit.coef_[0]], axis=1)
     model.get_layer("head").set_weights(
