@@ -14,11 +14,13 @@ neither. A subcommand's module (`kerasopt.cli.<module>`) is imported only when i
 same code.
 """
 
+import contextlib
 import importlib
 import importlib.util
 import os
 import runpy
 import sys
+import threading
 
 # name -> (module under kerasopt.cli, one-line summary)
 COMMANDS = {
@@ -32,16 +34,63 @@ COMMANDS = {
 }
 
 
+# Lines TensorFlow's C++ code writes to stderr while it loads, before absl reads any log level:
+# on a machine without a GPU (or without CUDA drivers) nothing in them is for the user to act on.
+LOADING_NOTES = (
+    b"All log messages before absl::InitializeLog() is called are written to STDERR",
+    b"Could not find cuda drivers on your machine, GPU will not be used.",
+)
+
+
+@contextlib.contextmanager
 def quiet_native_logs():
-    """Hide TensorFlow's C++ log lines unless the user set `TF_CPP_MIN_LOG_LEVEL`: on a CPU
-    machine, CPU-feature notes, tf.data's memory note, XLA's notes and (in most paths) the
-    failed CUDA initialization, none of which a user can act on (errors still reach Python as
-    exceptions; `TF_CPP_MIN_LOG_LEVEL=0` shows everything). Two lines printed while TensorFlow
-    loads, before any level applies, stay: absl's "All log messages before
-    absl::InitializeLog()" and "Could not find cuda drivers". It must run before TensorFlow
-    loads: here, before a subcommand's module is imported, and in `recipes/__init__.py` for
-    `python -m recipes.NAME`."""
+    """While the block runs (where TensorFlow loads), hide TensorFlow's C++ notes that a user
+    cannot act on, unless the user set `TF_CPP_MIN_LOG_LEVEL` below 1.
+
+    Two mechanisms, because TensorFlow's lines come from two places:
+    - `TF_CPP_MIN_LOG_LEVEL` defaults to 3 (the user's value wins): it hides what absl logs
+      after it is set up: CPU-feature notes, tf.data's memory note, XLA's notes, the failed
+      CUDA initialization. Errors still reach Python as exceptions.
+    - the two lines printed while TensorFlow loads, before any level applies (`LOADING_NOTES`:
+      absl's "All log messages before absl::InitializeLog()" and "Could not find cuda
+      drivers"), are dropped from the process's stderr (file descriptor 2, which C++ writes to)
+      while the block runs: it goes through a pipe whose reader passes every other line on to
+      the real stderr as it arrives, so nothing else is lost or delayed, even if the block
+      fails.
+
+    `TF_CPP_MIN_LOG_LEVEL=0` shows everything. Used around the import of a subcommand's module
+    (`main`) and in `recipes/__init__.py` for `python -m recipes.NAME`.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if os.environ["TF_CPP_MIN_LOG_LEVEL"] in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        real = os.dup(2)
+    except OSError:  # no stderr to filter
+        yield
+        return
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def forward():
+        with os.fdopen(read_end, "rb") as pipe:
+            for line in pipe:
+                if not any(note in line for note in LOADING_NOTES):
+                    os.write(real, line)
+
+    reader = threading.Thread(target=forward, name="kerasopt-stderr-filter", daemon=True)
+    reader.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe's last writer closes: the reader reads to its end and stops
+        reader.join(timeout=5)  # a child started in the block may hold the pipe open
+        if not reader.is_alive():
+            os.close(real)
 
 
 def usage():
@@ -88,8 +137,8 @@ def main(argv=None):
             file=sys.stderr,
         )
         sys.exit(2)
-    quiet_native_logs()
-    module = importlib.import_module(f"kerasopt.cli.{COMMANDS[args[0]][0]}")
+    with quiet_native_logs():  # the module imports TensorFlow
+        module = importlib.import_module(f"kerasopt.cli.{COMMANDS[args[0]][0]}")
     if argv is None:  # the process is the command: the subcommand reads its own command line
         sys.argv = [f"{sys.argv[0]} {args[0]}", *args[1:]]
         module.main()

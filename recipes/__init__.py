@@ -2,4 +2,5 @@
 
 from kerasopt_cli import quiet_native_logs
 
-quiet_native_logs()  # before any recipe imports TensorFlow
+with quiet_native_logs():  # before any recipe imports TensorFlow: Keras loads it here
+    import keras  # noqa: F401
