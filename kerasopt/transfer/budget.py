@@ -60,10 +60,11 @@ class StepPlan(NamedTuple):
     ends the fit there).
 
     Example:
-        >>> from kerasopt.transfer.budget import StepPlan
-        >>> plan = StepPlan(epochs=4, steps=700)
-        >>> plan.steps / plan.epochs < 192  # with 192 steps per epoch, the last epoch is partial
-        True
+        >>> from kerasopt.transfer.budget import plan_steps
+        >>> plan = plan_steps(10, remaining_seconds=700.0, step_seconds=1.0, steps_per_epoch=192,
+        ...                   val_seconds=10.0)  # an epoch: 192 s of steps, then 10 s of validation
+        >>> plan.epochs, plan.steps  # 3 whole epochs (606 s), then 84 steps + validation (94 s)
+        (4, 660)
     """
 
     epochs: int
