@@ -78,8 +78,13 @@ def quiet_native_logs():
     def forward():
         with os.fdopen(read_end, "rb") as pipe:
             for line in pipe:
-                if not any(note in line for note in LOADING_NOTES):
-                    os.write(real, line)
+                if any(note in line for note in LOADING_NOTES):
+                    continue
+                try:
+                    while line:
+                        line = line[os.write(real, line) :]
+                except OSError:  # the real stderr is gone: keep draining, so no writer blocks
+                    pass
 
     reader = threading.Thread(target=forward, name="kerasopt-stderr-filter", daemon=True)
     reader.start()
