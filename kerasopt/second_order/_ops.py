@@ -5,7 +5,9 @@ per backend (TensorFlow or JAX):
 
 - `while_loop(cond, body, state)`: `tf.while_loop` / `jax.lax.while_loop` over a state
   structure (a `NamedTuple`, possibly nested);
-- `compile(fn, jit_compile)`: `tf.function` (XLA when asked) / `jax.jit`;
+- `set_row(matrix, i, row)`: one row written in place (L-BFGS's ring of curvature pairs);
+- `compile(fn, jit_compile)`: `tf.function` (XLA when asked) / `jax.jit`; on JAX, `shapes` and
+  `compile_for` compile ahead of the first call;
 - `value_and_gradient`, `hessian_vector`, `hessian`: automatic differentiation of a pure loss
   `loss(x, batch)` of a flat vector `x` (`tf.GradientTape` through `kerasopt.diagnostics` /
   `jax.value_and_grad`, `jax.jvp`, `jax.vmap`);
@@ -68,12 +70,35 @@ def select(pred, on_true, on_false):
     return keras.tree.map_structure(lambda a, b: ops.where(pred, a, b), on_true, on_false)
 
 
-def compile(fn, jit_compile):  # noqa: A001  (the backend's compiler, by its usual name)
-    """`fn` compiled: `jax.jit` on JAX (a JAX loop is compiled anyway), else `tf.function`,
-    with XLA when `jit_compile`."""
+def set_row(matrix, i, row):
+    """`matrix` with its row `i` (a scalar int32 tensor) replaced by `row`, written in place
+    where the compiler can (`lax.dynamic_update_slice` / `tf.tensor_scatter_nd_update`): an
+    O(n) write, where `ops.where` over a row mask or a concatenation rewrites all of it."""
     if on_jax():
-        return _jax().jit(fn)
+        return _jax().lax.dynamic_update_index_in_dim(matrix, row, i, 0)
+    return tf.tensor_scatter_nd_update(matrix, ops.reshape(i, [1, 1]), row[None])
+
+
+def compile(fn, jit_compile, donate_first=False):  # noqa: A001  (the backend's compiler)
+    """`fn` compiled: `jax.jit` on JAX (a JAX loop is compiled anyway), else `tf.function`,
+    with XLA when `jit_compile`. `donate_first`: the caller never reads the first argument
+    again, so on JAX its buffers are donated and the result is written into them (no copy
+    of a large state per call; TensorFlow has no such option)."""
+    if on_jax():
+        return _jax().jit(fn, donate_argnums=(0,) if donate_first else ())
     return tf.function(fn, autograph=False, jit_compile=jit_compile)
+
+
+def shapes(fn, *args):
+    """The shapes and dtypes of `fn(*args)`, traced, not run (JAX only: `jax.eval_shape`)."""
+    return _jax().eval_shape(fn, *args)
+
+
+def compile_for(fn, *args):
+    """Compile `fn` (from `compile`) for `args` (arrays or shapes) now, so that its first call
+    with such arguments does not (JAX only: `jit.lower(...).compile()` fills the call's
+    cache)."""
+    fn.lower(*args).compile()
 
 
 def value_and_gradient(loss, x, batch):

@@ -72,9 +72,9 @@ class BFGS(LineSearchOptimizer):
         alpha0 = ops.where(first, 1.0 / ops.maximum(norm(g), 1e-12), ops.ones([], g.dtype))
         return d, alpha0, memory
 
-    def update(self, method_state, s, y, d, g):
+    def update(self, method_state, s, y, d, g, accepted):
         sy = ops.sum(s * y)
-        good = sy > 1e-10 * norm(s) * norm(y)
+        good = accepted & (sy > 1e-10 * norm(s) * norm(y))
         h = method_state.h
         rho = 1.0 / sy
         hy = ops.matmul(h, y)

@@ -15,6 +15,7 @@ from keras import ops
 
 from kerasopt._docs import shared_docs
 from kerasopt._validation import check_choice, check_int
+from kerasopt.second_order import _ops
 from kerasopt.second_order._core import (
     LINE_SEARCH_ARGS,
     STOPPING_ARGS,
@@ -106,8 +107,9 @@ class ConjugateGradient(LineSearchOptimizer):
         memory = memory._replace(since_restart=ops.cast(ops.where(restart, 0, since), "int32"))
         return d, first_step(state, ops.sum(g * d)), memory
 
-    def update(self, method_state, s, y, d, g):
-        return CGState(d=d, g_old=g, since_restart=method_state.since_restart + 1)
+    def update(self, method_state, s, y, d, g, accepted):
+        moved = CGState(d=d, g_old=g, since_restart=method_state.since_restart + 1)
+        return _ops.select(accepted, moved, method_state)
 
 
 class CGState(typing.NamedTuple):

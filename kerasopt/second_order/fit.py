@@ -80,7 +80,7 @@ def model_objective(model, data=(), dataset=None):
             return diagnostics.model_loss_fn(model, xb, yb, swb)()
 
     def publish(x):
-        for v, part in zip(trainable, layout.unflatten(np.asarray(x)), strict=True):
+        for v, part in zip(trainable, layout.unflatten(np.asarray(x), np.reshape), strict=True):
             v.assign(part)
 
     objective = Objective(

@@ -149,26 +149,35 @@ class LBFGS(LineSearchOptimizer):
         d, alpha0 = two_loop(state.method, state.g)
         return d, alpha0, state.method
 
-    def update(self, method_state, s, y, d, g):
+    def update(self, method_state, s, y, d, g, accepted):
         sy = ops.sum(s * y)
         # Keep only pairs with positive curvature (guaranteed by the Wolfe conditions up to
         # rounding), so the implicit inverse Hessian stays positive definite.
-        good = sy > 1e-10 * norm(s) * norm(y)
-        stored = LBFGSState(
-            s=ops.concatenate([method_state.s[1:], s[None]], 0),
-            y=ops.concatenate([method_state.y[1:], y[None]], 0),
-            rho=ops.concatenate([method_state.rho[1:], ops.reshape(1.0 / sy, [1])], 0),
-            gamma=sy / ops.sum(y * y),
-            count=method_state.count + 1,
+        good = accepted & (sy > 1e-10 * norm(s) * norm(y))
+        # The pair goes to the ring's next row (replacing the oldest pair once the ring is
+        # full); a rejected pair rewrites that row with its own contents.
+        m = method_state.rho.shape[0]
+        row = method_state.count % m
+        memory = {}
+        for name, new in (("s", s), ("y", y)):
+            old = getattr(method_state, name)
+            memory[name] = _ops.set_row(old, row, ops.where(good, new, old[row]))
+        in_row = ops.equal(ops.arange(m, dtype="int32"), row)
+        return LBFGSState(
+            rho=ops.where(good & in_row, 1.0 / sy, method_state.rho),
+            gamma=ops.where(good, sy / ops.sum(y * y), method_state.gamma),
+            count=method_state.count + ops.cast(good, "int32"),
+            **memory,
         )
-        return _ops.select(good, stored, method_state)
 
 
 class LBFGSState(typing.NamedTuple):
-    """L-BFGS's curvature memory (Nocedal & Wright, sec. 7.2)."""
+    """L-BFGS's curvature memory (Nocedal & Wright, sec. 7.2), a ring of `m` pairs: pair k
+    (counted from the start or the last reset) is row k mod m, so storing a pair writes one
+    row and the two-loop recursion reads the rows newest first from row (count - 1) mod m."""
 
-    s: typing.Any  # (m, n) steps s_k = x_{k+1} - x_k, oldest first (unused rows: rho = 0)
-    y: typing.Any  # (m, n) gradient changes y_k = g_{k+1} - g_k, paired with `s`
+    s: typing.Any  # (m, n) steps s_k = x_{k+1} - x_k (unused rows: rho = 0)
+    y: typing.Any  # (m, n) gradient changes y_k = g_{k+1} - g_k, paired with `s` by row
     rho: typing.Any  # (m,) 1 / (s_k^T y_k); 0 marks an empty slot
     gamma: typing.Any  # the initial inverse-Hessian scale s^T y / y^T y of the newest pair
     count: typing.Any  # pairs stored since the start or the last reset (int32)
@@ -180,11 +189,13 @@ def two_loop(memory, g):
     1 / ||g|| before any pair is stored, else 1.
 
     The loops run as loops (`_ops.while_loop`), not unrolled: an unrolled history of 10
-    doubled the time to trace and optimize the compiled iteration. Pairs are stored oldest
-    first; unused slots have rho = 0 and contribute nothing."""
+    doubled the time to trace and optimize the compiled iteration. The pairs form a ring
+    (`LBFGSState`): the i-th newest is row (count - 1 - i) mod m; unused rows have rho = 0
+    and contribute nothing."""
     s, y, rho = memory.s, memory.y, memory.rho
     m = s.shape[0]
     slots = ops.arange(m, dtype="int32")
+    newest = memory.count - 1 + m  # + m keeps the row indices below non-negative
 
     class Loop(typing.NamedTuple):
         i: typing.Any  # loop counter
@@ -192,15 +203,15 @@ def two_loop(memory, g):
         alphas: typing.Any  # (m,) the first loop's coefficients, by slot
 
     def newest_first(loop):
-        j = m - 1 - loop.i
+        j = (newest - loop.i) % m
         alpha = rho[j] * ops.sum(s[j] * loop.q)
         alphas = ops.where(ops.equal(slots, j), alpha, loop.alphas)
         return Loop(loop.i + 1, loop.q - alpha * y[j], alphas)
 
     def oldest_first(loop):
-        i = loop.i
-        beta = rho[i] * ops.sum(y[i] * loop.q)
-        return loop._replace(i=i + 1, q=loop.q + s[i] * (loop.alphas[i] - beta))
+        j = (newest + 1 + loop.i) % m
+        beta = rho[j] * ops.sum(y[j] * loop.q)
+        return loop._replace(i=loop.i + 1, q=loop.q + s[j] * (loop.alphas[j] - beta))
 
     zero = ops.convert_to_tensor(0, "int32")
     first = _ops.while_loop(lambda lp: lp.i < m, newest_first, Loop(zero, g, ops.zeros_like(rho)))
