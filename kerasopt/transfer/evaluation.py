@@ -123,12 +123,8 @@ def confusion_matrix(model, dataset, n_classes):
         >>> confusion_matrix(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(2), 2).tolist()
         [[2, 1], [0, 2]]
     """
-    forward = _forward(model)
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for images, labels in dataset:
-        predicted = np.argmax(keras.ops.convert_to_numpy(forward(images)), axis=-1)
-        matrix += count_pairs(keras.ops.convert_to_numpy(labels), predicted, n_classes)
-    return matrix
+    probs, labels = predict_split(model, dataset)
+    return count_pairs(labels, probs.argmax(axis=1), n_classes)
 
 
 def count_pairs(labels, predicted, n_classes):
